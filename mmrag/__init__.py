@@ -1,0 +1,49 @@
+"""mmrag: multimodal retrieval-augmented generation over PDFs, web pages and images.
+
+Importing ``mmrag`` is cheap: SDKs and parsers load on first use.
+"""
+
+import logging
+
+from mmrag.elements import Blob, Element, ElementKind, Parser
+from mmrag.errors import (
+    ConfigError,
+    FetchError,
+    MissingDependencyError,
+    MmragError,
+    ParseError,
+    ProviderError,
+    StoreError,
+    UnsafeURLError,
+)
+
+__version__ = "0.1.0"
+
+# Library code logs; applications decide where logs go (no "No handlers could be found" noise, no lastResort).
+logging.getLogger("mmrag").addHandler(logging.NullHandler())
+
+__all__ = [
+    "Blob",
+    "ConfigError",
+    "Element",
+    "ElementKind",
+    "FetchError",
+    "MissingDependencyError",
+    "MmragError",
+    "ParseError",
+    "Parser",
+    "ProviderError",
+    "Settings",
+    "StoreError",
+    "UnsafeURLError",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> object:
+    # Settings pulls in pydantic-settings; load it only when asked for so `mmrag --help` stays fast.
+    if name == "Settings":
+        from mmrag.config import Settings
+
+        return Settings
+    raise AttributeError(f"module 'mmrag' has no attribute {name!r}")

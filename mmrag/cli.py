@@ -1,0 +1,109 @@
+"""The ``mmrag`` command line. Thin: every command calls a library function that tests can call directly.
+
+Only click is imported at module level so that ``mmrag --help`` starts fast; everything else loads inside
+the command that needs it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from mmrag.config import Settings
+    from mmrag.parsers import SourceResult
+
+__all__ = ["main"]
+
+_KINDS = ("text", "table", "image", "page")
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+    from pydantic import ValidationError
+
+    from mmrag.config import Settings
+
+    values = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**values)
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'settings'}: {err['msg']}" for err in e.errors())
+        raise click.UsageError(f"invalid settings: {problems}", ctx) from e
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mmrag", prog_name="mmrag")
+@click.option("-v", "--verbose", count=True, help="Log to stderr (-v info, -vv debug).")
+def cli(verbose: int) -> None:
+    """mmrag: multimodal RAG over PDFs, web pages and images.
+
+    Runs offline by default (profile "local"); set MMRAG_PROFILE=bedrock for AWS. Settings come from
+    MMRAG_* environment variables and a .env file.
+    """
+    if verbose:
+        logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO,
+                            format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def _summary_line(result: SourceResult) -> str:
+    counts = Counter(e.kind for e in result.elements)
+    parts = [f"{counts[k]} {k}{'s' if counts[k] != 1 else ''}" for k in _KINDS if counts[k]]
+    needs_ocr = sum(1 for e in result.elements if e.metadata.get("needs_ocr"))
+    if needs_ocr:
+        parts.append(f"{needs_ocr} page{'s' if needs_ocr != 1 else ''} need OCR")
+    return ", ".join(parts) or "no content found"
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per element per line (no raw bytes).")
+@click.option("--chunk-size", type=int, help="Target chunk size in characters [default: 1000].")
+@click.option("--chunk-overlap", type=int, help="Characters shared by consecutive chunks [default: 200].")
+@click.option("--pages-as-images/--no-pages-as-images", default=None, help="Also render every PDF page.")
+@click.option("--find-tables", type=click.Choice(["auto", "always", "never"]), help="Table detection [default: auto].")
+@click.option("--allow-private-urls", is_flag=True, default=None,
+              help="Allow URLs on loopback/private addresses (refused by default).")
+@click.option("--preview", type=int, default=200, show_default=True, help="Characters of text shown per element.")
+@click.pass_context
+def parse(ctx: click.Context, sources: tuple[str, ...], as_json: bool, preview: int, **overrides: Any) -> None:
+    """Split SOURCES (PDFs, HTML files, URLs, images, folders, globs) into elements and report them.
+
+    Exits with status 1 if any source failed; the others are still parsed.
+    """
+    from mmrag.parsers import ParseOptions, parse_sources
+
+    options = ParseOptions.from_settings(_settings(ctx, **overrides))
+    failed = 0
+    totals: Counter[str] = Counter()
+    for result in parse_sources(sources, options):
+        if as_json:
+            for element in result.elements:
+                click.echo(element.to_json(preview=preview))
+            for warning in result.warnings:
+                click.echo(json.dumps({"source": result.source, "warning": warning}), err=True)
+            if result.error:
+                click.echo(json.dumps({"source": result.source, "error": result.error}), err=True)
+        else:
+            if result.error:
+                click.secho(f"✗ {result.source}: {result.error}", fg="red", err=True)
+            else:
+                click.echo(f"✓ {result.source}: {_summary_line(result)}")
+            for warning in result.warnings:
+                click.secho(f"  ! {warning}", fg="yellow", err=True)
+        failed += not result.ok
+        totals.update(e.kind for e in result.elements)
+    if not as_json:
+        total = ", ".join(f"{totals[k]} {k}" for k in _KINDS)
+        click.echo(f"{total} elements; {failed} source{'s' if failed != 1 else ''} failed")
+    if failed:
+        sys.exit(1)
+
+
+def main() -> None:
+    """Entry point of the ``mmrag`` console script and ``python -m mmrag``."""
+    cli(prog_name="mmrag")

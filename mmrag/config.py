@@ -1,0 +1,58 @@
+"""Settings, read from arguments, ``MMRAG_*`` environment variables and a ``.env`` file.
+
+Two profiles: ``local`` (the default: offline, embedded FAISS, local models) and ``bedrock`` (AWS).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Everything configurable in mmrag. Every field can be set as ``MMRAG_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="MMRAG_", env_file=".env", extra="ignore", frozen=True)
+
+    profile: Literal["local", "bedrock"] = Field("local", description="local (offline) or bedrock (AWS)")
+    home: Path = Field(Path(".mmrag"), description="root folder of all state (indexes, objects, caches)")
+
+    # Chunking (characters). The defaults follow common RAG practice: ~1000 chars with 200 overlap.
+    chunk_size: int = Field(1000, ge=100, description="target size of a text chunk in characters")
+    chunk_overlap: int = Field(200, ge=0, description="characters shared by consecutive chunks")
+
+    # PDF
+    find_tables: Literal["auto", "always", "never"] = Field(
+        "auto", description="auto runs table detection only on pages with ruling lines or aligned columns"
+    )
+    pages_as_images: bool = Field(False, description="also render every PDF page as an image (slide decks)")
+    render_dpi: int = Field(110, ge=36, le=400, description="DPI for page renders and vector figures")
+
+    # Images
+    min_image_px: int = Field(64, ge=1, description="skip images whose width or height is below this")
+    max_image_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="skip images larger than this")
+    max_image_pixels: int = Field(
+        89_478_485, ge=1, description="refuse images with more pixels than this (decompression bombs)"
+    )
+
+    # URL fetching
+    fetch_timeout: float = Field(20.0, gt=0, description="seconds per request")
+    fetch_max_redirects: int = Field(5, ge=0)
+    fetch_max_bytes: int = Field(50 * 1024 * 1024, ge=1024, description="largest body accepted from a URL")
+    allow_private_urls: bool = Field(
+        False, description="allow loopback/private/link-local addresses (off by default: SSRF protection)"
+    )
+    user_agent: str = Field("mmrag/0.1 (+https://github.com/mmrag/mmrag)")
+
+    @model_validator(mode="after")
+    def _check_overlap(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError(
+                f"chunk_overlap ({self.chunk_overlap}) must be smaller than chunk_size ({self.chunk_size})"
+            )
+        return self

@@ -1,0 +1,150 @@
+"""Core value types: :class:`Blob` (fetched bytes) and :class:`Element` (one parsed piece of a source).
+
+Both are frozen. Change an element with :func:`dataclasses.replace`; its id is recomputed from the new content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
+
+if TYPE_CHECKING:
+    from langchain_core.documents import Document
+
+__all__ = ["BBox", "Blob", "Element", "ElementKind", "Parser", "content_hash"]
+
+ElementKind = Literal["text", "table", "image", "page"]
+ELEMENT_KINDS: tuple[str, ...] = get_args(ElementKind)
+BBox = tuple[float, float, float, float]
+"""(x0, y0, x1, y1) in PDF points, origin top-left, as PyMuPDF reports them."""
+
+
+def content_hash(*parts: bytes | str) -> str:
+    """Hex SHA-256 over length-prefixed parts, so ("ab", "c") and ("a", "bc") differ."""
+    h = hashlib.sha256()
+    for part in parts:
+        raw = part.encode("utf-8") if isinstance(part, str) else part
+        h.update(len(raw).to_bytes(8, "big"))
+        h.update(raw)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Blob:
+    """Raw bytes of one source, ready for a parser.
+
+    Attributes:
+        data: the bytes.
+        source: the path or URL the bytes came from (what users see in citations).
+        mime_type: sniffed from the bytes first, then the name or Content-Type.
+        base: where relative links resolve: the final URL after redirects, or the file's folder.
+    """
+
+    data: bytes = field(repr=False)
+    source: str
+    mime_type: str
+    base: str | None = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Element:
+    """One piece of a source: a text chunk, a table, an image or a rendered page.
+
+    Attributes:
+        kind: ``text``, ``table``, ``image`` or ``page``.
+        source: path or URL of the document it came from.
+        text: chunk text; table markdown; image context (alt text, caption, nearby text).
+        page: 1-based page number in a PDF, else None.
+        bbox: region on the page in PDF points, if known.
+        mime_type: type of ``data`` (``image/png``, ``text/csv``) or of the text.
+        data: the raw object (image bytes, page render) until an object store takes it; not in ``repr``.
+        object_key: key of the raw object in the object store once stored.
+        metadata: free-form, JSON-serialisable facts (``width``, ``height``, ``csv``, ``needs_ocr``...).
+        id: content hash of kind, source, page and content; computed, never passed.
+    """
+
+    kind: ElementKind
+    source: str
+    text: str = ""
+    page: int | None = None
+    bbox: BBox | None = None
+    mime_type: str | None = None
+    data: bytes | None = field(default=None, repr=False)
+    object_key: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    id: str = field(default="", init=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in ELEMENT_KINDS:
+            raise ValueError(f"kind must be one of {ELEMENT_KINDS}, not {self.kind!r}")
+        if self.page is not None and self.page < 1:
+            raise ValueError(f"page numbers are 1-based, got {self.page}")
+        # Freeze metadata: a copy behind a read-only view, so no caller can change an element in place.
+        object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+        if self.bbox is not None:
+            object.__setattr__(self, "bbox", tuple(round(float(v), 2) for v in self.bbox))
+        object.__setattr__(self, "id", self._compute_id())
+
+    @property
+    def content_hash(self) -> str:
+        """Hash of the content alone (bytes if any, else text): the cache key for captions and embeddings."""
+        return content_hash(self.data) if self.data is not None else content_hash(self.text)
+
+    def _compute_id(self) -> str:
+        # The same content at the same place of the same source always gets the same id; re-parsing is stable.
+        return content_hash(self.kind, self.source, str(self.page or 0), self.content_hash)[:32]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Element):
+            return NotImplemented
+        return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(self))
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def to_dict(self, *, preview: int | None = None) -> dict[str, Any]:
+        """A JSON-ready dict without the raw bytes.
+
+        Args:
+            preview: cut ``text`` to this many characters (with an ellipsis) when given.
+        """
+        text = self.text
+        if preview is not None and len(text) > preview:
+            text = text[:preview].rstrip() + "…"
+        out: dict[str, Any] = {
+            "id": self.id,
+            "kind": self.kind,
+            "source": self.source,
+            "page": self.page,
+            "bbox": list(self.bbox) if self.bbox else None,
+            "text": text,
+            "mime_type": self.mime_type,
+            "object_key": self.object_key,
+            "bytes": len(self.data) if self.data is not None else None,
+        }
+        for key in ("width", "height", "needs_ocr"):
+            if key in self.metadata:
+                out[key] = self.metadata[key]
+        out["metadata"] = {k: v for k, v in self.metadata.items() if k not in out and k != "csv"}
+        return out
+
+    def to_json(self, *, preview: int | None = None) -> str:
+        return json.dumps(self.to_dict(preview=preview), ensure_ascii=False, default=str)
+
+    def to_document(self) -> Document:
+        """This element as a LangChain ``Document`` (metadata carries id, kind, source, page, bbox, object_key)."""
+        from langchain_core.documents import Document
+
+        meta = {k: v for k, v in self.to_dict().items() if k not in ("text", "metadata", "bytes")}
+        meta.update(self.metadata)
+        return Document(page_content=self.text, metadata=meta, id=self.id)
+
+
+class Parser(Protocol):
+    """Turns one blob into elements. Implementations raise :class:`mmrag.errors.ParseError` for bad input."""
+
+    def parse(self, blob: Blob) -> Iterator[Element]: ...

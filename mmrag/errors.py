@@ -1,0 +1,90 @@
+"""The one error tree of mmrag.
+
+Every error a user can meet is an :class:`MmragError`; SDK errors are wrapped with ``raise X(msg) from e``::
+
+    MmragError
+    ├── ConfigError                  bad or missing settings
+    │   └── MissingDependencyError   an optional extra is not installed; the message names it
+    ├── ParseError(source)           one source could not be read or parsed; other sources go on
+    │   └── FetchError(source)       a URL could not be fetched (HTTP error, too big, too many redirects)
+    │       └── UnsafeURLError       refused before any request: scheme or address not allowed
+    ├── ProviderError(is_retryable)  a model call failed
+    └── StoreError                   a vector index or object store failed
+
+Messages say what went wrong *and* how to fix it where there is a fix.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "FetchError",
+    "MissingDependencyError",
+    "MmragError",
+    "ParseError",
+    "ProviderError",
+    "StoreError",
+    "UnsafeURLError",
+]
+
+
+class MmragError(Exception):
+    """Base class of every error raised by mmrag."""
+
+
+class ConfigError(MmragError):
+    """Settings are invalid or incomplete."""
+
+
+class MissingDependencyError(ConfigError):
+    """An optional dependency is missing.
+
+    Args:
+        package: the import name that failed.
+        extra: the mmrag extra that provides it.
+    """
+
+    def __init__(self, package: str, extra: str, feature: str | None = None) -> None:
+        self.package = package
+        self.extra = extra
+        what = f"{feature} needs {package!r}" if feature else f"{package!r} is not installed"
+        super().__init__(f"{what}: install with pip install 'mmrag[{extra}]'")
+
+
+class ParseError(MmragError):
+    """A source could not be read or parsed.
+
+    Args:
+        source: the path or URL of the source that failed.
+        reason: why it failed, in words a user can act on.
+    """
+
+    def __init__(self, source: str, reason: str) -> None:
+        self.source = source
+        self.reason = reason
+        super().__init__(f"{source}: {reason}")
+
+
+class FetchError(ParseError):
+    """A URL could not be fetched."""
+
+
+class UnsafeURLError(FetchError):
+    """A URL was refused before any request was made (scheme or address not allowed)."""
+
+
+class ProviderError(MmragError):
+    """A model provider call failed.
+
+    Args:
+        message: what failed.
+        is_retryable: whether repeating the same call may succeed (throttling, 5xx, timeouts).
+    """
+
+    def __init__(self, message: str, *, is_retryable: bool = False) -> None:
+        self.is_retryable = is_retryable
+        super().__init__(message)
+
+
+class StoreError(MmragError):
+    """A vector index or object store operation failed."""

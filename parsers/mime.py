@@ -1,0 +1,58 @@
+"""Content-type sniffing: the bytes decide first, then the declared type, then the file name."""
+
+from __future__ import annotations
+
+import mimetypes
+
+__all__ = ["IMAGE_TYPES", "sniff_mime"]
+
+IMAGE_TYPES = frozenset(
+    {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/tiff"}
+)
+
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF-", "application/pdf"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"BM", "image/bmp"),
+    (b"II*\x00", "image/tiff"),
+    (b"MM\x00*", "image/tiff"),
+)
+_HTML_MARKERS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<meta", b"<title", b"<div", b"<p>", b"<table")
+
+
+def _looks_like_html(head: bytes) -> bool:
+    lowered = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if lowered.startswith(b"<?xml") and b"<html" in lowered:
+        return True
+    return any(lowered.startswith(m) for m in _HTML_MARKERS) or (b"<html" in lowered[:1024])
+
+
+def sniff_mime(data: bytes, name: str | None = None, declared: str | None = None) -> str:
+    """Best guess of the MIME type of ``data``.
+
+    Magic numbers win over everything (a ``.pdf`` that is really HTML is HTML). Then a declared
+    Content-Type, then the file name's extension, then ``application/octet-stream``.
+    """
+    head = data[:2048]
+    for magic, mime in _MAGIC:
+        if head.startswith(magic):
+            return mime
+    # PDFs may have up to 1 KiB of junk before the header; readers accept that, so do we.
+    if b"%PDF-" in head[:1024]:
+        return "application/pdf"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if _looks_like_html(head):
+        return "text/html"
+    if declared:
+        base = declared.split(";", 1)[0].strip().lower()
+        if base and base != "application/octet-stream":
+            return base
+    if name:
+        guessed, _ = mimetypes.guess_type(name)
+        if guessed:
+            return guessed
+    return "application/octet-stream"

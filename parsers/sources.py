@@ -1,0 +1,180 @@
+"""From what a user types (paths, folders, globs, URLs) to blobs, and from blobs to elements.
+
+``parse_sources`` is the entry point the CLI and ingest use: one :class:`SourceResult` per source, in order,
+where a bad source carries its error and every other source still gets parsed.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mmrag.elements import Blob, Element, Parser
+from mmrag.errors import MmragError, ParseError
+from mmrag.parsers._report import collect_warnings
+from mmrag.parsers.mime import IMAGE_TYPES, sniff_mime
+from mmrag.parsers.options import ParseOptions
+
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "SourceResult",
+    "expand_sources",
+    "is_url",
+    "load_blob",
+    "parse_blob",
+    "parse_source",
+    "parse_sources",
+    "parser_for",
+]
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES = frozenset(
+    {".pdf", ".html", ".htm", ".xhtml", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
+)
+_GLOB_CHARS = frozenset("*?[")
+
+
+def is_url(source: str) -> bool:
+    """True for anything with a URL scheme other than a Windows drive letter (``C:``) or ``file:``."""
+    head, sep, _ = source.partition("://")
+    return bool(sep) and head.isalpha() and len(head) > 1 and head.lower() != "file"
+
+
+def expand_sources(sources: Iterable[str | os.PathLike[str]]) -> list[str]:
+    """Expand folders (recursively, supported files only) and globs; keep URLs and plain paths as given.
+
+    The order is stable: arguments in order, files inside a folder or glob sorted. Duplicates are dropped.
+    A folder or glob that matches nothing is kept as is, so that parsing reports it instead of silently
+    doing nothing.
+    """
+    out: list[str] = []
+    seen: set[str] = set()
+
+    def add(item: str) -> None:
+        if item not in seen:
+            seen.add(item)
+            out.append(item)
+
+    for raw in sources:
+        source = os.fspath(raw)
+        if is_url(source):
+            add(source)
+            continue
+        if source.startswith("file://"):
+            source = source[len("file://") :]
+        path = Path(source).expanduser()
+        if path.is_dir():
+            files = sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES and not any(
+                    part.startswith(".") for part in p.relative_to(path).parts
+                )
+            )
+            for p in files or [path]:
+                add(str(p))
+        elif _GLOB_CHARS & set(source) and not path.exists():
+            matches = sorted(m for m in glob.glob(str(path), recursive=True) if Path(m).is_file())
+            for m in matches or [source]:
+                add(m)
+        else:
+            add(str(path))
+    return out
+
+
+def load_blob(source: str, options: ParseOptions | None = None) -> Blob:
+    """Read a local file or fetch a URL into a :class:`Blob` (raises :class:`ParseError` naming the source)."""
+    options = options or ParseOptions()
+    if is_url(source):
+        from mmrag.parsers.fetch import fetch_url
+
+        return fetch_url(source, options)
+    path = Path(source[len("file://") :] if source.startswith("file://") else source).expanduser()
+    if path.is_dir():
+        raise ParseError(source, "the folder has no supported files (pdf, html, png, jpg, gif, webp, bmp, tiff)")
+    if not path.exists():
+        if _GLOB_CHARS & set(source):
+            raise ParseError(source, "the pattern matches no files")
+        raise ParseError(source, "no such file")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ParseError(source, f"cannot read the file ({e.strerror or e})") from e
+    return Blob(data=data, source=source, mime_type=sniff_mime(data, name=path.name),
+                base=str(path.resolve().parent))
+
+
+def parser_for(blob: Blob, options: ParseOptions | None = None) -> Parser:
+    """The parser for a blob's MIME type; raises :class:`ParseError` for unsupported types."""
+    options = options or ParseOptions()
+    mime = blob.mime_type
+    if mime == "application/pdf":
+        from mmrag.parsers.pdf import PdfParser
+
+        return PdfParser(options)
+    if mime in ("text/html", "application/xhtml+xml"):
+        from mmrag.parsers.html import HtmlParser
+
+        return HtmlParser(options)
+    if mime in IMAGE_TYPES:
+        from mmrag.parsers.images import ImageParser
+
+        return ImageParser(options)
+    if not blob.data:
+        raise ParseError(blob.source, "the file is empty (0 bytes)")
+    raise ParseError(
+        blob.source,
+        f"unsupported content type {mime!r}: mmrag parses PDF, HTML and images (png, jpeg, gif, webp, bmp, tiff)",
+    )
+
+
+def parse_blob(blob: Blob, options: ParseOptions | None = None) -> Iterator[Element]:
+    """Parse one blob with the parser its content type calls for."""
+    if not blob.data:
+        raise ParseError(blob.source, "the file is empty (0 bytes)")
+    return parser_for(blob, options).parse(blob)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceResult:
+    """What came of one source: its elements, or the error that stopped it, plus any warnings."""
+
+    source: str
+    elements: tuple[Element, ...] = ()
+    error: str | None = None
+    warnings: tuple[str, ...] = field(default=())
+    mime_type: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def parse_source(source: str, options: ParseOptions | None = None) -> SourceResult:
+    """Fetch and parse one source; never raises for bad input (the error is in the result)."""
+    options = options or ParseOptions()
+    mime = None
+    with collect_warnings() as warnings:
+        try:
+            blob = load_blob(source, options)
+            mime = blob.mime_type
+            elements = tuple(parse_blob(blob, options))
+        except MmragError as e:
+            reason = e.reason if isinstance(e, ParseError) else str(e)
+            logger.error("%s: %s", source, reason)
+            return SourceResult(source, error=reason, warnings=tuple(warnings), mime_type=mime)
+        except Exception as e:  # a parser bug must fail its source, not the whole run
+            logger.exception("%s: unexpected error while parsing", source)
+            return SourceResult(source, error=f"unexpected error: {type(e).__name__}: {e}",
+                                warnings=tuple(warnings), mime_type=mime)
+    return SourceResult(source, elements=elements, warnings=tuple(warnings), mime_type=mime)
+
+
+def parse_sources(sources: Iterable[str | os.PathLike[str]], options: ParseOptions | None = None) -> Iterator[SourceResult]:
+    """Expand ``sources`` and parse each in turn; one bad source never stops the others."""
+    for source in expand_sources(sources):
+        yield parse_source(source, options)

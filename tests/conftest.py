@@ -1,0 +1,45 @@
+"""Shared test setup.
+
+Sockets are off for every test (pytest-socket, see pyproject). Tests marked ``integration`` may connect to
+127.0.0.1 only, where their fixtures start real local servers. AWS variables are removed so that no test
+can reach AWS by accident; ``live`` tests run only with MMRAG_LIVE=1.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+
+_AWS_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    live = os.environ.get("MMRAG_LIVE") == "1"
+    for item in items:
+        if item.get_closest_marker("integration"):
+            item.add_marker(pytest.mark.allow_hosts(["127.0.0.1"]))
+        if item.get_closest_marker("live") and not live:
+            item.add_marker(pytest.mark.skip(reason="talks to real AWS: set MMRAG_LIVE=1 to run"))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[None]:
+    """No AWS credentials, no stray MMRAG_* settings, and MMRAG_HOME in a temp dir."""
+    if not request.node.get_closest_marker("live"):
+        for var in _AWS_VARS:
+            monkeypatch.delenv(var, raising=False)
+    for var in [v for v in os.environ if v.startswith("MMRAG_") and v != "MMRAG_LIVE"]:
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("MMRAG_HOME", str(tmp_path / ".mmrag"))
+    yield
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """tests/data: small real documents copied from the shared corpus (provenance in each SOURCES.md)."""
+    return DATA
