@@ -70,7 +70,7 @@ def _summary_line(result: SourceResult) -> str:
               help="Allow URLs on loopback/private addresses (refused by default).")
 @click.option("--preview", type=int, default=200, show_default=True, help="Characters of text shown per element.")
 @click.pass_context
-def parse(ctx: click.Context, sources: tuple[str, ...], as_json: bool, preview: int, **overrides: Any) -> None:
+def parse(ctx: click.Context, /, sources: tuple[str, ...], as_json: bool, preview: int, **overrides: Any) -> None:
     """Split SOURCES (PDFs, HTML files, URLs, images, folders, globs) into elements and report them.
 
     Exits with status 1 if any source failed; the others are still parsed.

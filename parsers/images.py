@@ -35,7 +35,9 @@ def _prepare(data: bytes, options: ParseOptions, *, check_min: bool) -> tuple[by
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     if len(data) > options.max_image_bytes:
-        raise _Rejected(f"image of {len(data):,} bytes is over the {options.max_image_bytes:,}-byte cap (max_image_bytes)")
+        raise _Rejected(
+            f"image of {len(data):,} bytes is over the {options.max_image_bytes:,}-byte cap (max_image_bytes)"
+        )
     try:
         # Image.open reads only the header: the pixel count is known before anything is decoded.
         with Image.open(io.BytesIO(data)) as img:
@@ -68,7 +70,8 @@ def _prepare(data: bytes, options: ParseOptions, *, check_min: bool) -> tuple[by
     except _Rejected:
         raise
     except Image.DecompressionBombError as e:
-        raise _Rejected(f"refused as a decompression bomb: {e}") from e
+        # Pillow refuses by itself past twice its own MAX_IMAGE_PIXELS, before our check can run.
+        raise _Rejected(f"refused as a possible decompression bomb ({e})") from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise _Rejected(f"not a readable image ({type(e).__name__}: {e})") from e
 

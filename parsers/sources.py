@@ -174,7 +174,9 @@ def parse_source(source: str, options: ParseOptions | None = None) -> SourceResu
     return SourceResult(source, elements=elements, warnings=tuple(warnings), mime_type=mime)
 
 
-def parse_sources(sources: Iterable[str | os.PathLike[str]], options: ParseOptions | None = None) -> Iterator[SourceResult]:
+def parse_sources(
+    sources: Iterable[str | os.PathLike[str]], options: ParseOptions | None = None
+) -> Iterator[SourceResult]:
     """Expand ``sources`` and parse each in turn; one bad source never stops the others."""
     for source in expand_sources(sources):
         yield parse_source(source, options)
