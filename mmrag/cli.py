@@ -51,7 +51,7 @@ def cli(verbose: int) -> None:
 
 
 def _summary_line(result: SourceResult) -> str:
-    counts = Counter(e.kind for e in result.elements)
+    counts: Counter[str] = Counter(e.kind for e in result.elements)
     parts = [f"{counts[k]} {k}{'s' if counts[k] != 1 else ''}" for k in _KINDS if counts[k]]
     needs_ocr = sum(1 for e in result.elements if e.metadata.get("needs_ocr"))
     if needs_ocr:
