@@ -86,6 +86,7 @@ def image_element(
     bbox: BBox | None = None,
     metadata: Mapping[str, Any] | None = None,
     strict: bool = False,
+    label: str | None = None,
 ) -> Element | None:
     """Check, normalise and wrap image bytes as an ``image`` element.
 
@@ -99,17 +100,19 @@ def image_element(
         metadata: extra facts to keep (merged under the image's own width/height/format).
         strict: for an image the user named directly: problems raise :class:`ParseError` and tiny images are
             kept. Otherwise (embedded images) problems are warnings and the image is skipped (``None``).
+        label: names the image in warnings (its src, xref...), so users can find what was skipped.
     """
     try:
         payload, mime, facts = _prepare(data, options, check_min=not strict)
     except _Rejected as e:
         if strict:
             raise ParseError(source, e.reason) from e
+        what = f"skipped image {label}" if label else "skipped image"
         where = f" on page {page}" if page else ""
         if e.quiet:
-            logger.debug("%s: skipped image%s: %s", source, where, e.reason)
+            logger.debug("%s: %s%s: %s", source, what, where, e.reason)
         else:
-            warn(source, f"skipped image{where}: {e.reason}")
+            warn(source, f"{what}{where}: {e.reason}")
         return None
     meta = {**(metadata or {}), **facts}
     return Element(kind="image", source=source, text=text, page=page, bbox=bbox, mime_type=mime, data=payload,
