@@ -51,3 +51,15 @@ def test_environment_settings_apply(monkeypatch, data_dir: Path) -> None:  # typ
 def test_python_dash_m_and_help() -> None:
     out = subprocess.run([sys.executable, "-m", "mmrag", "--help"], capture_output=True, text=True, check=True)
     assert "parse" in out.stdout and "Usage: mmrag" in out.stdout
+
+
+def test_readme_main_job_parses_all_test_data(data_dir: Path) -> None:
+    """`mmrag parse tests/data` is the README's offline main job: it must succeed on every kind of source."""
+    result = CliRunner().invoke(cli, ["parse", "--json", str(data_dir)])
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    kinds = {r["kind"] for r in rows}
+    assert {"text", "table", "image", "page"} <= kinds
+    sources = {r["source"] for r in rows}
+    assert any(s.endswith(".pdf") for s in sources) and any(s.endswith(".html") for s in sources)
+    assert len({r["id"] for r in rows}) == len(rows)  # ids are unique within a run

@@ -59,6 +59,7 @@ def test_wheel_contains_all_subpackages(tmp_path: Path) -> None:
     wheel = next(tmp_path.glob("mmrag-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     for module in ("mmrag/cli.py", "mmrag/py.typed", "mmrag/parsers/pdf.py", "mmrag/parsers/html.py",
-                   "mmrag/retrievers/__init__.py", "mmrag/chains/__init__.py"):
+                   "mmrag/retrievers/__init__.py", "mmrag/chains/__init__.py", "mmrag/testing/__init__.py",
+                   "mmrag/testing/_eventstream.py"):
         assert module in names
     assert not any(n.startswith(("parsers/", "tests/", "chains/", "retrievers/")) for n in names)

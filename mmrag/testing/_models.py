@@ -1,0 +1,172 @@
+"""Fake embedding models: request validation and deterministic vectors for the Titan InvokeModel bodies.
+
+Text vectors are a hashed bag of features: every lower-cased word (weight 1) and the character trigrams of
+``<word>`` (weight 0.25) go to one of ``dims`` buckets with a sign, both taken from a BLAKE2b hash, and the sum is
+L2-normalised. Texts sharing words are therefore closer than unrelated texts, spelling variants share trigrams,
+and the same text always gives the same vector, on every machine and run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from functools import lru_cache
+from typing import Any
+
+from mmrag.testing._base import ApiError, Limits, approx_tokens
+from mmrag.testing._images import decode_base64, image_size, image_vector, sniff_format
+
+__all__ = ["invoke_titan_mm", "invoke_titan_text", "text_vector"]
+
+_WORD = re.compile(r"\w+")
+_TRIGRAM_WEIGHT = 0.25
+_TEXT_V2_DIMS = (1024, 512, 256)
+_MM_DIMS = (1024, 384, 256)
+
+
+@lru_cache(maxsize=1 << 16)
+def _hash(feature: str) -> int:
+    return int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "big")
+
+
+def _add(vector: list[float], feature: str, weight: float) -> None:
+    value = _hash(feature)
+    vector[value % len(vector)] += weight if value >> 63 else -weight
+
+
+def text_vector(text: str, dims: int, *, normalize: bool = True) -> list[float]:
+    """The deterministic hashed bag-of-words vector of ``text`` (see the module docstring)."""
+    vector = [0.0] * dims
+    words = _WORD.findall(text.lower())
+    for word in words:
+        _add(vector, "w:" + word, 1.0)
+        padded = f"<{word}>"
+        for i in range(len(padded) - 2):
+            _add(vector, "t:" + padded[i : i + 3], _TRIGRAM_WEIGHT)
+    if not words:
+        _add(vector, "s:" + text, 1.0)  # punctuation-only text still gets a stable, non-zero vector
+    if not normalize:
+        return vector
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return [v / norm for v in vector]
+
+
+def _normalise(vector: list[float]) -> list[float]:
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return [v / norm for v in vector]
+
+
+def _check_keys(body: Any, allowed: set[str]) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ApiError.malformed("#: expected type: JSONObject, found: " + type(body).__name__)
+    for key in body:
+        if key not in allowed:
+            raise ApiError.malformed(f"#: extraneous key [{key}] is not permitted")
+    return body
+
+
+def _check_text(body: dict[str, Any], *, max_chars: int | None, max_tokens: int, required: bool) -> str | None:
+    if "inputText" not in body:
+        if required:
+            raise ApiError.malformed("#: required key [inputText] not found")
+        return None
+    text = body["inputText"]
+    if not isinstance(text, str):
+        raise ApiError.malformed(f"#/inputText: expected type: String, found: {type(text).__name__}")
+    if not text:
+        raise ApiError.malformed("#/inputText: expected minLength: 1, actual: 0")
+    if max_chars is not None and len(text) > max_chars:
+        raise ApiError.malformed(f"#/inputText: expected maxLength: {max_chars}, actual: {len(text)}")
+    tokens = approx_tokens(text)
+    if tokens > max_tokens:
+        raise ApiError.validation(
+            f"400 Bad Request: Too many input tokens. Max input tokens: {max_tokens}, "
+            f"request input token count: {tokens}"
+        )
+    return text
+
+
+def _check_enum(value: Any, allowed: tuple[int, ...], where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value not in allowed:
+        raise ApiError.malformed(
+            f"{where}: {value!r} is not a valid enum value (allowed: " + ", ".join(map(str, allowed)) + ")"
+        )
+    return value
+
+
+def invoke_titan_text(body: Any, limits: Limits, *, v2: bool = True) -> tuple[dict[str, Any], int]:
+    """Titan Text Embeddings V2 (``amazon.titan-embed-text-v2:0``) or G1 (``amazon.titan-embed-text-v1``).
+
+    V2 body: ``{inputText, dimensions?: 256|512|1024 = 1024, normalize?: bool = true, embeddingTypes?: ["float",
+    "binary"]}``; response ``{embedding, inputTextTokenCount, embeddingsByType}``. G1 body: ``{inputText}``;
+    response ``{embedding (1536), inputTextTokenCount}``.
+
+    Returns:
+        The response body and the input token count.
+    """
+    allowed = {"inputText", "dimensions", "normalize", "embeddingTypes"} if v2 else {"inputText"}
+    body = _check_keys(body, allowed)
+    text = _check_text(
+        body,
+        max_chars=limits.titan_text_max_chars if v2 else None,
+        max_tokens=limits.titan_text_max_tokens,
+        required=True,
+    )
+    assert text is not None
+    tokens = approx_tokens(text)
+    if not v2:
+        return {"embedding": text_vector(text, 1536), "inputTextTokenCount": tokens}, tokens
+    dims = _check_enum(body.get("dimensions", 1024), _TEXT_V2_DIMS, "#/dimensions")
+    normalize = body.get("normalize", True)
+    if not isinstance(normalize, bool):
+        raise ApiError.malformed(f"#/normalize: expected type: Boolean, found: {type(normalize).__name__}")
+    types = body.get("embeddingTypes", ["float"])
+    if not isinstance(types, list) or not types or any(t not in ("float", "binary") for t in types):
+        raise ApiError.malformed(f'#/embeddingTypes: {types!r} is not a non-empty list of "float" and "binary"')
+    vector = text_vector(text, dims, normalize=normalize)
+    by_type: dict[str, list[Any]] = {}
+    if "float" in types:
+        by_type["float"] = vector
+    if "binary" in types:
+        by_type["binary"] = [1 if v > 0 else 0 for v in vector]
+    return {"embedding": vector, "inputTextTokenCount": tokens, "embeddingsByType": by_type}, tokens
+
+
+def invoke_titan_mm(body: Any, limits: Limits) -> tuple[dict[str, Any], int]:
+    """Titan Multimodal Embeddings G1 (``amazon.titan-embed-image-v1``).
+
+    Body: ``{inputText?, inputImage? (base64 PNG/JPEG), embeddingConfig?: {outputEmbeddingLength: 256|384|1024}}``,
+    at least one of text and image. With both, the documented behaviour is one vector averaging the text and
+    image embeddings: the emulator averages the two unit vectors and re-normalises.
+
+    Returns:
+        The response body ``{embedding, inputTextTokenCount}`` and the input token count.
+    """
+    body = _check_keys(body, {"inputText", "inputImage", "embeddingConfig"})
+    config = body.get("embeddingConfig", {})
+    if not isinstance(config, dict) or set(config) - {"outputEmbeddingLength"}:
+        raise ApiError.malformed('#/embeddingConfig: expected {"outputEmbeddingLength": 256 | 384 | 1024}')
+    dims = _check_enum(config.get("outputEmbeddingLength", 1024), _MM_DIMS, "#/embeddingConfig/outputEmbeddingLength")
+    text = _check_text(body, max_chars=None, max_tokens=limits.mm_text_max_tokens, required=False)
+    if text is None and "inputImage" not in body:
+        raise ApiError.malformed("#: at least one of [inputText, inputImage] is required")
+    vectors = [text_vector(text, dims)] if text is not None else []
+    if "inputImage" in body:
+        data = decode_base64(body["inputImage"], "#/inputImage")
+        if len(data) > limits.mm_image_max_bytes:
+            raise ApiError.validation(
+                f"Input image size {len(data)} bytes exceeds the maximum of {limits.mm_image_max_bytes} bytes."
+            )
+        if sniff_format(data) not in ("png", "jpeg"):
+            raise ApiError.validation("Unsupported image format: the input image must be a PNG or JPEG image.")
+        width, height = image_size(data, "#/inputImage")
+        if max(width, height) > limits.mm_image_max_side:
+            raise ApiError.validation(
+                f"Input image resolution {width}x{height} exceeds the maximum of "
+                f"{limits.mm_image_max_side}x{limits.mm_image_max_side} pixels."
+            )
+        vectors.append(image_vector(data, dims, "#/inputImage"))
+    joint = vectors[0] if len(vectors) == 1 else _normalise([(a + b) / 2 for a, b in zip(*vectors, strict=True)])
+    tokens = approx_tokens(text) if text is not None else 0
+    return {"embedding": joint, "inputTextTokenCount": tokens}, tokens
