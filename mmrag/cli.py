@@ -55,7 +55,7 @@ def _summary_line(result: SourceResult) -> str:
     parts = [f"{counts[k]} {k}{'s' if counts[k] != 1 else ''}" for k in _KINDS if counts[k]]
     needs_ocr = sum(1 for e in result.elements if e.metadata.get("needs_ocr"))
     if needs_ocr:
-        parts.append(f"{needs_ocr} page{'s' if needs_ocr != 1 else ''} need OCR")
+        parts.append(f"{needs_ocr} {'pages need' if needs_ocr != 1 else 'page needs'} OCR")
     return ", ".join(parts) or "no content found"
 
 

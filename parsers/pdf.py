@@ -21,6 +21,7 @@ A page that fails is skipped with a warning; a document that cannot be opened ra
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
@@ -50,6 +51,7 @@ __all__ = ["PdfParser", "open_pdf"]
 
 logger = logging.getLogger(__name__)
 
+_PAGE_MARKER = re.compile(r"\s*(?:page\s*)?[-–]?\s*\d{1,4}\s*[-–]?(?:\s*(?:/|of)\s*\d{1,4})?\s*", re.IGNORECASE)
 _DAMAGED = "the file is damaged or truncated: download or export it again"
 
 
@@ -149,6 +151,9 @@ class PdfParser:
 
     def _chunks(self, blocks: Sequence[TextBlock], page_rect: Rect, number: int, source: str,
                 garbled: bool) -> Iterator[Element]:
+        # A page number ("3", "Page 3 of 9") alone at the top or bottom of a page is noise in every index.
+        blocks = [b for i, b in enumerate(blocks)
+                  if not (i in (0, len(blocks) - 1) and _PAGE_MARKER.fullmatch(b.text))]
         if not blocks:
             return
         parts: list[str] = []

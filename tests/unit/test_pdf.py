@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from mmrag.elements import Blob, Element
+from mmrag.parsers import parse_source
 from mmrag.parsers.options import ParseOptions
 from mmrag.parsers.pdf import PdfParser
 
@@ -263,3 +264,12 @@ def test_ids_are_stable_across_parses() -> None:
     second = [e.id for e in PdfParser().parse(Blob(data, "vcd.pdf", "application/pdf"))]
     assert first == second
     assert len(set(first)) == len(first)
+
+
+def test_lone_page_numbers_are_not_chunks(data_dir: Path) -> None:
+    result = parse_source(str(data_dir / "pdf" / "tabula-data.pdf"))
+    texts = [e.text for e in result.elements if e.kind == "text"]
+    assert not any(t.strip().isdigit() for t in texts)
+    strucchange = parse_source(str(data_dir / "pdf" / "strucchange-intro.pdf")).elements
+    last_on_page_14 = [e.text for e in strucchange if e.kind == "text" and e.page == 14][-1]
+    assert not last_on_page_14.rstrip().endswith("1993.\n\n14") and "1993." in last_on_page_14
