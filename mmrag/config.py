@@ -49,6 +49,35 @@ class Settings(BaseSettings):
     )
     user_agent: str = Field("mmrag/0.1 (+https://github.com/mmrag/mmrag)")
 
+    # Bedrock (profile "bedrock"). Model ids are current, non-retired defaults; inference-profile ids
+    # (us./eu./apac./global.) and ARNs work as well.
+    aws_region: str | None = Field(None, description="AWS region; default: AWS_REGION / your AWS config")
+    aws_profile: str | None = Field(None, description="named AWS profile; default: the default credential chain")
+    bedrock_endpoint_url: str | None = Field(None, description="bedrock-runtime endpoint (VPC endpoint, emulator)")
+    fast_model: str = Field("us.anthropic.claude-haiku-4-5-20251001-v1:0",
+                            description="captions, table summaries, decomposition")
+    strong_model: str = Field("us.anthropic.claude-sonnet-4-5-20250929-v1:0", description="answer synthesis")
+    fast_max_tokens: int = Field(1024, ge=1, description="maxTokens of every fast-model call")
+    strong_max_tokens: int = Field(2048, ge=1, description="maxTokens of every strong-model call")
+    text_embedding_model: str = Field("amazon.titan-embed-text-v2:0")
+    text_embedding_dims: Literal[256, 512, 1024] = 1024
+    image_embedding_model: str = Field("amazon.titan-embed-image-v1")
+    image_embedding_dims: Literal[256, 384, 1024] = 1024
+    image_caption_max_tokens: int = Field(
+        128, ge=8, le=256, description="captions are cut to this many tokens before joint image+text embedding"
+    )
+    max_concurrency: int = Field(16, ge=1, le=256, description="model requests in flight at once")
+    max_retries: int = Field(8, ge=0, description="retries of throttled / 5xx / timed-out model calls")
+    request_timeout: float = Field(120.0, gt=0, description="seconds to wait for one model response")
+    cache: bool = Field(True, description="cache captions and embeddings under MMRAG_HOME (sqlite)")
+
+    # Local profile
+    local_text_model: Path | None = Field(
+        None, description="a sentence-transformers model folder; default: the packaged all-MiniLM-L6-v2"
+    )
+    ocr: Literal["auto", "rapidocr", "tesseract", "off"] = Field("auto", description="OCR engine for images")
+    clip_model: Path | None = Field(None, description="a CLIP model folder for the image space, if you have one")
+
     @model_validator(mode="after")
     def _check_overlap(self) -> Settings:
         if self.chunk_overlap >= self.chunk_size:

@@ -1,0 +1,74 @@
+"""Provider protocols: the small interfaces chains depend on. Concrete classes live beside this module.
+
+Text embeddings use LangChain's ``Embeddings`` (``embed_documents``/``embed_query``) and chat models LangChain's
+``BaseChatModel``; mmrag adds only what LangChain has no interface for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from mmrag.elements import Element
+
+__all__ = ["CAPTION_KEY", "SUMMARY_KEY", "Captioner", "ImageEmbedder", "RoleInfo", "embedding_text"]
+
+CAPTION_KEY = "caption"
+"""Metadata key a captioner sets on image and page elements (the element's ``text`` stays its context)."""
+SUMMARY_KEY = "summary"
+"""Metadata key a captioner sets on table elements."""
+
+
+@runtime_checkable
+class Captioner(Protocol):
+    """Describes images and summarises tables.
+
+    ``caption`` returns the elements in the same order. Image and page elements get
+    ``metadata["caption"]``, table elements ``metadata["summary"]``, plus ``metadata["caption_model"]`` naming
+    what wrote it; other elements come back unchanged. ``text`` is never changed, so element ids stay stable.
+    An element that could not be described comes back unchanged (the failure is logged), never dropped.
+    """
+
+    def caption(self, elements: Sequence[Element]) -> list[Element]: ...
+
+
+@runtime_checkable
+class ImageEmbedder(Protocol):
+    """Embeds images (optionally with their caption) and text queries into one image space.
+
+    Attributes:
+        model_id: what produced the vectors (part of every cache key and index name).
+        dimensions: length of every vector.
+        supports_text_queries: False when ``embed_texts`` cannot place text in this space (a pure image
+            descriptor); text→image search then goes through captions/OCR text in the text space.
+    """
+
+    model_id: str
+    dimensions: int
+    supports_text_queries: bool
+
+    def embed_images(self, images: Sequence[bytes], captions: Sequence[str | None] | None = None) -> list[list[float]]:
+        """One vector per image; ``captions[i]`` (if given) is embedded jointly with ``images[i]``."""
+        ...
+
+    def embed_texts(self, texts: Sequence[str]) -> list[list[float]]:
+        """Text queries into the image space (text→image search); raises ``ConfigError`` if unsupported."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RoleInfo:
+    """Which provider serves a role, and why: what ``mmrag models`` prints."""
+
+    role: str
+    provider: str
+    model: str
+    why: str
+    available: bool = True
+
+
+def embedding_text(element: Element) -> str:
+    """The text an element is embedded with in the text space: its caption or summary, then its own text."""
+    extra = element.metadata.get(CAPTION_KEY) or element.metadata.get(SUMMARY_KEY) or ""
+    return f"{extra}\n\n{element.text}".strip() if extra else element.text
