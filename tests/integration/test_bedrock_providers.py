@@ -70,14 +70,20 @@ def test_caption_request_carries_max_tokens_image_context_and_prompt(
     image = Element("image", "a.html", text="Figure 2: Revenue by region", mime_type="image/png", data=jpeg)
     table = Element("table", "a.pdf", text="| region | revenue |\n|---|---|\n| Europe | 42 |", page=2)
     text = Element("text", "a.pdf", text="plain text needs no caption")
-    emu.script_chat([REPLY, "Compares revenue (rows: regions)."])
+    # The two requests run concurrently: answer by content, not by arrival order.
+    def reply(request: Any) -> str:
+        blocks = [b for m in request.body["messages"] for b in m["content"]]
+        return REPLY if any("image" in b for b in blocks) else "Compares revenue (rows: regions)."
+
+    emu.script_chat(reply)
     captioner = _captioner(settings, client)
     out = captioner.caption([image, table, text])
     assert out[0].metadata["caption"] == REPLY and out[0].metadata["caption_model"] == settings.fast_model
     assert out[0].id == image.id and out[0].text == image.text
     assert out[1].metadata["summary"] == "Compares revenue (rows: regions)."
     assert out[2] is text
-    first, second = emu.requests
+    assert len(emu.requests) == 2
+    first, second = sorted(emu.requests, key=lambda r: not any("image" in b for b in r.body["messages"][0]["content"]))
     assert first.operation == "Converse" and first.model_id == settings.fast_model
     assert first.body["inferenceConfig"]["maxTokens"] == settings.fast_max_tokens
     blocks = first.body["messages"][0]["content"]
