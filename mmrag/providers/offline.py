@@ -1,0 +1,468 @@
+"""Offline stand-ins for the two chat roles: a rule-based question splitter and an extractive answerer.
+
+Both are pure and deterministic: no model, no network, inputs never changed.
+
+**Decomposition rules** (:func:`decompose_rule_based`). The original question always comes first; parts follow
+only when there are at least two of them, so a simple question yields just itself. A wrong split is worse than
+none (every part costs a retrieval and can pull in noise), so each rule needs a clear signal:
+
+1. Sentences (``.``, ``?``, ``!``) and semicolons separate clauses. A clause that is a statement rather than a
+   question or request ("The iris data appear in both files.") is context: it stays in the original only.
+   Leading connectors ("And", "Also,", "As well as") are dropped from a part.
+2. Within a clause, ``and``, ``, and``, ``and also``, ``, also`` and ``as well as`` split only when the words
+   after them start a new question and both sides have a verb:
+
+   * a question word (what, which, who, whom, whose, when, where, why, how): "What is the rseed value and
+     which data set is used...?" → both parts. A context phrase before the first question
+     ("Using the maximum test..., which ... and what is its p-value?") is copied to the later parts.
+   * an auxiliary (is, are, does, can...): "..., and is the association significant?" → a yes/no question.
+   * a repeated preposition ("Which hue is used for SPD and for CDU?"): the second part re-uses the first
+     part's words up to that preposition ("Which hue is used for CDU?").
+   * a past-tense verb after a ``Who`` question ("Who founded X and led Y?" → "Who led Y?").
+   * a request verb after a request ("Explain X and list Y." → "Explain X.", "List Y.").
+3. ``Compare`` + "<noun> of/for/in <A>, <B> and <C> [in ...]" → one "What is/are <noun> of <A>
+   [in ...]?" per entity (at most 4 words each). Without such a head noun the request stays whole.
+
+Never split: inside quotes, parentheses or brackets; at a plain ``and`` after "between", "both", "either",
+"neither" or "among" ("What is the difference between Haiku and Sonnet?"); noun phrases ("Who wrote Pride and
+Prejudice?", "What are the mean and variance of X?" stay whole: their halves would be fragments without a verb).
+``or`` never splits. Parts are deduplicated (case, spacing and end punctuation ignored) and cut to
+``max_sub_questions`` in total, original included.
+
+Known limits: no parser, so ellipsis is not resolved ("How many men and how many guns?" stays whole: its second
+half has no verb); pronouns in parts are left as they are ("its p-value"); verb detection is a word list plus
+suffixes, so an unusual verb can keep a real two-part question whole (that is the intended failure mode).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+from mmrag.answers import Answer, Citation, Hit
+from mmrag.elements import Element
+from mmrag.providers.base import CAPTION_KEY, SUMMARY_KEY
+
+__all__ = ["EXTRACTIVE_HEADER", "NO_EVIDENCE_TEXT", "decompose_rule_based", "extractive_answer"]
+
+EXTRACTIVE_HEADER = (
+    "Extractive answer (no generator configured): the passages below are quoted from the sources; "
+    "no model wrote or checked them."
+)
+NO_EVIDENCE_TEXT = "No evidence found in the index for this question."
+SNIPPET_CHARS = 200
+
+
+def _wordset(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+_WH = _wordset("what which who whom whose when where why how")
+_AUX = _wordset("is are was were do does did can could should would will has have had may might must")
+_REQUEST = _wordset("list name give describe explain summarize summarise state identify show find tell compare")
+_DISTRIBUTIVE_PREPS = _wordset("for of in on at from to with by about under during")
+_IRREGULAR_VERBS = _wordset(
+    "wrote made built won said found gave took became led ran began came went got saw knew told held brought "
+    "bought sold chose drew grew met paid sent spent kept shows uses"
+)
+_VERB_OBJECT_CUES = _wordset("a an the this that these those its their his her to no any all more less")
+_NO_SPLIT_AFTER = re.compile(r"\b(?:between|both|either|neither|among)\b", re.IGNORECASE)
+_ABBREVIATIONS = _wordset("e.g i.e etc vs cf fig figs eq no nos dr mr mrs ms st approx al resp")
+_END = re.compile(r"[.?!;]+(?=\s|$)")
+_COORD = re.compile(r"\s*(?:,\s*and\s+also|,\s*and|\band\s+also|\band|,?\s*\bas\s+well\s+as|,\s*also)\b\s*", re.I)
+_CONNECTOR = re.compile(r"^(?:and\s+also|and|also|as\s+well\s+as|plus)\b[\s,]*", re.IGNORECASE)
+_WORD = re.compile(r"[A-Za-z][A-Za-z'/-]*|\d[\d.,]*")
+_COMPARE = re.compile(r"^compare\s+", re.IGNORECASE)
+_LIST_SEP = re.compile(r"\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|vs\.?|versus)\s+", re.IGNORECASE)
+_LIST_END = re.compile(r"\s(?:in|at|on|from|for|during|within|under|using|across|according\s+to)\s", re.IGNORECASE)
+_Piece = tuple[int, int, str, frozenset[str]]  # (hit rank, position in the element, text, content words)
+_PAIRS = {"(": ")", "[": "]", "{": "}", "\u201c": "\u201d", "\u2018": "\u2019"}
+
+
+# -- decomposition ---------------------------------------------------------------------------------------------
+def decompose_rule_based(question: str, *, max_sub_questions: int = 4) -> list[str]:
+    """Split a multi-part question into simpler ones, by rule (the local profile's decomposition).
+
+    Args:
+        question: the question as asked.
+        max_sub_questions: most questions returned in total, the original included (at least 1).
+
+    Returns:
+        The original question (whitespace tidied) first, then its parts if it has two or more; ``[]`` for a
+        blank question. See the module docstring for the rules.
+    """
+    if max_sub_questions < 1:
+        raise ValueError(f"max_sub_questions must be at least 1, got {max_sub_questions}")
+    original = " ".join(question.split())
+    if not original:
+        return []
+    parts: list[str] = []
+    for sentence in _sentences(original):
+        body = _CONNECTOR.sub("", sentence.rstrip(".?!; ")).strip(" ,")
+        if body and _is_question(body, asked=sentence.rstrip().endswith("?")):
+            parts.extend(_split_clause(body))
+    out: dict[str, str] = {}
+    for item in [original, *parts]:
+        key = " ".join(item.lower().split()).rstrip(".?!; ")
+        if key:
+            out.setdefault(key, item)
+    return list(out.values())[:max_sub_questions] if len(out) > 2 else [original]
+
+
+def _mask(text: str) -> str:
+    """``text`` with everything inside quotes, parentheses and brackets replaced by ``_`` (same length)."""
+    out = list(text)
+    closers: list[str] = []
+    for i, ch in enumerate(text):
+        if closers and ch == closers[-1]:
+            closers.pop()
+        elif ch in _PAIRS or ch == '"':
+            closers.append(_PAIRS.get(ch, '"'))
+        elif closers:
+            out[i] = "_"  # an unclosed quote protects the rest: no split is the safe failure
+    return "".join(out)
+
+
+def _sentences(text: str) -> list[str]:
+    masked, out, start = _mask(text), [], 0
+    for m in _END.finditer(masked):
+        before = re.search(r"(\S+)$", masked[: m.start()])
+        word = before.group(1).lower().lstrip("(\"'") if before else ""
+        after = masked[m.end():].lstrip()
+        if m.group(0) == "." and (word in _ABBREVIATIONS or len(word) == 1 or after[:1].islower()):
+            continue
+        out.append(text[start:m.end()].strip())
+        start = m.end()
+    out.append(text[start:].strip())
+    return [s for s in out if s]
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def _is_question(clause: str, *, asked: bool) -> bool:
+    words = _words(clause)
+    if not words:
+        return False
+    return asked or words[0] in _WH | _AUX | _REQUEST or _context_prefix(clause) != ""
+
+
+def _has_verb(clause: str) -> bool:
+    words = _words(clause)
+    for i, w in enumerate(words):
+        nxt = words[i + 1] if i + 1 < len(words) else ""
+        if w in _AUX or w in _IRREGULAR_VERBS or (i == 0 and w in _REQUEST):
+            return True
+        if len(w) > 4 and w.endswith("ed") and not w.endswith("eed"):
+            return True
+        # "which data set shows a ...": an -s word followed by an object cue, not right after the question word
+        third_person = w.endswith("s") and not w.endswith(("ss", "us", "is"))
+        if third_person and i > 1 and (nxt in _VERB_OBJECT_CUES or nxt[:1].isdigit()):
+            return True
+    return False
+
+
+def _context_prefix(clause: str) -> str:
+    """The "In the X vignette, " before a clause's question word, or "" if it starts with one."""
+    words = _words(clause)
+    if not words or words[0] in _WH | _AUX | _REQUEST:
+        return ""
+    m = re.match(r"^(.{3,}?,\s*)(?=(?:" + "|".join(sorted(_WH)) + r")\b)", _mask(clause), re.IGNORECASE)
+    return clause[: m.end(1)] if m else ""
+
+
+def _split_clause(body: str) -> list[str]:
+    compared = _split_comparison(body)
+    if compared:
+        return compared
+    masked, prefix = _mask(body), _context_prefix(body)
+    pieces: list[tuple[str, int, int]] = []  # (lead, start, end): part = lead + body[start:end]
+    lead, start = "", 0
+    for m in _COORD.finditer(masked):
+        if m.start() <= start:
+            continue
+        left, right = lead + body[start:m.start()].strip(), body[m.end():].strip()
+        plain_and = m.group(0).strip().lower() == "and"
+        tail = masked[start:m.start()].rsplit(",", 1)[-1]
+        if (plain_and and _NO_SPLIT_AFTER.search(tail)) or len(left.split()) < 3 or len(right.split()) < 2:
+            continue
+        new_lead = _lead_for(left, right, prefix)
+        if new_lead is None:
+            continue
+        pieces.append((lead, start, m.start()))
+        lead, start = new_lead, m.end()
+    pieces.append((lead, start, len(body)))
+    if len(pieces) == 1:
+        return [_finish(body)]
+    return [_finish(ld + body[s:e].strip()) for ld, s, e in pieces]
+
+
+def _lead_for(left: str, right: str, prefix: str) -> str | None:
+    """What to put before ``right`` to make it a question of its own, or None when this is no split point."""
+    words = _words(right)
+    if not _has_verb(left):
+        return None
+    first = words[0] if words else ""
+    if first in _WH and len(right.split()) >= 3 and _has_verb(right):
+        return prefix
+    if first in _AUX and len(words) >= 3:
+        return prefix
+    if first in _REQUEST and len(words) >= 3 and _words(left)[:1] and _words(left)[0] in _REQUEST:
+        return prefix  # "Explain X and list Y"
+    if first in _DISTRIBUTIVE_PREPS:
+        hits = list(re.finditer(rf"\b{first}\b", _mask(left), re.IGNORECASE))
+        return left[: hits[-1].start()] if hits else None
+    past = first in _IRREGULAR_VERBS or (len(first) > 4 and first.endswith("ed") and not first.endswith("eed"))
+    if past and _words(left)[:1] == ["who"]:
+        return "Who "
+    return None
+
+
+def _split_comparison(body: str) -> list[str]:
+    """``Compare the hue of SPD and CDU`` → ``What is the hue of SPD?``, ``What is the hue of CDU?``; else []."""
+    masked = _mask(body)
+    verb = _COMPARE.match(masked)
+    if not verb:
+        return []
+    rest = masked[verb.end():]
+    first_sep = _LIST_SEP.search(rest)
+    if not first_sep:
+        return []
+    preps = list(re.finditer(r"\s(?:of|for|in)\s", rest[: first_sep.start()], re.IGNORECASE))
+    if not preps or _NO_SPLIT_AFTER.search(rest[: first_sep.start()]):
+        return []
+    head_end = verb.end() + preps[-1].end()
+    end = _LIST_END.search(masked, verb.end() + first_sep.end())
+    list_end = end.start() if end else len(body)
+    items = [i.strip() for i in _LIST_SEP.split(body[head_end:list_end]) if i.strip()]
+    if len(items) < 2 or any(len(i.split()) > 4 for i in items):
+        return []
+    head, tail = body[verb.end():head_end], body[list_end:]
+    if _COORD.search(masked[list_end:]):
+        return []  # "... in the vignette and explain why": the tail is not one phrase to repeat
+    noun = head.split()[-2].lower() if len(head.split()) >= 2 else ""
+    be = "are" if noun.endswith("s") and not noun.endswith(("ss", "us", "is")) else "is"
+    return [f"What {be} {head}{item}{tail}".rstrip() + "?" for item in items]
+
+
+def _finish(part: str) -> str:
+    part = _CONNECTOR.sub("", " ".join(part.split())).strip(" ,;")
+    if not part:
+        return ""
+    part = part[0].upper() + part[1:]
+    if part[-1] not in ".?!":
+        part += "?" if _words(part)[:1] and _words(part)[0] not in _REQUEST else "."
+    return part
+
+
+# -- extractive answer -----------------------------------------------------------------------------------------
+def extractive_answer(
+    question: str,
+    hits: Sequence[Hit],
+    *,
+    sub_questions: Sequence[str] = (),
+    max_sentences: int = 5,
+    max_citations: int = 5,
+) -> Answer:
+    """An answer quoted from the best evidence, with citations: the local profile's synthesis (no model).
+
+    The top hits offer pieces: sentences of a text chunk (code lines apart); a table's caption line, header and
+    the rows sharing words with the question (markdown); sentences of an image's or page's caption, OCR text or
+    text. Pieces are scored by the question's content words (stopwords out, light stemming, numbers kept; rare
+    words weigh more). Each sub-question gets its best piece if any shares a word with it, then the best others
+    fill up to ``max_sentences``. Pieces keep hit rank order, each followed by ``[n]``; ``n`` numbers distinct
+    cited elements from 1 in order of first use. With no word in common, the top hit's first piece is quoted.
+
+    Args:
+        question: the question as asked.
+        hits: fused retrieval results, best first.
+        sub_questions: the questions retrieval ran (usually the original first); each should get evidence.
+        max_sentences: most pieces quoted.
+        max_citations: most distinct elements cited.
+
+    Returns:
+        An ``Answer`` with ``mode="extractive"``, its text starting with :data:`EXTRACTIVE_HEADER`, or
+        :data:`NO_EVIDENCE_TEXT` and no citations when there are no hits.
+    """
+    if max_sentences < 1 or max_citations < 1:
+        raise ValueError("max_sentences and max_citations must be at least 1")
+    subs = tuple(sub_questions)
+    if not hits:
+        return Answer(question=question, text=NO_EVIDENCE_TEXT, mode="extractive", sub_questions=subs,
+                      hits=tuple(hits))
+    elements = list({h.element.id: h.element for h in hits}.values())  # each element once, at its best rank
+    elements = elements[: max(2 * max_citations, 10)]  # only the top hits are read
+    pieces = [(rank, pos, text, frozenset(_terms(text))) for rank, el in enumerate(elements)
+              for pos, text in enumerate(_evidence_pieces(el, question, *subs))]
+    chosen = _select(pieces, [_terms(sub) for sub in subs], _terms(question).union(*(_terms(s) for s in subs)),
+                     max_sentences=max_sentences, max_citations=max_citations)
+    if not chosen and pieces:
+        chosen.append(pieces[0][:3])  # nothing shares a word (e.g. an image found by image search): quote the top hit
+    chosen.sort()
+
+    markers: dict[int, int] = {}
+    citations: list[Citation] = []
+    blocks: list[str] = []
+    for rank, _, text in chosen:
+        el = elements[rank]
+        if rank not in markers:
+            markers[rank] = len(markers) + 1
+            snippet = " ".join(text.split())
+            if len(snippet) > SNIPPET_CHARS:
+                snippet = snippet[: SNIPPET_CHARS - 1].rstrip() + "…"
+            citations.append(Citation(marker=markers[rank], element_id=el.id, kind=el.kind, source=el.source,
+                                      page=el.page, object_uri=el.object_key, snippet=snippet))
+        quoted = text if el.kind == "table" else " ".join(text.split())
+        blocks.append(f"{quoted}{chr(10) if chr(10) in quoted else ' '}[{markers[rank]}]")  # a table: [n] below it
+    text = EXTRACTIVE_HEADER + "\n\n" + "\n\n".join(blocks)
+    return Answer(question=question, text=text, mode="extractive", sub_questions=subs,
+                  citations=tuple(citations), hits=tuple(hits))
+
+
+def _select(pieces: list[_Piece], sub_terms: list[set[str]], all_terms: set[str], *, max_sentences: int,
+            max_citations: int) -> list[tuple[int, int, str]]:
+    """(rank, position, text) of the pieces to quote.
+
+    A term weighs ``1 + ln(N / df)`` over the N candidate pieces, so a rare "C4" or "rseed" counts more than
+    "test". Each sub-question first gets its best piece; then the best remaining pieces scoring at least half
+    the top score, or any score when right next to a chosen piece of the same element (the code line after
+    the sentence that names it).
+    """
+    df = Counter(t for *_, words in pieces for t in words)
+    weight = {t: 1.0 + math.log(len(pieces) / n) for t, n in df.items()}
+    chosen: list[tuple[int, int, str]] = []
+    anchors: list[tuple[int, int, str]] = []  # picked on their own score: their neighbours may follow them
+
+    def score(query: set[str], words: frozenset[str]) -> float:
+        return sum(weight[t] for t in sorted(query & words))  # sorted: the same float sum on every run
+
+    def best(query: set[str], *, fresh: bool, floor: float) -> tuple[int, int, str] | None:
+        cited = {rank for rank, _, _ in chosen}
+        near = {(rank, pos + step) for rank, pos, _ in anchors for step in (-1, 1)}
+        scored = [(score(query, words), -rank, -pos, text) for rank, pos, text, words in pieces
+                  if not (fresh and (rank, pos, text) in chosen) and (rank in cited or len(cited) < max_citations)]
+        eligible = [x for x in scored if x[0] > 0 and (x[0] >= floor or (-x[1], -x[2]) in near)]
+        top = max(eligible, default=None)
+        if top is None:
+            return None
+        if top[0] >= floor:
+            anchors.append((-top[1], -top[2], top[3]))
+        return -top[1], -top[2], top[3]
+
+    for query in sub_terms:  # coverage first: every sub-question's best piece, unless that piece is already in
+        pick = best(query, fresh=False, floor=0.0)
+        if pick is not None and pick not in chosen and len(chosen) < max_sentences:
+            chosen.append(pick)
+    floor = max((score(all_terms, words) for *_, words in pieces), default=0.0) / 2
+    while len(chosen) < max_sentences and (pick := best(all_terms, fresh=True, floor=floor)) is not None:
+        chosen.append(pick)
+    return sorted(chosen)
+
+
+# -- evidence pieces -------------------------------------------------------------------------------------------
+_STOPWORDS = _wordset(
+    "a about above after again against all am an and any are as at be because been before being below between "
+    "both but by can could did do does doing down during each few for from further had has have having he her "
+    "here hers him his how i if in into is it its itself just me more most my no nor not now of off on once "
+    "only or other our out over own same she should so some such than that the their theirs them then there "
+    "these they this those through to too under until up very was we were what when where which while who whom "
+    "whose why will with would you your yours many much according shown show shows given"
+)
+_TOKEN = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"\u201c'(\[])")
+_TABLE_SEPARATOR = re.compile(r"^\|(?:\s*:?-+:?\s*\|)+\s*$")
+_OWN_LINE = re.compile(r"^([ \t]*(?:R>|>>>|>|\$|[-*\u2022])[ \t].*)$", re.MULTILINE)
+_PIECE_CHARS = 300
+_TABLE_ROWS = 5
+
+
+def _stem(word: str) -> str:
+    if any(c.isdigit() for c in word):
+        return word.replace(",", "") if word[0].isdigit() else word
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(("sses", "xes", "zes", "ches", "shes")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    if len(word) > 5 and word.endswith("ing"):
+        return word[:-3]
+    if len(word) > 4 and word.endswith("ed") and not word.endswith("eed"):
+        return word[:-2]
+    return word[:-1] if len(word) > 3 and word.endswith("e") else word  # "make", "making" → "mak"
+
+
+def _terms(text: str) -> set[str]:
+    """Content words of ``text``: lower-cased, stopwords and single letters dropped, lightly stemmed."""
+    return {_stem(t) for t in _TOKEN.findall(text.lower()) if t not in _STOPWORDS and (len(t) > 1 or t.isdigit())}
+
+
+def _windows(sentence: str) -> list[str]:
+    """A long sentence cut at its line breaks (code, lists), else at word boundaries, into short pieces."""
+    if len(sentence) <= _PIECE_CHARS:
+        return [sentence]
+    units = [u for line in sentence.splitlines() for u in (line.split() if len(line) > _PIECE_CHARS else [line])]
+    out = [""]
+    for unit in units:
+        if out[-1] and len(out[-1]) + len(unit) >= _PIECE_CHARS:
+            out.append("")
+        out[-1] = f"{out[-1]} {unit}".strip()
+    return [piece for piece in out if piece]
+
+
+def _sentence_pieces(text: str, *, min_words: int) -> list[str]:
+    out: list[str] = []
+    text = _OWN_LINE.sub("\n\n\\1\n\n", text)  # code prompts and bullets end the sentence before them
+    text = re.sub(r"(?<=\w)-\n(?=[a-z])", "-", text)  # "intro-\nduces" → "intro-duces"
+    for para in re.split(r"\n\s*\n", text):
+        sentences: list[str] = []
+        for sentence in _SENTENCE_END.split(para.strip()):
+            last = sentences[-1].rsplit(None, 1)[-1].lower().rstrip(".") if sentences else ""
+            if last in _ABBREVIATIONS or (len(last) == 1 and last.isalpha()):  # "et al." / "J." ends no sentence
+                sentences[-1] += " " + sentence
+            else:
+                sentences.append(sentence)
+        for sentence in sentences:
+            for piece in _windows(sentence.strip()):
+                flat = " ".join(piece.split())
+                if len(flat.split()) >= min_words and flat not in out:
+                    out.append(flat)
+    return out
+
+
+def _table_piece(el: Element, query_terms: set[str]) -> str | None:
+    """The caption line, header and the rows sharing words with the question, as markdown; None if no table."""
+    lines = [line.strip() for line in el.text.splitlines()]
+    md = [i for i, line in enumerate(lines) if line.startswith("|")]
+    if len(md) < 2:
+        return None
+    header, body = lines[md[0]], [lines[i] for i in md[1:]]
+    separator = body.pop(0) if _TABLE_SEPARATOR.match(body[0]) else "|" + "---|" * max(header.count("|") - 1, 1)
+    context = [line for line in lines[: md[0]] if line]
+    summary = str(el.metadata.get(SUMMARY_KEY) or "").strip().splitlines()
+    caption = str(el.metadata.get(CAPTION_KEY) or "") or (context[0] if context else "") or (summary or [""])[0]
+    scored = sorted(((len(query_terms & _terms(row)), -i) for i, row in enumerate(body)), reverse=True)
+    keep = sorted(-i for score, i in scored[:_TABLE_ROWS] if score > 0) or list(range(min(3, len(body))))
+    rows = [body[i] for i in keep]
+    return "\n".join([caption.strip(), header, separator, *rows] if caption.strip() else [header, separator, *rows])
+
+
+def _evidence_pieces(el: Element, *queries: str) -> list[str]:
+    """What an element offers to quote, in document order (see :func:`extractive_answer`)."""
+    if el.kind == "table":
+        piece = _table_piece(el, set().union(*(_terms(q) for q in queries)))
+        if piece is not None:
+            return [piece]
+        return _sentence_pieces(el.text, min_words=1)
+    if el.kind == "text":
+        pieces = _sentence_pieces(el.text, min_words=3)
+        return pieces or _sentence_pieces(el.text, min_words=1)
+    out: list[str] = []
+    for source in (el.metadata.get(CAPTION_KEY), el.metadata.get("ocr_text"), el.text):
+        for piece in _sentence_pieces(str(source or ""), min_words=1):
+            if piece not in out:
+                out.append(piece)
+    return out

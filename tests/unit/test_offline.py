@@ -1,0 +1,285 @@
+"""Offline chat-role stand-ins: rule-based decomposition and the extractive answer."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from mmrag.answers import Answer, Citation, Hit
+from mmrag.elements import Element
+from mmrag.providers.base import CAPTION_KEY
+from mmrag.providers.factory import EXTRACTIVE_LABEL
+from mmrag.providers.offline import (
+    EXTRACTIVE_HEADER,
+    NO_EVIDENCE_TEXT,
+    decompose_rule_based,
+    extractive_answer,
+)
+
+# The multi-part multi-hop questions of the corpus (m04, m06, m08 in /work/shared/corpus/questions.jsonl).
+M04 = (
+    "Using the maximum test with 5000 permutations in the vcd vignette, which data set shows a significant "
+    "departure from independence at the 5% level, Arthritis or pistonrings, and what is its p-value?"
+)
+M06 = (
+    "The iris data appear in both tabula-data.pdf and the scikit-learn confusion-matrix example. Which species is "
+    "listed in row 150 of the iris table in tabula-data.pdf, and how many test samples of that species were "
+    "classified correctly in the unnormalized confusion matrix?"
+)
+M08 = (
+    "How many piston-ring failures in total were recorded for compressor C4 across all three legs, and is the "
+    "leg/compressor association significant under the maximum test (p-value)?"
+)
+
+
+# -- decomposition ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Which regular-expression library does Apache mod_rewrite use?",
+        "What value is assigned to rseed, the random seed used to make the permutation tests reproducible in the "
+        "vcd residual-shadings vignette?",
+        "In the female Arthritis data (Treatment x Improved) of the vcd residual-shadings vignette, how many Treated "
+        "patients showed Marked improvement?",
+        "How many days separate the first and the last dated diary entries in the Siege of Vicksburg sample?",
+        'According to the Octave Quick Reference card, what does "lookfor str" do?',
+        # false-split guards: noun phrases joined by "and" are the object of one question; kept whole
+        "What is the difference between Haiku and Sonnet?",
+        "Who wrote Pride and Prejudice?",
+        "What are the mean and variance of X?",
+        "What do the red and blue bars mean?",
+        "What is the difference between what X says and what Y does?",
+        "How many men and how many guns?",  # elliptic second half (no verb): not split, a known limit
+        "What data set and which test were used?",  # first half would be a fragment
+        "Compare Haiku and Sonnet.",  # no head noun to build full questions from
+        "Compare the hue of SPD and CDU in the HCL vignette and explain why.",  # tail is not one phrase
+        # inside quotes and parentheses nothing splits
+        'What does "lookfor str and how is it used" do?',
+        "What is the rseed value (and how is it set) in the vignette?",
+        "e.g. what is it? i.e. the thing.",
+    ],
+)
+def test_simple_questions_stay_whole(question: str) -> None:
+    assert decompose_rule_based(question) == [question]
+
+
+@pytest.mark.parametrize(
+    ("question", "parts"),
+    [
+        ("What is X? And how does Y work?", ["What is X?", "How does Y work?"]),
+        (
+            "What is the rseed value and which data set is used for the structural change tests?",
+            ["What is the rseed value?", "Which data set is used for the structural change tests?"],
+        ),
+        (
+            "What is the rseed value; which data set is used for the tests?",
+            ["What is the rseed value?", "Which data set is used for the tests?"],
+        ),
+        ("What does lookfor do, as well as how does help work?", ["What does lookfor do?", "How does help work?"]),
+        ("What is the rseed, also what data set is used?", ["What is the rseed?", "What data set is used?"]),
+        ("Is the test significant and does it use ties?", ["Is the test significant?", "Does it use ties?"]),
+        ("Which hue is used for SPD and for CDU?", ["Which hue is used for SPD?", "Which hue is used for CDU?"]),
+        ("What is the p-value of Arthritis and of pistonrings?",
+         ["What is the p-value of Arthritis?", "What is the p-value of pistonrings?"]),
+        ("Who founded Apache and led the httpd project?", ["Who founded Apache?", "Who led the httpd project?"]),
+        ("Explain the test and list the data sets it uses.", ["Explain the test.", "List the data sets it uses."]),
+        ("Compare the hue of SPD and CDU", ["What is the hue of SPD?", "What is the hue of CDU?"]),
+        (
+            "Compare the seats of CDU/CSU, SPD and FDP in the 2005 example.",
+            [
+                "What are the seats of CDU/CSU in the 2005 example?",
+                "What are the seats of SPD in the 2005 example?",
+                "What are the seats of FDP in the 2005 example?",
+            ],
+        ),
+        (
+            M04,
+            [
+                "Using the maximum test with 5000 permutations in the vcd vignette, which data set shows a significant "
+                "departure from independence at the 5% level, Arthritis or pistonrings?",
+                # the context phrase before the first question word is carried over
+                "Using the maximum test with 5000 permutations in the vcd vignette, what is its p-value?",
+            ],
+        ),
+        (
+            M06,  # the leading statement is context, not a part
+            [
+                "Which species is listed in row 150 of the iris table in tabula-data.pdf?",
+                "How many test samples of that species were classified correctly in the unnormalized confusion matrix?",
+            ],
+        ),
+        (
+            M08,
+            [
+                "How many piston-ring failures in total were recorded for compressor C4 across all three legs?",
+                "Is the leg/compressor association significant under the maximum test (p-value)?",
+            ],
+        ),
+    ],
+)
+def test_multi_part_questions_split_after_the_original(question: str, parts: list[str]) -> None:
+    assert decompose_rule_based(question) == [question, *parts]
+
+
+def test_max_sub_questions_counts_the_original() -> None:
+    q = "Compare the seats of CDU/CSU, SPD and FDP in the 2005 example."
+    assert len(decompose_rule_based(q)) == 4
+    assert decompose_rule_based(q, max_sub_questions=2) == [q, "What are the seats of CDU/CSU in the 2005 example?"]
+    assert decompose_rule_based(q, max_sub_questions=1) == [q]
+    with pytest.raises(ValueError, match="at least 1"):
+        decompose_rule_based(q, max_sub_questions=0)
+
+
+def test_dedupe_whitespace_and_empty_input() -> None:
+    assert decompose_rule_based("What is X?   what is  x") == ["What is X? what is x"]  # one distinct part only
+    two = decompose_rule_based("  What is X?\n What is Y?  What is x?  ")
+    assert two == ["What is X? What is Y? What is x?", "What is X?", "What is Y?"]
+    assert decompose_rule_based("") == [] and decompose_rule_based("   ") == []
+    for q in (M04, M06, M08, "What is X? And how does Y work?"):
+        out = decompose_rule_based(q)
+        assert out[0] == q and all(s.strip() == s and s for s in out)
+        assert len({" ".join(s.lower().split()) for s in out}) == len(out)
+
+
+# -- extractive answer -----------------------------------------------------------------------------------------
+ANSWER_SENTENCE = "To make the permutation tests reproducible, the random seed rseed is set to 1071."
+TEXT = Element(
+    kind="text",
+    source="docs/vcd-residual-shadings.pdf",
+    page=1,
+    text=f"1 Introduction\n\nThis vignette is about residual-based shadings for mosaic plots. {ANSWER_SENTENCE}\n"
+    "R> rseed <- 1071\nThe plots follow later.",
+)
+TABLE = Element(
+    kind="table",
+    source="docs/vcd-residual-shadings.pdf",
+    page=4,
+    text="Table 2: pistonrings failures by leg and compressor\n\n| compressor | North | Centre | South |\n"
+    "|---|---|---|---|\n| C1 | 17 | 17 | 12 |\n| C2 | 11 | 9 | 13 |\n| C4 | 14 | 7 | 28 |",
+)
+IMAGE = Element(
+    kind="image",
+    source="images/img_027.jpg",
+    data=b"\x89PNG fake",
+    object_key="objects/ab/abcdef.jpg",
+    text="",
+    metadata={CAPTION_KEY: "Text in the image (OCR): NOTICE DOUBLE PARKING PROHIBITED AT ALL TIMES"},
+)
+OTHER = Element(kind="text", source="docs/other.pdf", page=2, text="Mosaic plots show contingency tables nicely.")
+
+
+def _hits(*elements: Element) -> list[Hit]:
+    return [Hit(el, 1.0 / (60 + i), (f"dense:q{i}",)) for i, el in enumerate(elements, 1)]
+
+
+def _markers(text: str) -> list[int]:
+    return [int(n) for n in re.findall(r"\[(\d+)\]", text)]
+
+
+def test_answer_sentence_is_quoted_with_its_citation() -> None:
+    q = "What value is rseed set to for the permutation tests?"
+    ans = extractive_answer(q, _hits(TEXT, OTHER, IMAGE), sub_questions=[q])
+    assert ans.mode == "extractive" and ans.question == q
+    assert ans.text.startswith(EXTRACTIVE_HEADER + "\n\n")
+    assert "(no generator configured)" in EXTRACTIVE_LABEL  # the same wording as `mmrag models`
+    assert ans.text.splitlines()[0].startswith("Extractive answer (no generator configured)")
+    assert f"{ANSWER_SENTENCE} [1]" in ans.text
+    first = ans.citation(1)
+    assert first is not None and first.element_id == TEXT.id
+    assert (first.source, first.page, first.kind, first.object_uri) == (TEXT.source, 1, "text", None)
+    assert "rseed" in first.snippet and len(first.snippet) <= 200
+
+
+def test_table_rows_image_caption_and_markers_resolve() -> None:
+    q = "What is the rseed value, and how many failures were recorded for compressor C4 in the South leg?"
+    subs = decompose_rule_based(q)
+    assert len(subs) == 3
+    ans = extractive_answer(q, _hits(OTHER, TEXT, TABLE, IMAGE), sub_questions=subs)
+    table_cite = next(c for c in ans.citations if c.element_id == TABLE.id)
+    assert (table_cite.kind, table_cite.page, table_cite.source) == ("table", 4, TABLE.source)
+    # the table comes back as markdown: caption line, header, and the matching row only
+    assert "Table 2: pistonrings failures by leg and compressor\n| compressor | North | Centre | South |" in ans.text
+    assert "| C4 | 14 | 7 | 28 |" in ans.text and "| C1 |" not in ans.text
+    assert f"[{table_cite.marker}]" in ans.text
+    # every sub-question is supported (rseed from the text chunk, C4 from the table), in hit rank order
+    assert ans.text.index("rseed") < ans.text.index("| C4 |")
+    markers = _markers(ans.text)
+    assert sorted(set(markers)) == list(range(1, len(ans.citations) + 1))  # dense, from 1, all resolve
+    assert [c.marker for c in ans.citations] == list(range(1, len(ans.citations) + 1))
+    assert markers == sorted(markers)  # numbered in order of first use
+    assert OTHER.id not in {c.element_id for c in ans.citations}  # shares no content word: not quoted
+
+    img = extractive_answer("What is prohibited at all times according to the sign?", _hits(TEXT, IMAGE))
+    assert "DOUBLE PARKING PROHIBITED AT ALL TIMES [1]" in img.text
+    cite = img.citations[0]
+    assert (cite.kind, cite.source, cite.page, cite.object_uri) == ("image", IMAGE.source, None, IMAGE.object_key)
+
+
+def test_limits_duplicates_and_fallback() -> None:
+    q = "What is the rseed value, and how many failures were recorded for compressor C4 in the South leg?"
+    one = extractive_answer(q, _hits(TEXT, TABLE), max_citations=1, max_sentences=1)
+    assert len(one.citations) == 1 and _markers(one.text) == [1]
+    dup = extractive_answer(q, [*_hits(TEXT, TABLE), Hit(TEXT, 0.001, ("bm25:q1",))])
+    assert len({c.element_id for c in dup.citations}) == len(dup.citations)
+    # nothing shares a word (an image found by image search): the top hit is still quoted and cited
+    blind = extractive_answer("Zebra?", _hits(IMAGE))
+    assert blind.citations[0].element_id == IMAGE.id and blind.text.endswith("[1]")
+    with pytest.raises(ValueError):
+        extractive_answer(q, _hits(TEXT), max_sentences=0)
+
+
+def test_no_hits() -> None:
+    ans = extractive_answer("What is X?", [], sub_questions=["What is X?"])
+    assert ans.text == NO_EVIDENCE_TEXT and ans.citations == () and ans.hits == ()
+    assert ans.mode == "extractive" and ans.sub_questions == ("What is X?",)
+
+
+def test_to_dict_is_json_ready_inputs_unchanged_and_deterministic() -> None:
+    q = "What is the rseed value, and how many failures were recorded for compressor C4 in the South leg?"
+    hits = _hits(TEXT, TABLE, IMAGE)
+    subs = decompose_rule_based(q)
+    def state() -> list[object]:
+        return [(h.element, h.element.id, h.element.text, dict(h.element.metadata), h.score, h.lists) for h in hits]
+
+    snapshot, before_subs = state(), list(subs)
+    ans = extractive_answer(q, hits, sub_questions=subs)
+    assert state() == snapshot
+    assert subs == before_subs and len(hits) == 3
+    assert extractive_answer(q, hits, sub_questions=subs) == ans
+    row = json.loads(json.dumps(ans.to_dict()))
+    assert row["question"] == q and row["answer"] == ans.text and row["mode"] == "extractive"
+    assert row["sub_questions"] == subs
+    assert {"marker", "element_id", "kind", "source", "page", "object_uri"} <= set(row["citations"][0])
+    assert row["hits"][1] == {"element_id": TABLE.id, "score": hits[1].score, "lists": ["dense:q2"],
+                              "kind": "table", "source": TABLE.source, "page": 4}
+
+
+def test_answer_types() -> None:
+    cite = Citation(marker=1, element_id="e", kind="image", source="a.png", object_uri="file:///a.png")
+    ans = Answer(question="q", text="t [1]", mode="generated", citations=(cite,))
+    assert ans.citation(1) is cite and ans.citation(2) is None
+    assert json.loads(json.dumps(ans.to_dict()))["citations"][0]["object_uri"] == "file:///a.png"
+    with pytest.raises(ValueError, match="mode"):
+        Answer(question="q", text="t", mode="guessed")  # type: ignore[arg-type]
+
+
+def test_code_line_next_to_the_matching_sentence_and_page_ocr() -> None:
+    chunk = Element(
+        kind="text",
+        source="docs/vcd-residual-shadings.pdf",
+        page=1,
+        text="All are loaded together with vcd:\n\n> rseed <- 1071\n\nFurthermore, we define a rseed which will be "
+        "used as the random seed for making the permutation tests exactly reproducible. In the following, we "
+        "focus on the R code and output, see Zeileis et al. (2007) for more.",
+    )
+    page = Element(kind="page", source="docs/scan.pdf", page=1, data=b"png", object_key="objects/pa/ge.png",
+                   metadata={"ocr_text": "A report creeps into camp that Johnston is coming with fifty thousand men "
+                                         "to raise the siege. The weather is hot."})
+    ans = extractive_answer("Which value is used for the random seed rseed?", _hits(chunk, page))
+    assert "> rseed <- 1071 [1]" in ans.text and "reproducible. [1]" in ans.text
+    assert "All are loaded" not in ans.text and "Zeileis" not in ans.text
+    ocr = extractive_answer("How many men is Johnston coming with to raise the siege?", _hits(chunk, page))
+    assert "fifty thousand men to raise the siege. [1]" in ocr.text and "weather" not in ocr.text
+    assert (ocr.citations[0].kind, ocr.citations[0].object_uri) == ("page", "objects/pa/ge.png")
