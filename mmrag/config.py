@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -77,6 +77,25 @@ class Settings(BaseSettings):
     )
     ocr: Literal["auto", "rapidocr", "tesseract", "off"] = Field("auto", description="OCR engine for images")
     clip_model: Path | None = Field(None, description="a CLIP model folder for the image space, if you have one")
+
+    # Stores
+    collection: str = Field("default", pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$",
+                            description="collection name (lowercase letters, digits, - and _)")
+    vector_store: Literal["faiss", "opensearch", "pgvector"] = Field(
+        "faiss", description="faiss (embedded, under MMRAG_HOME), opensearch or pgvector"
+    )
+    hnsw_threshold: int = Field(50_000, ge=1, description="FAISS switches from exact to HNSW search past this size")
+    s3_bucket: str | None = Field(None, description="keep raw objects in this S3 bucket (else MMRAG_HOME/objects)")
+    s3_prefix: str = Field("mmrag/", description="key prefix inside the S3 bucket")
+    s3_endpoint_url: str | None = Field(None, description="S3 endpoint (MinIO, moto, VPC endpoint)")
+    presign_expiry: int = Field(3600, ge=1, le=604_800, description="seconds a presigned object link stays valid")
+    opensearch_url: str | None = Field(None, description="OpenSearch endpoint, e.g. https://search-x.es.amazonaws.com")
+    opensearch_auth: Literal["basic", "sigv4", "none"] = Field("basic", description="basic auth or AWS SigV4")
+    opensearch_service: Literal["es", "aoss"] = Field("es", description="SigV4: es or aoss (Serverless)")
+    opensearch_user: str | None = Field(None)
+    opensearch_password: SecretStr | None = Field(None)
+    opensearch_verify_certs: bool = Field(True)
+    pg_dsn: SecretStr | None = Field(None, description="PostgreSQL conninfo, e.g. postgresql://user:pw@host/db")
 
     @model_validator(mode="after")
     def _check_overlap(self) -> Settings:

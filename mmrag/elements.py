@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
@@ -92,7 +92,20 @@ class Element:
     @property
     def content_hash(self) -> str:
         """Hash of the content alone (bytes if any, else text): the cache key for captions and embeddings."""
-        return content_hash(self.data) if self.data is not None else content_hash(self.text)
+        if self.data is not None:
+            return content_hash(self.data)
+        stored = self.metadata.get("content_hash")  # set by detach(): the bytes now live in an object store
+        return stored if isinstance(stored, str) and stored else content_hash(self.text)
+
+    def detach(self, object_key: str) -> Element:
+        """This element with its bytes moved out to an object store under ``object_key``.
+
+        The id stays the same: the content hash of the bytes is kept in ``metadata["content_hash"]``.
+        """
+        if self.data is None:
+            return self if self.object_key == object_key else replace(self, object_key=object_key)
+        meta = {**self.metadata, "content_hash": self.content_hash}
+        return replace(self, data=None, object_key=object_key, metadata=meta)
 
     def _compute_id(self) -> str:
         # The same content at the same place of the same source always gets the same id; re-parsing is stable.
