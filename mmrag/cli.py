@@ -130,6 +130,80 @@ def models(ctx: click.Context, /, as_json: bool) -> None:
         click.echo(f"  {'':<{width}}  {role.why}")
 
 
+@cli.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option("-c", "--collection", help="Collection to fill [default: MMRAG_COLLECTION or 'default'].")
+@click.option("--force", is_flag=True, help="Re-process sources even when they are unchanged.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@click.option("--chunk-size", type=int, help="Target chunk size in characters [default: 1000].")
+@click.option("--chunk-overlap", type=int, help="Characters shared by consecutive chunks [default: 200].")
+@click.option("--pages-as-images/--no-pages-as-images", default=None, help="Also render every PDF page.")
+@click.option("--allow-private-urls", is_flag=True, default=None,
+              help="Allow URLs on loopback/private addresses (refused by default).")
+@click.pass_context
+def ingest(ctx: click.Context, /, sources: tuple[str, ...], as_json: bool, force: bool, **overrides: Any) -> None:
+    """Parse, caption, embed and index SOURCES into a collection (re-running skips unchanged sources).
+
+    Exits with status 1 if any source failed; the others are still ingested.
+    """
+    from mmrag._cli_render import ingest_progress, print_ingest_report
+    from mmrag.chains.ingest import ingest as run_ingest
+    from mmrag.errors import MmragError
+
+    settings = _settings(ctx, **overrides)
+    try:
+        with ingest_progress(enabled=not as_json) as progress:
+            report = run_ingest(sources, settings, force=force, progress=progress)
+    except MmragError as e:
+        raise click.ClickException(str(e)) from e
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        print_ingest_report(report, settings)
+    if not report.ok:
+        sys.exit(1)
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per collection per line.")
+@click.pass_context
+def collections(ctx: click.Context, /, as_json: bool) -> None:
+    """List collections under MMRAG_HOME with their sizes (or delete one: mmrag collections delete NAME)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from mmrag.stores.collection import list_collections
+
+    found = list_collections(_settings(ctx))
+    if as_json:
+        for c in found:
+            click.echo(json.dumps(c))
+        return
+    if not found:
+        click.echo("no collections yet: run mmrag ingest SOURCE...")
+    for c in found:
+        kinds = ", ".join(f"{n} {k}" for k, n in c["elements"].items()) or "empty"
+        click.echo(f"{c['name']}: {c['sources']} sources; {kinds}; {c['bytes'] / 1e6:.1f} MB on disk "
+                   f"({c['vector_store']}; text: {c['text_model']}; image: {c['image_model']})")
+
+
+@collections.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def collections_delete(ctx: click.Context, /, name: str, yes: bool) -> None:
+    """Delete the collection NAME: its vectors, objects and manifest."""
+    from mmrag.errors import MmragError
+    from mmrag.stores.collection import delete_collection
+
+    if not yes:
+        click.confirm(f"Delete collection {name!r} and everything in it?", abort=True)
+    try:
+        done = delete_collection(_settings(ctx), name)
+    except MmragError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"deleted {done['name']} ({done['sources']} sources)")
+
+
 def main() -> None:
     """Entry point of the ``mmrag`` console script and ``python -m mmrag``."""
     cli(prog_name="mmrag")

@@ -1,0 +1,127 @@
+"""The model stage of ingest: caption images, summarise tables, embed everything in both spaces.
+
+Work that does not depend on captions (embedding plain text chunks) runs while the captions are written;
+the two embeddings that need captions (caption text into the text space, image + caption into the image
+space) then run side by side. Each provider bounds its own requests in flight (one shared limiter for
+Bedrock), so the overlap keeps the model busy without exceeding ``max_concurrency``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from mmrag.elements import Element
+from mmrag.providers.base import CAPTION_KEY, SUMMARY_KEY, embedding_text
+from mmrag.providers.factory import Providers
+
+__all__ = ["Enriched", "ModelCalls", "enrich", "indexed_text"]
+
+VISUAL = ("image", "page")
+DESCRIBED = ("image", "page", "table")
+
+
+@dataclass
+class ModelCalls:
+    """Model calls made (``new``) and answered from the cache (``cached``), by role."""
+
+    new: dict[str, int] = field(default_factory=dict)
+    cached: dict[str, int] = field(default_factory=dict)
+
+    def add(self, role: str, new: int, cached: int) -> None:
+        self.new[role] = self.new.get(role, 0) + new
+        self.cached[role] = self.cached.get(role, 0) + cached
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"new": sum(self.new.values()), "cached": sum(self.cached.values()),
+                "by_role": {r: {"new": self.new.get(r, 0), "cached": self.cached.get(r, 0)}
+                            for r in sorted(set(self.new) | set(self.cached))}}
+
+
+@dataclass(frozen=True)
+class Enriched:
+    """Elements with captions/summaries, and their vectors by element id (text space, image space)."""
+
+    elements: list[Element]
+    text_vectors: dict[str, list[float]]
+    image_vectors: dict[str, list[float]]
+    caption_failures: int = 0
+
+
+def indexed_text(element: Element) -> str:
+    """What the text space embeds and BM25 matches: caption or summary, the element's text, and OCR text."""
+    text = embedding_text(element)
+    ocr = element.metadata.get("ocr_text")
+    if isinstance(ocr, str) and ocr.strip() and ocr.strip() not in text:
+        text = f"{text}\n\n{ocr.strip()}".strip()
+    return text
+
+
+def _counted(obj: Any) -> tuple[int, int] | None:
+    counters = getattr(obj, "counters", None)
+    return (counters.hits, counters.misses) if counters is not None else None
+
+
+class _Meter:
+    """Cache hits and misses of one provider over one call (or the number sent, without a cache)."""
+
+    def __init__(self, calls: ModelCalls, role: str, provider: Any, sent: int) -> None:
+        self.calls, self.role, self.provider, self.sent = calls, role, provider, sent
+
+    def __enter__(self) -> None:
+        self.before = _counted(self.provider)
+
+    def __exit__(self, *exc: object) -> None:
+        after = _counted(self.provider)
+        if self.before is None or after is None:
+            self.calls.add(self.role, self.sent, 0)
+        else:
+            self.calls.add(self.role, after[1] - self.before[1], after[0] - self.before[0])
+
+
+def enrich(elements: Sequence[Element], providers: Providers, calls: ModelCalls) -> Enriched:
+    """Caption, summarise and embed ``elements`` (which still carry their bytes)."""
+    to_describe = [e for e in elements if e.kind in DESCRIBED]
+    plain = [e for e in elements if e.kind not in DESCRIBED and e.text.strip()]
+    text_vectors: dict[str, list[float]] = {}
+    image_vectors: dict[str, list[float]] = {}
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mmrag-ingest") as pool:
+        captions = pool.submit(_describe, to_describe, providers, calls)
+        text_vectors.update(_embed_texts(plain, providers, calls, "text embeddings"))
+        described = captions.result()
+        visual = [e for e in described if e.kind in VISUAL and e.data is not None]
+        images = pool.submit(_embed_images, visual, providers, calls)
+        text_vectors.update(_embed_texts([e for e in described if indexed_text(e).strip()], providers, calls,
+                                         "text embeddings"))
+        image_vectors.update(images.result())
+    failures = sum(1 for e in described if not (e.metadata.get(CAPTION_KEY) or e.metadata.get(SUMMARY_KEY)))
+    by_id = {e.id: e for e in described}
+    return Enriched([by_id.get(e.id, e) for e in elements], text_vectors, image_vectors, failures)
+
+
+def _describe(elements: list[Element], providers: Providers, calls: ModelCalls) -> list[Element]:
+    if not elements:
+        return []
+    with _Meter(calls, "captions", providers.captioner, len(elements)):
+        return providers.captioner.caption(elements)
+
+
+def _embed_texts(elements: list[Element], providers: Providers, calls: ModelCalls, role: str) -> dict[str, list[float]]:
+    if not elements:
+        return {}
+    texts = [indexed_text(e) for e in elements]
+    with _Meter(calls, role, providers.text_embeddings, len(texts)):
+        vectors = providers.text_embeddings.embed_documents(texts)
+    return {e.id: list(v) for e, v in zip(elements, vectors, strict=True)}
+
+
+def _embed_images(elements: list[Element], providers: Providers, calls: ModelCalls) -> dict[str, list[float]]:
+    if not elements:
+        return {}
+    data = [e.data for e in elements if e.data is not None]
+    captions = [indexed_text(e) or None for e in elements]
+    with _Meter(calls, "image embeddings", providers.image_embedder, len(data)):
+        vectors = providers.image_embedder.embed_images(data, captions)
+    return {e.id: list(v) for e, v in zip(elements, vectors, strict=True)}

@@ -1,0 +1,83 @@
+"""The write stage of ingest, in the order that keeps a collection consistent through a crash.
+
+objects (content-addressed, so rewriting is harmless) → claim ids in the manifest → upsert both spaces →
+persist → delete what the sources no longer have → persist → commit the sources in the manifest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal
+
+from mmrag.chains._enrich import VISUAL, Enriched, indexed_text
+from mmrag.elements import Element
+from mmrag.stores.base import IndexRecord
+
+if TYPE_CHECKING:
+    from mmrag.stores.collection import Collection, ObjectStore
+
+__all__ = ["PreparedSource", "write_group"]
+
+_OBJECT_WRITERS = 8
+
+
+@dataclass(frozen=True)
+class PreparedSource:
+    """A parsed source ready for the model stage: all its elements, the new ones, and ids to remove."""
+
+    source: str
+    fingerprint: str
+    elements: tuple[Element, ...]
+    new: tuple[Element, ...]
+    stale: frozenset[str]
+    warnings: tuple[str, ...]
+    status: Literal["new", "updated"]
+
+
+def _store_object(element: Element, objects: ObjectStore) -> Element:
+    """Move bytes (images, page renders) or a table's CSV to the object store; the element keeps the key."""
+    if element.data is not None:
+        return element.detach(objects.put(element.data, element.mime_type))
+    csv = element.metadata.get("csv")
+    if element.kind == "table" and isinstance(csv, str) and csv:
+        key = objects.put(csv.encode("utf-8"), "text/csv")
+        meta = {k: v for k, v in element.metadata.items() if k != "csv"}
+        return replace(element, object_key=key, metadata=meta)
+    return element
+
+
+def write_group(group: Sequence[PreparedSource], enriched: Enriched, collection: Collection) -> None:
+    """Write a group's new elements and commit its sources (see the module docstring for the order)."""
+    with ThreadPoolExecutor(max_workers=_OBJECT_WRITERS, thread_name_prefix="mmrag-objects") as pool:
+        stored = list(pool.map(lambda e: _store_object(e, collection.objects), enriched.elements))
+    text_records: list[IndexRecord] = []
+    image_records: list[IndexRecord] = []
+    for element in stored:
+        text = indexed_text(element)
+        vector = enriched.text_vectors.get(element.id)
+        if vector and any(vector) and text.strip():  # a zero vector (no words to embed) has no direction
+            text_records.append(IndexRecord(element, vector, text))
+        image = enriched.image_vectors.get(element.id)
+        if element.kind in VISUAL and image and any(image):
+            image_records.append(IndexRecord(element, image, text))
+    manifest = collection.manifest
+    for p in group:
+        manifest.claim(p.source, [e.id for e in p.new])
+    if text_records:
+        collection.text.add(text_records)
+    if image_records:
+        collection.image.add(image_records)
+    collection.text.persist()
+    collection.image.persist()
+    stale = sorted({i for p in group for i in p.stale})
+    if stale:
+        collection.text.delete(stale)
+        collection.image.delete(stale)
+        collection.text.persist()
+        collection.image.persist()
+    keys = {e.id: e.object_key for e in stored}
+    for p in group:
+        manifest.commit(p.source, p.fingerprint,
+                        [(e.id, e.kind, keys.get(e.id, e.object_key)) for e in p.elements])

@@ -1,0 +1,173 @@
+"""Question decomposition: the first step of the query chain, ``str -> list[str]``.
+
+With a chat model (the fast model, Claude Haiku on Bedrock) the question is split through structured output: the
+model is forced to call a ``SubQuestions`` tool whose input is the list of sub-questions (Converse ``toolConfig``
+with ``toolChoice`` naming the tool). Without one (the local profile) the rule-based splitter of
+:func:`mmrag.providers.offline.decompose_rule_based` does it.
+
+Either way the result has the same shape: the original question (whitespace tidied) first, then distinct
+sub-questions, ``max_sub_questions`` items at most *in total* (the original counts toward the cap, as in the
+rule-based splitter); a simple question yields just itself, a blank one ``[]``.
+
+Decomposition only widens retrieval, so it must never sink a query: when the model call fails (after retries) or
+its output is malformed, the chain logs a WARNING and falls back to the rules. Only a configuration problem
+(:class:`~mmrag.errors.ConfigError`, e.g. missing AWS credentials) propagates, because the rest of the query
+would fail the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.runnables import RunnableLambda
+from pydantic import BaseModel, Field
+
+from mmrag.errors import ConfigError
+from mmrag.providers._concurrency import call_with_retry
+from mmrag.providers.offline import decompose_rule_based
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.runnables import Runnable, RunnableConfig
+
+    from mmrag.providers._concurrency import AdaptiveLimiter, RetryPolicy
+
+__all__ = ["DECOMPOSE_PROMPT", "DECOMPOSE_SYSTEM", "SubQuestions", "decompose_chain", "merge_sub_questions"]
+
+logger = logging.getLogger(__name__)
+
+DECOMPOSE_SYSTEM = (
+    "You prepare searches over a collection of documents (text passages, tables and figures). Given a user's "
+    "question, you decide whether answering it needs several separate searches and, if so, write them."
+)
+
+DECOMPOSE_PROMPT = (
+    "Split the question below into at most {max_parts} simpler sub-questions that can each be searched on its "
+    "own, only if it asks about several things (several entities, periods, quantities or aspects, or a "
+    "comparison). Each sub-question must be self-contained: repeat the names, dates, units and context it "
+    "needs instead of using pronouns, and keep the wording and key terms of the original. Do not answer, do "
+    "not add anything the question does not ask, and do not repeat the original question. If the question asks "
+    "one simple thing, return an empty list.\n\nQuestion: {question}"
+)
+"""User turn of the decomposition request; ``{max_parts}`` is ``max_sub_questions - 1`` (the original is kept)."""
+
+
+class SubQuestions(BaseModel):
+    """Self-contained sub-questions that together cover everything the user's question asks."""
+
+    sub_questions: list[str] = Field(
+        description="The sub-questions, most important first; an empty list when the question is already simple.",
+    )
+
+
+def _tidy(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _key(text: str) -> str:
+    # The rule-based splitter's notion of "the same question": case, spacing and final punctuation do not count.
+    return " ".join(text.lower().split()).rstrip(".?!; ")
+
+
+def merge_sub_questions(question: str, candidates: Iterable[str], *, max_sub_questions: int = 4) -> list[str]:
+    """The original question first, then the distinct, non-empty candidates, ``max_sub_questions`` at most.
+
+    Duplicates are detected ignoring case, spacing and final punctuation; a candidate equal to the original is
+    dropped. Whitespace inside every question is tidied.
+
+    Raises:
+        ValueError: ``max_sub_questions`` is below 1.
+    """
+    if max_sub_questions < 1:
+        raise ValueError(f"max_sub_questions must be at least 1, got {max_sub_questions}")
+    original = _tidy(question)
+    if not _key(original):
+        return []
+    out = {_key(original): original}
+    for candidate in candidates:
+        text = _tidy(candidate)
+        if _key(text):
+            out.setdefault(_key(text), text)
+    return list(out.values())[:max_sub_questions]
+
+
+def decompose_chain(
+    llm: BaseChatModel | None,
+    *,
+    max_sub_questions: int = 4,
+    policy: RetryPolicy | None = None,
+    limiter: AdaptiveLimiter | None = None,
+) -> Runnable[str, list[str]]:
+    """A runnable that turns a question into the questions retrieval runs (``invoke``, ``ainvoke``, ``batch``).
+
+    Args:
+        llm: the fast chat model; it must support tool calling (``with_structured_output``), as
+            ``ChatBedrockConverse`` does. None: the rule-based splitter, no model call.
+        max_sub_questions: most questions returned, the original included (so the model is asked for at most
+            ``max_sub_questions - 1``; with 1 it is not called at all).
+        policy: retries of throttled / 5xx / timed-out model calls (default :class:`RetryPolicy`). The fast model
+            built by :func:`mmrag.providers.factory.build_providers` shares a client without botocore retries,
+            so this is the only retry layer of the call.
+        limiter: concurrency gate shared with other Bedrock calls, if any.
+
+    Returns:
+        ``Runnable[str, list[str]]``: the original question first, then up to ``max_sub_questions - 1``
+        distinct sub-questions; ``[]`` for a blank question.
+
+    Raises:
+        ValueError: ``max_sub_questions`` is below 1.
+        ConfigError: ``llm`` cannot do structured output (tool calling).
+    """
+    if max_sub_questions < 1:
+        raise ValueError(f"max_sub_questions must be at least 1, got {max_sub_questions}")
+    if llm is None:
+        return RunnableLambda(partial(decompose_rule_based, max_sub_questions=max_sub_questions),
+                              name="decompose_rule_based")
+    try:
+        # include_raw: a reply that does not parse comes back as data (parsing_error), not as an exception that
+        # the retry layer would mistake for a failed call.
+        structured = llm.with_structured_output(SubQuestions, include_raw=True)
+    except NotImplementedError as exc:
+        raise ConfigError(
+            f"{type(llm).__name__} cannot return structured output (it does not support tool calling): use a chat "
+            "model that does, such as ChatBedrockConverse, or pass llm=None for the rule-based splitter"
+        ) from exc
+    model_id = str(getattr(llm, "model_id", None) or type(llm).__name__)
+
+    def decompose(question: str, config: RunnableConfig) -> list[str]:
+        original = _tidy(question)
+        if not original or max_sub_questions == 1:
+            return merge_sub_questions(original, [], max_sub_questions=max_sub_questions)
+        messages = [
+            ("system", DECOMPOSE_SYSTEM),
+            ("human", DECOMPOSE_PROMPT.format(max_parts=max_sub_questions - 1, question=original)),
+        ]
+        try:
+            out = call_with_retry(lambda: structured.invoke(messages, config), limiter=limiter, policy=policy,
+                                  model_id=model_id)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            logger.warning("decomposition by %s failed (%s); falling back to the rule-based splitter", model_id, exc)
+            return decompose_rule_based(original, max_sub_questions=max_sub_questions)
+        parts = _parsed(out)
+        if parts is None:
+            error = out.get("parsing_error") if isinstance(out, dict) else None
+            why = " ".join(str(error).split())[:300] if error else "no SubQuestions tool call"
+            logger.warning("decomposition by %s returned malformed output (%s); falling back to the rule-based "
+                           "splitter", model_id, why)
+            return decompose_rule_based(original, max_sub_questions=max_sub_questions)
+        return merge_sub_questions(original, parts, max_sub_questions=max_sub_questions)
+
+    return RunnableLambda(decompose, name="decompose")
+
+
+def _parsed(out: Any) -> list[str] | None:
+    """The sub-questions of a ``with_structured_output(include_raw=True)`` result; None when it is malformed."""
+    parsed = out.get("parsed") if isinstance(out, dict) else out
+    if not isinstance(parsed, SubQuestions):
+        return None
+    return parsed.sub_questions

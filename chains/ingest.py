@@ -1,0 +1,259 @@
+"""Ingest: sources → elements → captions and vectors → object store + both vector spaces + manifest.
+
+``ingest(["report.pdf", "docs/"])`` is the whole pipeline. For every source it:
+
+1. loads the bytes and compares their fingerprint (bytes, parse options, captioner) with the manifest; an
+   unchanged source is skipped before parsing: no model calls, no writes (``force=True`` re-does it);
+2. parses it, and keeps only elements whose ids the collection does not hold yet;
+3. captions images, summarises tables and embeds everything in the text and image spaces, batched over
+   many sources so the models stay busy (and cached by content, so nothing is paid for twice);
+4. puts raw objects (images, page renders, table CSV) in the object store under content-addressed keys;
+5. claims the new ids in the manifest, writes both spaces, makes them durable, removes the source's
+   elements that are gone, and only then commits the source in the manifest.
+
+A crash at any point leaves the collection consistent: the next run redoes uncommitted sources (cheaply,
+from the cache) and removes what an interrupted run claimed but no longer needs. A source that cannot be
+read or parsed fails alone, with its reason in the report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from mmrag.chains._enrich import ModelCalls, enrich
+from mmrag.chains._write import PreparedSource, write_group
+from mmrag.elements import content_hash
+from mmrag.errors import MmragError, ParseError
+from mmrag.parsers import ParseOptions
+from mmrag.parsers._report import collect_warnings
+from mmrag.parsers.sources import expand_sources, is_url, load_blob, parse_blob
+
+if TYPE_CHECKING:
+    from mmrag.config import Settings
+    from mmrag.providers.factory import Providers
+    from mmrag.stores.collection import Collection
+
+__all__ = ["IngestReport", "Progress", "SourceReport", "aingest", "ingest", "open_components"]
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int | None], None]
+"""``progress(stage, advance, total)``: stages ``sources`` (total = number of sources), ``models`` and ``write``
+(advance = elements; total None until known)."""
+
+SourceStatus = Literal["new", "updated", "unchanged", "failed"]
+GROUP_ELEMENTS = 512  # new elements gathered (over sources) before the model stage runs: keeps models busy
+GROUP_SOURCES = 64
+_FINGERPRINT_FIELDS = ("chunk_size", "chunk_overlap", "find_tables", "pages_as_images", "render_dpi", "min_image_px")
+
+# Rough on-demand prices (USD, us-east-1, late 2025) for the cost estimate; captions assume ~1.6k input tokens
+# (a resized image) and ~120 output tokens with Claude Haiku 4.5 at $1 / $5 per million tokens.
+_PRICE = {"captions": 0.0022, "text embeddings": 0.000004, "image embeddings": 0.00006}
+
+
+@dataclass(frozen=True)
+class SourceReport:
+    """What happened to one source: status, error, elements it now has, and what changed this run."""
+
+    source: str
+    status: SourceStatus
+    error: str | None = None
+    elements: dict[str, int] = field(default_factory=dict)
+    added: int = 0
+    removed: int = 0
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "status": self.status, "error": self.error,
+                "elements": sum(self.elements.values()), "by_kind": dict(self.elements),
+                "added": self.added, "removed": self.removed, "warnings": list(self.warnings)}
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """The result of one ingest run (``to_dict`` is what ``mmrag ingest --json`` prints)."""
+
+    collection: str
+    sources: tuple[SourceReport, ...]
+    model_calls: dict[str, Any]
+    estimated_cost_usd: float
+    seconds: float
+    caption_failures: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return all(s.status != "failed" for s in self.sources)
+
+    @property
+    def elements(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for s in self.sources:
+            for kind, n in s.elements.items():
+                totals[kind] = totals.get(kind, 0) + n
+        return dict(sorted(totals.items()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"collection": self.collection, "ok": self.ok, "sources": [s.to_dict() for s in self.sources],
+                "elements": self.elements, "model_calls": self.model_calls,
+                "estimated_cost_usd": round(self.estimated_cost_usd, 4), "caption_failures": self.caption_failures,
+                "seconds": round(self.seconds, 3)}
+
+
+def open_components(settings: Settings) -> tuple[Providers, Collection]:
+    """The providers and the collection ``settings`` describe (the collection is created if missing)."""
+    from mmrag.providers.factory import build_providers
+    from mmrag.stores.collection import SpaceInfo, open_collection
+
+    providers = build_providers(settings)
+    text_dims = getattr(providers.text_embeddings, "dimensions", None) or len(
+        providers.text_embeddings.embed_query("dimension probe"))
+    text = SpaceInfo(str(getattr(providers.text_embeddings, "model_id", type(providers.text_embeddings).__name__)),
+                     int(text_dims))
+    image = SpaceInfo(providers.image_embedder.model_id, providers.image_embedder.dimensions)
+    return providers, open_collection(settings, text=text, image=image)
+
+
+def ingest(
+    sources: Iterable[str | Path],
+    settings: Settings | None = None,
+    *,
+    providers: Providers | None = None,
+    collection: Collection | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+    batch_size: int = GROUP_ELEMENTS,
+) -> IngestReport:
+    """Ingest sources (paths, folders, globs, URLs) into a collection; never raises for a bad source.
+
+    Args:
+        sources: what to ingest; folders and globs expand to their supported files.
+        settings: defaults to ``Settings()`` (environment and ``.env``).
+        providers, collection: use these instead of building them from ``settings`` (tests, notebooks).
+        force: re-process sources even when unchanged.
+        progress: called as work advances (the CLI draws progress bars with it).
+        batch_size: new elements gathered over sources before the model stage runs; larger keeps remote
+            models busier, smaller commits sources sooner and holds less in memory.
+
+    Returns:
+        The per-source report, model calls (new vs cached) and an estimated Bedrock cost.
+    """
+    from mmrag.config import Settings
+
+    settings = settings or Settings()
+    if providers is None or collection is None:
+        built_providers, built_collection = open_components(settings)
+        providers, collection = providers or built_providers, collection or built_collection
+    started = time.perf_counter()
+    options = ParseOptions.from_settings(settings)
+    calls = ModelCalls()
+    reports: dict[str, SourceReport] = {}
+    failures = 0
+    expanded = [_normalise(s) for s in expand_sources(sources)]
+    tick = progress or (lambda stage, n, total: None)
+    tick("sources", 0, len(expanded))
+    group: list[PreparedSource] = []
+
+    def flush() -> None:
+        nonlocal failures
+        if group:
+            failures += _run_group(group, providers, collection, calls, reports, tick)
+            group.clear()
+
+    for source in expanded:
+        prepared = _prepare(source, options, providers, collection, force, reports)
+        tick("sources", 1, None)
+        if prepared is not None:
+            group.append(prepared)
+            if sum(len(p.new) for p in group) >= batch_size or len(group) >= GROUP_SOURCES:
+                flush()
+    flush()
+    ordered = tuple(reports[s] for s in expanded)
+    cost = sum(_PRICE.get(role, 0.0) * n for role, n in calls.new.items()) if settings.profile == "bedrock" else 0.0
+    return IngestReport(collection.name, ordered, calls.to_dict(), cost, time.perf_counter() - started, failures)
+
+
+async def aingest(sources: Iterable[str | Path], settings: Settings | None = None, **kwargs: Any) -> IngestReport:
+    """:func:`ingest` in a worker thread, for notebooks and async apps (same arguments)."""
+    return await asyncio.to_thread(ingest, list(sources), settings, **kwargs)
+
+
+def _normalise(source: str) -> str:
+    """Local paths become absolute, so ``a.pdf`` and ``./docs/../a.pdf`` are one source in the manifest."""
+    if is_url(source):
+        return source
+    path = Path(source[len("file://"):] if source.startswith("file://") else source).expanduser()
+    return str(path.resolve()) if path.exists() else source
+
+
+def _fingerprint(data: bytes, options: ParseOptions, providers: Providers) -> str:
+    parse = {name: getattr(options, name) for name in _FINGERPRINT_FIELDS}
+    captioner = str(getattr(providers.captioner, "model_key", type(providers.captioner).__name__))
+    return content_hash(content_hash(data), json.dumps(parse, sort_keys=True), captioner)
+
+
+def _prepare(
+    source: str, options: ParseOptions, providers: Providers, collection: Collection, force: bool,
+    reports: dict[str, SourceReport],
+) -> PreparedSource | None:
+    """Load, fingerprint and parse one source; None when it is unchanged or failed (its report is then set)."""
+    manifest = collection.manifest
+    with collect_warnings() as warnings:
+        try:
+            blob = load_blob(source, options)
+            fingerprint = _fingerprint(blob.data, options, providers)
+            entry = manifest.get(source)
+            unchanged = entry is not None and entry.fingerprint == fingerprint and not manifest.pending_ids(source)
+            if entry is not None and unchanged and not force:
+                reports[source] = SourceReport(source, "unchanged", elements=dict(entry.kinds))
+                return None
+            elements = {e.id: e for e in parse_blob(blob, options)}
+        except MmragError as e:
+            reason = e.reason if isinstance(e, ParseError) else str(e)
+            logger.error("%s: %s", source, reason)
+            reports[source] = SourceReport(source, "failed", error=reason, warnings=tuple(warnings))
+            return None
+        except Exception as e:  # a parser bug fails its source, not the run
+            logger.exception("%s: unexpected error while parsing", source)
+            reports[source] = SourceReport(source, "failed", error=f"unexpected error: {type(e).__name__}: {e}",
+                                           warnings=tuple(warnings))
+            return None
+    committed = set() if force else manifest.element_ids(source)
+    new = [e for i, e in elements.items() if i not in committed]
+    stale = (manifest.element_ids(source) | manifest.pending_ids(source)) - set(elements)
+    return PreparedSource(source, fingerprint, tuple(elements.values()), tuple(new), frozenset(stale),
+                          tuple(warnings), "updated" if entry is not None else "new")
+
+
+def _run_group(
+    group: Sequence[PreparedSource], providers: Providers, collection: Collection, calls: ModelCalls,
+    reports: dict[str, SourceReport], tick: Progress,
+) -> int:
+    """Model stage and writes for a group of sources; a failure is retried source by source to isolate it."""
+    new = [e for p in group for e in p.new]
+    try:
+        enriched = enrich(new, providers, calls)
+        tick("models", len(new), None)
+        write_group(group, enriched, collection)
+        tick("write", len(new), None)
+    except MmragError as e:
+        if len(group) > 1:
+            logger.warning("a batch of %d sources failed (%s); retrying them one by one", len(group), e)
+            return sum(_run_group([p], providers, collection, calls, reports, tick) for p in group)
+        logger.error("%s: %s", group[0].source, e)
+        reports[group[0].source] = SourceReport(group[0].source, "failed", error=str(e), warnings=group[0].warnings)
+        return 0
+    for p in group:
+        kinds: dict[str, int] = {}
+        for element in p.elements:
+            kinds[element.kind] = kinds.get(element.kind, 0) + 1
+        reports[p.source] = SourceReport(p.source, p.status, elements=kinds, added=len(p.new),
+                                         removed=len(p.stale), warnings=p.warnings)
+    return enriched.caption_failures
+

@@ -1,0 +1,77 @@
+"""What the CLI draws: progress bars and report tables (rich), kept out of the library."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mmrag.chains.ingest import IngestReport, Progress
+    from mmrag.config import Settings
+
+__all__ = ["ingest_progress", "print_ingest_report"]
+
+_STAGES = {"sources": "parse", "models": "caption + embed", "write": "write"}
+
+
+@contextmanager
+def ingest_progress(*, enabled: bool) -> Iterator[Progress]:
+    """A progress callback drawing one bar per stage on stderr (nothing when disabled or not a terminal)."""
+    if not enabled:
+        yield lambda stage, advance, total: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    with Progress(TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False, disable=not console.is_terminal) as bars:
+        tasks = {stage: bars.add_task(label, total=None) for stage, label in _STAGES.items()}
+
+        def update(stage: str, advance: int, total: int | None) -> None:
+            task = tasks[stage]
+            if total is not None:
+                bars.update(task, total=total)
+            if advance:
+                bars.advance(task, advance)
+                if stage != "sources":
+                    done = bars.tasks[task].completed
+                    bars.update(task, total=done)
+
+        yield update
+
+
+def print_ingest_report(report: IngestReport, settings: Settings) -> None:
+    """The final table: per-source status, elements by kind, model calls (new vs cached), estimated cost."""
+    from rich.console import Console
+    from rich.table import Table
+
+    out, err = Console(highlight=False), Console(stderr=True, highlight=False, soft_wrap=True)
+    table = Table(title=f"collection {report.collection}", show_lines=False)
+    for column in ("source", "status", "text", "table", "image", "page", "added", "removed"):
+        table.add_column(column, justify="left" if column in ("source", "status") else "right")
+    style = {"failed": "red", "unchanged": "dim", "new": "green", "updated": "yellow"}
+    for s in report.sources:
+        counts = [str(s.elements.get(k, 0)) for k in ("text", "table", "image", "page")]
+        table.add_row(s.source, f"[{style[s.status]}]{s.status}[/]", *counts, str(s.added), str(s.removed))
+    out.print(table)
+    for s in report.sources:
+        if s.error:
+            err.print(f"[red]✗ {s.source}: {s.error}[/]")
+        for w in s.warnings:
+            err.print(f"[yellow]  ! {s.source}: {w}[/]")
+    calls = report.model_calls
+    kinds = ", ".join(f"{n} {k}" for k, n in report.elements.items()) or "no elements"
+    failed = sum(s.status == "failed" for s in report.sources)
+    out.print(f"{len(report.sources)} sources ({failed} failed); {kinds}")
+    out.print(f"model calls: {calls['new']} new, {calls['cached']} cached"
+              + (f"; estimated Bedrock cost ${report.estimated_cost_usd:.4f}" if settings.profile == "bedrock" else
+                 " (local models: no cost)"))
+    if report.caption_failures:
+        err.print(f"[yellow]! {report.caption_failures} images/tables got no caption or summary "
+                  "(indexed by their context text only); see -v for why[/]")
+    if settings.profile == "local":
+        out.print("[dim]offline profile: images are described by OCR text only (no vision model); "
+                  "set MMRAG_PROFILE=bedrock for Claude captions[/]")
+    out.print(f"done in {report.seconds:.1f} s")

@@ -1,0 +1,244 @@
+"""The FAISS side of :class:`~mmrag.stores.faiss.FaissIndex`: an in-memory accelerator over SQLite row ids.
+
+FAISS positions map to SQLite row ids through one sorted array (new rows always get larger ids, so appending
+keeps it sorted). A flat index (exact inner product) removes deleted rows; an HNSW graph cannot, so deleted
+rows stay in it as tombstones, masked out of every search, until they pass :data:`MAX_DEAD_SHARE` and the
+graph is rebuilt. The index is cached in one file (header, row ids, ``faiss.serialize_index`` bytes, CRC),
+written to a temporary file and swapped in with ``os.replace``; a cache that fails any check is rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import zlib
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["HNSW_EF_SEARCH", "HNSW_M", "MAX_DEAD_SHARE", "Ann", "read_cache", "write_cache"]
+
+logger = logging.getLogger(__name__)
+
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 40
+HNSW_EF_SEARCH = 64
+MAX_DEAD_SHARE = 0.2
+_MAGIC = b"MMRAGFAISS\x01\n"
+
+Kind = Literal["flat", "hnsw"]
+Vectors = npt.NDArray[np.float32]
+RowIds = npt.NDArray[np.int64]
+
+
+class Ann:
+    """A FAISS index whose position ``i`` holds the vector of SQLite row ``rowids[i]``.
+
+    Attributes:
+        kind: ``flat`` (IndexFlatIP, exact) or ``hnsw`` (IndexHNSWFlat, inner product).
+        version: the database version this index reflects.
+    """
+
+    def __init__(self, kind: Kind, index: Any, rowids: RowIds, version: int) -> None:
+        self.kind = kind
+        self.index = index
+        self.rowids = rowids
+        self.alive = np.ones(len(rowids), dtype=bool)
+        self.n_dead = 0
+        self.version = version
+        self._alive_sel: tuple[Any, Any] | None = None  # (IDSelectorBitmap, the bits it points to)
+
+    @classmethod
+    def build(cls, kind: Kind, dims: int, rowids: RowIds, vectors: Vectors, version: int) -> Ann:
+        faiss = _faiss()
+
+        if kind == "hnsw":
+            index = faiss.IndexHNSWFlat(dims, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+            index.hnsw.efSearch = HNSW_EF_SEARCH
+        else:
+            index = faiss.IndexFlatIP(dims)
+        if len(rowids):
+            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        return cls(kind, index, rowids, version)
+
+    @property
+    def n_alive(self) -> int:
+        return len(self.rowids) - self.n_dead
+
+    def vectors(self) -> Vectors:
+        """All stored vectors (alive or not) as an (n, dims) view on FAISS's memory: valid until the next change."""
+        faiss = _faiss()
+
+        flat = self.index if self.kind == "flat" else faiss.downcast_index(self.index.storage)
+        n, d = self.index.ntotal, self.index.d
+        if n == 0:
+            return np.zeros((0, d), dtype=np.float32)
+        view: Vectors = faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d)
+        return view
+
+    def add(self, rowids: RowIds, vectors: Vectors) -> None:
+        """Append rows whose ids are all larger than any held (the database never reuses an id)."""
+        if not len(rowids):
+            return
+        self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        self.rowids = np.concatenate([self.rowids, rowids])
+        self.alive = np.concatenate([self.alive, np.ones(len(rowids), dtype=bool)])
+        self._alive_sel = None
+
+    def remove(self, rowids: RowIds) -> None:
+        """Drop rows: removed from a flat index, tombstoned in an HNSW graph."""
+        if not len(rowids):
+            return
+        positions = np.searchsorted(self.rowids, rowids)
+        if self.kind == "flat":
+            self.index.remove_ids(positions.astype(np.int64))
+            self.rowids = np.delete(self.rowids, positions)
+            self.alive = np.ones(len(self.rowids), dtype=bool)
+        else:
+            newly = self.alive[positions]
+            self.alive[positions] = False
+            self.n_dead += int(newly.sum())
+        self._alive_sel = None
+
+    def positions(self, rowids: RowIds) -> npt.NDArray[np.int64]:
+        """Positions of those of ``rowids`` (sorted) that are held and alive."""
+        if not len(self.rowids) or not len(rowids):
+            return np.zeros(0, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.rowids, rowids), len(self.rowids) - 1)
+        hit = (self.rowids[pos] == rowids) & self.alive[pos]
+        out: npt.NDArray[np.int64] = pos[hit].astype(np.int64)
+        return out
+
+    def search(self, query: Vectors, k: int, allowed: npt.NDArray[np.bool_] | None = None) -> tuple[Vectors, RowIds]:
+        """(scores, row ids) of the best ``k`` rows, best first; ``allowed`` masks positions (None: all alive)."""
+        faiss = _faiss()
+
+        sel: Any = None
+        if allowed is not None:
+            bits = np.packbits(allowed, bitorder="little")
+            sel = (faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bits)), bits)
+        elif self.n_dead:
+            if self._alive_sel is None:
+                bits = np.packbits(self.alive, bitorder="little")
+                self._alive_sel = (faiss.IDSelectorBitmap(len(self.alive), faiss.swig_ptr(bits)), bits)
+            sel = self._alive_sel
+        params: Any = None
+        if self.kind == "hnsw" and (sel is not None or k > HNSW_EF_SEARCH):
+            params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, k))
+            if sel is not None:
+                params.sel = sel[0]
+        elif sel is not None:
+            params = faiss.SearchParameters(sel=sel[0])
+        scores, labels = self.index.search(query, k, params=params)
+        keep = labels[0] >= 0
+        return scores[0][keep], self.rowids[labels[0][keep]]
+
+    def exact(self, query: Vectors, positions: npt.NDArray[np.int64], k: int) -> tuple[Vectors, RowIds]:
+        """Exact top ``k`` among ``positions`` with numpy: for allowed sets too small for a graph search."""
+        if not len(positions):
+            return np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64)
+        scores = self.vectors()[positions] @ query[0]
+        top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return scores[top], self.rowids[positions[top]]
+
+
+def _faiss() -> Any:
+    """The faiss module, imported on first use (and typed loosely: its SWIG stubs lag behind the library)."""
+    import faiss
+
+    return faiss
+
+
+def _header(uid: str, ann: Ann) -> dict[str, Any]:
+    return {"uid": uid, "version": ann.version, "kind": ann.kind, "dims": int(ann.index.d), "n": len(ann.rowids)}
+
+
+def write_cache(path: Path, uid: str, ann: Ann) -> None:
+    """Write ``ann`` to ``path`` atomically (temporary file + ``os.replace``). Failures are logged, not raised."""
+    faiss = _faiss()
+
+    _remove_orphans(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        body: list[bytes] = [ann.rowids.astype("<i8").tobytes(), faiss.serialize_index(ann.index).tobytes()]
+        crc = 0
+        for part in body:
+            crc = zlib.crc32(part, crc)
+        header = json.dumps({**_header(uid, ann), "crc": crc}).encode()
+        with open(tmp, "wb") as f:
+            f.write(_MAGIC + len(header).to_bytes(4, "little") + header)
+            for part in body:
+                f.write(part)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:  # the cache only saves time: a failed write costs a rebuild later
+        logger.warning("could not write the FAISS cache %s: %s", path, e)
+        tmp.unlink(missing_ok=True)
+
+
+def read_cache(path: Path, uid: str, dims: int) -> Ann | None:
+    """The cached index if ``path`` passes every check (database, dimensions, CRC, sizes), else None."""
+    faiss = _faiss()
+
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        logger.warning("cannot read the FAISS cache %s (%s): rebuilding it from the database", path, e)
+        return None
+    try:
+        return _parse(memoryview(data), uid, dims, faiss)
+    except (ValueError, RuntimeError, KeyError, TypeError, OverflowError) as e:
+        logger.warning("ignoring the FAISS cache %s (%s): rebuilding it from the database", path, e)
+        return None
+
+
+def _parse(view: memoryview, uid: str, dims: int, faiss: Any) -> Ann | None:
+    if bytes(view[: len(_MAGIC)]) != _MAGIC:
+        raise ValueError("not an mmrag FAISS cache")
+    start = len(_MAGIC) + 4
+    end = start + int.from_bytes(view[len(_MAGIC) : start], "little")
+    header = json.loads(bytes(view[start:end]))
+    body = view[end:]
+    if header["uid"] != uid or header["dims"] != dims or header["kind"] not in ("flat", "hnsw"):
+        return None  # another database's cache (the folder was reset): simply not ours
+    n = int(header["n"])
+    if zlib.crc32(body) != header["crc"] or len(body) < 8 * n:
+        raise ValueError("checksum mismatch")
+    rowids = np.frombuffer(body[: 8 * n], dtype="<i8").astype(np.int64)
+    if n and (rowids[0] <= 0 or np.any(np.diff(rowids) <= 0)):
+        raise ValueError("row ids out of order")
+    index = faiss.deserialize_index(np.frombuffer(body[8 * n :], dtype=np.uint8))
+    expected = faiss.IndexHNSWFlat if header["kind"] == "hnsw" else faiss.IndexFlatIP
+    if not isinstance(index, expected) or index.ntotal != n or index.d != dims:
+        raise ValueError("index does not match its header")
+    return Ann(header["kind"], index, rowids, int(header["version"]))
+
+
+def _remove_orphans(path: Path) -> None:
+    """Delete temporary cache files left by processes that died mid-write."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            pid = int(tmp.name.split(".")[-3])
+        except ValueError:
+            continue
+        if pid != os.getpid() and not _alive(pid):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,260 @@
+"""The SQLite side of :class:`~mmrag.stores.faiss.FaissIndex`: the source of truth.
+
+One database per index folder holds every record (element payload as JSON, normalised float32 vector, the
+fields a search filters on) and an FTS5 table over the indexed text for BM25. Every write is one transaction,
+so a crash leaves the last committed state. Rows are never updated: an upsert deletes the old row and inserts
+a new one, and ``AUTOINCREMENT`` never hands out a row id twice, so a row id always names the same vector.
+That lets the FAISS side cache vectors by row id and catch up on any change by a diff of row ids.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from mmrag.errors import StoreError
+from mmrag.stores.base import Filter, IndexRecord, check_filter, element_payload
+
+__all__ = ["RecordDB", "filter_sql", "fts_query"]
+
+SCHEMA_VERSION = 1
+_CHUNK = 900  # ids per IN (...) list: well under SQLite's host-parameter limit
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    dimensions INTEGER NOT NULL,
+    version INTEGER NOT NULL,      -- +1 per committed write: tags the FAISS cache
+    uid TEXT NOT NULL,             -- tells this database from a recreated one
+    schema INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS records (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    element_id TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    page INTEGER,
+    mime_type TEXT,
+    text TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS records_source ON records(source);
+CREATE INDEX IF NOT EXISTS records_kind_page ON records(kind, page);
+CREATE VIRTUAL TABLE IF NOT EXISTS records_fts USING fts5(
+    text, content='records', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS records_ai AFTER INSERT ON records BEGIN
+    INSERT INTO records_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER IF NOT EXISTS records_ad AFTER DELETE ON records BEGIN
+    INSERT INTO records_fts(records_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE TRIGGER IF NOT EXISTS records_immutable BEFORE UPDATE ON records BEGIN
+    SELECT RAISE(ABORT, 'records are immutable: delete and insert instead');
+END;
+"""
+
+_TOKEN = re.compile(r"\w+")
+_MAX_TOKENS = 64
+
+
+def fts_query(query: str) -> str:
+    """A safe FTS5 query: every word of ``query`` quoted and OR-ed, so no user text is FTS5 syntax."""
+    tokens = list(dict.fromkeys(t.lower() for t in _TOKEN.findall(query)))[:_MAX_TOKENS]
+    return " OR ".join(f'"{t}"' for t in tokens)
+
+
+def filter_sql(filter: Filter | None, prefix: str = "") -> tuple[str, list[Any]]:
+    """A SQL condition and its parameters for a filter, with the semantics of ``matches_filter``.
+
+    Values of the wrong type never match (``page`` is an integer, the other fields are strings), as in Python:
+    SQLite's type affinity would otherwise let ``page="2"`` match page 2.
+    """
+    clauses: list[str] = []
+    params: list[Any] = []
+    for field, values in check_filter(filter).items():  # field is one of FILTER_FIELDS: safe to interpolate
+        kind = int if field == "page" else str
+        wanted = list(dict.fromkeys(v for v in values if isinstance(v, kind)))
+        parts = []
+        if wanted:
+            parts.append(f"{prefix}{field} IN ({','.join('?' * len(wanted))})")
+            params.extend(wanted)
+        if None in values:
+            parts.append(f"{prefix}{field} IS NULL")
+        clauses.append(f"({' OR '.join(parts)})" if parts else "0")
+    return " AND ".join(clauses) or "1", params
+
+
+def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+class RecordDB:
+    """The records of one index in SQLite (WAL, one transaction per write).
+
+    Not thread-safe on its own: :class:`~mmrag.stores.faiss.FaissIndex` serialises calls with its lock.
+    """
+
+    def __init__(self, path: Path, dimensions: int) -> None:
+        self.path = path
+        try:
+            self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, cached_statements=256)
+            self.conn.execute("PRAGMA busy_timeout = 30000")  # another process writing: wait, don't fail
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA synchronous = FULL")  # a committed write survives power loss too
+            # executescript commits any open transaction first, so the script carries its own; IF NOT EXISTS and
+            # INSERT OR IGNORE let two processes open a new folder at once.
+            try:
+                self.conn.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}\nCOMMIT;")
+            except sqlite3.Error:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+            with self.transaction():
+                self.conn.execute("INSERT OR IGNORE INTO state VALUES (1, ?, 0, ?, ?)",
+                                  (dimensions, uuid.uuid4().hex, SCHEMA_VERSION))
+                row = self.conn.execute("SELECT dimensions, uid, schema FROM state").fetchone()
+        except sqlite3.Error as e:
+            raise StoreError(f"cannot open the index database {path}: {e}; check the folder is writable") from e
+        stored, self.uid, schema = int(row[0]), str(row[1]), int(row[2])
+        if schema != SCHEMA_VERSION:
+            self.close()
+            raise StoreError(f"{path} has index schema {schema}, this mmrag reads {SCHEMA_VERSION}: re-ingest into "
+                             "a new collection")
+        if stored != dimensions:
+            self.close()
+            raise StoreError(
+                f"the index at {path.parent} holds {stored}-dimensional vectors but {dimensions} dimensions were "
+                f"asked for (a different embedding model?): use a new collection, or delete {path.parent} to "
+                "start over"
+            )
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+        """One transaction: committed on success, rolled back on any error (the previous state stays)."""
+        self.conn.execute(f"BEGIN {mode}")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def version(self) -> int:
+        return int(self.conn.execute("SELECT version FROM state").fetchone()[0])
+
+    def count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM records").fetchone()[0])
+
+    # --- writes ------------------------------------------------------------------------------------------
+
+    def upsert(self, records: Sequence[IndexRecord], vectors: npt.NDArray[np.float32]) -> int:
+        """Insert or replace ``records`` (ids unique) with their normalised vectors; returns rows written.
+
+        Payloads are serialised inside the transaction, so a bad record anywhere rolls back the whole batch.
+        A record identical to the stored one is left alone (re-adding does not churn row ids).
+        """
+        existing: dict[str, tuple[str, str, bytes]] = {}
+        with self.transaction() as conn:
+            for ids in _chunks([r.id for r in records]):
+                sql = f"SELECT element_id, payload, text, vector FROM records WHERE element_id IN ({_marks(ids)})"
+                existing.update((row[0], (row[1], row[2], row[3])) for row in conn.execute(sql, ids))
+            written = 0
+            for record, vector in zip(records, vectors, strict=True):
+                e = record.element
+                try:
+                    payload = json.dumps(element_payload(e), ensure_ascii=False, allow_nan=False)
+                except (TypeError, ValueError) as err:
+                    raise StoreError(f"element {e.id} ({e.source}): metadata must be JSON-serialisable: {err}") from err
+                blob = vector.tobytes()
+                old = existing.get(e.id)
+                if old is not None:
+                    if old == (payload, record.text, blob):
+                        continue
+                    conn.execute("DELETE FROM records WHERE element_id = ?", (e.id,))
+                conn.execute(
+                    "INSERT INTO records (element_id, source, kind, page, mime_type, text, payload, vector) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (e.id, e.source, e.kind, e.page, e.mime_type, record.text, payload, blob),
+                )
+                written += 1
+            if written:
+                conn.execute("UPDATE state SET version = version + 1")
+        return written
+
+    def delete_where(self, condition: str, params: Sequence[Any]) -> int:
+        with self.transaction() as conn:
+            removed = conn.execute(f"DELETE FROM records WHERE {condition}", params).rowcount
+            if removed:
+                conn.execute("UPDATE state SET version = version + 1")
+        return int(removed)
+
+    def delete_ids(self, ids: Sequence[str]) -> int:
+        unique = list(dict.fromkeys(ids))
+        with self.transaction() as conn:
+            removed = 0
+            for chunk in _chunks(unique):
+                removed += conn.execute(f"DELETE FROM records WHERE element_id IN ({_marks(chunk)})", chunk).rowcount
+            if removed:
+                conn.execute("UPDATE state SET version = version + 1")
+        return removed
+
+    # --- reads -------------------------------------------------------------------------------------------
+
+    def rowids(self, condition: str = "1", params: Sequence[Any] = ()) -> npt.NDArray[np.int64]:
+        """Sorted row ids of the records matching ``condition``."""
+        rows = self.conn.execute(f"SELECT id FROM records WHERE {condition} ORDER BY id", params).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def vectors_after(self, rowid: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """Row ids above ``rowid`` (sorted) and their vectors as one (n, dims) array."""
+        rows = self.conn.execute("SELECT id, vector FROM records WHERE id > ? ORDER BY id", (rowid,)).fetchall()
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        flat = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+        return ids, flat.reshape(len(rows), -1) if rows else flat.reshape(0, 0)
+
+    def payloads(self, rowids: Sequence[int]) -> dict[int, tuple[str, str]]:
+        """Row id → (payload JSON, indexed text) for the rows that still exist."""
+        out: dict[int, tuple[str, str]] = {}
+        for chunk in _chunks(rowids):
+            sql = f"SELECT id, payload, text FROM records WHERE id IN ({_marks(chunk)})"
+            out.update((row[0], (row[1], row[2])) for row in self.conn.execute(sql, chunk))
+        return out
+
+    def payloads_by_element(self, ids: Sequence[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for chunk in _chunks(list(dict.fromkeys(ids))):
+            sql = f"SELECT element_id, payload FROM records WHERE element_id IN ({_marks(chunk)})"
+            out.update(self.conn.execute(sql, chunk).fetchall())
+        return out
+
+    def keyword(self, query: str, k: int, filter: Filter | None) -> list[tuple[str, str, float]]:
+        """(payload, text, BM25 score > 0) of the best ``k`` matches of ``query``, best first."""
+        match = fts_query(query)
+        if not match or k <= 0:
+            return []
+        condition, params = filter_sql(filter, prefix="r.")
+        sql = (
+            "SELECT r.payload, r.text, -bm25(records_fts) FROM records_fts JOIN records r ON r.id = records_fts.rowid "
+            f"WHERE records_fts MATCH ? AND {condition} ORDER BY bm25(records_fts) LIMIT ?"
+        )
+        # FTS5's bm25() is negative, lower is better, and never 0 for a match (it floors the IDF at 1e-6).
+        return [(p, t, float(s)) for p, t, s in self.conn.execute(sql, [match, *params, k])]
+
+
+def _marks(items: Sequence[Any]) -> str:
+    return ",".join("?" * len(items))

@@ -1,0 +1,222 @@
+"""A collection: two vector spaces, an object store and a manifest, opened from Settings.
+
+Where things live (``MMRAG_HOME`` defaults to ``./.mmrag``)::
+
+    MMRAG_HOME/<collection>/manifest.sqlite   sources, element ids, models and dimensions
+    MMRAG_HOME/<collection>/text/, image/     the FAISS indexes (vector_store=faiss)
+    MMRAG_HOME/<collection>/objects/          raw objects (unless MMRAG_S3_BUCKET is set)
+
+With OpenSearch the spaces are the indexes ``mmrag-<collection>-text`` and ``-image``; with pgvector the
+tables ``mmrag_<collection>_text`` and ``_image``; S3 objects go under ``<prefix><collection>/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from mmrag.errors import ConfigError, StoreError
+from mmrag.stores.base import Space, VectorIndex
+from mmrag.stores.manifest import Manifest
+
+if TYPE_CHECKING:
+    from mmrag.config import Settings
+
+__all__ = ["Collection", "ObjectStore", "SpaceInfo", "delete_collection", "list_collections", "open_collection"]
+
+logger = logging.getLogger(__name__)
+
+RESERVED = frozenset({"cache", "objects", "tmp"})
+
+
+class ObjectStore(Protocol):
+    """``BaseStore[str, bytes]`` plus content-addressed ``put`` and an openable ``uri`` per key."""
+
+    def put(self, data: bytes, mime_type: str | None) -> str: ...
+
+    def uri(self, key: str) -> str: ...
+
+    def mget(self, keys: Sequence[str]) -> list[bytes | None]: ...
+
+    def mdelete(self, keys: Sequence[str]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SpaceInfo:
+    """Which model fills a space, and its vector length. A collection never mixes models."""
+
+    model: str
+    dimensions: int
+
+
+@dataclass(frozen=True)
+class Collection:
+    """Everything one collection is made of. Open it with :func:`open_collection`."""
+
+    name: str
+    text: VectorIndex
+    image: VectorIndex
+    objects: ObjectStore
+    manifest: Manifest
+    backend: str
+
+    def index(self, space: Space) -> VectorIndex:
+        return self.text if space == "text" else self.image
+
+
+def _check_name(name: str) -> None:
+    import re
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,62}", name) or name in RESERVED:
+        raise ConfigError(
+            f"collection name {name!r} is not allowed: use lowercase letters, digits, - and _ "
+            f"(not {', '.join(sorted(RESERVED))})"
+        )
+
+
+def collection_root(settings: Settings, name: str | None = None) -> Path:
+    name = name or settings.collection
+    _check_name(name)
+    return Path(settings.home) / name
+
+
+def open_collection(
+    settings: Settings, *, text: SpaceInfo, image: SpaceInfo, name: str | None = None
+) -> Collection:
+    """Open (or create) a collection for vectors from these models; refuses a collection built with others.
+
+    Raises:
+        ConfigError: the collection was filled by other models or dimensions, or a backend is misconfigured.
+    """
+    name = name or settings.collection
+    root = collection_root(settings, name)
+    manifest = Manifest(root / "manifest.sqlite")
+    _check_models(manifest, name, settings.vector_store, {"text": text, "image": image})
+    text_index = _vector_index(settings, name, root, "text", text.dimensions)
+    image_index = _vector_index(settings, name, root, "image", image.dimensions)
+    return Collection(name, text_index, image_index, _object_store(settings, name, root), manifest,
+                      settings.vector_store)
+
+
+def _check_models(manifest: Manifest, name: str, backend: str, spaces: Mapping[str, SpaceInfo]) -> None:
+    meta = manifest.meta()
+    wanted: dict[str, str | int] = {f"{space}_model": info.model for space, info in spaces.items()}
+    wanted |= {f"{space}_dimensions": info.dimensions for space, info in spaces.items()}
+    if not meta:
+        manifest.set_meta({**wanted, "vector_store": backend})
+        return
+    if meta.get("vector_store", backend) != backend:
+        raise ConfigError(
+            f"collection {name!r} lives in {meta['vector_store']}, not {backend}: set MMRAG_VECTOR_STORE="
+            f"{meta['vector_store']} or use another --collection"
+        )
+    for key, value in wanted.items():
+        if meta.get(key) != value:
+            raise ConfigError(
+                f"collection {name!r} was built with {key.replace('_', ' ')} {meta.get(key)!r}, not {value!r}: "
+                "use another --collection, or delete it with `mmrag collections delete "
+                f"{name}` and ingest again"
+            )
+
+
+def _vector_index(settings: Settings, name: str, root: Path, space: str, dims: int) -> VectorIndex:
+    if settings.vector_store == "faiss":
+        from mmrag.stores.faiss import FaissIndex
+
+        return FaissIndex(root / space, dims, hnsw_threshold=settings.hnsw_threshold)
+    if settings.vector_store == "opensearch":
+        from mmrag.stores.opensearch import OpenSearchIndex, connect
+
+        if not settings.opensearch_url:
+            raise ConfigError("MMRAG_VECTOR_STORE=opensearch needs MMRAG_OPENSEARCH_URL")
+        client = connect(
+            settings.opensearch_url,
+            auth=settings.opensearch_auth,
+            user=settings.opensearch_user,
+            password=settings.opensearch_password.get_secret_value() if settings.opensearch_password else None,
+            region=settings.aws_region,
+            service=settings.opensearch_service,
+            verify_certs=settings.opensearch_verify_certs,
+        )
+        return OpenSearchIndex(client, f"mmrag-{name}-{space}", dims, refresh=settings.opensearch_service != "aoss")
+    from mmrag.stores.pgvector import PgVectorIndex
+
+    if settings.pg_dsn is None:
+        raise ConfigError("MMRAG_VECTOR_STORE=pgvector needs MMRAG_PG_DSN (postgresql://user:password@host/db)")
+    return PgVectorIndex(settings.pg_dsn.get_secret_value(), f"mmrag_{name.replace('-', '_')}_{space}", dims)
+
+
+def _object_store(settings: Settings, name: str, root: Path) -> ObjectStore:
+    if settings.s3_bucket:
+        from mmrag.stores.s3 import S3ObjectStore
+
+        return S3ObjectStore(
+            settings.s3_bucket,
+            f"{settings.s3_prefix}{name}/",
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.aws_region,
+            presign_expiry=settings.presign_expiry,
+        )
+    from mmrag.stores.objects import LocalObjectStore
+
+    return LocalObjectStore(root / "objects")
+
+
+def list_collections(settings: Settings) -> list[dict[str, Any]]:
+    """Every collection under ``MMRAG_HOME``: name, backend, models, sources, elements by kind, bytes on disk."""
+    home = Path(settings.home)
+    out: list[dict[str, Any]] = []
+    if not home.is_dir():
+        return out
+    for folder in sorted(p for p in home.iterdir() if (p / "manifest.sqlite").is_file()):
+        manifest = Manifest(folder / "manifest.sqlite")
+        try:
+            meta = manifest.meta()
+            totals = manifest.totals()
+            out.append({
+                "name": folder.name,
+                "vector_store": meta.get("vector_store", "faiss"),
+                "text_model": meta.get("text_model"),
+                "image_model": meta.get("image_model"),
+                "sources": len(manifest.sources()),
+                "elements": dict(sorted(totals.items())),
+                "bytes": sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()),
+            })
+        finally:
+            manifest.close()
+    return out
+
+
+def delete_collection(settings: Settings, name: str) -> dict[str, Any]:
+    """Delete a collection: its vectors (in whichever backend), its objects and its folder.
+
+    Raises:
+        StoreError: there is no such collection.
+    """
+    root = collection_root(settings, name)
+    if not (root / "manifest.sqlite").is_file():
+        known = ", ".join(c["name"] for c in list_collections(settings)) or "none"
+        raise StoreError(f"no collection {name!r} under {settings.home} (collections: {known})")
+    manifest = Manifest(root / "manifest.sqlite")
+    try:
+        meta = manifest.meta()
+        sources = manifest.sources()
+        if meta.get("vector_store", "faiss") != "faiss" or settings.s3_bucket:
+            # Remote backends keep data outside the folder: delete it there first, element by element.
+            backend = settings.model_copy(update={"vector_store": meta.get("vector_store", "faiss")})
+            for space in ("text", "image"):
+                index = _vector_index(backend, name, root, space, int(meta[f"{space}_dimensions"]))
+                for entry in sources:
+                    index.delete(sorted(manifest.element_ids(entry.source) | manifest.pending_ids(entry.source)))
+                index.persist()
+            if settings.s3_bucket:
+                _object_store(settings, name, root).mdelete(sorted(manifest.object_keys()))
+    finally:
+        manifest.close()
+    shutil.rmtree(root)
+    logger.info("deleted collection %s (%d sources)", name, len(sources))
+    return {"name": name, "sources": len(sources)}

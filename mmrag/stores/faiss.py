@@ -1,0 +1,297 @@
+"""The embedded default :class:`~mmrag.stores.base.VectorIndex`: SQLite for the records, FAISS for speed.
+
+One folder per index (e.g. ``MMRAG_HOME/<collection>/text``) holds::
+
+    index.sqlite3     the source of truth: records, normalised vectors, an FTS5 table for BM25 (WAL mode)
+    vectors.faiss     a cache of the FAISS index, tagged with the database version it reflects
+
+Every write is one SQLite transaction, so a crash mid-write leaves the last committed state readable. The FAISS
+index is rebuilt from SQLite on first search, loaded from the cache when it passes its checks, and brought up to
+date by a diff of row ids when the database has moved on (another process wrote, or the cache is stale).
+No pickle anywhere.
+
+Below ``hnsw_threshold`` records the index is exact (``IndexFlatIP``); above it, an HNSW graph (M=32,
+efSearch=64, inner product). Filters are resolved in SQL; a small allowed set is scored exactly with numpy,
+a large one goes to FAISS with an ID selector.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from mmrag.elements import Element
+from mmrag.errors import StoreError
+from mmrag.stores.base import Filter, IndexRecord, ScoredRecord, check_filter, element_from_payload
+
+if TYPE_CHECKING:
+    from mmrag.stores._faiss_ann import Ann, Kind
+    from mmrag.stores._faiss_db import RecordDB
+
+__all__ = ["FaissIndex"]
+
+logger = logging.getLogger(__name__)
+
+DB_NAME = "index.sqlite3"
+CACHE_NAME = "vectors.faiss"
+EXACT_FILTER_SHARE = 0.1
+
+
+class FaissIndex:
+    """A vector index in a local folder: SQLite (records, BM25) plus an in-memory FAISS index.
+
+    Thread-safe: one lock serialises writes, index rebuilds and searches, so an ingest worker thread can
+    write while the CLI reads. Several processes may open the same folder; each sees the others' committed
+    writes on its next call.
+
+    Args:
+        path: the index folder; created if missing.
+        dimensions: vector size. Checked against the stored size when the folder already holds an index.
+        hnsw_threshold: above this many records, use an HNSW graph instead of exact search.
+        exact_filter_limit: a filtered search whose allowed set is at most this big (or under 10 % of the index)
+            is scored exactly with numpy instead of FAISS with an ID selector.
+
+    Raises:
+        StoreError: the folder cannot be opened, or holds vectors of another size.
+    """
+
+    def __init__(
+        self, path: Path, dimensions: int, *, hnsw_threshold: int = 50_000, exact_filter_limit: int = 20_000
+    ) -> None:
+        from mmrag.stores._faiss_db import RecordDB
+
+        if dimensions < 1:
+            raise StoreError(f"dimensions must be positive, got {dimensions}")
+        self.path = Path(path)
+        self.dimensions = dimensions
+        self.hnsw_threshold = hnsw_threshold
+        self.exact_filter_limit = exact_filter_limit
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot create the index folder {self.path}: {e}") from e
+        self._db: RecordDB = RecordDB(self.path / DB_NAME, dimensions)
+        self._lock = threading.RLock()
+        self._ann: Ann | None = None
+        self._cached_version: int | None = None  # the version vectors.faiss holds, when this instance knows it
+
+    def __repr__(self) -> str:
+        return f"FaissIndex({str(self.path)!r}, dimensions={self.dimensions})"
+
+    def __enter__(self) -> FaissIndex:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the database. Writes are already committed; the FAISS cache is written by :meth:`persist`."""
+        with self._lock:
+            self._ann = None
+            self._db.close()
+
+    # --- writes ------------------------------------------------------------------------------------------
+
+    def add(self, records: Sequence[IndexRecord]) -> None:
+        """Insert or replace records by element id, in one transaction (all or nothing).
+
+        Raises:
+            StoreError: a vector of the wrong size, metadata that is not JSON-serialisable, or a database error.
+        """
+        unique = list({r.id: r for r in records}.values())  # the last record for an id wins
+        if not unique:
+            return
+        for r in unique:
+            if len(r.vector) != self.dimensions:
+                raise StoreError(
+                    f"element {r.id} has a {len(r.vector)}-dimensional vector but this index holds {self.dimensions} "
+                    "dimensions: embed with the model this collection was built with, or use a new collection"
+                )
+        vectors = _normalise(np.asarray([r.vector for r in unique], dtype=np.float32))
+        with self._lock, self._sql("add records to"):
+            self._db.upsert(unique, vectors)
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Remove these element ids; returns how many were stored."""
+        if not ids:
+            return 0
+        with self._lock, self._sql("delete from"):
+            return self._db.delete_ids(ids)
+
+    def delete_source(self, source: str) -> int:
+        """Remove every record of ``source``; returns how many."""
+        with self._lock, self._sql("delete from"):
+            return self._db.delete_where("source = ?", (source,))
+
+    def persist(self) -> None:
+        """Make every write durable and visible.
+
+        Writes are committed (and synced) as they happen; this also brings a loaded FAISS index up to date and
+        saves it to the cache file, so the next process to open the folder need not rebuild it.
+        """
+        from mmrag.stores._faiss_ann import write_cache
+
+        with self._lock, self._sql("persist"):
+            if self._ann is not None:
+                ann = self._sync()
+                if self._cached_version != ann.version:
+                    write_cache(self.path / CACHE_NAME, self._db.uid, ann)
+                    self._cached_version = ann.version
+            self._db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    # --- reads -------------------------------------------------------------------------------------------
+
+    def count(self) -> int:
+        with self._lock, self._sql("count"):
+            return self._db.count()
+
+    def get(self, ids: Sequence[str]) -> list[Element]:
+        """The stored elements with these ids, in the order asked (missing ids are left out)."""
+        with self._lock, self._sql("read"):
+            found = self._db.payloads_by_element(ids)
+        seen: set[str] = set()
+        out = []
+        for i in ids:
+            if i in found and i not in seen:
+                seen.add(i)
+                out.append(element_from_payload(found[i]))
+        return out
+
+    def search(self, vector: Sequence[float], k: int = 10, filter: Filter | None = None) -> list[ScoredRecord]:
+        """The ``k`` records nearest to ``vector`` by cosine similarity, best first.
+
+        Raises:
+            StoreError: the vector has the wrong size, the filter names an unknown field, or a database error.
+        """
+        if len(vector) != self.dimensions:
+            raise StoreError(
+                f"the query vector has {len(vector)} dimensions but this index holds {self.dimensions}: embed the "
+                "query with the model this collection was built with"
+            )
+        check_filter(filter)
+        if k <= 0:
+            return []
+        query = _normalise(np.asarray(vector, dtype=np.float32).reshape(1, -1))
+        with self._lock, self._sql("search"):
+            ann = self._sync()
+            if filter:
+                scores, rowids = self._filtered(ann, query, k, filter)
+            elif ann.n_alive:
+                scores, rowids = ann.search(query, min(k, ann.n_alive))
+            else:
+                return []
+            ids = rowids.tolist()
+            found = self._db.payloads(ids)
+        return [
+            ScoredRecord(element_from_payload(found[r][0]), min(1.0, max(-1.0, float(s))), found[r][1])
+            for s, r in zip(scores.tolist(), ids, strict=True)
+            if r in found
+        ]
+
+    def keyword_search(self, query: str, k: int = 10, filter: Filter | None = None) -> list[ScoredRecord]:
+        """The ``k`` records whose indexed text best matches ``query`` by BM25 (FTS5), best first.
+
+        Every word of the query is matched on its own (OR), so quotes, operators and brackets are plain text.
+        """
+        check_filter(filter)
+        with self._lock, self._sql("search"):
+            rows = self._db.keyword(query, k, filter)
+        return [ScoredRecord(element_from_payload(p), s, t) for p, t, s in rows]
+
+    # --- internals ---------------------------------------------------------------------------------------
+
+    def _filtered(
+        self, ann: Ann, query: npt.NDArray[np.float32], k: int, filter: Filter
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        from mmrag.stores._faiss_db import filter_sql
+
+        condition, params = filter_sql(filter)
+        positions = ann.positions(self._db.rowids(condition, params))
+        if len(positions) <= self.exact_filter_limit or len(positions) < EXACT_FILTER_SHARE * ann.n_alive:
+            return ann.exact(query, positions, k)
+        allowed = np.zeros(len(ann.rowids), dtype=bool)
+        allowed[positions] = True
+        return ann.search(query, min(k, len(positions)), allowed)
+
+    def _sync(self) -> Ann:
+        """The FAISS index, up to date with the database (caller holds the lock)."""
+        version = self._db.version()
+        if self._ann is not None and self._ann.version == version:
+            return self._ann
+        from mmrag.stores._faiss_ann import read_cache, write_cache
+
+        loaded = False
+        with self._db.transaction("DEFERRED"):  # one snapshot: the version and the rows agree
+            version = self._db.version()
+            ann = self._ann
+            if ann is None:
+                ann = read_cache(self.path / CACHE_NAME, self._db.uid, self.dimensions)
+                loaded = ann is not None
+                self._cached_version = ann.version if ann is not None else None
+            if ann is not None and ann.version > version:
+                ann = None  # a cache from a newer state of a restored database: not to be trusted
+            ann, rebuilt = self._catch_up(ann, version)
+        self._ann = ann
+        if rebuilt or (loaded and ann.version != self._cached_version):
+            write_cache(self.path / CACHE_NAME, self._db.uid, ann)
+            self._cached_version = ann.version
+        return ann
+
+    def _catch_up(self, ann: Ann | None, version: int) -> tuple[Ann, bool]:
+        """Apply the database's changes to ``ann`` (or build it); returns it and whether it was rebuilt."""
+        from mmrag.stores._faiss_ann import MAX_DEAD_SHARE, Ann
+
+        if ann is not None:
+            rows = self._db.rowids()
+            held = ann.rowids[ann.alive]
+            ann.remove(held[~np.isin(held, rows, assume_unique=True)])
+            last = int(ann.rowids[-1]) if len(ann.rowids) else 0
+            new_ids, new_vectors = self._db.vectors_after(last)
+            if ann.n_alive + len(new_ids) == len(rows):
+                ann.add(new_ids, new_vectors)
+                ann.version = version
+                want = self._kind(ann.n_alive, ann.kind)
+                if want == ann.kind and ann.n_dead <= MAX_DEAD_SHARE * len(ann.rowids):
+                    return ann, False
+                # Restructure from the vectors already in memory: no need to read the database again.
+                keep = np.flatnonzero(ann.alive)
+                vectors = ann.vectors()[keep].copy()
+                logger.info("rebuilding the FAISS index of %s as %s (%d records)", self.path, want, len(keep))
+                return Ann.build(want, self.dimensions, ann.rowids[keep], vectors, version), True
+            logger.warning("the FAISS index of %s is out of step with the database: rebuilding it", self.path)
+        rowids, vectors = self._db.vectors_after(0)
+        kind = self._kind(len(rowids), None)
+        logger.info("building the FAISS index of %s (%s, %d records)", self.path, kind, len(rowids))
+        return Ann.build(kind, self.dimensions, rowids, vectors.reshape(len(rowids), self.dimensions), version), True
+
+    def _kind(self, n: int, current: Kind | None) -> Kind:
+        # Hysteresis: an HNSW graph is slow to build, so only fall back to flat well under the threshold.
+        if n > self.hnsw_threshold:
+            return "hnsw"
+        return "hnsw" if current == "hnsw" and n > self.hnsw_threshold // 2 else "flat"
+
+    @contextmanager
+    def _sql(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as e:
+            raise StoreError(f"could not {action} the index at {self.path}: {e}") from e
+        except json.JSONDecodeError as e:
+            raise StoreError(f"the index at {self.path} holds a damaged record ({e}): delete the folder and "
+                             "re-ingest") from e
+
+
+def _normalise(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Rows scaled to unit length, so inner product is cosine similarity (zero rows stay zero)."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.ascontiguousarray(vectors / np.where(norms > 0, norms, 1.0), dtype=np.float32)
