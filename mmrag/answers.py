@@ -49,7 +49,7 @@ class Citation:
     """What the marker ``[marker]`` in an answer's text points to.
 
     Attributes:
-        marker: the ``n`` of ``[n]``; markers are numbered from 1 in order of first use.
+        marker: the ``n`` of ``[n]`` in the answer text (generated answers use the context numbers the model saw).
         element_id: id of the cited element.
         kind: the cited element's kind.
         source: path or URL of the document it came from.
@@ -103,6 +103,13 @@ class Answer:
     def __post_init__(self) -> None:
         if self.mode not in ANSWER_MODES:
             raise ValueError(f"mode must be one of {ANSWER_MODES}, not {self.mode!r}")
+
+    def __radd__(self, other: object) -> Answer:
+        """``tokens + answer`` is the answer: a streamed query yields text tokens and then the ``Answer``, and
+        LangChain's ``invoke`` adds the streamed pieces up, so ``invoke`` returns the ``Answer`` itself."""
+        if isinstance(other, str):
+            return self
+        return NotImplemented  # type: ignore[no-any-return]
 
     def citation(self, marker: int) -> Citation | None:
         """The citation behind ``[marker]``, or None if the answer has no such marker."""

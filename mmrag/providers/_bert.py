@@ -209,12 +209,17 @@ class BertEncoder:
         for layer in self.layers:
             qkv = x @ layer.qkv_w + layer.qkv_b
             qkv = qkv.reshape(batch, seq, 3, heads, head_dim).transpose(2, 0, 3, 1, 4)  # (3, B, heads, T, d)
-            q, k, v = qkv[0], qkv[1], qkv[2]
-            scores = (q * scale) @ k.transpose(0, 1, 3, 2) + key_bias
+            # Contiguous (batch*heads, T, d) operands: numpy's stacked matmul on strided 4-d views can fall off
+            # its BLAS path (measured: 8.5 s instead of ~0.1 s for the attention of 16 x 256 tokens).
+            q = (qkv[0] * scale).reshape(batch * heads, seq, head_dim)
+            k_t = np.ascontiguousarray(qkv[1].transpose(0, 1, 3, 2)).reshape(batch * heads, head_dim, seq)
+            v = np.ascontiguousarray(qkv[2]).reshape(batch * heads, seq, head_dim)
+            scores = (q @ k_t).reshape(batch, heads, seq, seq) + key_bias
             scores -= scores.max(axis=-1, keepdims=True)
             np.exp(scores, out=scores)
             scores /= scores.sum(axis=-1, keepdims=True)
-            ctx = (scores @ v).transpose(0, 2, 1, 3).reshape(batch * seq, hidden)
+            ctx = (scores.reshape(batch * heads, seq, seq) @ v).reshape(batch, heads, seq, head_dim)
+            ctx = ctx.transpose(0, 2, 1, 3).reshape(batch * seq, hidden)
             x = layer_norm(ctx @ layer.out_w + layer.out_b + x, layer.ln1_w, layer.ln1_b, cfg.layer_norm_eps)
             up = gelu_(x @ layer.up_w + layer.up_b)
             x = layer_norm(up @ layer.down_w + layer.down_b + x, layer.ln2_w, layer.ln2_b, cfg.layer_norm_eps)

@@ -166,7 +166,8 @@ def write_cache(path: Path, uid: str, ann: Ann) -> None:
     _remove_orphans(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        body: list[bytes] = [ann.rowids.astype("<i8").tobytes(), faiss.serialize_index(ann.index).tobytes()]
+        # Written straight from the arrays (buffer protocol): no second in-memory copy of a large index.
+        body: list[memoryview] = [ann.rowids.astype("<i8").data, faiss.serialize_index(ann.index).data]
         crc = 0
         for part in body:
             crc = zlib.crc32(part, crc)

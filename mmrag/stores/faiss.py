@@ -19,24 +19,22 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
 from mmrag.elements import Element
 from mmrag.errors import StoreError
-from mmrag.stores.base import Filter, IndexRecord, ScoredRecord, check_filter, element_from_payload
-
-if TYPE_CHECKING:
-    from mmrag.stores._faiss_ann import Ann, Kind
-    from mmrag.stores._faiss_db import RecordDB
+from mmrag.stores._faiss_ann import MAX_DEAD_SHARE, Ann, Kind, read_cache, write_cache
+from mmrag.stores._faiss_db import RecordDB, filter_sql, restore_element
+from mmrag.stores.base import Filter, IndexRecord, ScoredRecord, check_filter
 
 __all__ = ["FaissIndex"]
 
@@ -68,8 +66,6 @@ class FaissIndex:
     def __init__(
         self, path: Path, dimensions: int, *, hnsw_threshold: int = 50_000, exact_filter_limit: int = 20_000
     ) -> None:
-        from mmrag.stores._faiss_db import RecordDB
-
         if dimensions < 1:
             raise StoreError(f"dimensions must be positive, got {dimensions}")
         self.path = Path(path)
@@ -134,19 +130,17 @@ class FaissIndex:
             return self._db.delete_where("source = ?", (source,))
 
     def persist(self) -> None:
-        """Make every write durable and visible.
+        """Make every write durable and the index ready to search.
 
-        Writes are committed (and synced) as they happen; this also brings a loaded FAISS index up to date and
-        saves it to the cache file, so the next process to open the folder need not rebuild it.
+        Writes are committed (and synced) as they happen. This also brings the FAISS index up to date (building
+        it if need be: an HNSW graph of 100k vectors takes about a minute on 2 cores) and saves it to the cache
+        file, so that the next process to open the folder, such as a query right after ingest, starts at once.
         """
-        from mmrag.stores._faiss_ann import write_cache
-
         with self._lock, self._sql("persist"):
-            if self._ann is not None:
-                ann = self._sync()
-                if self._cached_version != ann.version:
-                    write_cache(self.path / CACHE_NAME, self._db.uid, ann)
-                    self._cached_version = ann.version
+            ann = self._sync()
+            if self._cached_version != ann.version:
+                write_cache(self.path / CACHE_NAME, self._db.uid, ann)
+                self._cached_version = ann.version
             self._db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     # --- reads -------------------------------------------------------------------------------------------
@@ -159,12 +153,12 @@ class FaissIndex:
         """The stored elements with these ids, in the order asked (missing ids are left out)."""
         with self._lock, self._sql("read"):
             found = self._db.payloads_by_element(ids)
-        seen: set[str] = set()
-        out = []
-        for i in ids:
-            if i in found and i not in seen:
-                seen.add(i)
-                out.append(element_from_payload(found[i]))
+            seen: set[str] = set()
+            out = []
+            for i in ids:
+                if i in found and i not in seen:
+                    seen.add(i)
+                    out.append(restore_element(found[i]))
         return out
 
     def search(self, vector: Sequence[float], k: int = 10, filter: Filter | None = None) -> list[ScoredRecord]:
@@ -181,7 +175,11 @@ class FaissIndex:
         check_filter(filter)
         if k <= 0:
             return []
-        query = _normalise(np.asarray(vector, dtype=np.float32).reshape(1, -1))
+        query = np.array(vector, dtype=np.float32)
+        norm = math.sqrt(float(query @ query))
+        if norm > 0:
+            query *= 1.0 / norm
+        query = query.reshape(1, -1)
         with self._lock, self._sql("search"):
             ann = self._sync()
             if filter:
@@ -193,7 +191,7 @@ class FaissIndex:
             ids = rowids.tolist()
             found = self._db.payloads(ids)
         return [
-            ScoredRecord(element_from_payload(found[r][0]), min(1.0, max(-1.0, float(s))), found[r][1])
+            ScoredRecord(restore_element(found[r][0]), min(1.0, max(-1.0, s)), found[r][1])
             for s, r in zip(scores.tolist(), ids, strict=True)
             if r in found
         ]
@@ -205,16 +203,13 @@ class FaissIndex:
         """
         check_filter(filter)
         with self._lock, self._sql("search"):
-            rows = self._db.keyword(query, k, filter)
-        return [ScoredRecord(element_from_payload(p), s, t) for p, t, s in rows]
+            return [ScoredRecord(restore_element(p), s, t) for p, t, s in self._db.keyword(query, k, filter)]
 
     # --- internals ---------------------------------------------------------------------------------------
 
     def _filtered(
         self, ann: Ann, query: npt.NDArray[np.float32], k: int, filter: Filter
     ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-        from mmrag.stores._faiss_db import filter_sql
-
         condition, params = filter_sql(filter)
         positions = ann.positions(self._db.rowids(condition, params))
         if len(positions) <= self.exact_filter_limit or len(positions) < EXACT_FILTER_SHARE * ann.n_alive:
@@ -228,8 +223,6 @@ class FaissIndex:
         version = self._db.version()
         if self._ann is not None and self._ann.version == version:
             return self._ann
-        from mmrag.stores._faiss_ann import read_cache, write_cache
-
         loaded = False
         with self._db.transaction("DEFERRED"):  # one snapshot: the version and the rows agree
             version = self._db.version()
@@ -249,8 +242,6 @@ class FaissIndex:
 
     def _catch_up(self, ann: Ann | None, version: int) -> tuple[Ann, bool]:
         """Apply the database's changes to ``ann`` (or build it); returns it and whether it was rebuilt."""
-        from mmrag.stores._faiss_ann import MAX_DEAD_SHARE, Ann
-
         if ann is not None:
             rows = self._db.rowids()
             held = ann.rowids[ann.alive]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import os
@@ -254,10 +255,10 @@ def test_a_stale_cache_is_brought_up_to_date(tmp_path: Path, hnsw_threshold: int
     first.search(list(records[0].vector), k=1)
     cache = (folder / CACHE_NAME).read_bytes()
 
-    other = FaissIndex(folder, 8, hnsw_threshold=hnsw_threshold)  # never searches: leaves the cache stale
+    # Another writer commits without persist (as one killed before persist would): the cache is now stale.
+    other = FaissIndex(folder, 8, hnsw_threshold=hnsw_threshold)
     new = make_record("a late arrival", [0.0] * 7 + [1.0])
     other.add([new])
-    other.persist()
     assert (folder / CACHE_NAME).read_bytes() == cache
 
     for index in (FaissIndex(folder, 8, hnsw_threshold=hnsw_threshold), first):
@@ -332,6 +333,34 @@ def test_a_cache_of_another_database_is_ignored(tmp_path: Path) -> None:
         (folder / name).unlink(missing_ok=True)
     fresh = FaissIndex(folder, 8)
     assert fresh.count() == 0 and fresh.search([1.0] * 8, k=5) == []
+
+
+# --- elements come back exactly ------------------------------------------------------------------------------
+
+
+def test_stored_elements_come_back_equal(tmp_path: Path) -> None:
+    image = Element(kind="image", source="https://example.org/a page.html", text="Ünïcode caption ✓", page=None,
+                    bbox=(0.123456, 1 / 3, 500, 600.005), mime_type="image/png", data=b"\x89PNG fake",
+                    metadata={"width": 10, "nested": {"a": [1, 2.5, None]}, "flag": True})
+    elements = [
+        image.detach("objects/ab/cd.png"),  # its id rests on the hash of bytes that are gone: kept in metadata
+        Element(kind="text", source="doc.pdf", text="plain", page=3),
+        Element(kind="table", source="doc.pdf", text="| a | b |", page=1, bbox=(1.0, 2.0, 3.0, 4.0),
+                mime_type="text/csv", metadata={"csv": "a,b"}),
+        Element(kind="page", source="doc.pdf", text="", page=7, object_key="objects/p7.png"),
+    ]
+    index = FaissIndex(tmp_path / "idx", 4)
+    index.add([IndexRecord(e, [float(i == j) for j in range(4)], f"indexed {i}") for i, e in enumerate(elements)])
+    index.persist()
+    again = FaissIndex(tmp_path / "idx", 4)
+    got = again.get([e.id for e in reversed(elements)])
+    assert got == list(reversed(elements)) and [hash(g) for g in got] == [hash(e) for e in reversed(elements)]
+    for i, e in enumerate(elements):
+        [hit] = again.search([float(i == j) for j in range(4)], k=1)
+        assert hit.element == e and hit.text == f"indexed {i}"
+        assert dataclasses.replace(hit.element).id == e.id  # rebuilt through the constructor: same id
+        with pytest.raises(TypeError):
+            hit.element.metadata["x"] = 1  # type: ignore[index]
 
 
 # --- dimensions, threads ---------------------------------------------------------------------------------------

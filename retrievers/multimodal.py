@@ -1,0 +1,95 @@
+"""``MultimodalRetriever``: one query → ranked lists from every side of a collection.
+
+For one query it returns up to three ranked lists:
+
+- ``dense``: the query embedded by the text model, searched in the text space (text chunks, table summaries,
+  image captions and OCR text: this is also how text finds images when the image space cannot embed text);
+- ``bm25``: the query's words matched against the same texts (BM25, or the backend's full-text ranking);
+- ``image``: the query embedded into the image space (Titan Multimodal, or CLIP) and searched there, when the
+  image model can embed text. The local image descriptor cannot, so offline this list is absent.
+
+As a LangChain ``BaseRetriever`` it fuses those lists with reciprocal rank fusion and returns Documents; the
+query chain uses :meth:`MultimodalRetriever.rank` to fuse the lists of every sub-question at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict, Field
+
+from mmrag.retrievers.fusion import RRF_K, reciprocal_rank_fusion
+from mmrag.stores.base import Filter, ScoredRecord
+
+__all__ = ["LIST_NAMES", "MultimodalRetriever"]
+
+logger = logging.getLogger(__name__)
+
+LIST_NAMES = ("dense", "bm25", "image")
+
+
+class MultimodalRetriever(BaseRetriever):
+    """Dense, keyword and image-space retrieval over one collection.
+
+    Attributes:
+        collection: a :class:`mmrag.stores.collection.Collection` (its text and image indexes are used).
+        text_embeddings: the LangChain ``Embeddings`` the text space was built with.
+        image_embedder: the collection's image embedder (its ``embed_texts`` places queries in the image space),
+            or None to skip the image list.
+        k: results per list.
+        filter: metadata filter for every list (``{"kind": "table"}``, ``{"source": [...]}``...).
+        score_threshold: drop dense and image hits whose cosine similarity is below this.
+        use_bm25, use_images: switch lists off.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    collection: Any
+    text_embeddings: Any
+    image_embedder: Any = None
+    k: int = Field(8, ge=1, le=1000)
+    filter: dict[str, Any] | None = None
+    score_threshold: float | None = None
+    use_bm25: bool = True
+    use_images: bool = True
+
+    @property
+    def image_queries(self) -> bool:
+        """Whether text queries can be searched in the image space (False for the local image descriptor)."""
+        return bool(self.use_images and self.image_embedder is not None
+                    and getattr(self.image_embedder, "supports_text_queries", False)
+                    and self.collection.image.count() > 0)
+
+    def rank(self, query: str, *, filter: Filter | None = None) -> dict[str, list[ScoredRecord]]:
+        """The ranked lists for one query, by name (``dense``, ``bm25``, ``image``), best first."""
+        active = filter if filter is not None else self.filter
+        lists: dict[str, list[ScoredRecord]] = {}
+        vector = self.text_embeddings.embed_query(query)
+        dense = self.collection.text.search(vector, k=self.k, filter=active) if any(vector) else []
+        lists["dense"] = self._threshold(dense)
+        if self.use_bm25:
+            lists["bm25"] = self.collection.text.keyword_search(query, k=self.k, filter=active)
+        if self.image_queries:
+            [image_vector] = self.image_embedder.embed_texts([query])
+            lists["image"] = self._threshold(self.collection.image.search(image_vector, k=self.k, filter=active))
+        return lists
+
+    def _threshold(self, hits: list[ScoredRecord]) -> list[ScoredRecord]:
+        if self.score_threshold is None:
+            return hits
+        return [h for h in hits if h.score >= self.score_threshold]
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        fused = reciprocal_rank_fusion(self.rank(query), RRF_K, limit=self.k)
+        docs = []
+        for hit in fused:
+            doc = hit.element.to_document()
+            doc.metadata.update({"score": hit.score, "lists": list(hit.lists)})
+            docs.append(doc)
+        return docs
