@@ -1,3 +1,23 @@
-"""Retrievers (imported as ``mmrag.retrievers``): multimodal retrieval and rank fusion. Arrives with the query chain."""
+"""Retrievers (imported as ``mmrag.retrievers``): multimodal retrieval and reciprocal rank fusion.
 
-__all__: list[str] = []
+Names load on first use, so ``import mmrag.retrievers`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "MultimodalRetriever": "mmrag.retrievers.multimodal",
+    "RRF_K": "mmrag.retrievers.fusion",
+    "reciprocal_rank_fusion": "mmrag.retrievers.fusion",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'mmrag.retrievers' has no attribute {name!r}")
