@@ -42,19 +42,32 @@ def ingest_progress(*, enabled: bool) -> Iterator[Progress]:
         yield update
 
 
+def _short(source: str) -> str:
+    """A path under the working directory is shown relative to it (the report is absolute-path keyed)."""
+    import os
+
+    if source.startswith(("http://", "https://")) or not os.path.isabs(source):
+        return source
+    rel = os.path.relpath(source)
+    return source if rel.startswith("..") else rel
+
+
 def print_ingest_report(report: IngestReport, settings: Settings) -> None:
     """The final table: per-source status, elements by kind, model calls (new vs cached), estimated cost."""
     from rich.console import Console
     from rich.table import Table
 
     out, err = Console(highlight=False), Console(stderr=True, highlight=False, soft_wrap=True)
+    if not out.is_terminal:
+        out = Console(highlight=False, width=160)  # piped or captured: do not squeeze paths into 80 columns
     table = Table(title=f"collection {report.collection}", show_lines=False)
     for column in ("source", "status", "text", "table", "image", "page", "added", "removed"):
-        table.add_column(column, justify="left" if column in ("source", "status") else "right")
+        table.add_column(column, justify="left" if column in ("source", "status") else "right",
+                         overflow="fold" if column == "source" else "ellipsis")
     style = {"failed": "red", "unchanged": "dim", "new": "green", "updated": "yellow"}
     for s in report.sources:
         counts = [str(s.elements.get(k, 0)) for k in ("text", "table", "image", "page")]
-        table.add_row(s.source, f"[{style[s.status]}]{s.status}[/]", *counts, str(s.added), str(s.removed))
+        table.add_row(_short(s.source), f"[{style[s.status]}]{s.status}[/]", *counts, str(s.added), str(s.removed))
     out.print(table)
     for s in report.sources:
         if s.error:

@@ -54,7 +54,7 @@ def test_python_dash_m_and_help() -> None:
 
 
 def test_readme_main_job_parses_all_test_data(data_dir: Path) -> None:
-    """`mmrag parse tests/data` is the README's offline main job: it must succeed on every kind of source."""
+    """`mmrag parse tests/data` (in the README) must succeed on every kind of source."""
     result = CliRunner().invoke(cli, ["parse", "--json", str(data_dir)])
     assert result.exit_code == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
