@@ -247,3 +247,26 @@ def test_cli_ingest_json_then_unchanged_then_collections(tmp_path: Path, docs: P
     assert gone.exit_code == 0 and not (tmp_path / "clihome" / "pics").exists()
     missing = runner.invoke(cli, ["collections", "delete", "pics", "--yes"], env=env)
     assert missing.exit_code != 0 and "no collection 'pics'" in missing.output
+
+
+def test_cli_search_image_to_image_and_text_to_image(tmp_path: Path, data_dir: Path) -> None:
+    env = {"MMRAG_HOME": str(tmp_path / "s"), "MMRAG_OCR": "off"}
+    runner = CliRunner()
+    gallery = data_dir / "i2i" / "gallery"
+    assert runner.invoke(cli, ["ingest", str(gallery), "--json"], env=env).exit_code == 0
+    # q01 is a JPEG crop of img_002 (the cat): image→image must rank img_002 first.
+    found = runner.invoke(cli, ["search", "--image", str(data_dir / "i2i/queries/q01_crop.jpg"), "--json", "-k", "3"],
+                          env=env)
+    assert found.exit_code == 0, found.output
+    rows = [json.loads(line) for line in found.stdout.splitlines()]
+    assert len(rows) == 3 and Path(rows[0]["source"]).name == "img_002.jpg" and rows[0]["object_uri"]
+    assert rows[0]["score"] >= rows[1]["score"]
+    # Text→image offline goes through the text around each image: the octave page's histogram figure.
+    page = data_dir / "html/octave/Two_002dDimensional-Plots.html"
+    assert runner.invoke(cli, ["ingest", str(page), "--json"], env=env).exit_code == 0
+    text = runner.invoke(cli, ["search", "histogram", "--images", "--json", "-k", "4"], env=env)
+    rows = [json.loads(r) for r in text.stdout.splitlines()]
+    assert text.exit_code == 0 and rows and {r["kind"] for r in rows} == {"image"}
+    assert rows[0]["src"].endswith("hist.png")
+    both = runner.invoke(cli, ["search", "cat", "--image", str(gallery / "img_002.jpg")], env=env)
+    assert both.exit_code == 2 and "either a text QUERY or --image" in both.output
