@@ -11,8 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 
-from mmrag.chains._enrich import VISUAL, Enriched, indexed_text
+from mmrag.chains._enrich import DESCRIBED, VISUAL, Enriched, indexed_text
 from mmrag.elements import Element
+from mmrag.providers.base import CAPTION_KEY, SUMMARY_KEY
 from mmrag.stores.base import IndexRecord
 
 if TYPE_CHECKING:
@@ -78,6 +79,13 @@ def write_group(group: Sequence[PreparedSource], enriched: Enriched, collection:
         collection.text.persist()
         collection.image.persist()
     keys = {e.id: e.object_key for e in stored}
+    # An image or table whose caption failed is indexed (by its context text) but left pending, not committed:
+    # the source is then not "unchanged" next run, and only those elements go to the captioner again.
+    failed = {e.id for e in enriched.elements if e.kind in DESCRIBED
+              and not (e.metadata.get(CAPTION_KEY) or e.metadata.get(SUMMARY_KEY))}
     for p in group:
         manifest.commit(p.source, p.fingerprint,
-                        [(e.id, e.kind, keys.get(e.id, e.object_key)) for e in p.elements])
+                        [(e.id, e.kind, keys.get(e.id, e.object_key)) for e in p.elements if e.id not in failed])
+        retry = [e.id for e in p.new if e.id in failed]
+        if retry:
+            manifest.claim(p.source, retry)

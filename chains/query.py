@@ -112,8 +112,10 @@ class _Pipeline:
             return
         images = load_images(hits, self.collection.objects, self.options.max_images)
         pairs: list[tuple[str, str]] = []
-        if self.options.mode == "qa-pairs" and len(subs) > 1:
-            pairs = self._qa_pairs(subs, hits, images)
+        # The original question leads ``subs``; it is answered by the final synthesis, not as a pair of its own.
+        sub_only = [s for s in subs if s.strip() != question.strip()]
+        if self.options.mode == "qa-pairs" and sub_only:
+            pairs = self._qa_pairs(sub_only, hits, images)
         messages = synthesis_messages(question, subs, hits, images, qa_pairs=pairs)
         parts: list[str] = []
         for token in _stream_text(strong, messages):

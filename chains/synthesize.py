@@ -43,6 +43,7 @@ SYNTHESIS_SYSTEM = (
     "missing. Be concise and precise; quote numbers exactly."
 )
 _MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+_FENCE_TAG = re.compile(r"<\s*/?\s*retrieved_data\s*>", re.IGNORECASE)
 MAX_EXCERPT_CHARS = 2500
 
 
@@ -62,13 +63,17 @@ def _body(element: Element) -> str:
         text = "\n".join(p for p in parts if p)
     else:
         text = element.text
-    text = text.replace("</retrieved_data>", "</ retrieved_data>")  # the fence cannot be closed from inside
     return text if len(text) <= MAX_EXCERPT_CHARS else text[:MAX_EXCERPT_CHARS].rstrip() + " …"
+
+
+def _defuse(text: str) -> str:
+    """Escape every spelling of the fence's tags (``</Retrieved_Data >``...): a page cannot close or reopen it."""
+    return _FENCE_TAG.sub(lambda m: "&lt;" + m.group(0)[1:-1] + "&gt;", text)
 
 
 def render_context(hits: Sequence[Hit]) -> str:
     """The numbered, fenced evidence text the model reads."""
-    sections = [f"{_label(n, h.element)}\n{_body(h.element)}" for n, h in enumerate(hits, 1)]
+    sections = [_defuse(f"{_label(n, h.element)}\n{_body(h.element)}") for n, h in enumerate(hits, 1)]
     return "<retrieved_data>\n" + "\n\n".join(sections) + "\n</retrieved_data>"
 
 

@@ -6,12 +6,17 @@ Two profiles: ``local`` (the default: offline, embedded FAISS, local models) and
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
+
+
+def _as_int(value: Any) -> Any:
+    """``"256"`` from the environment is the integer 256 (Literal[int] fields do not coerce strings)."""
+    return int(value) if isinstance(value, str) and value.strip().isdigit() else value
 
 
 class Settings(BaseSettings):
@@ -60,9 +65,9 @@ class Settings(BaseSettings):
     fast_max_tokens: int = Field(1024, ge=1, description="maxTokens of every fast-model call")
     strong_max_tokens: int = Field(2048, ge=1, description="maxTokens of every strong-model call")
     text_embedding_model: str = Field("amazon.titan-embed-text-v2:0")
-    text_embedding_dims: Literal[256, 512, 1024] = 1024
+    text_embedding_dims: Annotated[Literal[256, 512, 1024], BeforeValidator(_as_int)] = 1024
     image_embedding_model: str = Field("amazon.titan-embed-image-v1")
-    image_embedding_dims: Literal[256, 384, 1024] = 1024
+    image_embedding_dims: Annotated[Literal[256, 384, 1024], BeforeValidator(_as_int)] = 1024
     image_caption_max_tokens: int = Field(
         128, ge=8, le=256, description="captions are cut to this many tokens before joint image+text embedding"
     )

@@ -153,6 +153,7 @@ class CachedEmbeddings(Embeddings):
         self.cache = cache
         self.model_key = model_key or default_model_key(inner)
         self.model_id = str(getattr(inner, "model_id", type(inner).__name__))
+        self.dimensions: int | None = getattr(inner, "dimensions", None)  # None: known after the first call
         self.counters = _Counters()
 
     @property

@@ -51,3 +51,13 @@ def test_clip_folder_selects_clip_and_a_wrong_folder_fails_early(tmp_path) -> No
     assert role.available and "CLIP" in role.model
     with pytest.raises(ConfigError, match=re.escape(f"{tmp_path}: no config.json")):
         build_providers(settings)  # the folder holds no CLIP model: said at construction, naming the folder
+
+
+def test_embedding_dimensions_can_be_set_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MMRAG_TEXT_EMBEDDING_DIMS", "256")
+    monkeypatch.setenv("MMRAG_IMAGE_EMBEDDING_DIMS", "384")
+    settings = Settings()
+    assert (settings.text_embedding_dims, settings.image_embedding_dims) == (256, 384)
+    monkeypatch.setenv("MMRAG_TEXT_EMBEDDING_DIMS", "300")
+    with pytest.raises(ValueError, match="256, 512 or 1024"):
+        Settings()
