@@ -223,7 +223,7 @@ def test_qa_pairs_answers_each_sub_question_then_synthesises(
         assert _context(r).startswith("<retrieved_data>") and _has_image(r)
     final = _one(emu, "ConverseStream", STRONG)
     assert max(r.started for r in sub_answers) < final.started
-    assert "Answers to the sub-questions" in final.last_user_text
+    assert "<sub_answers>" in final.last_user_text and "Draft answers to the sub-questions" in final.last_user_text
     for sub in SUBS:
         assert f"Q: {sub}\nA: Sub-answer to <{sub}> [1]." in final.last_user_text
     assert f"Question: {QUESTION}" in final.last_user_text
