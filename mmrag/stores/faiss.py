@@ -34,6 +34,7 @@ from mmrag.elements import Element
 from mmrag.errors import StoreError
 from mmrag.stores._faiss_ann import MAX_DEAD_SHARE, Ann, Kind, read_cache, write_cache
 from mmrag.stores._faiss_db import RecordDB, filter_sql, restore_element
+from mmrag.stores._memory import release_free_memory
 from mmrag.stores.base import Filter, IndexRecord, ScoredRecord, check_filter
 
 __all__ = ["FaissIndex"]
@@ -142,6 +143,7 @@ class FaissIndex:
                 write_cache(self.path / CACHE_NAME, self._db.uid, ann)
                 self._cached_version = ann.version
             self._db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        release_free_memory()  # a bulk write leaves freed arenas behind; see mmrag.stores._memory
 
     # --- reads -------------------------------------------------------------------------------------------
 
