@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
@@ -96,6 +96,34 @@ class Element:
             return content_hash(self.data)
         stored = self.metadata.get("content_hash")  # set by detach(): the bytes now live in an object store
         return stored if isinstance(stored, str) and stored else content_hash(self.text)
+
+    @classmethod
+    def restore(
+        cls,
+        *,
+        id: str,
+        kind: ElementKind,
+        source: str,
+        text: str = "",
+        page: int | None = None,
+        bbox: Sequence[float] | None = None,
+        mime_type: str | None = None,
+        object_key: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Element:
+        """An element read back from a store that recorded its ``id``, without recomputing content hashes.
+
+        For rows mmrag itself wrote from constructed elements: the constructor's two SHA-256 passes cost more
+        than a flat FAISS search of 10k vectors per hit. Fields are normalised as the constructor does them.
+        """
+        element = object.__new__(cls)
+        put = object.__setattr__
+        for name, value in (("kind", kind), ("source", source), ("text", text or ""), ("page", page),
+                            ("bbox", tuple(bbox) if bbox else None), ("mime_type", mime_type), ("data", None),
+                            ("object_key", object_key), ("metadata", MappingProxyType(dict(metadata or {}))),
+                            ("id", id)):
+            put(element, name, value)
+        return element
 
     def detach(self, object_key: str) -> Element:
         """This element with its bytes moved out to an object store under ``object_key``.

@@ -171,10 +171,19 @@ def element_payload(element: Element) -> dict[str, Any]:
     }
 
 
-def element_from_payload(payload: Mapping[str, Any] | str) -> Element:
-    """The element stored by :func:`element_payload` (a dict or its JSON); checks that the id still matches."""
+def element_from_payload(payload: Mapping[str, Any] | str, *, verify: bool = True) -> Element:
+    """The element stored by :func:`element_payload` (a dict or its JSON).
+
+    Args:
+        verify: rebuild through the constructor and check that the id still matches the content. Stores that
+            wrote the payload themselves and never change it pass False (:meth:`Element.restore`: no hashing).
+    """
     data = json.loads(payload) if isinstance(payload, str) else payload
     bbox = data.get("bbox")
+    if not verify and data.get("id"):
+        return Element.restore(id=data["id"], kind=data["kind"], source=data["source"], text=data.get("text") or "",
+                               page=data.get("page"), bbox=bbox, mime_type=data.get("mime_type"),
+                               object_key=data.get("object_key"), metadata=data.get("metadata"))
     element = Element(
         kind=data["kind"],
         source=data["source"],
