@@ -5,7 +5,7 @@
 
 Three measurements:
 
-* efficiency: ``mmrag.chains.ingest.ingest`` (profile bedrock, cache off, fresh MMRAG_HOME each round) on the
+* efficiency: ``mmrag.chains.ingestion.ingest`` (profile bedrock, cache off, fresh MMRAG_HOME each round) on the
   whole corpus (docs/, html/, images/: 68 sources, ~460 elements). The emulator answers Converse (captions,
   table summaries) after ``--caption-ms`` and InvokeModel (Titan text / multimodal embeddings) after
   ``--embed-ms``. From the ``progress`` callback each round is split into parse (load + parse per source),
@@ -124,7 +124,7 @@ def peak(requests: list[tuple[str, str, float, float | None, int | None]]) -> in
 
 
 def pipelined_round(emu: Emulator, srcs: list[str], conc: int, caption_s: float, embed_s: float) -> dict[str, Any]:
-    from mmrag.chains.ingest import ingest, open_components
+    from mmrag.chains.ingestion import ingest, open_components
 
     emu.reset()
     with tempfile.TemporaryDirectory(prefix="mmrag-bench-ingest-") as tmp:
@@ -167,7 +167,7 @@ def sequential_round(emu: Emulator, srcs: list[str]) -> dict[str, Any]:
     """Seed-style: parse everything, caption one by one, embed texts one by one, images one by one, write."""
     from mmrag.chains._enrich import DESCRIBED, VISUAL, Enriched, indexed_text
     from mmrag.chains._write import PreparedSource, write_group
-    from mmrag.chains.ingest import open_components
+    from mmrag.chains.ingestion import open_components
     from mmrag.parsers import ParseOptions
     from mmrag.parsers.sources import expand_sources, load_blob, parse_blob
 

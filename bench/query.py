@@ -123,10 +123,10 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_EC2_METADATA_DISABLED": "true"})
-    from mmrag.chains.decompose import decompose_chain
-    from mmrag.chains.ingest import ingest, open_components
+    from mmrag.chains.decomposition import decompose_chain
+    from mmrag.chains.ingestion import ingest, open_components
     from mmrag.chains.query import QueryOptions, build_query_chain, retrieve_all
-    from mmrag.chains.synthesize import load_images, synthesis_messages
+    from mmrag.chains.synthesis import load_images, synthesis_messages
     from mmrag.providers.claude import stream_with_retry
     from mmrag.retrievers.fusion import reciprocal_rank_fusion
     from mmrag.retrievers.multimodal import MultimodalRetriever

@@ -24,8 +24,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from mmrag.answers import Answer, Hit
-from mmrag.chains.decompose import decompose_chain
-from mmrag.chains.synthesize import citations_for, load_images, object_uri, synthesis_messages
+from mmrag.chains.decomposition import decompose_chain
+from mmrag.chains.synthesis import citations_for, load_images, object_uri, synthesis_messages
 from mmrag.retrievers.fusion import RRF_K, reciprocal_rank_fusion
 from mmrag.retrievers.multimodal import MultimodalRetriever
 from mmrag.stores.base import ScoredRecord
@@ -180,10 +180,11 @@ def build_query_chain(
     from langchain_core.runnables import RunnableGenerator
 
     if providers is None or collection is None:
-        from mmrag.chains.ingest import open_components
+        from mmrag.chains._components import open_components
         from mmrag.config import Settings
 
-        built_providers, built_collection = open_components(settings or Settings())
+        # Asking never creates a collection: a missing one is a NotFoundError naming the known ones.
+        built_providers, built_collection = open_components(settings or Settings(), create=False)
         providers, collection = providers or built_providers, collection or built_collection
     pipeline = _Pipeline(providers, collection, options or QueryOptions())
 

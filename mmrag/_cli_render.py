@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mmrag.chains.ingest import IngestReport, Progress
+    from mmrag.chains.ingestion import IngestReport, Progress
     from mmrag.config import Settings
 
 __all__ = ["ingest_progress", "print_ingest_report"]

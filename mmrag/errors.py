@@ -9,7 +9,8 @@ Every error a user can meet is an :class:`MmragError`; SDK errors are wrapped wi
     │   └── FetchError(source)       a URL could not be fetched (HTTP error, too big, too many redirects)
     │       └── UnsafeURLError       refused before any request: scheme or address not allowed
     ├── ProviderError(is_retryable)  a model call failed
-    └── StoreError                   a vector index or object store failed
+    ├── StoreError                   a vector index or object store failed
+    └── NotFoundError                a collection, source or file that was asked for does not exist
 
 Messages say what went wrong *and* how to fix it where there is a fix.
 """
@@ -21,6 +22,7 @@ __all__ = [
     "FetchError",
     "MissingDependencyError",
     "MmragError",
+    "NotFoundError",
     "ParseError",
     "ProviderError",
     "StoreError",
@@ -88,3 +90,8 @@ class ProviderError(MmragError):
 
 class StoreError(MmragError):
     """A vector index or object store operation failed."""
+
+
+class NotFoundError(MmragError):
+    """Something the user named (a collection, a source, a file) does not exist. Read-only commands raise it
+    instead of creating what is missing."""

@@ -17,7 +17,7 @@ from mmrag.errors import ParseError
 from mmrag.parsers._report import warn
 from mmrag.parsers.options import ParseOptions
 
-__all__ = ["ImageParser", "image_element"]
+__all__ = ["ImageParser", "image_element", "probe_image"]
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,18 @@ def _prepare(data: bytes, options: ParseOptions, *, check_min: bool) -> tuple[by
         raise _Rejected(f"refused as a possible decompression bomb ({e})") from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise _Rejected(f"not a readable image ({type(e).__name__}: {e})") from e
+
+
+def probe_image(data: bytes, name: str, options: ParseOptions | None = None) -> None:
+    """Check that ``data`` is an image mmrag can use (readable, within the size and pixel caps).
+
+    Raises:
+        ParseError: it is not, with the reason; ``name`` (a file name, a URL) says which input.
+    """
+    try:
+        _prepare(data, options or ParseOptions(), check_min=False)
+    except _Rejected as e:
+        raise ParseError(name, e.reason) from e
 
 
 def image_element(

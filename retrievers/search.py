@@ -38,8 +38,15 @@ def search_text(query: str, providers: Providers, collection: Collection, *, k: 
 
 
 def search_image(image: bytes, providers: Providers, collection: Collection, *, k: int = 10,
-                 filter: dict[str, Any] | None = None) -> list[Hit]:
-    """The k images most similar to ``image`` in the collection's image space (score: cosine similarity)."""
+                 filter: dict[str, Any] | None = None, name: str = "the query image") -> list[Hit]:
+    """The k images most similar to ``image`` in the collection's image space (score: cosine similarity).
+
+    Raises:
+        ParseError: ``image`` is not an image that can be decoded (``name`` says which file in the message).
+    """
+    from mmrag.parsers.images import probe_image
+
+    probe_image(image, name)
     [vector] = providers.image_embedder.embed_images([image])
     hits = collection.image.search(vector, k=k, filter=filter)
     return [Hit(h.element, h.score, ("image",)) for h in hits]

@@ -19,14 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mmrag.errors import ConfigError, StoreError
+from mmrag.errors import ConfigError, NotFoundError
 from mmrag.stores.base import Space, VectorIndex
 from mmrag.stores.manifest import Manifest
 
 if TYPE_CHECKING:
     from mmrag.config import Settings
 
-__all__ = ["Collection", "ObjectStore", "SpaceInfo", "delete_collection", "list_collections", "open_collection"]
+__all__ = [
+    "Collection", "ObjectStore", "SpaceInfo", "delete_collection", "list_collections", "open_collection",
+    "require_collection",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +85,34 @@ def collection_root(settings: Settings, name: str | None = None) -> Path:
     name = name or settings.collection
     _check_name(name)
     return Path(settings.home) / name
+
+
+def collection_names(settings: Settings) -> list[str]:
+    """The collections under ``MMRAG_HOME`` (folders holding a manifest), sorted; creates nothing."""
+    home = Path(settings.home)
+    if not home.is_dir():
+        return []
+    return sorted(p.name for p in home.iterdir() if (p / "manifest.sqlite").is_file())
+
+
+def require_collection(settings: Settings, name: str | None = None) -> str:
+    """The collection's name if it exists; otherwise :class:`NotFoundError` with the known names and the
+    closest match. Read-only commands call this first so that they never create a collection.
+
+    Raises:
+        NotFoundError: there is no such collection.
+    """
+    import difflib
+
+    name = name or settings.collection
+    _check_name(name)
+    known = collection_names(settings)
+    if name in known:
+        return name
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    listed = ", ".join(known) if known else "none yet: run `mmrag ingest SOURCE...` to create one"
+    raise NotFoundError(f"collection {name!r} does not exist (known: {listed}){hint}")
 
 
 def open_collection(
@@ -195,12 +226,10 @@ def delete_collection(settings: Settings, name: str) -> dict[str, Any]:
     """Delete a collection: its vectors (in whichever backend), its objects and its folder.
 
     Raises:
-        StoreError: there is no such collection.
+        NotFoundError: there is no such collection.
     """
     root = collection_root(settings, name)
-    if not (root / "manifest.sqlite").is_file():
-        known = ", ".join(c["name"] for c in list_collections(settings)) or "none"
-        raise StoreError(f"no collection {name!r} under {settings.home} (collections: {known})")
+    require_collection(settings, name)
     manifest = Manifest(root / "manifest.sqlite")
     try:
         meta = manifest.meta()

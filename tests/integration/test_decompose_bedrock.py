@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from mmrag.chains.decompose import DECOMPOSE_SYSTEM, decompose_chain
+from mmrag.chains.decomposition import DECOMPOSE_SYSTEM, decompose_chain
 from mmrag.config import Settings
 from mmrag.providers._concurrency import RetryPolicy
 from mmrag.providers.bedrock import make_bedrock_client
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 FAST = RetryPolicy(max_retries=4, base_delay=0.001, max_delay=0.01)
 MULTI = "What was the revenue in Europe in 2023, and how many employees did the company have?"
 SUBS = ["What was the revenue in Europe in 2023?", "How many employees did the company have?"]
-LOGGER = "mmrag.chains.decompose"
+LOGGER = "mmrag.chains.decomposition"
 
 
 @pytest.fixture

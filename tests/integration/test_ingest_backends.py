@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mmrag.chains.ingest import ingest
+from mmrag.chains.ingestion import ingest
 from mmrag.chains.query import QueryOptions, build_query_chain
 from mmrag.config import Settings
 from mmrag.providers.cache import CachedCaptioner, CachedEmbeddings, CachedImageEmbedder, ModelCache

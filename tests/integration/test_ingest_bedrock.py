@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mmrag.chains.ingest import _PRICE, ingest, open_components
+from mmrag.chains.ingestion import _PRICE, ingest, open_components
 from mmrag.config import Settings
 from mmrag.providers import _prompts
 from mmrag.testing import BedrockEmulator, Fault, RecordedRequest

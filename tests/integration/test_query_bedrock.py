@@ -20,10 +20,10 @@ import pytest
 from click.testing import CliRunner
 
 from mmrag.answers import Answer
-from mmrag.chains.decompose import DECOMPOSE_SYSTEM
-from mmrag.chains.ingest import ingest, open_components
+from mmrag.chains.decomposition import DECOMPOSE_SYSTEM
+from mmrag.chains.ingestion import ingest, open_components
 from mmrag.chains.query import QueryOptions, build_query_chain
-from mmrag.chains.synthesize import SYNTHESIS_SYSTEM
+from mmrag.chains.synthesis import SYNTHESIS_SYSTEM
 from mmrag.cli import cli
 from mmrag.config import Settings
 from mmrag.testing import BedrockEmulator, Fault, RecordedRequest
@@ -137,7 +137,7 @@ def test_fusion_answer_streams_with_images_fenced_context_and_resolved_citations
 ) -> None:
     _script_decomposition(emu)
     emu.script_chat(_citing_answer, model=STRONG)
-    with caplog.at_level(logging.WARNING, logger="mmrag.chains.synthesize"):
+    with caplog.at_level(logging.WARNING, logger="mmrag.chains.synthesis"):
         pieces = list(_chain(components).stream(QUESTION))
 
     # Streaming: text tokens first, then one Answer whose text they make up.

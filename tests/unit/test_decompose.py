@@ -17,7 +17,7 @@ from langchain_core.runnables import Runnable
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field
 
-from mmrag.chains.decompose import (
+from mmrag.chains.decomposition import (
     DECOMPOSE_SYSTEM,
     SubQuestions,
     decompose_chain,
@@ -29,7 +29,7 @@ from mmrag.providers.offline import decompose_rule_based
 
 FAST = RetryPolicy(max_retries=3, base_delay=0.001, max_delay=0.01)
 MULTI = "What was the revenue in Europe in 2023, and how many employees did the company have?"
-LOGGER = "mmrag.chains.decompose"
+LOGGER = "mmrag.chains.decomposition"
 
 
 class ToolCallingFake(BaseChatModel):

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mmrag.chains.ingest import ingest
+from mmrag.chains.ingestion import ingest
 from mmrag.cli import cli
 from mmrag.config import Settings
 from mmrag.errors import ConfigError
@@ -170,7 +170,7 @@ _CRASH_SCRIPT = textwrap.dedent("""
     from pathlib import Path
     sys.path.insert(0, {tests!r})
     from unit.test_ingest import _open, _providers
-    from mmrag.chains.ingest import ingest
+    from mmrag.chains.ingestion import ingest
     from mmrag.config import Settings
 
     settings = Settings(home=Path({home!r}))
@@ -246,7 +246,7 @@ def test_cli_ingest_json_then_unchanged_then_collections(tmp_path: Path, docs: P
     gone = runner.invoke(cli, ["collections", "delete", "pics", "--yes"], env=env)
     assert gone.exit_code == 0 and not (tmp_path / "clihome" / "pics").exists()
     missing = runner.invoke(cli, ["collections", "delete", "pics", "--yes"], env=env)
-    assert missing.exit_code != 0 and "no collection 'pics'" in missing.output
+    assert missing.exit_code == 3 and "collection 'pics' does not exist" in missing.output
 
 
 def test_cli_search_image_to_image_and_text_to_image(tmp_path: Path, data_dir: Path) -> None:

@@ -58,8 +58,32 @@ def test_wheel_contains_all_subpackages(tmp_path: Path) -> None:
                     str(tmp_path), str(ROOT)], check=True, capture_output=True, cwd=tmp_path)
     wheel = next(tmp_path.glob("mmrag-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    for module in ("mmrag/cli.py", "mmrag/py.typed", "mmrag/parsers/pdf.py", "mmrag/parsers/html.py",
+    for module in ("mmrag/cli/__init__.py", "mmrag/cli/_ask.py", "mmrag/py.typed", "mmrag/parsers/pdf.py",
+                   "mmrag/parsers/html.py",
                    "mmrag/retrievers/__init__.py", "mmrag/chains/__init__.py", "mmrag/testing/__init__.py",
                    "mmrag/testing/_eventstream.py"):
         assert module in names
     assert not any(n.startswith(("parsers/", "tests/", "chains/", "retrievers/")) for n in names)
+
+
+@pytest.mark.parametrize("package", ["mmrag", "mmrag.chains", "mmrag.retrievers", "mmrag.parsers", "mmrag.cli",
+                                     "mmrag.stores", "mmrag.providers", "mmrag.testing"])
+def test_no_public_name_is_also_a_submodule(package: str) -> None:
+    """``from mmrag.chains import ingest`` once gave the module, not the function (the README example crashed):
+    in a package, an exported name and a submodule name must never be the same."""
+    import importlib
+    import pkgutil
+
+    pkg = importlib.import_module(package)
+    submodules = {m.name for m in pkgutil.iter_modules(pkg.__path__)}
+    exported = set(getattr(pkg, "__all__", ())) | set(getattr(pkg, "_EXPORTS", {}))
+    assert not (exported & submodules), f"{package}: {sorted(exported & submodules)} are both names and modules"
+    for name in exported:
+        value = getattr(pkg, name)
+        assert not isinstance(value, type(pkg)) or name in ("cli",), f"{package}.{name} resolves to a module"
+
+
+def test_readme_style_import_gives_functions() -> None:
+    from mmrag.chains import QueryOptions, build_query_chain, ingest
+
+    assert callable(ingest) and callable(build_query_chain) and isinstance(QueryOptions, type)

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from mmrag.answers import Answer
-from mmrag.chains.ingest import ingest, open_components
+from mmrag.chains.ingestion import ingest, open_components
 from mmrag.chains.query import QueryOptions, build_query_chain
 from mmrag.cli import cli
 from mmrag.config import Settings

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from mmrag.chains._components import open_components
 from mmrag.chains._enrich import ModelCalls, enrich
 from mmrag.chains._write import PreparedSource, write_group
 from mmrag.elements import content_hash
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from mmrag.providers.factory import Providers
     from mmrag.stores.collection import Collection
 
-__all__ = ["IngestReport", "Progress", "SourceReport", "aingest", "ingest", "open_components"]
+__all__ = ["IngestReport", "Progress", "SourceReport", "aingest", "ingest"]
 
 logger = logging.getLogger(__name__)
 
@@ -105,20 +106,6 @@ class IngestReport:
                 "elements": self.elements, "model_calls": self.model_calls,
                 "estimated_cost_usd": round(self.estimated_cost_usd, 4), "caption_failures": self.caption_failures,
                 "seconds": round(self.seconds, 3)}
-
-
-def open_components(settings: Settings) -> tuple[Providers, Collection]:
-    """The providers and the collection ``settings`` describe (the collection is created if missing)."""
-    from mmrag.providers.factory import build_providers
-    from mmrag.stores.collection import SpaceInfo, open_collection
-
-    providers = build_providers(settings)
-    text_dims = getattr(providers.text_embeddings, "dimensions", None) or len(
-        providers.text_embeddings.embed_query("dimension probe"))
-    text = SpaceInfo(str(getattr(providers.text_embeddings, "model_id", type(providers.text_embeddings).__name__)),
-                     int(text_dims))
-    image = SpaceInfo(providers.image_embedder.model_id, providers.image_embedder.dimensions)
-    return providers, open_collection(settings, text=text, image=image)
 
 
 def ingest(

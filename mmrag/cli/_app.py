@@ -1,0 +1,127 @@
+"""The ``mmrag`` command group and its one error path.
+
+Every command raises mmrag's errors (or lets them through); :class:`_Group` turns them into one line on stderr
+and an exit code. No traceback reaches a user unless they ask for it with ``-v``.
+
+Exit codes (also in the README):
+
+====  ==========================================================================================
+0     success
+1     some sources failed, or something was left pending (the others were processed)
+2     usage: a bad option, argument or setting
+3     not found: a collection, source or file that was named does not exist
+4     configuration: a missing extra, missing credentials, a collection built with other models
+5     a model provider failed (Bedrock, a local model)
+6     a vector index or object store failed
+70    an internal error (a bug: please report it with the output of ``-v``)
+130   interrupted (Ctrl-C)
+====  ==========================================================================================
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from mmrag.config import Settings
+
+__all__ = ["EXIT_CODES", "cli", "exit_code_for", "main", "parse_options", "settings_from"]
+
+EXIT_CODES = {
+    "ok": 0, "partial": 1, "usage": 2, "not_found": 3, "config": 4, "provider": 5, "store": 6,
+    "internal": 70, "interrupted": 130,
+}
+
+
+def exit_code_for(error: BaseException) -> int:
+    """The exit code for an error that reached the command line (see the module docstring)."""
+    from mmrag.errors import ConfigError, NotFoundError, ParseError, ProviderError, StoreError
+
+    for kind, code in ((NotFoundError, 3), (ConfigError, 4), (ProviderError, 5), (StoreError, 6),
+                       (ParseError, 1), (ValueError, 2)):
+        if isinstance(error, kind):
+            return code
+    return EXIT_CODES["internal"]
+
+
+def _one_line(error: BaseException) -> str:
+    from mmrag.terminal import plain
+
+    text = " ".join(str(error).split()) or type(error).__name__
+    return plain(text)
+
+
+class _Group(click.Group):
+    """A click group whose commands share one error path (see the module docstring)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(EXIT_CODES["interrupted"])
+        except Exception as error:  # noqa: BLE001 — the one place errors become messages
+            if ctx.meta.get("mmrag.verbose"):
+                raise
+            code = exit_code_for(error)
+            prefix = "internal error" if code == EXIT_CODES["internal"] else "error"
+            hint = "; run with -v for the traceback and please report it" if code == EXIT_CODES["internal"] else ""
+            click.secho(f"{prefix}: {_one_line(error)}{hint}", fg="red", err=True)
+            sys.exit(code)
+
+
+def settings_from(ctx: click.Context, **overrides: Any) -> Settings:
+    """Settings from MMRAG_* variables and .env, with the command's options on top (None means not given)."""
+    from pydantic import ValidationError
+
+    from mmrag.config import Settings
+
+    values = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**values)
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'settings'}: {err['msg']}" for err in e.errors())
+        raise click.UsageError(f"invalid settings: {problems}", ctx) from e
+
+
+def parse_options(command: Any) -> Any:
+    """The parsing options, shared by ``mmrag parse`` and ``mmrag ingest`` (they parse the same way)."""
+    options = [
+        click.option("--chunk-size", type=int, help="Target chunk size in characters [default: 1000]."),
+        click.option("--chunk-overlap", type=int, help="Characters shared by consecutive chunks [default: 200]."),
+        click.option("--pages-as-images/--no-pages-as-images", default=None, help="Also render every PDF page."),
+        click.option("--find-tables", type=click.Choice(["auto", "always", "never"]),
+                     help="Table detection [default: auto]."),
+        click.option("--allow-private-urls", is_flag=True, default=None,
+                     help="Allow URLs on loopback/private addresses (refused by default)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="mmrag", prog_name="mmrag")
+@click.option("-v", "--verbose", count=True, help="Log to stderr (-v info, -vv debug) and show tracebacks.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int) -> None:
+    """mmrag: multimodal RAG over PDFs, web pages and images.
+
+    Runs offline by default (profile "local"); set MMRAG_PROFILE=bedrock for AWS. Settings come from
+    MMRAG_* environment variables and a .env file.
+    """
+    ctx.meta["mmrag.verbose"] = verbose
+    if verbose:
+        logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO,
+                            format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def main() -> None:
+    """Entry point of the ``mmrag`` console script and ``python -m mmrag``."""
+    cli(prog_name="mmrag")

@@ -1,0 +1,47 @@
+"""``mmrag collections``: list collections, delete one."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from mmrag.cli._app import cli, settings_from
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per collection per line.")
+@click.pass_context
+def collections(ctx: click.Context, /, as_json: bool) -> None:
+    """List collections under MMRAG_HOME with their sizes (or delete one: mmrag collections delete NAME)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from mmrag.stores.collection import list_collections
+
+    found = list_collections(settings_from(ctx))
+    if as_json:
+        for c in found:
+            click.echo(json.dumps(c))
+        return
+    if not found:
+        click.echo("no collections yet: run mmrag ingest SOURCE...")
+    for c in found:
+        kinds = ", ".join(f"{n} {k}" for k, n in c["elements"].items()) or "empty"
+        click.echo(f"{c['name']}: {c['sources']} sources; {kinds}; {c['bytes'] / 1e6:.1f} MB on disk "
+                   f"({c['vector_store']}; text: {c['text_model']}; image: {c['image_model']})")
+
+
+@collections.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def collections_delete(ctx: click.Context, /, name: str, yes: bool) -> None:
+    """Delete the collection NAME: its vectors, objects and manifest."""
+    from mmrag.stores.collection import delete_collection, require_collection
+
+    settings = settings_from(ctx)
+    require_collection(settings, name)
+    if not yes:
+        click.confirm(f"Delete collection {name!r} and everything in it?", abort=True)
+    done = delete_collection(settings, name)
+    click.echo(f"deleted {done['name']} ({done['sources']} sources)")

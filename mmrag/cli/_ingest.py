@@ -1,0 +1,37 @@
+"""``mmrag ingest``: parse, caption, embed and index sources into a collection."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from mmrag.cli._app import cli, parse_options, settings_from
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option("-c", "--collection", help="Collection to fill [default: MMRAG_COLLECTION or 'default'].")
+@click.option("--force", is_flag=True, help="Re-process sources even when they are unchanged.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@parse_options
+@click.pass_context
+def ingest(ctx: click.Context, /, sources: tuple[str, ...], as_json: bool, force: bool, **overrides: Any) -> None:
+    """Parse, caption, embed and index SOURCES into a collection (re-running skips unchanged sources).
+
+    Exits with status 1 if any source failed; the others are still ingested.
+    """
+    from mmrag._cli_render import ingest_progress, print_ingest_report
+    from mmrag.chains.ingestion import ingest as run_ingest
+
+    settings = settings_from(ctx, **overrides)
+    with ingest_progress(enabled=not as_json) as progress:
+        report = run_ingest(sources, settings, force=force, progress=progress)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        print_ingest_report(report, settings)
+    if not report.ok:
+        sys.exit(1)
