@@ -21,7 +21,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from readme_blocks import ROOT, Block, commands, readme_blocks  # tests/e2e/readme_blocks.py
 
 pytestmark = pytest.mark.integration  # the bedrock blocks talk to a loopback emulator on 127.0.0.1
