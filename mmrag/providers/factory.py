@@ -169,9 +169,9 @@ def _build_local(settings: Settings) -> tuple[Embeddings, ImageEmbedder, Caption
 
 def _build_bedrock(settings: Settings) -> tuple[Embeddings, ImageEmbedder, Captioner, BaseChatModel, BaseChatModel]:
     from mmrag.providers._concurrency import AdaptiveLimiter, RetryPolicy
-    from mmrag.providers.bedrock import make_bedrock_client
-    from mmrag.providers.claude import BedrockCaptioner, make_chat_model
-    from mmrag.providers.titan import TitanMultimodalEmbedder, TitanTextEmbeddings
+    from mmrag.providers.bedrock.claude import BedrockCaptioner, make_chat_model
+    from mmrag.providers.bedrock.client import make_bedrock_client
+    from mmrag.providers.bedrock.titan import TitanMultimodalEmbedder, TitanTextEmbeddings
 
     client = make_bedrock_client(settings)
     # One limiter for every Bedrock call of this process: max_concurrency bounds them all together, and a
