@@ -4,7 +4,10 @@ What comes out of one page, in document order section by section:
 
 * ``text``: the section's paragraphs, lists, definition lists and ``<pre>`` code (line breaks kept), split
   with :func:`~mmrag.parsers.chunking.split_spans`; each chunk starts with its heading path so it stands on
-  its own. Metadata: ``section`` ("H1 > H2 > H3"), ``heading`` (the innermost one), ``title`` (the page's).
+  its own. Metadata (the "section keys"): ``section`` ("H1 > H2 > H3"), ``headings`` (the same breadcrumb as a
+  list, h1 first: ``["Apache mod_rewrite Introduction", "Regular Expressions"]``), ``heading`` (the innermost
+  one), ``title`` (the page's) and, when the page gives one, ``anchor``: the id of the innermost section on the
+  path that has one, for a ``#fragment`` link (see :func:`~mmrag.parsers._html_region.heading_anchor`).
 * ``table``: one per data table (layout tables are read as text): context (caption, heading path, the
   sentence before it) plus a markdown table. Metadata: ``csv``, ``rows``, ``columns``, ``header`` and the
   section keys. Table text is not repeated in text chunks.
@@ -27,7 +30,14 @@ from typing import TYPE_CHECKING, Any
 from mmrag.elements import Blob, Element
 from mmrag.errors import ParseError
 from mmrag.parsers._html_images import ImageLoader, best_src
-from mmrag.parsers._html_region import HEADINGS, class_tokens, is_boilerplate, is_hidden, main_region
+from mmrag.parsers._html_region import (
+    HEADINGS,
+    class_tokens,
+    heading_anchor,
+    is_boilerplate,
+    is_hidden,
+    main_region,
+)
 from mmrag.parsers._html_tables import BLOCK_TAGS, is_layout_table, table_csv, table_grid, table_markdown, text_of
 from mmrag.parsers.chunking import split_spans
 from mmrag.parsers.images import image_element
@@ -129,7 +139,7 @@ class _Walker:
         self.options = options
         self.loader = loader
         self.strip_boilerplate = strip_boilerplate
-        self.headings: list[tuple[int, str]] = []
+        self.headings: list[tuple[int, str, str]] = []  # (level, text, anchor) from h1 to the innermost
         self.blocks: list[tuple[str, bool]] = []  # (text, tight): tight blocks (list items) join with one newline
         self.inline: list[str] = []
         self.marker = ""  # list bullet waiting for the item's text
@@ -248,12 +258,18 @@ class _Walker:
         self.blocks.append((text, tight))
         self.recent = _clip_left(self.recent + " " + _WS.sub(" ", text), 2 * _NEARBY_CHARS)
 
-    def _section_meta(self) -> dict[str, str]:
-        return {"section": " > ".join(h for _, h in self.headings), "heading": self.headings[-1][1]
-                if self.headings else "", "title": self.title}
+    def _section_meta(self) -> dict[str, Any]:
+        path = [h for _, h, _ in self.headings]
+        meta: dict[str, Any] = {"section": " > ".join(path), "headings": path, "heading": path[-1] if path else "",
+                                "title": self.title}
+        # the innermost section with an id, so a citation links as close to its text as the page allows
+        anchor = next((a for _, _, a in reversed(self.headings) if a), "")
+        if anchor:
+            meta["anchor"] = anchor
+        return meta
 
     def _prefix(self) -> str:
-        return " > ".join(h for _, h in self.headings) or self.title
+        return " > ".join(h for _, h, _ in self.headings) or self.title
 
     def _heading(self, tag: Tag) -> None:
         text = text_of(tag).rstrip("".join(_PERMALINK) + " ").strip()
@@ -262,7 +278,7 @@ class _Walker:
             level = int(tag.name[1])
             while self.headings and self.headings[-1][0] >= level:
                 self.headings.pop()
-            self.headings.append((level, text))
+            self.headings.append((level, text, heading_anchor(tag)))
             self.recent = ""
         for img in self._images_in(tag):  # a logo in a heading belongs to that heading's section
             self._image(img)
