@@ -186,7 +186,8 @@ def _vector_index(settings: Settings, name: str, root: Path, space: str, dims: i
             service=settings.opensearch_service,
             verify_certs=settings.opensearch_verify_certs,
         )
-        return OpenSearchIndex(client, opensearch_index(name, space), dims, refresh=settings.opensearch_service != "aoss")
+        return OpenSearchIndex(client, opensearch_index(name, space), dims,
+                               refresh=settings.opensearch_service != "aoss")
     from mmrag.stores.pgvector import PgVectorIndex, collection_table
 
     if settings.pg_dsn is None:
