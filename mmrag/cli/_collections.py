@@ -17,6 +17,7 @@ def collections(ctx: click.Context, /, as_json: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from mmrag.stores.collection import list_collections
+    from mmrag.terminal import plain
 
     found = list_collections(settings_from(ctx))
     if as_json:
@@ -27,8 +28,8 @@ def collections(ctx: click.Context, /, as_json: bool) -> None:
         click.echo("no collections yet: run mmrag ingest SOURCE...")
     for c in found:
         kinds = ", ".join(f"{n} {k}" for k, n in c["elements"].items()) or "empty"
-        click.echo(f"{c['name']}: {c['sources']} sources; {kinds}; {c['bytes'] / 1e6:.1f} MB on disk "
-                   f"({c['vector_store']}; text: {c['text_model']}; image: {c['image_model']})")
+        click.echo(plain(f"{c['name']}: {c['sources']} sources; {kinds}; {c['bytes'] / 1e6:.1f} MB on disk "
+                         f"({c['vector_store']}; text: {c['text_model']}; image: {c['image_model']})"))
 
 
 @collections.command("delete")
