@@ -161,7 +161,10 @@ def ingest(
             running = pool.submit(_run_group, list(group), providers, collection, calls, reports, tick)
             group.clear()
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmrag-ingest-group") as pool:
+    from mmrag.chains.upkeep import collection_lock
+
+    with collection_lock(collection, exclusive=False), \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmrag-ingest-group") as pool:
         for source in expanded:
             prepared = _prepare(source, options, providers, collection, force, reports)
             tick("sources", 1, None)
@@ -222,8 +225,9 @@ def _prepare(
                                            warnings=tuple(warnings))
             return None
     committed = set() if force else manifest.element_ids(source)
-    new = [e for i, e in elements.items() if i not in committed]
-    stale = (manifest.element_ids(source) | manifest.pending_ids(source)) - set(elements)
+    retry = manifest.pending_ids(source)  # claimed and never committed, or committed without a caption
+    new = [e for i, e in elements.items() if i not in committed or i in retry]
+    stale = (manifest.element_ids(source) | retry) - set(elements)
     return PreparedSource(source, fingerprint, tuple(elements.values()), tuple(new), frozenset(stale),
                           tuple(warnings), "updated" if entry is not None else "new")
 
@@ -234,9 +238,17 @@ def _run_group(
 ) -> int:
     """Model stage and writes for a group of sources; a failure is retried source by source to isolate it."""
     new = [e for p in group for e in p.new]
+    ticked = 0
+
+    def advance(n: int) -> None:  # slices complete in worker threads
+        nonlocal ticked
+        ticked += n
+        tick("models", n, None)
+
     try:
-        enriched = enrich(new, providers, calls)
-        tick("models", len(new), None)
+        enriched = enrich(new, providers, calls, advance)
+        if len(new) > ticked:
+            tick("models", len(new) - ticked, None)
         write_group(group, enriched, collection)
         tick("write", len(new), None)
     except MmragError as e:

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     fetch_max_bytes: int = Field(
         50 * 1024 * 1024, ge=1024, description="largest body accepted from a URL (and all images of one page)"
     )
+    max_source_bytes: int = Field(
+        512 * 1024 * 1024, ge=1024, description="largest local file parsed or ingested (one source)"
+    )
     max_page_images: int = Field(200, ge=0, description="remote images fetched per HTML page at most")
     page_images_timeout: float = Field(60.0, gt=0, description="seconds for fetching all remote images of a page")
     allow_private_urls: bool = Field(

@@ -132,6 +132,10 @@ def load_blob(source: str, options: ParseOptions | None = None) -> Blob:
             raise ParseError(source, "the pattern matches no files")
         raise ParseError(source, "no such file")
     try:
+        size = path.stat().st_size
+        if size > options.max_source_bytes:
+            raise ParseError(source, f"the file is {size:,} bytes, over the {options.max_source_bytes:,}-byte cap per "
+                                     "source (max_source_bytes): split it, or raise MMRAG_MAX_SOURCE_BYTES")
         data = path.read_bytes()
     except OSError as e:
         raise ParseError(source, f"cannot read the file ({e.strerror or e})") from e

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mmrag.errors import ConfigError, NotFoundError
 from mmrag.stores.base import Space, VectorIndex
+from mmrag.stores.committed import CommittedView
 from mmrag.stores.manifest import Manifest
 
 if TYPE_CHECKING:
@@ -50,6 +51,8 @@ class ObjectStore(Protocol):
 
     def mdelete(self, keys: Sequence[str]) -> None: ...
 
+    def yield_keys(self, *, prefix: str | None = None) -> Iterator[str]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class SpaceInfo:
@@ -61,7 +64,11 @@ class SpaceInfo:
 
 @dataclass(frozen=True)
 class Collection:
-    """Everything one collection is made of. Open it with :func:`open_collection`."""
+    """Everything one collection is made of. Open it with :func:`open_collection`.
+
+    ``text`` and ``image`` are :class:`~mmrag.stores.committed.CommittedView` s of the backend indexes: their
+    searches never return an element whose source was not committed.
+    """
 
     name: str
     text: VectorIndex
@@ -130,8 +137,8 @@ def open_collection(
     root = collection_root(settings, name)
     manifest = Manifest(root / "manifest.sqlite")
     _check_models(manifest, name, settings.vector_store, {"text": text, "image": image})
-    text_index = _vector_index(settings, name, root, "text", text.dimensions)
-    image_index = _vector_index(settings, name, root, "image", image.dimensions)
+    text_index = CommittedView(_vector_index(settings, name, root, "text", text.dimensions), manifest)
+    image_index = CommittedView(_vector_index(settings, name, root, "image", image.dimensions), manifest)
     return Collection(name, text_index, image_index, _object_store(settings, name, root), manifest,
                       settings.vector_store)
 
