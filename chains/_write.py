@@ -80,7 +80,6 @@ def write_group(group: Sequence[PreparedSource], enriched: Enriched, collection:
     keys = {e.id: planned_key(e) for e in enriched.elements}
     for p in group:
         manifest.claim(p.source, [(e.id, keys.get(e.id)) for e in p.new])
-    before = {p.source: manifest.object_keys_of(p.source) for p in group}
     with ThreadPoolExecutor(max_workers=_OBJECT_WRITERS, thread_name_prefix="mmrag-objects") as pool:
         stored = list(pool.map(lambda e: _store_object(e, collection.objects), enriched.elements))
     crash_point("objects")
@@ -117,11 +116,16 @@ def write_group(group: Sequence[PreparedSource], enriched: Enriched, collection:
         if n:
             crash_point("commit")
         manifest.commit(p.source, p.fingerprint,
-                        [(e.id, e.kind, stored_keys.get(e.id, e.object_key)) for e in p.elements])
+                        [(e.id, e.kind, stored_keys.get(e.id) or planned_key(e)) for e in p.elements])
         retry = [(e.id, stored_keys.get(e.id)) for e in p.new if e.id in failed]
         if retry:
             manifest.claim(p.source, retry)
-    release_objects(collection, set().union(*before.values()) if before else set())
+    release_orphans(collection)
+
+
+def release_orphans(collection: Collection) -> list[str]:
+    """Delete the objects that commits and removals left unreferenced (reference counting by key)."""
+    return collection.manifest.release_orphans(collection.objects.mdelete)
 
 
 def release_objects(collection: Collection, candidates: set[str]) -> list[str]:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mmrag.chains._components import open_components
 from mmrag.chains._enrich import ModelCalls, enrich
-from mmrag.chains._write import PreparedSource, write_group
+from mmrag.chains._write import PreparedSource, release_orphans, write_group
 from mmrag.elements import content_hash
 from mmrag.errors import MmragError, ParseError
 from mmrag.parsers import ParseOptions
@@ -173,6 +173,7 @@ def ingest(
                 if sum(len(p.new) for p in group) >= batch_size or len(group) >= GROUP_SOURCES:
                     flush(pool)
         flush(pool)
+        release_orphans(collection)  # objects a crash after a commit left for deletion
         flush(pool)
     ordered = tuple(reports[s] for s in expanded)
     cost = sum(_PRICE.get(role, 0.0) * n for role, n in calls.new.items()) if settings.profile == "bedrock" else 0.0

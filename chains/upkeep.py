@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mmrag.chains._write import release_objects
+from mmrag.chains._write import release_objects, release_orphans
 from mmrag.errors import NotFoundError, StoreError
 
 if TYPE_CHECKING:
@@ -115,14 +115,13 @@ def remove_sources(sources: Iterable[str], settings: Settings | None = None, *,
     with collection_lock(collection, exclusive=True):
         for source in dict.fromkeys(wanted):
             ids = sorted(manifest.element_ids(source) | manifest.pending_ids(source))
-            keys = manifest.object_keys_of(source)
             if ids:
                 collection.text.delete(ids)
                 collection.image.delete(ids)
                 collection.text.persist()
                 collection.image.persist()
             manifest.forget(source)
-            deleted = release_objects(collection, keys)
+            deleted = release_orphans(collection)
             logger.info("removed %s: %d elements, %d objects", source, len(ids), len(deleted))
             out.append({"source": source, "elements": len(ids), "objects_deleted": len(deleted)})
     return out
@@ -169,8 +168,9 @@ def collect_garbage(settings: Settings | None = None, *, collection: Collection 
         root = getattr(collection.objects, "root", None)
         if isinstance(root, Path):
             report.temp_files = _remove_temp_files(root, temp_min_age)
+        deleted = release_orphans(collection)
         stored = set(collection.objects.yield_keys())
-        report.objects_deleted = len(release_objects(collection, stored - manifest.referenced_keys()))
+        report.objects_deleted = len(deleted) + len(release_objects(collection, stored - manifest.referenced_keys()))
     return report
 
 

@@ -13,7 +13,9 @@ collection hides them from searches (:meth:`Manifest.uncommitted`) until a commi
 
 Objects are reference-counted by key: a claim records the object keys it is about to write, a commit the keys
 its elements point to, and :meth:`Manifest.release` deletes an object only when no committed element and no
-claim refers to it any more (inside a write transaction, so a concurrent claim waits for the deletion).
+claim refers to it any more (inside a write transaction, so a concurrent claim waits for the deletion). The
+keys a commit or a removal leaves unreferenced are recorded in the same transaction (table ``released``), so
+a crash before their objects are deleted is caught up by the next :meth:`Manifest.release_orphans`.
 
 Another process holding the database (a concurrent ingest committing) is waited for up to
 :data:`LOCK_TIMEOUT` seconds; every sqlite failure is raised as :class:`~mmrag.errors.StoreError`.
@@ -53,6 +55,7 @@ CREATE TABLE IF NOT EXISTS elements (
     PRIMARY KEY (source, id)
 );
 CREATE TABLE IF NOT EXISTS pending (source TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (source, id));
+CREATE TABLE IF NOT EXISTS released (object_key TEXT PRIMARY KEY) WITHOUT ROWID;
 """
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS elements_by_id ON elements (id);
@@ -227,7 +230,9 @@ class Manifest:
     def drop_claims(self, source: str, ids: Iterable[str]) -> None:
         """Forget claims (after their records were deleted from the indexes)."""
         with self._tx() as db:
+            old = _keys_of(db, source)
             db.executemany("DELETE FROM pending WHERE source = ? AND id = ?", [(source, i) for i in ids])
+            _mark_released(db, old)
 
     def object_keys_of(self, source: str) -> set[str]:
         """Object keys of a source's committed elements and claims."""
@@ -273,6 +278,7 @@ class Manifest:
         for _, kind, _ in rows:
             kinds[kind] = kinds.get(kind, 0) + 1
         with self._tx() as db:
+            old = _keys_of(db, source)
             db.execute("DELETE FROM elements WHERE source = ?", (source,))
             db.executemany("INSERT OR REPLACE INTO elements VALUES (?, ?, ?, ?)", [(source, *r) for r in rows])
             db.execute("DELETE FROM pending WHERE source = ?", (source,))
@@ -280,18 +286,46 @@ class Manifest:
                 "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?)",
                 (source, fingerprint, len(rows), json.dumps(kinds, sort_keys=True), time.time()),
             )
+            _mark_released(db, old)
 
     def forget(self, source: str) -> None:
         """Drop a source and its claims (after its vectors were deleted)."""
         with self._tx() as db:
+            old = _keys_of(db, source)
             for table in ("sources", "elements", "pending"):
                 db.execute(f"DELETE FROM {table} WHERE source = ?", (source,))  # noqa: S608 - fixed table names
+            _mark_released(db, old)
+
+    def release_orphans(self, delete: Callable[[list[str]], None]) -> list[str]:
+        """Delete the objects commits and removals left unreferenced (see the module docstring)."""
+        with self._read() as db:
+            candidates = [r[0] for r in db.execute("SELECT object_key FROM released")]
+        if not candidates:
+            return []
+        deleted = self.release(candidates, delete)
+        with self._tx() as db:
+            db.executemany("DELETE FROM released WHERE object_key = ?", [(k,) for k in candidates])
+        return deleted
 
     def totals(self) -> dict[str, int]:
         """Committed elements by kind over all sources."""
         with self._read():
             rows = self._db.execute("SELECT kind, COUNT(*) FROM elements GROUP BY kind").fetchall()
         return {k: n for k, n in rows}
+
+
+def _keys_of(db: sqlite3.Connection, source: str) -> set[str]:
+    rows = db.execute("SELECT object_key FROM elements WHERE source = ? AND object_key IS NOT NULL UNION "
+                      "SELECT object_key FROM pending WHERE source = ? AND object_key IS NOT NULL", (source, source))
+    return {r[0] for r in rows}
+
+
+def _mark_released(db: sqlite3.Connection, keys: set[str]) -> None:
+    """Record which of ``keys`` nothing refers to any more (their objects are deleted by release_orphans)."""
+    for key in keys:
+        if not db.execute("SELECT EXISTS (SELECT 1 FROM elements WHERE object_key = ?) OR "
+                          "EXISTS (SELECT 1 FROM pending WHERE object_key = ?)", (key, key)).fetchone()[0]:
+            db.execute("INSERT OR IGNORE INTO released VALUES (?)", (key,))
 
 
 def _entry(row: tuple[Any, ...]) -> SourceEntry:
