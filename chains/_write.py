@@ -28,7 +28,7 @@ from mmrag.stores.objects import object_key
 if TYPE_CHECKING:
     from mmrag.stores.collection import Collection, ObjectStore
 
-__all__ = ["PreparedSource", "crash_point", "write_group"]
+__all__ = ["PreparedSource", "caption_failed", "crash_point", "write_group"]
 
 _OBJECT_WRITERS = 8
 
@@ -44,6 +44,12 @@ class PreparedSource:
     stale: frozenset[str]
     warnings: tuple[str, ...]
     status: Literal["new", "updated"]
+
+
+def caption_failed(enriched: Enriched) -> set[str]:
+    """Ids of images and tables that got no caption or summary: left pending, retried by the next run."""
+    return {e.id for e in enriched.elements if e.kind in DESCRIBED
+            and not (e.metadata.get(CAPTION_KEY) or e.metadata.get(SUMMARY_KEY))}
 
 
 def crash_point(name: str) -> None:
@@ -110,8 +116,7 @@ def write_group(group: Sequence[PreparedSource], enriched: Enriched, collection:
     stored_keys = {e.id: e.object_key for e in stored}
     # An image or table whose caption failed is committed (searchable by its context text) and claimed again:
     # the source is then not "unchanged" next run, and only those elements go to the captioner again.
-    failed = {e.id for e in enriched.elements if e.kind in DESCRIBED
-              and not (e.metadata.get(CAPTION_KEY) or e.metadata.get(SUMMARY_KEY))}
+    failed = caption_failed(enriched)
     for n, p in enumerate(group):
         if n:
             crash_point("commit")

@@ -63,14 +63,18 @@ def print_ingest_report(report: IngestReport, settings: Settings) -> None:
     if not out.is_terminal:
         out = Console(highlight=False, width=160)  # piped or captured: do not squeeze paths into 80 columns
     table = Table(title=f"collection {markup(report.collection)}", show_lines=False)
-    for column in ("source", "status", "text", "table", "image", "page", "added", "removed"):
+    columns = ["source", "status", "text", "table", "image", "page", "added", "removed"]
+    if report.pending:
+        columns.append("pending")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("source", "status") else "right",
                          overflow="fold" if column == "source" else "ellipsis")
     style = {"failed": "red", "unchanged": "dim", "new": "green", "updated": "yellow"}
     for s in report.sources:
         counts = [str(s.elements.get(k, 0)) for k in ("text", "table", "image", "page")]
+        pending = [f"[yellow]{s.pending}[/]" if s.pending else "0"] if report.pending else []
         table.add_row(markup(_short(s.source)), f"[{style[s.status]}]{s.status}[/]", *counts, str(s.added),
-                      str(s.removed))
+                      str(s.removed), *pending)
     out.print(table)
     for s in report.sources:
         if s.error:
@@ -80,13 +84,15 @@ def print_ingest_report(report: IngestReport, settings: Settings) -> None:
     calls = report.model_calls
     kinds = ", ".join(f"{n} {k}" for k, n in report.elements.items()) or "no elements"
     failed = sum(s.status == "failed" for s in report.sources)
-    out.print(f"{len(report.sources)} sources ({failed} failed); {kinds}")
+    left = f"; {report.pending} elements left pending" if report.pending else ""
+    out.print(f"{len(report.sources)} sources ({failed} failed); {kinds}{left}")
     out.print(f"model calls: {calls['new']} new, {calls['cached']} cached"
               + (f"; estimated Bedrock cost ${report.estimated_cost_usd:.4f}" if settings.profile == "bedrock" else
                  " (local models: no cost)"))
-    if report.caption_failures:
-        err.print(f"[yellow]! {report.caption_failures} images/tables got no caption or summary "
-                  "(indexed by their context text only); see -v for why[/]")
+    if report.pending:
+        err.print(f"[yellow]! {report.pending} images/tables got no caption or summary and are left pending "
+                  "(searchable by their context text only): run the same ingest again to retry them; "
+                  "see -v for why (exit status 1)[/]")
     if settings.profile == "local":
         out.print("[dim]offline profile: images are described by OCR text only (no vision model); "
                   "set MMRAG_PROFILE=bedrock for Claude captions[/]")
