@@ -24,7 +24,9 @@ from __future__ import annotations
 import logging
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mmrag.elements import Blob, Element
@@ -63,6 +65,15 @@ _TIGHT = frozenset({"li", "dt", "dd", "tr", "td", "th"})
 _PERMALINK = frozenset({"¶", "#", "§", "🔗"})
 _WS = re.compile(r"\s+")
 _NEARBY_CHARS = 300
+
+
+@dataclass(frozen=True)
+class _Deferred:
+    """An image element waiting for its bytes (fetched in the background)."""
+
+    resolved: str
+    future: Future[tuple[bytes | None, str | None]]
+    build: Callable[[bytes | None], Element | None]
 
 
 def _soup(data: bytes) -> BeautifulSoup:
@@ -147,12 +158,14 @@ class _Walker:
         self.lists: list[list[Any]] = []  # [tag name, item counter] per open list
         self.scopes: dict[int, list[tuple[int, str]]] = {}
         self.recent = ""  # text seen lately in this section: context for images and tables
-        self.pending: list[Element] = []
-        self.out: deque[Element] = deque()
+        self.pending: list[Element | _Deferred] = []
+        self.out: deque[Element | _Deferred] = deque()
         self.seen: set[str] = set()
 
     # -- traversal -------------------------------------------------------------------------------------------
     def run(self, root: Tag) -> Iterator[Element]:
+        """The page's elements in document order. The whole page is walked first, so that its remote images
+        are all being fetched (concurrently) before the first one is waited for."""
         from bs4.element import NavigableString
         from bs4.element import Tag as BsTag
 
@@ -167,10 +180,16 @@ class _Walker:
             elif isinstance(node, BsTag) and self._enter(node):
                 stack.append((node, True))
                 stack.extend((child, False) for child in reversed(node.contents))
-            while self.out:
-                yield self.out.popleft()
         self._end_section()
-        yield from self.out
+        self.loader.warn_over_cap()
+        while self.out:
+            item = self.out.popleft()
+            if isinstance(item, _Deferred):
+                element = item.build(self.loader.finish(item.resolved, item.future))
+                if element is not None:
+                    yield element
+            else:
+                yield item
 
     def _enter(self, tag: Tag) -> bool:
         """Handle a tag on the way in; True to visit its children."""
@@ -345,14 +364,22 @@ class _Walker:
         if self.loader.is_svg(resolved):
             logger.debug("%s: SVG image %s skipped (not a raster format)", self.source, label)
             return
-        data = self.loader.load(resolved)
-        if data is None:
-            return
         alt = _WS.sub(" ", str(img.get("alt") or "")).strip() if img is not None else ""
         title = _WS.sub(" ", str(img.get("title") or "")).strip() if img is not None else ""
         context = self._image_context(tag, alt, title)
         meta = {**self._section_meta(), "src": label, "alt": alt}
-        element = image_element(data, self.source, self.options, text=context, metadata=meta, label=label)
+
+        def build(data: bytes | None) -> Element | None:
+            if data is None:
+                return None
+            return image_element(data, self.source, self.options, text=context, metadata=meta, label=label)
+
+        if self.loader.is_remote(resolved):
+            future = self.loader.submit(resolved)
+            if future is not None:
+                self.pending.append(_Deferred(resolved, future, build))
+            return
+        element = build(self.loader.load(resolved))
         if element is not None:
             self.pending.append(element)
 
