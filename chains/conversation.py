@@ -182,7 +182,7 @@ def conversational_chain(query_chain: Runnable[Any, Any], llm: BaseChatModel | N
         A Runnable named ``mmrag_conversation`` streaming dict chunks (see the module docstring).
     """
     from langchain_core.runnables import RunnableGenerator
-    from langchain_core.utils import AddableDict
+    from langchain_core.runnables.utils import AddableDict
 
     from mmrag.answers import Answer
 
@@ -306,7 +306,13 @@ def with_message_history(chain: Runnable[Any, Any],
                          get_session_history: Callable[..., BaseChatMessageHistory]) -> Runnable[Any, Any]:
     """A :func:`conversational_chain` with its history loaded and saved per session: call it with
     ``config={"configurable": {"session_id": "..."}}``."""
+    import warnings
+
     from langchain_core.runnables.history import RunnableWithMessageHistory
 
-    return RunnableWithMessageHistory(chain, get_session_history, input_messages_key="question",
-                                      history_messages_key="history", output_messages_key="answer")
+    with warnings.catch_warnings():
+        # langchain-core 1.x points new apps to LangGraph persistence; this helper exists for apps built on
+        # RunnableWithMessageHistory, which still works as documented.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return RunnableWithMessageHistory(chain, get_session_history, input_messages_key="question",
+                                          history_messages_key="history", output_messages_key="answer")

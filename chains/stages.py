@@ -85,7 +85,10 @@ def decompose_stage(llm: BaseChatModel | None = None, *, max_sub_questions: int 
         return RunnableLambda(_alone, name="decompose")
     from mmrag.chains.decomposition import decompose_chain
 
-    return decompose_chain(llm, max_sub_questions=max_sub_questions).with_config(run_name="decompose")
+    inner = decompose_chain(llm, max_sub_questions=max_sub_questions)
+    if isinstance(inner, RunnableLambda):  # the same function under the stage's name (no extra nesting level)
+        return RunnableLambda(inner.func, afunc=getattr(inner, "afunc", None), name="decompose")
+    return inner.with_config(run_name="decompose")
 
 
 def _alone(question: str) -> list[str]:
