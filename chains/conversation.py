@@ -299,7 +299,14 @@ def sqlite_chat_history(settings: Settings | None = None, *,
 
         path = history_path(settings or Settings())
     where = Path(path)
-    return lambda session_id: SQLiteChatHistory(where, session_id)
+    opened: dict[str, SQLiteChatHistory] = {}  # one connection per session, reused turn after turn
+
+    def get(session_id: str) -> SQLiteChatHistory:
+        if session_id not in opened:
+            opened[session_id] = SQLiteChatHistory(where, session_id)
+        return opened[session_id]
+
+    return get
 
 
 def with_message_history(chain: Runnable[Any, Any],
