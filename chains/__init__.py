@@ -1,4 +1,8 @@
-"""Chains (imported as ``mmrag.chains``): ingest, decomposition, synthesis and the query chain.
+"""Chains (imported as ``mmrag.chains``): ingest, the query chain and its stages, conversation, the answer cache.
+
+The query chain is its stages joined with ``|``; compose them by hand as well::
+
+    from mmrag.chains import decompose_stage, retrieve_stage, weighted_fusion, synthesize_stage
 
 Names load on first use, so ``import mmrag.chains`` stays cheap.
 """
@@ -18,7 +22,23 @@ _EXPORTS = {
     "open_components": "mmrag.chains._components",
     "QueryOptions": "mmrag.chains.query",
     "build_query_chain": "mmrag.chains.query",
+    "metadata_filter": "mmrag.chains.query",
     "decompose_chain": "mmrag.chains.decomposition",
+    "decompose_stage": "mmrag.chains.stages",
+    "retrieve_stage": "mmrag.chains.stages",
+    "fuse_stage": "mmrag.chains.stages",
+    "rrf_fusion": "mmrag.chains.stages",
+    "weighted_fusion": "mmrag.chains.stages",
+    "relative_fusion": "mmrag.chains.stages",
+    "synthesize_stage": "mmrag.chains.stages",
+    "condense_question": "mmrag.chains.conversation",
+    "conversational_chain": "mmrag.chains.conversation",
+    "SQLiteChatHistory": "mmrag.chains.conversation",
+    "sqlite_chat_history": "mmrag.chains.conversation",
+    "with_message_history": "mmrag.chains.conversation",
+    "AnswerCache": "mmrag.chains.answer_cache",
+    "CachedAnswer": "mmrag.chains.answer_cache",
+    "with_answer_cache": "mmrag.chains.answer_cache",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,4 +1,4 @@
-"""Retrievers (imported as ``mmrag.retrievers``): multimodal retrieval and reciprocal rank fusion.
+"""Retrievers (imported as ``mmrag.retrievers``): multimodal retrieval and rank fusion (RRF, weighted, relative).
 
 Names load on first use, so ``import mmrag.retrievers`` stays cheap.
 """
@@ -12,6 +12,8 @@ _EXPORTS = {
     "MultimodalRetriever": "mmrag.retrievers.multimodal",
     "RRF_K": "mmrag.retrievers.fusion",
     "reciprocal_rank_fusion": "mmrag.retrievers.fusion",
+    "relative_score_fusion": "mmrag.retrievers.fusion",
+    "weighted_reciprocal_rank_fusion": "mmrag.retrievers.fusion",
 }
 
 __all__ = sorted(_EXPORTS)

