@@ -6,14 +6,16 @@ everything else loads inside the command that needs it.
 """
 
 # One import per command module (each registers its command on the group).
-from mmrag.cli import _ask  # noqa: F401
-from mmrag.cli import _chat  # noqa: F401
-from mmrag.cli import _collections  # noqa: F401
-from mmrag.cli import _ingest  # noqa: F401
-from mmrag.cli import _models  # noqa: F401
-from mmrag.cli import _parse  # noqa: F401
-from mmrag.cli import _remove  # noqa: F401
-from mmrag.cli import _search  # noqa: F401
+from mmrag.cli import (
+    _ask,  # noqa: F401
+    _chat,  # noqa: F401
+    _collections,  # noqa: F401
+    _ingest,  # noqa: F401
+    _models,  # noqa: F401
+    _parse,  # noqa: F401
+    _remove,  # noqa: F401
+    _search,  # noqa: F401
+)
 from mmrag.cli._app import EXIT_CODES, cli, main
 
 __all__ = ["EXIT_CODES", "cli", "main"]
