@@ -5,7 +5,7 @@ holds the one error path. Only click is imported at module level so that ``mmrag
 everything else loads inside the command that needs it.
 """
 
-from mmrag.cli import _ask, _collections, _ingest, _models, _parse, _search  # noqa: F401  (registers commands)
+from mmrag.cli import _ask, _collections, _eval, _ingest, _models, _parse, _search  # noqa: F401  (registers commands)
 from mmrag.cli._app import EXIT_CODES, cli, main
 
 __all__ = ["EXIT_CODES", "cli", "main"]
