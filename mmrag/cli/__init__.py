@@ -10,6 +10,7 @@ from mmrag.cli import (
     _ask,  # noqa: F401
     _chat,  # noqa: F401
     _collections,  # noqa: F401
+    _eval,  # noqa: F401
     _ingest,  # noqa: F401
     _models,  # noqa: F401
     _parse,  # noqa: F401
