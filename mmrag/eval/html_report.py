@@ -47,7 +47,7 @@ def plot_png(report: EvalReport, metric: str) -> bytes:
         matplotlib.use("Agg", force=True)
         from matplotlib.figure import Figure
     except ImportError as e:
-        raise MissingDependencyError("the HTML report needs matplotlib: pip install 'mmrag[eval]'") from e
+        raise MissingDependencyError("matplotlib", "eval", "the HTML report") from e
     rows = report.summary()
     groups = ["all", *report.modalities]
     figure = Figure(figsize=(6, 3.2), dpi=100)

@@ -55,9 +55,15 @@ def _stem(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("e") else word  # "make", "making" → "mak"
 
 
+_COMPOUND = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)+")
+
+
 def _terms(text: str) -> set[str]:
-    """Content words of ``text``: lower-cased, stopwords and single letters dropped, lightly stemmed."""
-    return {_stem(t) for t in _TOKEN.findall(text.lower()) if t not in _STOPWORDS and (len(t) > 1 or t.isdigit())}
+    """Content words of ``text``: lower-cased, stopwords and single letters dropped, lightly stemmed; hyphenated
+    compounds (``p-value``, ``sum-of-squares``) also count as one word of their own."""
+    lower = text.lower()
+    words = {_stem(t) for t in _TOKEN.findall(lower) if t not in _STOPWORDS and (len(t) > 1 or t.isdigit())}
+    return words | set(_COMPOUND.findall(lower))
 
 
 def _windows(sentence: str) -> list[str]:

@@ -390,7 +390,9 @@ def _select(pieces: list[_Piece], asked: list[str], *, max_sentences: int, max_c
 
     def allowed(p: _Piece) -> bool:
         cited = {c.rank for c in chosen}
-        return p not in chosen and (p.rank in cited or len(cited) < max_citations)
+        said = {" ".join(c.text.split()) for c in chosen}  # the same caption in a chunk and on its figure: once
+        return p not in chosen and " ".join(p.text.split()) not in said and (
+            p.rank in cited or len(cited) < max_citations)
 
     for query in asked:  # coverage first: each question's best piece leads
         if len(chosen) >= max_sentences:
@@ -405,7 +407,8 @@ def _select(pieces: list[_Piece], asked: list[str], *, max_sentences: int, max_c
     support: list[_Piece] = []
     while len(chosen) + len(support) < max_sentences:
         near = {(p.rank, p.pos + step) for p in chosen[:leads] + support for step in (-1, 1)}
-        candidates = [p for p in pieces if allowed(p) and p not in support and overall(p) > 0
+        said = {" ".join(c.text.split()) for c in support}
+        candidates = [p for p in pieces if allowed(p) and " ".join(p.text.split()) not in said and overall(p) > 0
                       and (overall(p) >= floor or (p.rank, p.pos) in near)]
         if not candidates:
             break
