@@ -67,7 +67,8 @@ def main() -> None:
         "bench": "eval_readme", "metric": f"recall@{args.k} {main_variant} overall (offline, bundled golden set)",
         "value": round(overall[main_variant]["recall"], 3), "goal": 0.9,
         "baseline": {**{f"recall@{args.k} {v}": round(r["recall"], 3) for v, r in overall.items()},
-                     "answer_contains": round(overall[main_variant]["answer_contains"] or 0.0, 3)},
+                     "answer_contains": round(overall[main_variant]["answer_contains"] or 0.0, 3),
+                     "answer_first": round(overall[main_variant]["answer_first"] or 0.0, 3)},
     }))
 
 
@@ -81,7 +82,7 @@ def table_markdown(result: object) -> str:
     lead = "decompose+rrf" if "decompose+rrf" in variants else variants[-1]
     k = result.k
     head = ["questions", *(f"recall@{k} {v}" for v in variants), f"MRR ({lead})", f"nDCG@{k} ({lead})",
-            f"answer contains reference ({lead})"]
+            f"answer contains reference ({lead})", f"answer leads with it ({lead})"]
     lines = ["| modality | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
 
     def fmt(value: object) -> str:
@@ -90,7 +91,7 @@ def table_markdown(result: object) -> str:
     for modality in [m for m in ROWS if (lead, m) in rows]:
         main = rows[(lead, modality)]
         cells = [str(main["n"]), *(fmt(rows[(v, modality)]["recall"]) for v in variants), fmt(main["mrr"]),
-                 fmt(main["ndcg"]), fmt(main["answer_contains"])]
+                 fmt(main["ndcg"]), fmt(main["answer_contains"]), fmt(main["answer_first"])]
         lines.append(f"| {modality} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
