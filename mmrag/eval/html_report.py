@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 
 __all__ = ["PLOTTED", "plot_png", "render_html"]
 
-PLOTTED = ("recall", "mrr", "ndcg", "answer_contains", "citation_precision", "latency_p50_s")
+PLOTTED = ("recall", "mrr", "ndcg", "answer_contains", "answer_first", "citation_precision", "latency_p50_s")
 _TITLES = {"recall": "recall@{k}", "mrr": "MRR", "ndcg": "nDCG@{k}", "answer_contains": "answer contains reference",
+           "answer_first": "first quote/sentence has the reference",
            "citation_precision": "citation precision", "latency_p50_s": "latency p50 (s)"}
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;max-width:1200px;color:#222}
@@ -47,7 +48,7 @@ def plot_png(report: EvalReport, metric: str) -> bytes:
         matplotlib.use("Agg", force=True)
         from matplotlib.figure import Figure
     except ImportError as e:
-        raise MissingDependencyError("the HTML report needs matplotlib: pip install 'mmrag[eval]'") from e
+        raise MissingDependencyError("matplotlib", "eval", "the HTML report") from e
     rows = report.summary()
     groups = ["all", *report.modalities]
     figure = Figure(figsize=(6, 3.2), dpi=100)
@@ -83,7 +84,7 @@ def _cell(value: Any) -> str:
 
 def _summary_table(report: EvalReport) -> str:
     columns = ["variant", "modality", "n", "recall", "mrr", "ndcg", "citation_precision", "answer_contains",
-               "answer_exact", "latency_p50_s", "latency_p95_s", "model_calls", "cost_usd", "errors"]
+               "answer_first", "answer_exact", "latency_p50_s", "latency_p95_s", "model_calls", "cost_usd", "errors"]
     names = {"recall": f"recall@{report.k}", "ndcg": f"nDCG@{report.k}", "mrr": "MRR"}
     head = "".join(f"<th>{html.escape(names.get(c, c))}</th>" for c in columns)
     body = "".join("<tr>" + "".join(_cell(row[c]) for c in columns) + "</tr>" for row in report.summary())

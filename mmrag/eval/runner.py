@@ -7,6 +7,7 @@ in the query chain). A question that fails is recorded with its error and the ru
 from __future__ import annotations
 
 import logging
+import re
 import statistics
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +38,7 @@ __all__ = ["METRICS", "EvalReport", "QuestionResult", "Retrieved", "evaluate", "
 
 logger = logging.getLogger(__name__)
 
-METRICS = ("recall", "mrr", "ndcg", "citation_precision", "answer_contains", "answer_exact")
+METRICS = ("recall", "mrr", "ndcg", "citation_precision", "answer_contains", "answer_first", "answer_exact")
 """Per-question metrics, averaged per variant and modality (answer metrics over questions with a reference)."""
 PREVIEW_CHARS = 160
 
@@ -75,6 +76,7 @@ class QuestionResult:
     ndcg: float | None = None
     citation_precision: float | None = None
     answer_contains: bool | None = None
+    answer_first: bool | None = None
     answer_exact: bool | None = None
     answer: str | None = None
     reference: str | None = None
@@ -92,6 +94,7 @@ class QuestionResult:
         return {"id": self.id, "variant": self.variant, "modality": ",".join(self.modality), "k": self.k,
                 "recall": self.recall, "mrr": self.mrr, "ndcg": self.ndcg,
                 "citation_precision": self.citation_precision, "answer_contains": self.answer_contains,
+                "answer_first": self.answer_first,
                 "answer_exact": self.answer_exact, "latency_s": self.latency_s, "model_calls": self.usage.calls,
                 "input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens,
                 "cost_usd": self.usage.cost_usd, "error": self.error, "question": self.question,
@@ -205,12 +208,13 @@ def score(question: GoldenQuestion, variant: str, run: Run, k: int) -> QuestionR
         for h, label in zip(run.hits, labels, strict=True))
     answer = run.answer
     cited: list[bool] = []
-    contains = exact = None
+    contains = first = exact = None
     if answer is not None:
         by_id = {h.element.id: h.element for h in run.hits}
         cited = [question.label(by_id[c.element_id]) is not None for c in answer.citations if c.element_id in by_id]
         if question.answers:
             contains = answer_contains(answer.text, question.answers)
+            first = answer_contains(_first_statement(answer.text), question.answers)
             exact = answer_exact(_answer_body(answer.text), question.answers)
     return QuestionResult(
         id=question.id, variant=variant, modality=question.modality, question=question.question, k=k,
@@ -218,14 +222,26 @@ def score(question: GoldenQuestion, variant: str, run: Run, k: int) -> QuestionR
         recall=recall_at_k(ranked, relevant, k), mrr=reciprocal_rank(ranked, k),
         ndcg=ndcg_at_k(ranked, relevant, k, [h.score for h in run.hits]),
         citation_precision=citation_precision(cited) if answer is not None else None,
-        answer_contains=contains, answer_exact=exact, answer=answer.text if answer is not None else None,
+        answer_contains=contains, answer_first=first, answer_exact=exact,
+        answer=answer.text if answer is not None else None,
         reference=question.answer, latency_s=run.latency_s, usage=run.usage)
+
+
+def _first_statement(text: str) -> str:
+    """What an answer says first: up to its first citation marker (the extractive header left out)."""
+    body = _answer_body_keep_markers(text)
+    match = re.search(r"\[\d+(?:\s*,\s*\d+)*\]", body)
+    return body[: match.start()] if match else body
+
+
+def _answer_body_keep_markers(text: str) -> str:
+    from mmrag.providers.offline import EXTRACTIVE_HEADER
+
+    return text.replace(EXTRACTIVE_HEADER, "", 1)
 
 
 def _answer_body(text: str) -> str:
     """The answer without the extractive header line and citation markers (for the exact check)."""
-    import re
-
     from mmrag.providers.offline import EXTRACTIVE_HEADER
 
     return re.sub(r"\[\d+(?:\s*,\s*\d+)*\]", " ", text.replace(EXTRACTIVE_HEADER, ""))

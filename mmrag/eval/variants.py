@@ -12,11 +12,15 @@ same synthesis the query chain uses (the extractive answerer offline, the strong
 ``decompose+rrf``         decomposition, then every list of every sub-question fused by RRF (the default chain)
 ``qa-pairs``              as ``decompose+rrf``, answered sub-question by sub-question first (needs a chat
                           model; offline the answer is the same extractive one, so it equals ``decompose+rrf``)
+``decompose+rrf+cues``    as ``decompose+rrf``, plus, when the question names a figure/chart/diagram/plot/
+                          screenshot (or a table), dense and BM25 lists restricted to image and page elements
+                          (or tables) for every sub-question: a proposal for the query chain, measured here
 ========================  ============================================================================
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +50,7 @@ class Variant:
     decompose: bool = False
     mode: Literal["fusion", "qa-pairs"] = "fusion"
     description: str = ""
+    cues: bool = False
 
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in (
@@ -56,7 +61,23 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             description="sub-questions, every list of every sub-question fused by RRF"),
     Variant("qa-pairs", ("dense", "bm25", "image"), decompose=True, mode="qa-pairs",
             description="as decompose+rrf, each sub-question answered first (chat model only)"),
+    Variant("decompose+rrf+cues", ("dense", "bm25", "image"), decompose=True, cues=True,
+            description="as decompose+rrf, plus kind-restricted lists when the question names a figure or table"),
 )}
+_VISUAL_CUE = re.compile(r"\b(?:figure|fig\.|chart|diagram|screenshot|image|picture|photo|plot|graph|illustration|"
+                         r"drawing)s?\b", re.IGNORECASE)
+_TABLE_CUE = re.compile(r"\btables?\b", re.IGNORECASE)
+
+
+def cue_filters(question: str) -> dict[str, dict[str, Any]]:
+    """Extra kind filters a question asks for by naming what it wants: ``{"visual": {"kind": ["image", "page"]}}``
+    when it names a figure, chart, diagram, plot, screenshot..., ``{"table": {"kind": ["table"]}}`` for a table."""
+    out: dict[str, dict[str, Any]] = {}
+    if _VISUAL_CUE.search(question):
+        out["visual"] = {"kind": ["image", "page"]}
+    if _TABLE_CUE.search(question):
+        out["table"] = {"kind": ["table"]}
+    return out
 DEFAULT_VARIANTS = ("dense", "bm25", "hybrid", "decompose+rrf")
 """Run when none are named; ``qa-pairs`` is added when a chat model is configured (offline it equals
 ``decompose+rrf``)."""
@@ -103,10 +124,18 @@ def run_question(question: GoldenQuestion, variant: Variant, providers: Provider
                                     image_embedder=providers.image_embedder, k=options.k, filter=options.filter,
                                     use_bm25="bm25" in variant.lists, use_images="image" in variant.lists)
 
+    cues = cue_filters(question.question) if variant.cues else {}
+
     def lists_for(sub: str) -> dict[str, list[ScoredRecord]]:
         if "dense" not in variant.lists:
             return {"bm25": collection.text.keyword_search(sub, k=options.k, filter=options.filter)}
-        return {name: hits for name, hits in retriever.rank(sub).items() if name in variant.lists}
+        lists = {name: hits for name, hits in retriever.rank(sub).items() if name in variant.lists}
+        for cue, extra in cues.items():
+            narrowed = {**(options.filter or {}), **extra}
+            for name, hits in retriever.rank(sub, filter=narrowed).items():
+                if name in ("dense", "bm25"):
+                    lists[f"{name}-{cue}"] = hits
+        return lists
 
     with ThreadPoolExecutor(max_workers=max(1, min(len(subs), 8)), thread_name_prefix="mmrag-eval") as pool:
         ranked = list(pool.map(lists_for, subs))
