@@ -29,9 +29,15 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Literal,
+    Required,  # pydantic needs these for schemas on Python < 3.12
+)
 
 from langchain_core.runnables import RunnableGenerator, RunnableLambda
+from typing_extensions import TypedDict
 
 from mmrag.answers import Answer, Hit
 from mmrag.chains.synthesis import citations_for, load_images, object_uri, synthesis_messages
@@ -53,6 +59,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FUSIONS",
+    "SynthesisInput",
     "decompose_stage",
     "fuse_stage",
     "relative_fusion",
@@ -66,6 +73,15 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 FusionName = Literal["rrf", "weighted", "relative"]
+
+
+class SynthesisInput(TypedDict, total=False):
+    """What the synthesize stage reads (other keys, such as ``lists``, are ignored)."""
+
+    question: Required[str]
+    sub_questions: list[str]
+    hits: list[Hit]
+
 FUSIONS: tuple[str, ...] = ("rrf", "weighted", "relative")
 Lists = dict[str, list[Any]]
 
@@ -190,7 +206,7 @@ def fuse_stage(
     else:
         raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, not {method!r}")
 
-    def fuse(lists: Lists) -> list[Hit]:
+    def fuse(lists: dict[str, list[Any]]) -> list[Hit]:
         return list(fn(lists))
 
     return RunnableLambda(fuse, name="fuse")
@@ -276,7 +292,9 @@ def synthesize_stage(
         while (item := await asyncio.to_thread(next, tokens, done)) is not done:
             yield item  # type: ignore[misc]
 
-    return RunnableGenerator(run, arun, name="synthesize")
+    stage = RunnableGenerator(run, arun, name="synthesize")
+    # RunnableGenerator cannot read postponed annotations: declare the types (the run keeps the name "synthesize").
+    return stage.with_types(input_type=SynthesisInput, output_type=Answer)  # type: ignore[arg-type]
 
 
 def _merge(inputs: Iterator[Mapping[str, Any]]) -> dict[str, Any]:

@@ -102,8 +102,12 @@ def test_the_chain_is_its_stages_joined_with_pipes() -> None:
     names = [step.get_name() for step in chain.bound.steps]  # the RunnableSequence inside the named binding
     assert chain.config["run_name"] == "mmrag_query"
     assert names[0] == "question" and names[-1] == "synthesize"
-    assert [s.name for s in (decompose_stage(None), retrieve_stage(KeywordRetriever(docs=DOCS)), fuse_stage(),
-                             synthesize_stage(None))] == ["decompose", "retrieve", "fuse", "synthesize"]
+    stages = (decompose_stage(None), retrieve_stage(KeywordRetriever(docs=DOCS)), fuse_stage(), synthesize_stage(None))
+    assert [s.get_name() for s in stages] == ["decompose", "retrieve", "fuse", "synthesize"]
+    schemas = [(s.get_input_jsonschema(), s.get_output_jsonschema()) for s in stages]
+    assert [(i["type"], o["type"]) for i, o in schemas[:3]] == [("string", "array"), ("array", "object"),
+                                                                ("object", "array")]
+    assert schemas[3][0]["$defs"]["SynthesisInput"]["required"] == ["question"] and stages[3].OutputType is Answer
 
 
 def test_callbacks_see_the_nested_run_tree_and_tags_reach_the_model() -> None:
