@@ -83,6 +83,9 @@ class SynthesisInput(TypedDict, total=False):
     hits: list[Hit]
 
 FUSIONS: tuple[str, ...] = ("rrf", "weighted", "relative")
+QA_PAIRS_OFFLINE_NOTE = ("(Mode qa-pairs needs a chat model to draft the sub-answers; none is configured, so this "
+                         "answer was made as in mode fusion.)")
+"""The first line of an answer asked for in mode ``qa-pairs`` without a chat model: the answer says what ran."""
 Lists = dict[str, list[Any]]
 
 
@@ -253,7 +256,7 @@ def synthesize_stage(
     ``objects``); in ``qa-pairs`` mode each sub-question is first answered by ``sub_answer_model`` (default: the
     chat model), in parallel, and the final answer is written from those drafts too. Without a chat model (the
     offline profile) the answer is extractive, streamed word by word; ``qa-pairs`` then runs as ``fusion``
-    (there is no model to draft sub-answers) and says so in the log.
+    (there is no model to draft sub-answers) and the answer's text opens with :data:`QA_PAIRS_OFFLINE_NOTE`.
     """
 
     def answer(state: Mapping[str, Any], config: RunnableConfig) -> Iterator[str | Answer]:
@@ -261,9 +264,10 @@ def synthesize_stage(
         subs = [str(s) for s in state.get("sub_questions") or [question]]
         hits = list(state.get("hits") or [])
         if chat_model is None or not hits:
-            if chat_model is None and mode == "qa-pairs":
+            note = QA_PAIRS_OFFLINE_NOTE if chat_model is None and mode == "qa-pairs" else ""
+            if note:
                 logger.warning("qa-pairs needs a chat model: without one it runs as fusion (one extractive answer)")
-            yield from _extractive(question, subs, hits, objects)
+            yield from _extractive(question, subs, hits, objects, note)
             return
         images = load_images(hits, objects, max_images)
         pairs: list[tuple[str, str]] = []
@@ -304,15 +308,16 @@ def _merge(inputs: Iterator[Mapping[str, Any]]) -> dict[str, Any]:
     return state
 
 
-def _extractive(question: str, subs: list[str], hits: list[Hit],
-                objects: ObjectStore | None) -> Iterator[str | Answer]:
+def _extractive(question: str, subs: list[str], hits: list[Hit], objects: ObjectStore | None,
+                note: str = "") -> Iterator[str | Answer]:
     from mmrag.providers.offline import extractive_answer
 
     answer = extractive_answer(question, hits, sub_questions=subs)
     by_id = {h.element.id: h.element for h in hits}
     citations = tuple(replace(c, object_uri=object_uri(by_id[c.element_id], objects))
                       if c.element_id in by_id else c for c in answer.citations)
-    answer = replace(answer, citations=citations, hits=tuple(hits))
+    text = f"{note}\n\n{answer.text}" if note else answer.text
+    answer = replace(answer, text=text, citations=citations, hits=tuple(hits))
     yield from stream_pieces(answer.text)
     yield answer
 

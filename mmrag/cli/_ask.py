@@ -116,9 +116,6 @@ def ask(ctx: click.Context, /, question: str, collection: str | None, k: int, su
                     "the collection has not changed since)", dim=True, err=True)
     if answer.mode == "extractive" and settings.profile == "local":
         click.secho("(extractive: quoted from the sources; no generator is configured offline)", dim=True, err=True)
-        if mode == "qa-pairs":
-            click.secho("(qa-pairs needs a chat model to draft sub-answers: offline it ran as fusion)", dim=True,
-                        err=True)
     print_sources(answer)
     if show_context:
         click.echo("\nContext:")

@@ -28,6 +28,7 @@ from mmrag.chains import (
     synthesize_stage,
     weighted_fusion,
 )
+from mmrag.chains.stages import QA_PAIRS_OFFLINE_NOTE
 
 DOCS = [
     Document("The Mazda RX4 has 110 hp and weighs 2.620 thousand lb.", id="mazda",
@@ -232,3 +233,14 @@ def test_dict_input_and_batch() -> None:
     assert [a.citations[0].element_id for a in answers] == ["polar", "hist"]
 
 
+
+
+def test_qa_pairs_without_a_chat_model_says_it_ran_as_fusion() -> None:
+    question = "What is the petal width of virginica flowers, and how do you draw a polar plot?"
+    fusion = _chain().invoke(question)
+    pieces = list(_chain(synthesize=synthesize_stage(None, mode="qa-pairs")).stream(question))
+    answer = pieces[-1]
+    assert answer.text == f"{QA_PAIRS_OFFLINE_NOTE}\n\n{fusion.text}" and "".join(pieces[:-1]) == answer.text
+    assert answer.text.startswith("(Mode qa-pairs needs a chat model")
+    assert [c.to_dict() for c in answer.citations] == [c.to_dict() for c in fusion.citations]
+    assert not _chain().invoke(question).text.startswith("(Mode qa-pairs")
