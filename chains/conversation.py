@@ -209,7 +209,8 @@ def conversational_chain(query_chain: Runnable[Any, Any], llm: BaseChatModel | N
         while (item := await asyncio.to_thread(next, pieces, done)) is not done:
             yield item
 
-    return RunnableGenerator(run, arun, name="mmrag_conversation")
+    # LangChain passes ``config`` to generator functions that accept it; its type hints only show one parameter.
+    return RunnableGenerator(run, arun, name="mmrag_conversation")  # type: ignore[arg-type]
 
 
 def _merged(chunks: Sequence[Any]) -> dict[str, Any]:
