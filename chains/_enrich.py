@@ -4,11 +4,15 @@ Work that does not depend on captions (embedding plain text chunks) runs while t
 the two embeddings that need captions (caption text into the text space, image + caption into the image
 space) then run side by side. Each provider bounds its own requests in flight (one shared limiter for
 Bedrock), so the overlap keeps the model busy without exceeding ``max_concurrency``.
+
+Every model call goes out in slices of :data:`SLICE` elements, several slices at once: the caching wrappers store
+a slice's results as soon as it completes, so a run killed in the middle of a large source loses at most the
+slices in flight, and the re-run takes everything else from the cache. ``progress`` is told after each slice.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +25,19 @@ __all__ = ["Enriched", "ModelCalls", "enrich", "indexed_text"]
 
 VISUAL = ("image", "page")
 DESCRIBED = ("image", "page", "table")
+SLICE = 16  # elements per model call: the unit that is cached as it completes
+SLICES_IN_FLIGHT = 4  # slices sent at once (providers still bound their own requests in flight)
+
+Tick = Callable[[int], None]
+
+
+def _sliced(items: Sequence[Element], call: Callable[[list[Element]], list[Any]]) -> list[Any]:
+    """``call`` over ``items`` in slices, a few at once, results in order."""
+    if len(items) <= SLICE:
+        return call(list(items))
+    slices = [list(items[i : i + SLICE]) for i in range(0, len(items), SLICE)]
+    with ThreadPoolExecutor(max_workers=SLICES_IN_FLIGHT, thread_name_prefix="mmrag-slice") as pool:
+        return [r for part in pool.map(call, slices) for r in part]
 
 
 @dataclass
@@ -81,20 +98,26 @@ class _Meter:
             self.calls.add(self.role, after[1] - self.before[1], after[0] - self.before[0])
 
 
-def enrich(elements: Sequence[Element], providers: Providers, calls: ModelCalls) -> Enriched:
-    """Caption, summarise and embed ``elements`` (which still carry their bytes)."""
+def enrich(elements: Sequence[Element], providers: Providers, calls: ModelCalls,
+           progress: Tick | None = None) -> Enriched:
+    """Caption, summarise and embed ``elements`` (which still carry their bytes).
+
+    Args:
+        progress: called with the number of elements whose text-space embedding just completed.
+    """
+    tick = progress or (lambda n: None)
     to_describe = [e for e in elements if e.kind in DESCRIBED]
     plain = [e for e in elements if e.kind not in DESCRIBED and e.text.strip()]
     text_vectors: dict[str, list[float]] = {}
     image_vectors: dict[str, list[float]] = {}
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mmrag-ingest") as pool:
         captions = pool.submit(_describe, to_describe, providers, calls)
-        text_vectors.update(_embed_texts(plain, providers, calls, "text embeddings"))
+        text_vectors.update(_embed_texts(plain, providers, calls, "text embeddings", tick))
         described = captions.result()
         visual = [e for e in described if e.kind in VISUAL and e.data is not None]
         images = pool.submit(_embed_images, visual, providers, calls)
         text_vectors.update(_embed_texts([e for e in described if indexed_text(e).strip()], providers, calls,
-                                         "text embeddings"))
+                                         "text embeddings", tick))
         image_vectors.update(images.result())
     failures = sum(1 for e in described if not (e.metadata.get(CAPTION_KEY) or e.metadata.get(SUMMARY_KEY)))
     by_id = {e.id: e for e in described}
@@ -105,23 +128,32 @@ def _describe(elements: list[Element], providers: Providers, calls: ModelCalls) 
     if not elements:
         return []
     with _Meter(calls, "captions", providers.captioner, len(elements)):
-        return providers.captioner.caption(elements)
+        return _sliced(elements, providers.captioner.caption)
 
 
-def _embed_texts(elements: list[Element], providers: Providers, calls: ModelCalls, role: str) -> dict[str, list[float]]:
+def _embed_texts(elements: list[Element], providers: Providers, calls: ModelCalls, role: str,
+                 tick: Tick) -> dict[str, list[float]]:
     if not elements:
         return {}
-    texts = [indexed_text(e) for e in elements]
-    with _Meter(calls, role, providers.text_embeddings, len(texts)):
-        vectors = providers.text_embeddings.embed_documents(texts)
+
+    def embed(part: list[Element]) -> list[list[float]]:
+        vectors = providers.text_embeddings.embed_documents([indexed_text(e) for e in part])
+        tick(len(part))
+        return vectors
+
+    with _Meter(calls, role, providers.text_embeddings, len(elements)):
+        vectors = _sliced(elements, embed)
     return {e.id: list(v) for e, v in zip(elements, vectors, strict=True)}
 
 
 def _embed_images(elements: list[Element], providers: Providers, calls: ModelCalls) -> dict[str, list[float]]:
     if not elements:
         return {}
-    data = [e.data for e in elements if e.data is not None]
-    captions = [indexed_text(e) or None for e in elements]
-    with _Meter(calls, "image embeddings", providers.image_embedder, len(data)):
-        vectors = providers.image_embedder.embed_images(data, captions)
+
+    def embed(part: list[Element]) -> list[list[float]]:
+        return providers.image_embedder.embed_images([e.data for e in part if e.data is not None],
+                                                     [indexed_text(e) or None for e in part])
+
+    with _Meter(calls, "image embeddings", providers.image_embedder, len(elements)):
+        vectors = _sliced(elements, embed)
     return {e.id: list(v) for e, v in zip(elements, vectors, strict=True)}

@@ -1,11 +1,19 @@
 """The write stage of ingest, in the order that keeps a collection consistent through a crash.
 
-objects (content-addressed, so rewriting is harmless) → claim ids in the manifest → upsert both spaces →
-persist → delete what the sources no longer have → persist → commit the sources in the manifest.
+claim ids and their object keys in the manifest → objects (content-addressed, so rewriting is harmless) →
+upsert both spaces → persist → delete what the sources no longer have → persist → commit the sources in the
+manifest → delete the objects no element refers to any more.
+
+Until its source is committed, a record is in an index but hidden from searches (the collection's
+:class:`~mmrag.stores.committed.CommittedView`); a crash leaves claims that the next run (or
+``mmrag collections gc``) cleans up. ``MMRAG_CRASH_AT`` (``objects``, ``index``, ``delete``, ``commit``) kills the
+process with SIGKILL at that point: the fault suite uses it to prove the order above.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -15,11 +23,12 @@ from mmrag.chains._enrich import DESCRIBED, VISUAL, Enriched, indexed_text
 from mmrag.elements import Element
 from mmrag.providers.base import CAPTION_KEY, SUMMARY_KEY
 from mmrag.stores.base import IndexRecord
+from mmrag.stores.objects import object_key
 
 if TYPE_CHECKING:
     from mmrag.stores.collection import Collection, ObjectStore
 
-__all__ = ["PreparedSource", "write_group"]
+__all__ = ["PreparedSource", "caption_failed", "crash_point", "write_group"]
 
 _OBJECT_WRITERS = 8
 
@@ -37,6 +46,28 @@ class PreparedSource:
     status: Literal["new", "updated"]
 
 
+def caption_failed(enriched: Enriched) -> set[str]:
+    """Ids of images and tables that got no caption or summary: left pending, retried by the next run."""
+    return {e.id for e in enriched.elements if e.kind in DESCRIBED
+            and not (e.metadata.get(CAPTION_KEY) or e.metadata.get(SUMMARY_KEY))}
+
+
+def crash_point(name: str) -> None:
+    """Die here, as ``kill -9`` would, when ``MMRAG_CRASH_AT`` names this point (fault-injection tests)."""
+    if os.environ.get("MMRAG_CRASH_AT") == name:
+        os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
+
+
+def planned_key(element: Element) -> str | None:
+    """The object key :func:`_store_object` will give ``element`` (claimed before the object is written)."""
+    if element.data is not None:
+        return object_key(element.data, element.mime_type)
+    csv = element.metadata.get("csv")
+    if element.kind == "table" and isinstance(csv, str) and csv:
+        return object_key(csv.encode("utf-8"), "text/csv")
+    return element.object_key
+
+
 def _store_object(element: Element, objects: ObjectStore) -> Element:
     """Move bytes (images, page renders) or a table's CSV to the object store; the element keeps the key."""
     if element.data is not None:
@@ -51,8 +82,13 @@ def _store_object(element: Element, objects: ObjectStore) -> Element:
 
 def write_group(group: Sequence[PreparedSource], enriched: Enriched, collection: Collection) -> None:
     """Write a group's new elements and commit its sources (see the module docstring for the order)."""
+    manifest = collection.manifest
+    keys = {e.id: planned_key(e) for e in enriched.elements}
+    for p in group:
+        manifest.claim(p.source, [(e.id, keys.get(e.id)) for e in p.new])
     with ThreadPoolExecutor(max_workers=_OBJECT_WRITERS, thread_name_prefix="mmrag-objects") as pool:
         stored = list(pool.map(lambda e: _store_object(e, collection.objects), enriched.elements))
+    crash_point("objects")
     text_records: list[IndexRecord] = []
     image_records: list[IndexRecord] = []
     for element in stored:
@@ -63,29 +99,40 @@ def write_group(group: Sequence[PreparedSource], enriched: Enriched, collection:
         image = enriched.image_vectors.get(element.id)
         if element.kind in VISUAL and image and any(image):
             image_records.append(IndexRecord(element, image, text))
-    manifest = collection.manifest
-    for p in group:
-        manifest.claim(p.source, [e.id for e in p.new])
     if text_records:
         collection.text.add(text_records)
     if image_records:
         collection.image.add(image_records)
     collection.text.persist()
     collection.image.persist()
+    crash_point("index")
     stale = sorted({i for p in group for i in p.stale})
     if stale:
         collection.text.delete(stale)
         collection.image.delete(stale)
         collection.text.persist()
         collection.image.persist()
-    keys = {e.id: e.object_key for e in stored}
-    # An image or table whose caption failed is indexed (by its context text) but left pending, not committed:
+    crash_point("delete")
+    stored_keys = {e.id: e.object_key for e in stored}
+    # An image or table whose caption failed is committed (searchable by its context text) and claimed again:
     # the source is then not "unchanged" next run, and only those elements go to the captioner again.
-    failed = {e.id for e in enriched.elements if e.kind in DESCRIBED
-              and not (e.metadata.get(CAPTION_KEY) or e.metadata.get(SUMMARY_KEY))}
-    for p in group:
+    failed = caption_failed(enriched)
+    for n, p in enumerate(group):
+        if n:
+            crash_point("commit")
         manifest.commit(p.source, p.fingerprint,
-                        [(e.id, e.kind, keys.get(e.id, e.object_key)) for e in p.elements if e.id not in failed])
-        retry = [e.id for e in p.new if e.id in failed]
+                        [(e.id, e.kind, stored_keys.get(e.id) or planned_key(e)) for e in p.elements])
+        retry = [(e.id, stored_keys.get(e.id)) for e in p.new if e.id in failed]
         if retry:
             manifest.claim(p.source, retry)
+    release_orphans(collection)
+
+
+def release_orphans(collection: Collection) -> list[str]:
+    """Delete the objects that commits and removals left unreferenced (reference counting by key)."""
+    return collection.manifest.release_orphans(collection.objects.mdelete)
+
+
+def release_objects(collection: Collection, candidates: set[str]) -> list[str]:
+    """Delete the objects among ``candidates`` that nothing refers to any more (reference counting by key)."""
+    return collection.manifest.release(candidates, collection.objects.mdelete)

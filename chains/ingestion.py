@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mmrag.chains._components import open_components
 from mmrag.chains._enrich import ModelCalls, enrich
-from mmrag.chains._write import PreparedSource, write_group
+from mmrag.chains._write import PreparedSource, caption_failed, release_orphans, write_group
 from mmrag.elements import content_hash
 from mmrag.errors import MmragError, ParseError
 from mmrag.parsers import ParseOptions
@@ -71,11 +71,14 @@ class SourceReport:
     added: int = 0
     removed: int = 0
     warnings: tuple[str, ...] = ()
+    pending: int = 0
+    """Elements indexed but left pending (an image or table whose caption failed): the next run retries them."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "status": self.status, "error": self.error,
                 "elements": sum(self.elements.values()), "by_kind": dict(self.elements),
-                "added": self.added, "removed": self.removed, "warnings": list(self.warnings)}
+                "added": self.added, "removed": self.removed, "pending": self.pending,
+                "warnings": list(self.warnings)}
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,18 @@ class IngestReport:
 
     @property
     def ok(self) -> bool:
+        """No source failed (some elements may still be pending: see :attr:`complete`)."""
         return all(s.status != "failed" for s in self.sources)
+
+    @property
+    def pending(self) -> int:
+        """Elements left pending over all sources (captions that failed; the next run retries them)."""
+        return sum(s.pending for s in self.sources)
+
+    @property
+    def complete(self) -> bool:
+        """No source failed and nothing was left pending: ``mmrag ingest`` exits 0 only then."""
+        return self.ok and not self.pending
 
     @property
     def elements(self) -> dict[str, int]:
@@ -102,7 +116,8 @@ class IngestReport:
         return dict(sorted(totals.items()))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"collection": self.collection, "ok": self.ok, "sources": [s.to_dict() for s in self.sources],
+        return {"collection": self.collection, "ok": self.ok, "complete": self.complete, "pending": self.pending,
+                "sources": [s.to_dict() for s in self.sources],
                 "elements": self.elements, "model_calls": self.model_calls,
                 "estimated_cost_usd": round(self.estimated_cost_usd, 4), "caption_failures": self.caption_failures,
                 "seconds": round(self.seconds, 3)}
@@ -161,7 +176,10 @@ def ingest(
             running = pool.submit(_run_group, list(group), providers, collection, calls, reports, tick)
             group.clear()
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmrag-ingest-group") as pool:
+    from mmrag.chains.upkeep import collection_lock
+
+    with collection_lock(collection, exclusive=False), \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmrag-ingest-group") as pool:
         for source in expanded:
             prepared = _prepare(source, options, providers, collection, force, reports)
             tick("sources", 1, None)
@@ -170,6 +188,7 @@ def ingest(
                 if sum(len(p.new) for p in group) >= batch_size or len(group) >= GROUP_SOURCES:
                     flush(pool)
         flush(pool)
+        release_orphans(collection)  # objects a crash after a commit left for deletion
         flush(pool)
     ordered = tuple(reports[s] for s in expanded)
     cost = sum(_PRICE.get(role, 0.0) * n for role, n in calls.new.items()) if settings.profile == "bedrock" else 0.0
@@ -222,8 +241,9 @@ def _prepare(
                                            warnings=tuple(warnings))
             return None
     committed = set() if force else manifest.element_ids(source)
-    new = [e for i, e in elements.items() if i not in committed]
-    stale = (manifest.element_ids(source) | manifest.pending_ids(source)) - set(elements)
+    retry = manifest.pending_ids(source)  # claimed and never committed, or committed without a caption
+    new = [e for i, e in elements.items() if i not in committed or i in retry]
+    stale = (manifest.element_ids(source) | retry) - set(elements)
     return PreparedSource(source, fingerprint, tuple(elements.values()), tuple(new), frozenset(stale),
                           tuple(warnings), "updated" if entry is not None else "new")
 
@@ -234,9 +254,17 @@ def _run_group(
 ) -> int:
     """Model stage and writes for a group of sources; a failure is retried source by source to isolate it."""
     new = [e for p in group for e in p.new]
+    ticked = 0
+
+    def advance(n: int) -> None:  # slices complete in worker threads
+        nonlocal ticked
+        ticked += n
+        tick("models", n, None)
+
     try:
-        enriched = enrich(new, providers, calls)
-        tick("models", len(new), None)
+        enriched = enrich(new, providers, calls, advance)
+        if len(new) > ticked:
+            tick("models", len(new) - ticked, None)
         write_group(group, enriched, collection)
         tick("write", len(new), None)
     except MmragError as e:
@@ -246,11 +274,13 @@ def _run_group(
         logger.error("%s: %s", group[0].source, e)
         reports[group[0].source] = SourceReport(group[0].source, "failed", error=str(e), warnings=group[0].warnings)
         return 0
+    failed = caption_failed(enriched)
     for p in group:
         kinds: dict[str, int] = {}
         for element in p.elements:
             kinds[element.kind] = kinds.get(element.kind, 0) + 1
         reports[p.source] = SourceReport(p.source, p.status, elements=kinds, added=len(p.new),
-                                         removed=len(p.stale), warnings=p.warnings)
+                                         removed=len(p.stale), warnings=p.warnings,
+                                         pending=sum(e.id in failed for e in p.new))
     return enriched.caption_failures
 

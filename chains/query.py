@@ -211,6 +211,11 @@ def build_query_chain(
 
         # Asking never creates a collection: a missing one is a NotFoundError naming the known ones.
         built_providers, built_collection = open_components(settings or Settings(), create=False)
+        if collection is None and not built_collection.manifest.sources():
+            from mmrag.errors import NotFoundError
+
+            raise NotFoundError(f"collection {built_collection.name!r} is empty: add documents with "
+                                f"`mmrag ingest SOURCE... -c {built_collection.name}`")
         providers, collection = providers or built_providers, collection or built_collection
     elif needs_providers and providers is None:
         from mmrag.config import Settings

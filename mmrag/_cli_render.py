@@ -57,33 +57,42 @@ def print_ingest_report(report: IngestReport, settings: Settings) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from mmrag.terminal import markup
+
     out, err = Console(highlight=False), Console(stderr=True, highlight=False, soft_wrap=True)
     if not out.is_terminal:
         out = Console(highlight=False, width=160)  # piped or captured: do not squeeze paths into 80 columns
-    table = Table(title=f"collection {report.collection}", show_lines=False)
-    for column in ("source", "status", "text", "table", "image", "page", "added", "removed"):
+    table = Table(title=f"collection {markup(report.collection)}", show_lines=False)
+    columns = ["source", "status", "text", "table", "image", "page", "added", "removed"]
+    if report.pending:
+        columns.append("pending")
+    for column in columns:
         table.add_column(column, justify="left" if column in ("source", "status") else "right",
                          overflow="fold" if column == "source" else "ellipsis")
     style = {"failed": "red", "unchanged": "dim", "new": "green", "updated": "yellow"}
     for s in report.sources:
         counts = [str(s.elements.get(k, 0)) for k in ("text", "table", "image", "page")]
-        table.add_row(_short(s.source), f"[{style[s.status]}]{s.status}[/]", *counts, str(s.added), str(s.removed))
+        pending = [f"[yellow]{s.pending}[/]" if s.pending else "0"] if report.pending else []
+        table.add_row(markup(_short(s.source)), f"[{style[s.status]}]{s.status}[/]", *counts, str(s.added),
+                      str(s.removed), *pending)
     out.print(table)
     for s in report.sources:
         if s.error:
-            err.print(f"[red]✗ {s.source}: {s.error}[/]")
+            err.print(f"[red]✗ {markup(s.source)}: {markup(s.error)}[/]")
         for w in s.warnings:
-            err.print(f"[yellow]  ! {s.source}: {w}[/]")
+            err.print(f"[yellow]  ! {markup(s.source)}: {markup(w)}[/]")
     calls = report.model_calls
     kinds = ", ".join(f"{n} {k}" for k, n in report.elements.items()) or "no elements"
     failed = sum(s.status == "failed" for s in report.sources)
-    out.print(f"{len(report.sources)} sources ({failed} failed); {kinds}")
+    left = f"; {report.pending} elements left pending" if report.pending else ""
+    out.print(f"{len(report.sources)} sources ({failed} failed); {kinds}{left}")
     out.print(f"model calls: {calls['new']} new, {calls['cached']} cached"
               + (f"; estimated Bedrock cost ${report.estimated_cost_usd:.4f}" if settings.profile == "bedrock" else
                  " (local models: no cost)"))
-    if report.caption_failures:
-        err.print(f"[yellow]! {report.caption_failures} images/tables got no caption or summary "
-                  "(indexed by their context text only); see -v for why[/]")
+    if report.pending:
+        err.print(f"[yellow]! {report.pending} images/tables got no caption or summary and are left pending "
+                  "(searchable by their context text only): run the same ingest again to retry them; "
+                  "see -v for why (exit status 1)[/]")
     if settings.profile == "local":
         out.print("[dim]offline profile: images are described by OCR text only (no vision model); "
                   "set MMRAG_PROFILE=bedrock for Claude captions[/]")

@@ -1,21 +1,91 @@
 """Answer types: :class:`Hit` (one retrieved element), :class:`Citation` (what a marker ``[n]`` points to) and
 :class:`Answer` (the text, how it was made, and the evidence behind it).
 
-All three are frozen. ``Answer.to_dict`` is what the CLI prints with ``--json``.
+All three are frozen. ``Hit.to_dict`` is the one hit shape that both ``mmrag search --json`` and
+``mmrag ask --json`` print. In Jupyter, evaluating a Hit or an Answer shows it with its pictures
+(``_repr_html_``, drawn by :mod:`mmrag.render`).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from mmrag.elements import Element, ElementKind
 
-__all__ = ["Answer", "AnswerMode", "Citation", "Hit"]
+if TYPE_CHECKING:
+    from mmrag.stores.collection import ObjectStore
+
+__all__ = ["Answer", "AnswerMode", "Citation", "Hit", "breadcrumb", "caption_of", "object_link", "source_link"]
+
+logger = logging.getLogger(__name__)
+
+PREVIEW_CHARS = 200
+"""How much of an element's text a hit's ``text`` preview carries."""
 
 AnswerMode = Literal["generated", "extractive"]
 """``generated``: a chat model wrote the text. ``extractive``: the text is quoted from the sources, no model."""
 ANSWER_MODES: tuple[str, ...] = get_args(AnswerMode)
+
+
+def caption_of(element: Element) -> str:
+    """What describes an element in one line: its caption or summary, the image's alt text, else its text."""
+    meta = element.metadata
+    for key in ("caption", "summary", "alt"):
+        value = meta.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return element.text.strip()
+
+
+def breadcrumb(element: Element, sep: str = " › ") -> str:
+    """Where an element sits, for people: ``intro.html › Regular expressions`` or ``report.pdf › page 3``.
+
+    The file name (or the URL's last path segment), then the HTML section path the parser recorded, or the page.
+    """
+    source = element.source.rstrip("/")
+    name = source.rsplit("/", 1)[-1] or source
+    parts = [name]
+    section = element.metadata.get("section")
+    if isinstance(section, str) and section.strip():
+        parts.extend(p.strip() for p in section.split(" > ") if p.strip())
+    if element.page:
+        parts.append(f"page {element.page}")
+    return sep.join(parts)
+
+
+def source_link(element: Element) -> str | None:
+    """A link to the element's place in its source: ``#page=N`` for PDFs, ``#<section id>`` for HTML sections
+    whose heading has an id (``metadata["anchor"]``); None for a relative path (no base to resolve it against)."""
+    source = element.source
+    if source.startswith(("http://", "https://")):
+        base = source.split("#", 1)[0]
+    elif source.startswith("file://"):
+        base = source
+    elif Path(source).is_absolute():
+        base = Path(source).as_uri()
+    else:
+        return None
+    anchor = element.metadata.get("anchor")
+    if element.page:
+        return f"{base}#page={element.page}"
+    if isinstance(anchor, str) and anchor:
+        from urllib.parse import quote
+
+        return f"{base}#{quote(anchor, safe='-._~')}"
+    return base
+
+
+def object_link(element: Element, objects: ObjectStore | None) -> str | None:
+    """An openable link: the stored object (``file://`` or presigned URL), else :func:`source_link`."""
+    if element.object_key and objects is not None:
+        try:
+            return objects.uri(element.object_key)
+        except Exception as e:  # a link is a convenience: never fail a search or an answer over it
+            logger.warning("no link for %s: %s", element.object_key, e)
+    return source_link(element)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,24 +94,46 @@ class Hit:
 
     Attributes:
         element: the element found.
-        score: its fused score (higher is better); the scale depends on the fusion (RRF scores are small).
+        score: its fused score (higher is better); the scale depends on the fusion (RRF scores are small), or
+            the cosine similarity for image→image search.
         lists: the ranked lists that found it, e.g. ``("dense:q1", "bm25:q2")``.
+        object_uri: a link to the raw object (``file://``, presigned S3 URL) or to the source, once resolved
+            against the collection's object store (:func:`object_link`); None until then.
+        duplicates: the same content found at other places (the same image inside an HTML page and as a file
+            in a folder): one hit, every provenance.
     """
 
     element: Element
     score: float
     lists: tuple[str, ...] = ()
+    object_uri: str | None = None
+    duplicates: tuple[Element, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary (the element by id, kind, source and page, not its text)."""
+    def to_dict(self, *, preview: int = PREVIEW_CHARS) -> dict[str, Any]:
+        """The JSON hit shape of ``search --json`` and ``ask --json``: ids, scores, place, links, a preview."""
+        e = self.element
+        text = e.text if len(e.text) <= preview else e.text[:preview].rstrip() + "…"
         return {
-            "element_id": self.element.id,
+            "element_id": e.id,
             "score": self.score,
             "lists": list(self.lists),
-            "kind": self.element.kind,
-            "source": self.element.source,
-            "page": self.element.page,
+            "kind": e.kind,
+            "source": e.source,
+            "page": e.page,
+            "bbox": list(e.bbox) if e.bbox else None,
+            "section": breadcrumb(e),
+            "object_uri": self.object_uri,
+            "source_uri": source_link(e),
+            "caption": caption_of(e)[:preview] if e.kind != "text" else "",
+            "text": text,
+            "src": e.metadata.get("src"),
+            "also_in": [{"element_id": d.id, "source": d.source, "page": d.page} for d in self.duplicates],
         }
+
+    def _repr_html_(self) -> str:
+        from mmrag.render import hits_html
+
+        return hits_html([self])
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +149,8 @@ class Citation:
         object_uri: where the raw object (image, page render) can be fetched: the object key until a store
             resolves it to a presigned, HTTP or file URL; None for text.
         snippet: a short excerpt of what was quoted or used.
+        section: where the element sits, for people (:func:`breadcrumb`: ``intro.html › Regular expressions``).
+        source_uri: a link to that place in the source (``#page=3``, ``#regular-expressions``), if known.
     """
 
     marker: int
@@ -66,6 +160,14 @@ class Citation:
     page: int | None = None
     object_uri: str | None = None
     snippet: str = ""
+    section: str = ""
+    source_uri: str | None = None
+
+    @classmethod
+    def for_element(cls, marker: int, element: Element, object_uri: str | None = None) -> Citation:
+        """The citation ``[marker]`` of ``element``, with its snippet, breadcrumb and source link filled in."""
+        return cls(marker, element.id, element.kind, element.source, element.page, object_uri,
+                   caption_of(element)[:PREVIEW_CHARS], breadcrumb(element), source_link(element))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
@@ -77,6 +179,8 @@ class Citation:
             "page": self.page,
             "object_uri": self.object_uri,
             "snippet": self.snippet,
+            "section": self.section,
+            "source_uri": self.source_uri,
         }
 
 
@@ -123,5 +227,10 @@ class Answer:
             "mode": self.mode,
             "sub_questions": list(self.sub_questions),
             "citations": [c.to_dict() for c in self.citations],
-            "hits": [h.to_dict() for h in self.hits],
+            "hits": [{"rank": n, **h.to_dict()} for n, h in enumerate(self.hits, 1)],
         }
+
+    def _repr_html_(self) -> str:
+        from mmrag.render import answer_html
+
+        return answer_html(self, standalone=False)

@@ -46,9 +46,18 @@ class Settings(BaseSettings):
     )
 
     # URL fetching
-    fetch_timeout: float = Field(20.0, gt=0, description="seconds per request")
+    fetch_timeout: float = Field(
+        20.0, gt=0, description="seconds one fetch may take in all (connect, headers, body, redirects)"
+    )
     fetch_max_redirects: int = Field(5, ge=0)
-    fetch_max_bytes: int = Field(50 * 1024 * 1024, ge=1024, description="largest body accepted from a URL")
+    fetch_max_bytes: int = Field(
+        50 * 1024 * 1024, ge=1024, description="largest body accepted from a URL (and all images of one page)"
+    )
+    max_source_bytes: int = Field(
+        512 * 1024 * 1024, ge=1024, description="largest local file parsed or ingested (one source)"
+    )
+    max_page_images: int = Field(200, ge=0, description="remote images fetched per HTML page at most")
+    page_images_timeout: float = Field(60.0, gt=0, description="seconds for fetching all remote images of a page")
     allow_private_urls: bool = Field(
         False, description="allow loopback/private/link-local addresses (off by default: SSRF protection)"
     )

@@ -3,6 +3,11 @@
 Loading follows the page: a local page reads images relative to its folder (and may use ``file:`` URLs); a
 fetched page loads them through the safe :class:`~mmrag.parsers.fetch.Fetcher` (same address rules, size
 capped at ``max_image_bytes``) and never reads local files. Every problem is a warning naming the image.
+
+A page's remote images are fetched concurrently (:meth:`ImageLoader.submit`, a few at a time) within one
+budget per page: at most ``max_page_images`` images, ``fetch_max_bytes`` bytes in all, and
+``page_images_timeout`` seconds from the first one, so a page with 10,000 ``<img>`` or a slow image host
+cannot hold an ingest for hours.
 """
 
 from __future__ import annotations
@@ -12,6 +17,9 @@ import binascii
 import hashlib
 import logging
 import re
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, unquote_to_bytes, urljoin, urlsplit
@@ -34,6 +42,7 @@ logger = logging.getLogger(__name__)
 _LAZY_ATTRS = ("data-src", "data-original", "data-lazy-src")
 _UNSUPPORTED_TYPES = ("image/svg+xml", "image/avif", "image/jxl", "image/heic")
 _SVG = re.compile(r"\.svgz?$", re.IGNORECASE)
+IMAGE_FETCHERS = 8  # remote images of one page fetched at once
 
 
 def parse_srcset(value: str) -> list[tuple[str, float, str]]:
@@ -150,11 +159,68 @@ class ImageLoader:
             if root is not None or urlsplit(href).scheme in ("http", "https", "file"):
                 root = urljoin(root or "", href)
         self.base = root
+        self._pool: ThreadPoolExecutor | None = None
+        self._deadline = 0.0
+        self._submitted = 0
+        self._over_count = 0
+        self._bytes_left = options.fetch_max_bytes
+        self._budget_lock = threading.Lock()
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
         if self._own_fetcher is not None:
             self._own_fetcher.close()
             self._own_fetcher = None
+
+    @staticmethod
+    def is_remote(resolved: str) -> bool:
+        return urlsplit(resolved).scheme.lower() in ("http", "https")
+
+    def submit(self, resolved: str) -> Future[tuple[bytes | None, str | None]] | None:
+        """Start fetching a remote image in the background; None when the page's image cap is reached."""
+        if self._submitted >= self.options.max_page_images:
+            self._over_count += 1
+            return None
+        if self._pool is None:
+            self._deadline = time.monotonic() + self.options.page_images_timeout
+            self._pool = ThreadPoolExecutor(max_workers=IMAGE_FETCHERS, thread_name_prefix="mmrag-images")
+        self._submitted += 1
+        return self._pool.submit(self._fetch, resolved)
+
+    def finish(self, resolved: str, future: Future[tuple[bytes | None, str | None]]) -> bytes | None:
+        """The bytes of a submitted image, or None after a warning (in the caller's thread, where warnings
+        are collected)."""
+        data, reason = future.result()
+        if reason is not None:
+            warn(self.source, f"skipped image {self.label(resolved)}: {reason}")
+        return data
+
+    def warn_over_cap(self) -> None:
+        if self._over_count:
+            warn(self.source, f"skipped {self._over_count:,} more images: the page has more than "
+                              f"{self.options.max_page_images:,} (max_page_images)")
+
+    def _fetch(self, resolved: str) -> tuple[bytes | None, str | None]:
+        """Fetch one image within the page's budget: (bytes, None) or (None, why not)."""
+        with self._budget_lock:
+            left = self._bytes_left
+        if left <= 0:
+            return None, f"the page's images passed {self.options.fetch_max_bytes:,} bytes in all (fetch_max_bytes)"
+        if time.monotonic() >= self._deadline:
+            return None, (f"not fetched within the page's {self.options.page_images_timeout:g} s budget for its "
+                          "images (page_images_timeout)")
+        cap = min(self.options.max_image_bytes, left)
+        try:
+            data = self._get_fetcher().fetch(resolved, max_bytes=cap, accept_html=False, deadline=self._deadline).data
+        except FetchError as e:
+            which = " (max_image_bytes)" if cap == self.options.max_image_bytes else (
+                " (the rest of the page's fetch_max_bytes)")
+            return None, e.reason + (which if "larger than" in e.reason else "")
+        with self._budget_lock:
+            self._bytes_left -= len(data)
+        return data, None
 
     def resolve(self, src: str) -> str | None:
         """Absolute URL (``http(s)``, ``file`` or ``data``) of ``src``; None (with a warning) when it cannot be."""

@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from bs4 import BeautifulSoup, Tag
 
-__all__ = ["HEADINGS", "class_tokens", "is_boilerplate", "is_hidden", "main_region"]
+__all__ = ["HEADINGS", "class_tokens", "heading_anchor", "is_boilerplate", "is_hidden", "main_region"]
 
 HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _BOILERPLATE_TAGS = frozenset({"nav", "header", "footer", "aside"})
 _BOILERPLATE_ROLES = frozenset({"navigation", "banner", "contentinfo", "complementary", "search"})
+_PERMALINK_TEXT = frozenset({"¶", "#", "§", "🔗", ""})
 _HEADER_TOKENS = frozenset({"header", "page-header", "site-header", "masthead"})
 _BOILERPLATE_TOKENS = _HEADER_TOKENS | {
     "footer", "page-footer", "site-footer", "nav", "navbar", "navigation", "menu", "breadcrumb", "breadcrumbs",
@@ -68,3 +69,44 @@ def main_region(soup: BeautifulSoup) -> tuple[Tag, bool]:
         return articles[0], True
     body = soup.body
     return (body if isinstance(body, BsTag) else soup), False
+
+
+def _own_id(tag: Any) -> str:
+    return str(tag.get("id") or tag.get("name") or "").strip() if getattr(tag, "name", None) else ""
+
+
+def heading_anchor(tag: Tag) -> str:
+    """The fragment id that links to the section a heading starts, or "" when the page gives none.
+
+    Looked for where documentation generators put it: on the heading (``<h2 id>``, Apache), on an anchor inside
+    it (``<a name>``, or a permalink ``<a href="#id">¶</a>``), on an empty marker right before it (Texinfo's
+    ``<span id></span><h4>``), or on the enclosing section the heading opens (Sphinx's ``<section id>``).
+    """
+    from bs4.element import NavigableString
+
+    own = _own_id(tag)
+    if own:
+        return own
+    for a in tag.find_all(True):
+        inner = _own_id(a)
+        if inner:
+            return inner
+        href = str(a.get("href") or "")
+        if a.name == "a" and href.startswith("#") and len(href) > 1 and a.get_text().strip() in _PERMALINK_TEXT:
+            return href[1:]
+    prev = tag.previous_sibling
+    while isinstance(prev, NavigableString) and not prev.strip():
+        prev = prev.previous_sibling
+    if prev is not None and not isinstance(prev, NavigableString) and not prev.get_text().strip():
+        marker = _own_id(prev)
+        if marker:
+            return marker
+    parent = tag.parent
+    if parent is None or parent.name not in ("section", "div", "article"):
+        return ""
+    for child in parent.contents:  # the section must open with this heading: nothing to read before it
+        if child is tag:
+            return _own_id(parent)
+        if child.get_text().strip():
+            return ""
+    return ""

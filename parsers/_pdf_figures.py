@@ -16,6 +16,7 @@ import pymupdf
 
 from mmrag.elements import Element
 from mmrag.parsers._pdf_text import CAPTION_RE, Rect, TextBlock, area, caption_near, clip_box, intersection_area, union
+from mmrag.parsers._report import warn
 from mmrag.parsers.images import image_element
 from mmrag.parsers.options import ParseOptions
 
@@ -43,23 +44,61 @@ class DocImages:
     page_count: int
     seen_xrefs: set[int] = field(default_factory=set)
     seen_hashes: set[str] = field(default_factory=set)
+    bombs: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     @classmethod
-    def scan(cls, doc: pymupdf.Document) -> DocImages:
+    def scan(cls, doc: pymupdf.Document, max_pixels: int | None = None) -> DocImages:
+        """Count the pages of every image and, with ``max_pixels``, defuse decompression bombs.
+
+        An image whose declared width x height (read from the image listing, nothing decoded) passes
+        ``max_pixels`` is replaced, in this in-memory copy of the document only, by a 1x1 grey pixel: listing
+        where images sit (``get_image_info``) and rendering a page decode every image on it, and one 30000 x
+        30000 image would cost gigabytes and tens of seconds before it could be refused.
+        """
         pages_of: dict[int, int] = {}
+        bombs: dict[int, tuple[int, int]] = {}
         for pno in range(doc.page_count):
             try:
-                xrefs = {img[0] for img in doc.get_page_images(pno)}
+                listing = doc.get_page_images(pno, full=True)
             except Exception:  # a broken page is reported when it is parsed
                 continue
-            for xref in xrefs:
+            for xref, smask, width, height, *_ in listing:
                 pages_of[xref] = pages_of.get(xref, 0) + 1
-        return cls(pages_of=pages_of, page_count=doc.page_count)
+                if max_pixels is None or xref in bombs:
+                    continue
+                sizes = [(int(width), int(height))]
+                if smask:
+                    sizes.append(_declared_size(doc, smask))
+                worst = max(sizes, key=lambda wh: wh[0] * wh[1])
+                if worst[0] * worst[1] > max_pixels:
+                    bombs[xref] = worst
+                    for target in (xref, smask) if smask else (xref,):
+                        _defuse(doc, target)
+        return cls(pages_of=pages_of, page_count=doc.page_count, bombs=bombs)
 
     def is_repeated(self, xref: int) -> bool:
         """Used on >= 3 pages, or on most pages of a longer document: a logo, a letterhead, a background."""
         n = self.pages_of.get(xref, 0)
         return n >= 3 or (self.page_count >= 4 and n > self.page_count / 2)
+
+
+def _declared_size(doc: pymupdf.Document, xref: int) -> tuple[int, int]:
+    try:
+        return int(doc.xref_get_key(xref, "Width")[1]), int(doc.xref_get_key(xref, "Height")[1])
+    except (ValueError, RuntimeError):
+        return 0, 0
+
+
+def _defuse(doc: pymupdf.Document, xref: int) -> None:
+    """Make image ``xref`` a 1x1 grey pixel (in memory), so nothing ever decodes the original."""
+    try:
+        doc.update_stream(xref, b"\x80", compress=False)
+        for key, value in (("Filter", "null"), ("DecodeParms", "null"), ("Width", "1"), ("Height", "1"),
+                           ("ColorSpace", "/DeviceGray"), ("BitsPerComponent", "8"), ("SMask", "null"),
+                           ("Decode", "null"), ("Mask", "null")):
+            doc.xref_set_key(xref, key, value)
+    except Exception:  # the image then stays out of raster_images anyway; a render may still decode it
+        logger.debug("could not defuse image xref %d", xref, exc_info=True)
 
 
 def _image_bytes(doc: pymupdf.Document, xref: int, smask: int) -> bytes | None:
@@ -102,6 +141,13 @@ def raster_images(
     images = page.get_images(full=True)
     if not images:
         return
+    for xref, *_ in images:
+        if xref in state.bombs and xref not in state.seen_xrefs:
+            state.seen_xrefs.add(xref)
+            width, height = state.bombs[xref]
+            warn(source, f"skipped image xref {xref} on page {page.number + 1}: image of {width}x{height} pixels "
+                         f"is over the {options.max_image_pixels:,}-pixel limit (a possible decompression bomb; "
+                         "raise MMRAG_MAX_IMAGE_PIXELS to allow it)")
     doc = page.parent
     page_rect: Rect = tuple(page.rect)  # type: ignore[assignment]
     page_area = area(page_rect)
@@ -139,9 +185,14 @@ def raster_images(
         if any(intersection_area(rect, r) >= 0.8 * area(rect) for r in covered):
             continue  # part of a vector figure, rendered with its axes and legend
         state.seen_xrefs.add(xref)
-        data = _image_bytes(doc, xref, smask)
-        if data is None:
-            data = page.get_pixmap(clip=pymupdf.Rect(rect), dpi=render_dpi(rect, options)).tobytes("png")
+        try:
+            data = _image_bytes(doc, xref, smask)
+            if data is None:
+                data = page.get_pixmap(clip=pymupdf.Rect(rect), dpi=render_dpi(rect, options)).tobytes("png")
+        except Exception as e:  # MuPDF refuses this image: lose the image, not the page
+            warn(source, f"skipped image xref {xref} on page {page.number + 1}: MuPDF cannot decode it "
+                         f"({type(e).__name__}: {e})")
+            continue
         context = ""
         if area(rect) < 0.8 * page_area:
             context = caption_near(rect, blocks, kinds=_FIGURE_WORDS, prefer_below=True)

@@ -85,32 +85,68 @@ def read_page(page: pymupdf.Page) -> tuple[list[TextBlock], list[Rect]]:
     # (x0, y0, x1, y1, word, block_no, line_no, word_no), in content order
     words = tp.extractWORDS()
     blocks: list[TextBlock] = []
-    lines: dict[int, list[Any]] = {}
+    lines: dict[tuple[int, int], list[Any]] = {}  # (block_no, line_no) -> [x0, y0, x1, y1, words]
     current = None
+    last: list[Any] | None = None  # the line holding the last word read
+    last_box: Sequence[Any] = ()  # and that word
     for w in words:
+        key = (w[5], w[6])
         if w[5] != current:
-            if lines:
-                blocks.append(_block(lines))
-            lines = {}
             current = w[5]
-        line = lines.get(w[6])
+            if last is not None and _continues(last, last_box, w):
+                # MuPDF closes a text block at every vector graphic it collects, even an underline drawn
+                # mid-line; the next block then starts where the text left off, on the same baseline.
+                _extend(last, w, glue=w[0] - last_box[2] <= _GLUE * (last_box[3] - last_box[1]))
+                lines[key] = last
+                last_box = w
+                continue
+            if lines:
+                blocks.append(_block(lines.values()))
+            lines = {}
+        line = lines.get(key)
         if line is None:
-            lines[w[6]] = [w[0], w[1], w[2], w[3], [w[4]]]
+            line = lines[key] = [w[0], w[1], w[2], w[3], [w[4]]]
         else:
-            line[0] = min(line[0], w[0])
-            line[1] = min(line[1], w[1])
-            line[2] = max(line[2], w[2])
-            line[3] = max(line[3], w[3])
-            line[4].append(w[4])
+            _extend(line, w, glue=False)
+        last, last_box = line, w
     if lines:
-        blocks.append(_block(lines))
+        blocks.append(_block(lines.values()))
     return blocks, vectors
 
 
-def _block(lines: dict[int, list[Any]]) -> TextBlock:
+# A block that starts on the baseline of the previous block's last word, at most this many line heights to its
+# right, continues it (a column gutter is wider); at most _GLUE line heights away, the two are one word.
+_CONTINUE = 0.6
+_GLUE = 0.12
+
+
+def _continues(line: Sequence[Any], prev: Sequence[Any], word: Sequence[Any]) -> bool:
+    """Whether ``word``, the first of a new block, continues ``line``, whose last word is ``prev``."""
+    h: float = prev[3] - prev[1]
+    if h <= 0:
+        return False
+    gap: float = word[0] - prev[2]
+    same_band: bool = abs(word[1] - prev[1]) <= 0.15 * h and abs(word[3] - prev[3]) <= 0.15 * h
+    # Words of rotated text are taller than wide and stack side by side: their joined "line" would be narrow.
+    wide: bool = max(line[2], word[2]) - line[0] >= 2 * h
+    return same_band and wide and -0.25 * h <= gap <= _CONTINUE * h
+
+
+def _extend(line: list[Any], w: Sequence[Any], *, glue: bool) -> None:
+    line[0] = min(line[0], w[0])
+    line[1] = min(line[1], w[1])
+    line[2] = max(line[2], w[2])
+    line[3] = max(line[3], w[3])
+    if glue:
+        line[4][-1] += w[4]
+    else:
+        line[4].append(w[4])
+
+
+def _block(lines: Iterable[list[Any]]) -> TextBlock:
     # MuPDF breaks a visual line into several "lines" at wide gaps (table columns, "key   value" pairs);
     # put runs that share a baseline back on one row so "C4 14 7 28" stays together.
-    runs = sorted(lines.values(), key=lambda r: (r[1] + r[3]) / 2)
+    runs = sorted({id(r): r for r in lines}.values(), key=lambda r: (r[1] + r[3]) / 2)
     rows: list[list[list[Any]]] = []
     for run in runs:
         if rows:
@@ -130,7 +166,7 @@ def _block(lines: dict[int, list[Any]]) -> TextBlock:
             for r in row:
                 tokens += len(r[4])
                 numbers += sum(1 for w in r[4] if _NUMBER.match(w))
-    bbox = union((r[0], r[1], r[2], r[3]) for r in lines.values())
+    bbox = union((r[0], r[1], r[2], r[3]) for r in runs)
     return TextBlock("\n".join(texts), bbox, len(rows), gapped, numbers / tokens if tokens else 0.0)
 
 

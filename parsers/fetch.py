@@ -14,14 +14,23 @@ address we checked: the request goes to the IP, with the original ``Host`` heade
 original name as TLS SNI and certificate hostname (httpcore's ``sni_hostname`` extension). Environment
 proxies are ignored (``trust_env=False``) because a proxy would resolve names itself, out of our sight.
 When ``allow_private_urls`` is on, nothing is checked and httpx resolves and connects as usual.
+
+Time: ``fetch_timeout`` is a deadline for the whole fetch (connect, headers, body, every redirect hop), not a
+per-read timeout: a server trickling one byte a second would otherwise hold a read open for hours. Each read
+waits at most for the time left, and a watchdog shuts the socket down when the deadline passes, which ends a
+read that keeps receiving bytes. Connections are not kept alive between fetches, so every fetch has a socket
+of its own for the watchdog to close.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import re
 import socket
+import threading
+import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -216,6 +225,8 @@ class Fetcher:
 
             self._client = httpx.Client(
                 timeout=httpx.Timeout(self.options.fetch_timeout),
+                # one connection per fetch: the deadline watchdog shuts down the socket of this fetch only
+                limits=httpx.Limits(max_keepalive_connections=0),
                 follow_redirects=False,  # we follow them ourselves, checking every hop
                 trust_env=False,  # no proxies: they would resolve names behind our back (see module docstring)
                 headers={"User-Agent": self.options.user_agent},
@@ -236,7 +247,8 @@ class Fetcher:
     ) -> None:
         self.close()
 
-    def fetch(self, url: str, *, max_bytes: int | None = None, accept_html: bool = True) -> Blob:
+    def fetch(self, url: str, *, max_bytes: int | None = None, accept_html: bool = True,
+              deadline: float | None = None) -> Blob:
         """GET ``url`` and return its body as a :class:`Blob`.
 
         Args:
@@ -244,6 +256,8 @@ class Fetcher:
             max_bytes: largest body accepted; defaults to ``options.fetch_max_bytes``.
             accept_html: False for sub-resources such as images: asks for images and refuses an HTML page
                 sent in their place (a "soft 404").
+            deadline: a ``time.monotonic()`` instant by which the fetch must be over, when it is earlier than
+                ``fetch_timeout`` from now (a page's budget for its images).
 
         Returns:
             A blob whose ``source`` is ``url`` as given, ``base`` the final URL after redirects and
@@ -257,11 +271,14 @@ class Fetcher:
 
         limit = max_bytes if max_bytes is not None else self.options.fetch_max_bytes
         first = current = _parse_url(url, url)
+        own_deadline = time.monotonic() + self.options.fetch_timeout
+        watchdog = _Watchdog(own_deadline if deadline is None else min(deadline, own_deadline))
         try:
             for _hop in range(self.options.fetch_max_redirects + 1):
                 addresses = check_url(current, allow_private=self.options.allow_private_urls, source=url,
                                       resolver=self._resolver)
-                response = self._open(current, addresses, accept_html)
+                watchdog.check()
+                response = self._open(current, addresses, accept_html, watchdog)
                 try:
                     location = response.headers.get("location")
                     if response.status_code in _REDIRECT_CODES and location:
@@ -274,7 +291,7 @@ class Fetcher:
                         reason = response.reason_phrase or ""
                         at = "" if current == first else f" at {current}"
                         raise FetchError(url, f"HTTP {response.status_code} {reason}".rstrip() + at)
-                    data = self._read(response, url, limit, named=max_bytes is None)
+                    data = self._read(response, url, limit, named=max_bytes is None, watchdog=watchdog)
                     declared = response.headers.get("content-type")
                 finally:
                     response.close()
@@ -282,15 +299,22 @@ class Fetcher:
                 if not accept_html and mime in ("text/html", "application/xhtml+xml"):
                     raise FetchError(url, "expected an image but the server sent an HTML page")
                 return Blob(data=data, source=url, mime_type=mime, base=str(current))
-        except httpx.TimeoutException as e:
-            raise FetchError(url, f"timed out after {self.options.fetch_timeout:g} s (fetch_timeout) "
-                                  f"fetching {current}") from e
-        except httpx.HTTPError as e:
+        except (httpx.HTTPError, _DeadlinePassed) as e:
+            if isinstance(e, httpx.TimeoutException | _DeadlinePassed) or watchdog.fired or watchdog.expired():
+                raise FetchError(url, self._timeout_reason(deadline, own_deadline, current)) from e
             raise FetchError(url, f"network error fetching {current}: {type(e).__name__}: {e}") from e
+        finally:
+            watchdog.stop()
         raise FetchError(url, f"too many redirects (more than {self.options.fetch_max_redirects}; "
                               "raise MMRAG_FETCH_MAX_REDIRECTS to follow more)")
 
-    def _open(self, url: httpx.URL, addresses: Sequence[IPAddress], accept_html: bool) -> httpx.Response:
+    def _timeout_reason(self, deadline: float | None, own_deadline: float, current: httpx.URL) -> str:
+        if deadline is not None and deadline < own_deadline:
+            return f"not fetched within the page's time budget for its images (page_images_timeout) at {current}"
+        return f"timed out after {self.options.fetch_timeout:g} s (fetch_timeout) fetching {current}"
+
+    def _open(self, url: httpx.URL, addresses: Sequence[IPAddress], accept_html: bool,
+              watchdog: _Watchdog) -> httpx.Response:
         """Send a streamed GET, connecting to the checked addresses when there are any (pinning)."""
         import httpx
 
@@ -298,14 +322,17 @@ class Fetcher:
         headers = {"Accept": _ACCEPT_ANY if accept_html else _ACCEPT_IMAGE}
         host = url.raw_host.decode("ascii", "replace")
         literal = parse_ip_literal(host)
+        base = {"trace": watchdog.trace}
         if not addresses or (literal is not None and str(literal) == host):
-            return client.send(client.build_request("GET", url, headers=headers), stream=True)
+            request = client.build_request("GET", url, headers=headers, extensions=base,
+                                           timeout=watchdog.timeout())
+            return client.send(request, stream=True)
         error: httpx.ConnectError | None = None
         for ip in addresses:  # like a browser, try the next address when one does not answer
             extensions = {"sni_hostname": host} if url.scheme == "https" and literal is None else {}
             request = client.build_request("GET", url.copy_with(host=str(ip)),
                                            headers={**headers, "Host": url.netloc.decode("ascii")},
-                                           extensions=extensions)
+                                           extensions={**base, **extensions}, timeout=watchdog.timeout())
             try:
                 return client.send(request, stream=True)
             except httpx.ConnectError as e:
@@ -314,7 +341,7 @@ class Fetcher:
         raise error
 
     @staticmethod
-    def _read(response: httpx.Response, source: str, limit: int, *, named: bool) -> bytes:
+    def _read(response: httpx.Response, source: str, limit: int, *, named: bool, watchdog: _Watchdog) -> bytes:
         which = " (fetch_max_bytes)" if named else ""
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
@@ -325,7 +352,75 @@ class Fetcher:
             body += chunk
             if len(body) > limit:
                 raise FetchError(source, f"the response is larger than {limit:,} bytes{which}")
+            watchdog.check()
         return bytes(body)
+
+
+class _DeadlinePassed(Exception):
+    pass
+
+
+class _Watchdog:
+    """Ends a fetch at its deadline: shuts down the socket of every connection the fetch opened.
+
+    httpcore reports each new connection through the ``trace`` request extension; a timer thread (started
+    lazily with the first connection) shuts those sockets down when the deadline passes, so a blocked read
+    returns at once, whatever the server does.
+    """
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.fired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+    def check(self) -> None:
+        if self.expired():
+            raise _DeadlinePassed()
+
+    def timeout(self) -> httpx.Timeout:
+        import httpx
+
+        return httpx.Timeout(max(0.001, self.remaining()))
+
+    def trace(self, event: str, info: dict[str, object]) -> None:
+        if event not in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
+            return
+        stream = info.get("return_value")
+        get_extra = getattr(stream, "get_extra_info", None)
+        sock = get_extra("socket") if get_extra is not None else None
+        if not isinstance(sock, socket.socket):
+            return
+        with self._lock:
+            self._sockets.append(sock)
+            if self._timer is None:
+                self._timer = threading.Timer(max(0.0, self.remaining()), self._fire)
+                self._timer.daemon = True
+                self._timer.start()
+        if self.fired:
+            self._fire()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            with contextlib.suppress(OSError):  # closed already
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        with self._lock:
+            timer, self._timer = self._timer, None
+            self._sockets.clear()
+        if timer is not None:
+            timer.cancel()
 
 
 def fetch_url(url: str, options: ParseOptions) -> Blob:

@@ -4,7 +4,10 @@ What comes out of one page, in document order section by section:
 
 * ``text``: the section's paragraphs, lists, definition lists and ``<pre>`` code (line breaks kept), split
   with :func:`~mmrag.parsers.chunking.split_spans`; each chunk starts with its heading path so it stands on
-  its own. Metadata: ``section`` ("H1 > H2 > H3"), ``heading`` (the innermost one), ``title`` (the page's).
+  its own. Metadata (the "section keys"): ``section`` ("H1 > H2 > H3"), ``headings`` (the same breadcrumb as a
+  list, h1 first: ``["Apache mod_rewrite Introduction", "Regular Expressions"]``), ``heading`` (the innermost
+  one), ``title`` (the page's) and, when the page gives one, ``anchor``: the id of the innermost section on the
+  path that has one, for a ``#fragment`` link (see :func:`~mmrag.parsers._html_region.heading_anchor`).
 * ``table``: one per data table (layout tables are read as text): context (caption, heading path, the
   sentence before it) plus a markdown table. Metadata: ``csv``, ``rows``, ``columns``, ``header`` and the
   section keys. Table text is not repeated in text chunks.
@@ -21,13 +24,22 @@ from __future__ import annotations
 import logging
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mmrag.elements import Blob, Element
 from mmrag.errors import ParseError
 from mmrag.parsers._html_images import ImageLoader, best_src
-from mmrag.parsers._html_region import HEADINGS, class_tokens, is_boilerplate, is_hidden, main_region
+from mmrag.parsers._html_region import (
+    HEADINGS,
+    class_tokens,
+    heading_anchor,
+    is_boilerplate,
+    is_hidden,
+    main_region,
+)
 from mmrag.parsers._html_tables import BLOCK_TAGS, is_layout_table, table_csv, table_grid, table_markdown, text_of
 from mmrag.parsers.chunking import split_spans
 from mmrag.parsers.images import image_element
@@ -53,6 +65,15 @@ _TIGHT = frozenset({"li", "dt", "dd", "tr", "td", "th"})
 _PERMALINK = frozenset({"¶", "#", "§", "🔗"})
 _WS = re.compile(r"\s+")
 _NEARBY_CHARS = 300
+
+
+@dataclass(frozen=True)
+class _Deferred:
+    """An image element waiting for its bytes (fetched in the background)."""
+
+    resolved: str
+    future: Future[tuple[bytes | None, str | None]]
+    build: Callable[[bytes | None], Element | None]
 
 
 def _soup(data: bytes) -> BeautifulSoup:
@@ -129,7 +150,7 @@ class _Walker:
         self.options = options
         self.loader = loader
         self.strip_boilerplate = strip_boilerplate
-        self.headings: list[tuple[int, str]] = []
+        self.headings: list[tuple[int, str, str]] = []  # (level, text, anchor) from h1 to the innermost
         self.blocks: list[tuple[str, bool]] = []  # (text, tight): tight blocks (list items) join with one newline
         self.inline: list[str] = []
         self.marker = ""  # list bullet waiting for the item's text
@@ -137,12 +158,14 @@ class _Walker:
         self.lists: list[list[Any]] = []  # [tag name, item counter] per open list
         self.scopes: dict[int, list[tuple[int, str]]] = {}
         self.recent = ""  # text seen lately in this section: context for images and tables
-        self.pending: list[Element] = []
-        self.out: deque[Element] = deque()
+        self.pending: list[Element | _Deferred] = []
+        self.out: deque[Element | _Deferred] = deque()
         self.seen: set[str] = set()
 
     # -- traversal -------------------------------------------------------------------------------------------
     def run(self, root: Tag) -> Iterator[Element]:
+        """The page's elements in document order. The whole page is walked first, so that its remote images
+        are all being fetched (concurrently) before the first one is waited for."""
         from bs4.element import NavigableString
         from bs4.element import Tag as BsTag
 
@@ -157,10 +180,16 @@ class _Walker:
             elif isinstance(node, BsTag) and self._enter(node):
                 stack.append((node, True))
                 stack.extend((child, False) for child in reversed(node.contents))
-            while self.out:
-                yield self.out.popleft()
         self._end_section()
-        yield from self.out
+        self.loader.warn_over_cap()
+        while self.out:
+            item = self.out.popleft()
+            if isinstance(item, _Deferred):
+                element = item.build(self.loader.finish(item.resolved, item.future))
+                if element is not None:
+                    yield element
+            else:
+                yield item
 
     def _enter(self, tag: Tag) -> bool:
         """Handle a tag on the way in; True to visit its children."""
@@ -248,12 +277,18 @@ class _Walker:
         self.blocks.append((text, tight))
         self.recent = _clip_left(self.recent + " " + _WS.sub(" ", text), 2 * _NEARBY_CHARS)
 
-    def _section_meta(self) -> dict[str, str]:
-        return {"section": " > ".join(h for _, h in self.headings), "heading": self.headings[-1][1]
-                if self.headings else "", "title": self.title}
+    def _section_meta(self) -> dict[str, Any]:
+        path = [h for _, h, _ in self.headings]
+        meta: dict[str, Any] = {"section": " > ".join(path), "headings": path, "heading": path[-1] if path else "",
+                                "title": self.title}
+        # the innermost section with an id, so a citation links as close to its text as the page allows
+        anchor = next((a for _, _, a in reversed(self.headings) if a), "")
+        if anchor:
+            meta["anchor"] = anchor
+        return meta
 
     def _prefix(self) -> str:
-        return " > ".join(h for _, h in self.headings) or self.title
+        return " > ".join(h for _, h, _ in self.headings) or self.title
 
     def _heading(self, tag: Tag) -> None:
         text = text_of(tag).rstrip("".join(_PERMALINK) + " ").strip()
@@ -262,7 +297,7 @@ class _Walker:
             level = int(tag.name[1])
             while self.headings and self.headings[-1][0] >= level:
                 self.headings.pop()
-            self.headings.append((level, text))
+            self.headings.append((level, text, heading_anchor(tag)))
             self.recent = ""
         for img in self._images_in(tag):  # a logo in a heading belongs to that heading's section
             self._image(img)
@@ -329,14 +364,22 @@ class _Walker:
         if self.loader.is_svg(resolved):
             logger.debug("%s: SVG image %s skipped (not a raster format)", self.source, label)
             return
-        data = self.loader.load(resolved)
-        if data is None:
-            return
         alt = _WS.sub(" ", str(img.get("alt") or "")).strip() if img is not None else ""
         title = _WS.sub(" ", str(img.get("title") or "")).strip() if img is not None else ""
         context = self._image_context(tag, alt, title)
         meta = {**self._section_meta(), "src": label, "alt": alt}
-        element = image_element(data, self.source, self.options, text=context, metadata=meta, label=label)
+
+        def build(data: bytes | None) -> Element | None:
+            if data is None:
+                return None
+            return image_element(data, self.source, self.options, text=context, metadata=meta, label=label)
+
+        if self.loader.is_remote(resolved):
+            future = self.loader.submit(resolved)
+            if future is not None:
+                self.pending.append(_Deferred(resolved, future, build))
+            return
+        element = build(self.loader.load(resolved))
         if element is not None:
             self.pending.append(element)
 

@@ -26,6 +26,9 @@ class ParseOptions:
     fetch_timeout: float = 20.0
     fetch_max_redirects: int = 5
     fetch_max_bytes: int = 50 * 1024 * 1024
+    max_source_bytes: int = 512 * 1024 * 1024
+    max_page_images: int = 200
+    page_images_timeout: float = 60.0
     allow_private_urls: bool = False
     user_agent: str = "mmrag/0.1"
 

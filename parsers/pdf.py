@@ -94,7 +94,7 @@ class PdfParser:
 
     def _elements(self, doc: pymupdf.Document, source: str) -> Iterator[Element]:
         try:
-            state = DocImages.scan(doc)
+            state = DocImages.scan(doc, self.options.max_image_pixels)
             failed = emitted = 0
             for pno in range(doc.page_count):
                 try:
@@ -141,10 +141,13 @@ class PdfParser:
                           mime_type="text/markdown", metadata=t.metadata())
 
         regions = vector_regions(vectors, blocks, page_rect, avoid=table_boxes) if len(vectors) >= 4 else []
-        yield from raster_images(page, blocks, state, options, source, skip_page_scans=ocr_reason is not None,
-                                 covered=regions)
-        # labels of a garbled page are garbage too: its figures come without context
-        yield from vector_figures(page, regions, [] if garbled else blocks, options, source)
+        try:
+            yield from raster_images(page, blocks, state, options, source, skip_page_scans=ocr_reason is not None,
+                                     covered=regions)
+            # labels of a garbled page are garbage too: its figures come without context
+            yield from vector_figures(page, regions, [] if garbled else blocks, options, source)
+        except Exception as e:  # an image MuPDF refuses costs the page its pictures, never its text
+            warn(source, f"pictures of page {number} skipped: MuPDF cannot read them ({type(e).__name__}: {e})")
 
         if options.pages_as_images or ocr_reason:
             yield from self._render(page, page_rect, ordered, source, ocr_reason)

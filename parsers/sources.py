@@ -86,13 +86,44 @@ def expand_sources(sources: Iterable[str | os.PathLike[str]]) -> list[str]:
     return out
 
 
+_SUFFIX_FAMILY = {".pdf": "application/pdf", ".html": "text/html", ".htm": "text/html", ".xhtml": "text/html",
+                  **{s: "image" for s in (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff")}}
+
+
+def _family(mime: str) -> str:
+    if mime.startswith("image/"):
+        return "image"
+    return "text/html" if mime in ("text/html", "application/xhtml+xml") else mime
+
+
+def _check_suffix(blob: Blob, name: str) -> Blob:
+    """Warn when the content is not what the name says (a login page saved as ``report.pdf``)."""
+    from mmrag.parsers._report import warn
+
+    dot = name.rfind(".")
+    suffix = name[dot:].lower() if dot >= 0 and "/" not in name[dot:] else ""
+    expected = _SUFFIX_FAMILY.get(suffix)
+    if expected is not None and blob.data and _family(blob.mime_type) != expected:
+        hint = " (an error or login page saved under that name?)" if _family(blob.mime_type) == "text/html" else ""
+        warn(blob.source, f"the name ends in {suffix} but the content is {blob.mime_type}{hint}: parsed as "
+                          f"{blob.mime_type}")
+    return blob
+
+
 def load_blob(source: str, options: ParseOptions | None = None) -> Blob:
-    """Read a local file or fetch a URL into a :class:`Blob` (raises :class:`ParseError` naming the source)."""
+    """Read a local file or fetch a URL into a :class:`Blob` (raises :class:`ParseError` naming the source).
+
+    A file or URL whose content disagrees with its extension (HTML in a ``.pdf``) is parsed by its content,
+    with a warning.
+    """
     options = options or ParseOptions()
     if is_url(source):
+        from urllib.parse import urlsplit
+
         from mmrag.parsers.fetch import fetch_url
 
-        return fetch_url(source, options)
+        blob = fetch_url(source, options)
+        return _check_suffix(blob, urlsplit(blob.base or source).path)
     path = Path(source[len("file://") :] if source.startswith("file://") else source).expanduser()
     if path.is_dir():
         raise ParseError(source, "the folder has no supported files (pdf, html, png, jpg, gif, webp, bmp, tiff)")
@@ -101,11 +132,15 @@ def load_blob(source: str, options: ParseOptions | None = None) -> Blob:
             raise ParseError(source, "the pattern matches no files")
         raise ParseError(source, "no such file")
     try:
+        size = path.stat().st_size
+        if size > options.max_source_bytes:
+            raise ParseError(source, f"the file is {size:,} bytes, over the {options.max_source_bytes:,}-byte cap per "
+                                     "source (max_source_bytes): split it, or raise MMRAG_MAX_SOURCE_BYTES")
         data = path.read_bytes()
     except OSError as e:
         raise ParseError(source, f"cannot read the file ({e.strerror or e})") from e
-    return Blob(data=data, source=source, mime_type=sniff_mime(data, name=path.name),
-                base=str(path.resolve().parent))
+    return _check_suffix(Blob(data=data, source=source, mime_type=sniff_mime(data, name=path.name),
+                              base=str(path.resolve().parent)), path.name)
 
 
 def parser_for(blob: Blob, options: ParseOptions | None = None) -> Parser:

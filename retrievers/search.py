@@ -5,48 +5,238 @@
   are restricted to image and page elements: text→image search. Offline with the local image descriptor,
   text finds images through their captions, OCR text and surrounding text (the dense and BM25 lists).
 - :func:`search_image`: an image's vector searched in the image space: image→image search (every profile).
+- :func:`search_images`: the library entry point for both, from a collection or from Settings.
+
+Results are collapsed by content: the same image inside an HTML page and as a file in a folder (two elements,
+one object) is one :class:`~mmrag.answers.Hit` whose ``duplicates`` keep the other provenances. Every hit
+carries ``object_uri``, an openable link (a ``file://`` URI or a presigned S3 URL).
 """
 
 from __future__ import annotations
 
+import fnmatch
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mmrag.answers import Hit
+from mmrag.answers import Hit, object_link
+from mmrag.elements import Element
 from mmrag.retrievers.fusion import RRF_K, reciprocal_rank_fusion
 from mmrag.retrievers.multimodal import MultimodalRetriever
 
 if TYPE_CHECKING:
+    from mmrag.config import Settings
     from mmrag.providers.factory import Providers
     from mmrag.stores.collection import Collection
 
-__all__ = ["search_image", "search_text"]
+__all__ = [
+    "VISUAL_KINDS",
+    "SearchFilter",
+    "collapse_duplicates",
+    "search_image",
+    "search_images",
+    "search_text",
+    "with_links",
+]
 
 VISUAL_KINDS = ["image", "page"]
+_OVERFETCH = 3  # candidates per wanted hit: duplicates and threshold cuts must not leave the result short
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilter:
+    """What a search may return, beyond the store's exact-match filter.
+
+    Attributes:
+        kinds: element kinds to keep (``image``, ``page``, ``table``, ``text``); empty: all.
+        source: a glob matched against each ingested source and its file name (``*.pdf``, ``*/sklearn/*``).
+        page: keep elements of this 1-based page only.
+        threshold: drop hits whose similarity is below this (cosine similarity, for the vector lists).
+    """
+
+    kinds: tuple[str, ...] = ()
+    source: str | None = None
+    page: int | None = None
+    threshold: float | None = None
+
+    def store_filter(self, collection: Collection, base: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+        """The exact-match store filter (kinds, page, the sources the glob matches), merged into ``base``.
+
+        Returns:
+            The filter, or None when nothing can match (the glob matches no ingested source).
+        """
+        active: dict[str, Any] = dict(base or {})
+        if self.kinds:
+            active["kind"] = list(self.kinds)
+        if self.page is not None:
+            active["page"] = self.page
+        if self.source:
+            names = matching_sources(self.source, (s.source for s in collection.manifest.sources()))
+            if not names:
+                return None
+            active["source"] = names
+        return active
+
+
+def matching_sources(pattern: str, sources: Iterable[str]) -> list[str]:
+    """The sources that ``pattern`` matches, as a whole or by their file name (``*.png`` matches ``/a/b.png``)."""
+    out = []
+    for source in sources:
+        name = source.rstrip("/").rsplit("/", 1)[-1]
+        if fnmatch.fnmatchcase(source, pattern) or fnmatch.fnmatchcase(name, pattern):
+            out.append(source)
+    return out
+
+
+def _content_key(element: Element) -> str:
+    # Objects are content-addressed, so one key is one picture wherever it was found; text falls back to its hash.
+    return element.object_key or f"{element.kind}:{element.content_hash}"
+
+
+def collapse_duplicates(hits: Sequence[Hit], limit: int | None = None) -> list[Hit]:
+    """One hit per content: later hits with the same object (or the same text) join the first one's
+    ``duplicates`` instead of taking a rank of their own. Order and scores of the kept hits are unchanged."""
+    kept: dict[str, Hit] = {}
+    for hit in hits:
+        key = _content_key(hit.element)
+        first = kept.get(key)
+        if first is None:
+            kept[key] = hit
+            continue
+        extra = tuple(e for e in (hit.element, *hit.duplicates) if e.id != first.element.id
+                      and all(e.id != d.id for d in first.duplicates))
+        lists = first.lists + tuple(name for name in hit.lists if name not in first.lists)
+        kept[key] = replace(first, lists=lists, duplicates=first.duplicates + extra)
+    out = list(kept.values())
+    return out if limit is None else out[:limit]
+
+
+def with_links(hits: Sequence[Hit], collection: Collection) -> list[Hit]:
+    """The hits with ``object_uri`` filled in from the collection's object store (presigned on S3)."""
+    return [h if h.object_uri else replace(h, object_uri=object_link(h.element, collection.objects)) for h in hits]
 
 
 def search_text(query: str, providers: Providers, collection: Collection, *, k: int = 10,
-                images_only: bool = False, filter: dict[str, Any] | None = None) -> list[Hit]:
-    """The k best elements for a text query (``images_only``: images and page renders only), fused by RRF."""
+                images_only: bool = False, filter: dict[str, Any] | None = None,
+                where: SearchFilter | None = None) -> list[Hit]:
+    """The k best elements for a text query (``images_only``: images and page renders only), fused by RRF.
+
+    Args:
+        query: the text.
+        providers: the collection's models.
+        collection: where to search.
+        k: hits wanted.
+        images_only: only image and page elements (text→image).
+        filter: an exact-match store filter (``{"kind": "table"}``).
+        where: kinds, source glob, page and a similarity threshold for the vector lists.
+
+    Raises:
+        ValueError: the query is empty.
+    """
     if not query.strip():
         raise ValueError("the query is empty")
-    active = dict(filter or {})
+    where = where or SearchFilter()
     if images_only:
-        active["kind"] = VISUAL_KINDS
+        where = replace(where, kinds=tuple(VISUAL_KINDS))
+    active = where.store_filter(collection, filter)
+    if active is None:
+        return []
     retriever = MultimodalRetriever(collection=collection, text_embeddings=providers.text_embeddings,
-                                    image_embedder=providers.image_embedder, k=k, filter=active or None)
-    return reciprocal_rank_fusion(retriever.rank(query), RRF_K, limit=k)
+                                    image_embedder=providers.image_embedder, k=k * _OVERFETCH,
+                                    filter=active or None, score_threshold=where.threshold)
+    fused = reciprocal_rank_fusion(retriever.rank(query), RRF_K)
+    return with_links(collapse_duplicates(fused, limit=k), collection)
 
 
 def search_image(image: bytes, providers: Providers, collection: Collection, *, k: int = 10,
-                 filter: dict[str, Any] | None = None, name: str = "the query image") -> list[Hit]:
+                 filter: dict[str, Any] | None = None, name: str = "the query image",
+                 where: SearchFilter | None = None) -> list[Hit]:
     """The k images most similar to ``image`` in the collection's image space (score: cosine similarity).
+
+    Copies of one picture (same object) come back as one hit with the other copies in ``duplicates``.
 
     Raises:
         ParseError: ``image`` is not an image that can be decoded (``name`` says which file in the message).
     """
     from mmrag.parsers.images import probe_image
 
+    where = where or SearchFilter()
     probe_image(image, name)
+    active = where.store_filter(collection, filter)
+    if active is None:
+        return []
     [vector] = providers.image_embedder.embed_images([image])
-    hits = collection.image.search(vector, k=k, filter=filter)
-    return [Hit(h.element, h.score, ("image",)) for h in hits]
+    found = collection.image.search(vector, k=k * _OVERFETCH, filter=active or None)
+    hits = [Hit(h.element, h.score, ("image",)) for h in found
+            if where.threshold is None or h.score >= where.threshold]
+    return with_links(collapse_duplicates(hits, limit=k), collection)
+
+
+def search_images(
+    target: Collection | Settings,
+    *,
+    text: str | None = None,
+    image: bytes | str | Path | None = None,
+    k: int = 10,
+    filter: dict[str, Any] | None = None,
+    where: SearchFilter | None = None,
+    providers: Providers | None = None,
+) -> list[Hit]:
+    """Find pictures (image and page elements) by a text (text→image) or by an image (image→image).
+
+    Args:
+        target: an open :class:`~mmrag.stores.collection.Collection`, or :class:`~mmrag.config.Settings` naming
+            one (it must exist: searching never creates a collection).
+        text: the text query; exactly one of ``text`` and ``image``.
+        image: the query image: its bytes, or a path to it.
+        k: hits wanted.
+        filter: an exact-match store filter, e.g. ``{"source": ["/data/report.pdf"]}``.
+        where: kinds, source glob, page and similarity threshold.
+        providers: the collection's models; built from the Settings (or default Settings) when None.
+
+    Returns:
+        The hits, best first, each with an openable ``object_uri``. In Jupyter, wrap them in
+        :class:`mmrag.render.HitList` to see a gallery.
+
+    Raises:
+        ValueError: neither or both of ``text`` and ``image``.
+        NotFoundError: the Settings name a collection that does not exist.
+    """
+    if (text is None) == (image is None):
+        raise ValueError("give exactly one of text= or image=")
+    from mmrag.config import Settings
+
+    if isinstance(target, Settings):
+        collection, built = _open(target)
+        providers = providers or built
+    else:
+        collection = target
+        if providers is None:
+            from mmrag.providers.factory import build_providers
+
+            providers = build_providers(Settings())
+    if text is not None:
+        return search_text(text, providers, collection, k=k, images_only=True, filter=filter, where=where)
+    assert image is not None
+    name = "the query image"
+    if not isinstance(image, bytes):
+        name = str(image)
+        image = Path(image).read_bytes()
+    where = where or SearchFilter()
+    if not where.kinds:
+        where = replace(where, kinds=tuple(VISUAL_KINDS))
+    return search_image(image, providers, collection, k=k, filter=filter, name=name, where=where)
+
+
+def _open(settings: Settings) -> tuple[Collection, Providers]:
+    from mmrag.providers.factory import build_providers
+    from mmrag.stores.collection import SpaceInfo, open_collection, require_collection
+
+    require_collection(settings)
+    providers = build_providers(settings)
+    embeddings = providers.text_embeddings
+    dims = getattr(embeddings, "dimensions", None) or len(embeddings.embed_query("dimension probe"))
+    text = SpaceInfo(str(getattr(embeddings, "model_id", type(embeddings).__name__)), int(dims))
+    image = SpaceInfo(providers.image_embedder.model_id, providers.image_embedder.dimensions)
+    return open_collection(settings, text=text, image=image), providers

@@ -74,11 +74,14 @@ def print_sources(answer: Answer) -> None:
               help="Reuse the answer to a similar earlier question on unchanged data [default: MMRAG_ANSWER_CACHE].")
 @click.option("--json", "as_json", is_flag=True, help="Print the Answer as one JSON object.")
 @click.option("--show-context", is_flag=True, help="Also print the evidence the answer was built from.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, writable=True),
+              help="Also write the answer with its cited evidence (images, highlighted regions) to this HTML file.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the --html page in the default browser.")
 @click.pass_context
 def ask(ctx: click.Context, /, question: str, collection: str | None, k: int, sub_questions: int,
         no_decompose: bool, mode: str, fusion: str | None, weights: dict[str, float], sources: tuple[str, ...],
         kinds: tuple[str, ...], pages: tuple[int, ...], answer_cache: bool | None, as_json: bool,
-        show_context: bool) -> None:
+        show_context: bool, html_path: str | None = None, open_browser: bool = False) -> None:
     """Answer QUESTION from a collection, with numbered citations (streamed as it is written)."""
     from mmrag.answers import Answer
     from mmrag.chains._components import open_components
@@ -107,6 +110,7 @@ def ask(ctx: click.Context, /, question: str, collection: str | None, k: int, su
             click.echo(plain(piece), nl=False)
     if answer is None:
         raise click.ClickException("the query chain produced no answer")
+    _write_html(answer, html_path, open_browser)
     if as_json:
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False))
         return
@@ -120,3 +124,22 @@ def ask(ctx: click.Context, /, question: str, collection: str | None, k: int, su
     if show_context:
         click.echo("\nContext:")
         click.echo(plain(render_context(answer.hits)))
+
+
+def _write_html(answer: object, html_path: str | None, open_browser: bool) -> None:
+    """``--html PATH [--open]``: the visual answer page (pictures read from the citations' object links)."""
+    if not html_path:
+        if open_browser:
+            raise click.UsageError("--open needs --html PATH (the page to open)")
+        return
+    from mmrag.answers import Answer
+    from mmrag.render import answer_html, write_html
+    from mmrag.terminal import plain
+
+    assert isinstance(answer, Answer)
+    uri = write_html(html_path, answer_html(answer, fetch_links=True))
+    click.secho(f"answer page: {plain(uri)}", err=True, dim=True)
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(uri)

@@ -1,4 +1,4 @@
-"""``mmrag collections``: list collections, delete one."""
+"""``mmrag collections``: list collections, delete one, collect a collection's garbage."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ def collections(ctx: click.Context, /, as_json: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from mmrag.stores.collection import list_collections
+    from mmrag.terminal import plain
 
     found = list_collections(settings_from(ctx))
     if as_json:
@@ -27,8 +28,8 @@ def collections(ctx: click.Context, /, as_json: bool) -> None:
         click.echo("no collections yet: run mmrag ingest SOURCE...")
     for c in found:
         kinds = ", ".join(f"{n} {k}" for k, n in c["elements"].items()) or "empty"
-        click.echo(f"{c['name']}: {c['sources']} sources; {kinds}; {c['bytes'] / 1e6:.1f} MB on disk "
-                   f"({c['vector_store']}; text: {c['text_model']}; image: {c['image_model']})")
+        click.echo(plain(f"{c['name']}: {c['sources']} sources; {kinds}; {c['bytes'] / 1e6:.1f} MB on disk "
+                         f"({c['vector_store']}; text: {c['text_model']}; image: {c['image_model']})"))
 
 
 @collections.command("delete")
@@ -45,3 +46,27 @@ def collections_delete(ctx: click.Context, /, name: str, yes: bool) -> None:
         click.confirm(f"Delete collection {name!r} and everything in it?", abort=True)
     done = delete_collection(settings, name)
     click.echo(f"deleted {done['name']} ({done['sources']} sources)")
+
+
+@collections.command("gc")
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print what was removed as one JSON object.")
+@click.pass_context
+def collections_gc(ctx: click.Context, /, name: str | None, as_json: bool) -> None:
+    """Remove what interrupted ingests left in NAME [default: MMRAG_COLLECTION or 'default'].
+
+    Deletes records that were written but never committed (searches never show them), temp files of
+    interrupted object writes, and objects no element refers to. Refuses to run while an ingest writes.
+    """
+    from mmrag.chains.upkeep import collect_garbage
+    from mmrag.terminal import plain
+
+    settings = settings_from(ctx, collection=name)
+    report = collect_garbage(settings).to_dict()
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False))
+        return
+    click.echo(plain(f"{report['collection']}: removed {report['uncommitted_records']} uncommitted records, "
+                     f"{report['temp_files']} temp files, {report['objects_deleted']} unreferenced objects"))
+    for source, n in report["by_source"].items():
+        click.echo(plain(f"  {source}: {n} uncommitted records"))

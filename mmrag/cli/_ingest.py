@@ -21,7 +21,8 @@ from mmrag.cli._app import cli, parse_options, settings_from
 def ingest(ctx: click.Context, /, sources: tuple[str, ...], as_json: bool, force: bool, **overrides: Any) -> None:
     """Parse, caption, embed and index SOURCES into a collection (re-running skips unchanged sources).
 
-    Exits with status 1 if any source failed; the others are still ingested.
+    Exits with status 1 if any source failed or any element was left pending (a caption that failed: run
+    the command again to retry it); the others are still ingested.
     """
     from mmrag._cli_render import ingest_progress, print_ingest_report
     from mmrag.chains.ingestion import ingest as run_ingest
@@ -33,5 +34,5 @@ def ingest(ctx: click.Context, /, sources: tuple[str, ...], as_json: bool, force
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
         print_ingest_report(report, settings)
-    if not report.ok:
+    if not report.complete:
         sys.exit(1)

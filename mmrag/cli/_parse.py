@@ -38,6 +38,7 @@ def parse(ctx: click.Context, /, sources: tuple[str, ...], as_json: bool, previe
     Exits with status 1 if any source failed; the others are still parsed.
     """
     from mmrag.parsers import ParseOptions, parse_sources
+    from mmrag.terminal import plain
 
     options = ParseOptions.from_settings(settings_from(ctx, **overrides))
     failed = 0
@@ -52,11 +53,11 @@ def parse(ctx: click.Context, /, sources: tuple[str, ...], as_json: bool, previe
                 click.echo(json.dumps({"source": result.source, "error": result.error}), err=True)
         else:
             if result.error:
-                click.secho(f"✗ {result.source}: {result.error}", fg="red", err=True)
+                click.secho(f"✗ {plain(result.source)}: {plain(result.error)}", fg="red", err=True)
             else:
-                click.echo(f"✓ {result.source}: {_summary_line(result)}")
+                click.echo(f"✓ {plain(result.source)}: {_summary_line(result)}")
             for warning in result.warnings:
-                click.secho(f"  ! {warning}", fg="yellow", err=True)
+                click.secho(f"  ! {plain(warning)}", fg="yellow", err=True)
         failed += not result.ok
         totals.update(e.kind for e in result.elements)
     if not as_json:

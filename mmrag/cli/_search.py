@@ -1,56 +1,109 @@
-"""``mmrag search``: text→element, text→image and image→image search."""
+"""``mmrag search``: text→element, text→image and image→image search, as a table, JSON lines or an HTML gallery."""
 
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from mmrag.cli._app import cli, settings_from
 
+if TYPE_CHECKING:
+    from mmrag.answers import Hit
+
+KINDS = ("text", "table", "image", "page")
+
+
+def _snippet(hit: Hit, width: int = 100) -> str:
+    from mmrag.answers import caption_of
+    from mmrag.terminal import plain
+
+    e = hit.element
+    text = caption_of(e) if e.kind != "text" else e.text
+    section = e.metadata.get("section")
+    if e.kind == "text" and isinstance(section, str) and section and text.startswith(section + "\n\n"):
+        text = text[len(section) + 2 :]  # the heading path is already in the breadcrumb
+    line = plain(" ".join(text.split()))
+    return line if len(line) <= width else line[: width - 1].rstrip() + "…"
+
+
+def _row(n: int, hit: Hit) -> str:
+    from mmrag.answers import breadcrumb
+    from mmrag.terminal import plain
+
+    e = hit.element
+    also = f"  (+{len(hit.duplicates)} more)" if hit.duplicates else ""
+    return f"{n:>2}. {hit.score:.4f}  {plain(breadcrumb(e))} ({e.kind}){also}  {plain(hit.object_uri or '')}"
+
 
 @cli.command()
 @click.argument("query", required=False)
-@click.option("--image", "image_path", type=click.Path(exists=True, dir_okay=False),
-              help="Find images similar to this image file (image→image).")
+@click.option("--image", "image_ref", metavar="FILE_OR_URL",
+              help="Find images similar to this image file or URL (image→image; URLs fetched as ingest does).")
 @click.option("--images", "images_only", is_flag=True, help="Only images and page renders (text→image).")
+@click.option("--kind", "kinds", type=click.Choice(KINDS), multiple=True, help="Only these kinds (repeatable).")
+@click.option("--source", "source_glob", metavar="GLOB", help="Only sources matching GLOB (path or file name).")
+@click.option("--page", type=click.IntRange(1), help="Only elements of this page.")
+@click.option("--threshold", type=float, help="Drop hits whose cosine similarity is below this.")
 @click.option("-c", "--collection", help="Collection to search [default: MMRAG_COLLECTION or 'default'].")
 @click.option("-k", "k", type=click.IntRange(1, 200), default=10, show_default=True, help="Results to show.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per result per line.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, writable=True),
+              help="Also write the results as one self-contained HTML gallery to this file.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the HTML gallery in the default browser.")
 @click.pass_context
-def search(ctx: click.Context, /, query: str | None, image_path: str | None, images_only: bool,
-           collection: str | None, k: int, as_json: bool) -> None:
-    """Search a collection by text (QUERY; --images for text→image) or by image (--image FILE; image→image)."""
-    from pathlib import Path
+def search(ctx: click.Context, /, query: str | None, image_ref: str | None, images_only: bool,
+           kinds: tuple[str, ...], source_glob: str | None, page: int | None, threshold: float | None,
+           collection: str | None, k: int, as_json: bool, html_path: str | None, open_browser: bool) -> None:
+    """Search a collection by text (QUERY; --images for text→image) or by image (--image FILE_OR_URL).
 
+    \b
+    Examples:
+      mmrag search "confusion matrix" --images --html gallery.html
+      mmrag search --image tests/data/images/img_029.png -k 5 --json
+    """
     from mmrag.chains._components import open_components
-    from mmrag.chains.synthesis import object_uri
-    from mmrag.retrievers.search import search_image, search_text
+    from mmrag.parsers.sources import load_blob
+    from mmrag.retrievers.search import SearchFilter, search_image, search_text
 
-    if (query is None) == (image_path is None):
-        raise click.UsageError("give either a text QUERY or --image FILE", ctx)
-    settings = settings_from(ctx, collection=collection)
+    if (query is None) == (image_ref is None):
+        raise click.UsageError("give either a text QUERY or --image FILE_OR_URL", ctx)
     if query is not None and not query.strip():
         raise click.UsageError("the query is empty", ctx)
+    if open_browser and not html_path:
+        raise click.UsageError("--open needs --html PATH (the page to open)", ctx)
+    settings = settings_from(ctx, collection=collection)
+    where = SearchFilter(kinds=kinds, source=source_glob, page=page, threshold=threshold)
     providers, col = open_components(settings, create=False)
-    if image_path is not None:
-        hits = search_image(Path(image_path).read_bytes(), providers, col, k=k, name=image_path)
+    if image_ref is not None:
+        blob = load_blob(image_ref)  # a URL is fetched with ingest's safety rules (no private addresses...)
+        hits = search_image(blob.data, providers, col, k=k, name=image_ref, where=where)
     else:
         assert query is not None
-        hits = search_text(query, providers, col, k=k, images_only=images_only)
+        hits = search_text(query, providers, col, k=k, images_only=images_only, where=where)
         if images_only and not getattr(providers.image_embedder, "supports_text_queries", False):
             click.secho("(text→image through captions, OCR and nearby text: the image model cannot embed "
                         "text; configure CLIP or the bedrock profile for visual matching)", dim=True, err=True)
     for n, hit in enumerate(hits, 1):
-        e = hit.element
-        link = object_uri(e, col.objects)
         if as_json:
-            row = {"rank": n, **hit.to_dict(), "object_uri": link, "src": e.metadata.get("src"),
-                   "text": e.text[:200], "caption": e.metadata.get("caption")}
-            click.echo(json.dumps(row, ensure_ascii=False))
+            click.echo(json.dumps({"rank": n, **hit.to_dict()}, ensure_ascii=False))
         else:
-            page = f", page {e.page}" if e.page else ""
-            src = f" {e.metadata['src']}" if e.metadata.get("src") else ""
-            click.echo(f"{n:>2}. {hit.score:.4f}  {e.source}{page} ({e.kind}{src})  {link or ''}")
+            click.echo(_row(n, hit))
+            snippet = _snippet(hit)
+            if snippet:
+                click.echo(f"      {snippet}")
     if not hits and not as_json:
         click.echo("no results")
+    if html_path:
+        from mmrag.render import gallery_html, write_html
+
+        label = query if query is not None else f"similar to {image_ref}"
+        uri = write_html(html_path, gallery_html(hits, objects=col.objects, query=label, collection=col.name))
+        from mmrag.terminal import plain
+
+        click.secho(f"gallery: {plain(uri)} ({len(hits)} results)", err=True, dim=True)
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(uri)

@@ -1,6 +1,11 @@
 """Evidence pieces for extractive answers: stopwords, light stemming, sentence and table pieces.
 
 Split from :mod:`mmrag.providers.offline`, which picks among these pieces.
+
+Headings are context, not evidence: a line that is the element's own heading, section breadcrumb or page title
+(HTML metadata), a breadcrumb (``A > B > C``), or a short title-like line standing on its own before a new
+sentence (``3.1. Qualitative palettes``, ``zlib Usage Example``) is never offered as a piece. Figure and table
+captions (``Figure 2: SSL Protocol Stack``) are kept: they answer "what does Figure 2 show?".
 """
 
 from __future__ import annotations
@@ -50,9 +55,15 @@ def _stem(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("e") else word  # "make", "making" → "mak"
 
 
+_COMPOUND = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)+")
+
+
 def _terms(text: str) -> set[str]:
-    """Content words of ``text``: lower-cased, stopwords and single letters dropped, lightly stemmed."""
-    return {_stem(t) for t in _TOKEN.findall(text.lower()) if t not in _STOPWORDS and (len(t) > 1 or t.isdigit())}
+    """Content words of ``text``: lower-cased, stopwords and single letters dropped, lightly stemmed; hyphenated
+    compounds (``p-value``, ``sum-of-squares``) also count as one word of their own."""
+    lower = text.lower()
+    words = {_stem(t) for t in _TOKEN.findall(lower) if t not in _STOPWORDS and (len(t) > 1 or t.isdigit())}
+    return words | set(_COMPOUND.findall(lower))
 
 
 def _windows(sentence: str) -> list[str]:
@@ -68,11 +79,69 @@ def _windows(sentence: str) -> list[str]:
     return [piece for piece in out if piece]
 
 
-def _sentence_pieces(text: str, *, min_words: int) -> list[str]:
+_CAPTION = re.compile(r"^(?:figure|fig\.|table|chart|diagram|listing|plate|exhibit)\s*[\dIVXivx]", re.IGNORECASE)
+_HEADING_WORD = re.compile(r"^(?:\d+(?:\.\d+)*\.?|[A-Z]\.|[\w'’/&()-]+:?)$")
+_HEADING_WORDS = 12
+
+
+def _heading_like(line: str) -> bool:
+    """A short, title-like line: no sentence punctuation, no code, at most a dozen words, starting with a capital
+    or a section number (``2. Arthritis data``, ``Regular Expressions``, ``zlib Usage Example``)."""
+    words = line.split()
+    if not 1 <= len(words) <= _HEADING_WORDS or _CAPTION.match(line):
+        return False
+    if line.rstrip()[-1:] in ".!?;,=" or not all(_HEADING_WORD.match(w) for w in words):
+        return False
+    alpha = [w for w in words if any(c.isalpha() for c in w)]
+    titled = sum(1 for w in alpha if w[:1].isupper()) * 2 >= len(alpha)  # "zlib Usage Example"
+    return len(alpha) >= 2 and (words[0][:1].isupper() or words[0][:1].isdigit() or titled)
+
+
+def _known_headings(el: Element) -> set[str]:
+    """The element's own heading, section breadcrumb (and each of its parts) and page title, flattened."""
+    out: set[str] = set()
+    for key in ("heading", "section", "title", "breadcrumb"):
+        value = " ".join(str(el.metadata.get(key) or "").split())
+        if value:
+            out.add(value.lower())
+            out.update(part.strip().lower() for part in re.split(r"\s+[>›»/]\s+", value) if part.strip())
+    return out
+
+
+def _is_heading(line: str, known: set[str]) -> bool:
+    flat = " ".join(line.split())
+    if not flat:
+        return False
+    if flat.lower() in known or flat.lower().rstrip(" :") in known:
+        return True
+    if re.search(r"\s[>›»]\s", flat) and not flat.startswith((">", "R>")):
+        return all(_heading_like(part) or part.lower() in known for part in re.split(r"\s+[>›»]\s+", flat) if part)
+    return False
+
+
+def _strip_headings(para: str, known: set[str]) -> str:
+    """``para`` without its leading heading lines (a title-like line followed by a capitalised line)."""
+    lines = [line for line in para.strip().splitlines() if line.strip()]
+    while lines:
+        first = lines[0].strip()
+        if _is_heading(first, known):
+            lines.pop(0)
+            continue
+        nxt = lines[1].strip() if len(lines) > 1 else ""
+        if _heading_like(first) and (not nxt or nxt[:1].isupper() or nxt[:1] in "\"“(>"):
+            lines.pop(0)
+            continue
+        break
+    return "\n".join(lines)
+
+
+def _sentence_pieces(text: str, *, min_words: int, known: set[str] | None = None) -> list[str]:
     out: list[str] = []
     text = _OWN_LINE.sub("\n\n\\1\n\n", text)  # code prompts and bullets end the sentence before them
     text = re.sub(r"(?<=\w)-\n(?=[a-z])", "-", text)  # "intro-\nduces" → "intro-duces"
     for para in re.split(r"\n\s*\n", text):
+        if known is not None:
+            para = _strip_headings(para, known)
         sentences: list[str] = []
         for sentence in _SENTENCE_END.split(para.strip()):
             last = sentences[-1].rsplit(None, 1)[-1].lower().rstrip(".") if sentences else ""
@@ -88,8 +157,19 @@ def _sentence_pieces(text: str, *, min_words: int) -> list[str]:
     return out
 
 
-def _table_piece(el: Element, query_terms: set[str]) -> str | None:
-    """The caption line, header and the rows sharing words with the question, as markdown; None if no table."""
+def _symbols(queries: tuple[str, ...]) -> set[str]:
+    """Stand-alone symbols a question asks about (``what does the ? character do``: ``?``)."""
+    return {m for q in queries for m in re.findall(r"(?<=\s)[^\w\s]{1,3}(?=\s)", f" {q} ")}
+
+
+def _row_score(row: str, query_terms: set[str], symbols: set[str]) -> int:
+    cells = {c.strip().strip("\\") for c in row.strip().strip("|").split("|")}
+    return len(query_terms & _terms(row)) + (3 if symbols & cells else 0)
+
+
+def _table_piece(el: Element, query_terms: set[str], symbols: frozenset[str] = frozenset()) -> str | None:
+    """The caption line, header and the rows sharing words with the question (best first), as markdown; None if
+    there is no markdown table."""
     lines = [line.strip() for line in el.text.splitlines()]
     md = [i for i, line in enumerate(lines) if line.startswith("|")]
     if len(md) < 2:
@@ -99,25 +179,26 @@ def _table_piece(el: Element, query_terms: set[str]) -> str | None:
     context = [line for line in lines[: md[0]] if line]
     summary = str(el.metadata.get(SUMMARY_KEY) or "").strip().splitlines()
     caption = str(el.metadata.get(CAPTION_KEY) or "") or (context[0] if context else "") or (summary or [""])[0]
-    scored = sorted(((len(query_terms & _terms(row)), -i) for i, row in enumerate(body)), reverse=True)
-    keep = sorted(-i for score, i in scored[:_TABLE_ROWS] if score > 0) or list(range(min(3, len(body))))
+    scored = sorted(((_row_score(row, query_terms, set(symbols)), -i) for i, row in enumerate(body)), reverse=True)
+    keep = [-i for score, i in scored[:_TABLE_ROWS] if score > 0] or list(range(min(3, len(body))))
     rows = [body[i] for i in keep]
     return "\n".join([caption.strip(), header, separator, *rows] if caption.strip() else [header, separator, *rows])
 
 
 def _evidence_pieces(el: Element, *queries: str) -> list[str]:
     """What an element offers to quote, in document order (see :func:`extractive_answer`)."""
+    known = _known_headings(el)
     if el.kind == "table":
-        piece = _table_piece(el, set().union(*(_terms(q) for q in queries)))
+        piece = _table_piece(el, set().union(*(_terms(q) for q in queries)), frozenset(_symbols(queries)))
         if piece is not None:
             return [piece]
         return _sentence_pieces(el.text, min_words=1)
     if el.kind == "text":
-        pieces = _sentence_pieces(el.text, min_words=3)
-        return pieces or _sentence_pieces(el.text, min_words=1)
+        pieces = _sentence_pieces(el.text, min_words=3, known=known)
+        return pieces or _sentence_pieces(el.text, min_words=1, known=known)
     out: list[str] = []
     for source in (el.metadata.get(CAPTION_KEY), el.metadata.get("ocr_text"), el.text):
-        for piece in _sentence_pieces(str(source or ""), min_words=1):
+        for piece in _sentence_pieces(str(source or ""), min_words=1):  # OCR lines of a sign are evidence
             if piece not in out:
                 out.append(piece)
     return out

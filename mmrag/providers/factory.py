@@ -146,14 +146,14 @@ def _local_captioner_key(settings: Settings, captioner: Captioner) -> str | None
 
 
 def _build_local(settings: Settings) -> tuple[Embeddings, ImageEmbedder, Captioner]:
-    from mmrag.providers.local_caption import LocalCaptioner
-    from mmrag.providers.local_image import LocalImageEmbedder
-    from mmrag.providers.local_text import HashingEmbeddings, MiniLMEmbeddings
-    from mmrag.providers.ocr import make_ocr_engine
+    from mmrag.providers.local.local_caption import LocalCaptioner
+    from mmrag.providers.local.local_image import LocalImageEmbedder
+    from mmrag.providers.local.local_text import HashingEmbeddings, MiniLMEmbeddings
+    from mmrag.providers.local.ocr import make_ocr_engine
 
     image: ImageEmbedder
     if settings.clip_model is not None:
-        from mmrag.providers.clip import ClipImageEmbedder
+        from mmrag.providers.local.clip import ClipImageEmbedder
 
         image = ClipImageEmbedder(settings.clip_model)
     else:
@@ -169,9 +169,9 @@ def _build_local(settings: Settings) -> tuple[Embeddings, ImageEmbedder, Caption
 
 def _build_bedrock(settings: Settings) -> tuple[Embeddings, ImageEmbedder, Captioner, BaseChatModel, BaseChatModel]:
     from mmrag.providers._concurrency import AdaptiveLimiter, RetryPolicy
-    from mmrag.providers.bedrock import make_bedrock_client
-    from mmrag.providers.claude import BedrockCaptioner, make_chat_model
-    from mmrag.providers.titan import TitanMultimodalEmbedder, TitanTextEmbeddings
+    from mmrag.providers.bedrock.claude import BedrockCaptioner, make_chat_model
+    from mmrag.providers.bedrock.client import make_bedrock_client
+    from mmrag.providers.bedrock.titan import TitanMultimodalEmbedder, TitanTextEmbeddings
 
     client = make_bedrock_client(settings)
     # One limiter for every Bedrock call of this process: max_concurrency bounds them all together, and a

@@ -39,7 +39,8 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from mmrag.answers import Answer, Citation, Hit
 from mmrag.providers._evidence import _ABBREVIATIONS, _evidence_pieces, _terms
@@ -75,7 +76,6 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z'/-]*|\d[\d.,]*")
 _COMPARE = re.compile(r"^compare\s+", re.IGNORECASE)
 _LIST_SEP = re.compile(r"\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|vs\.?|versus)\s+", re.IGNORECASE)
 _LIST_END = re.compile(r"\s(?:in|at|on|from|for|during|within|under|using|across|according\s+to)\s", re.IGNORECASE)
-_Piece = tuple[int, int, str, frozenset[str]]  # (hit rank, position in the element, text, content words)
 _PAIRS = {"(": ")", "[": "]", "{": "}", "\u201c": "\u201d", "\u2018": "\u2019"}
 
 
@@ -257,6 +257,16 @@ def _finish(part: str) -> str:
 
 
 # -- extractive answer -----------------------------------------------------------------------------------------
+_WANTS_NUMBER = re.compile(
+    r"\bhow\s+(?:many|much|long|old|often|large|big|far|high)\b|\b(?:value|number|count|total|p-value|percentage|"
+    r"percent|year|port|size|amount|rate|seed)s?\b", re.IGNORECASE)
+_VISUAL = re.compile(r"\b(?:figure|fig\.|chart|diagram|screenshot|image|picture|photo|plot|graph|illustration|"
+                     r"drawing)s?\b", re.IGNORECASE)
+_TABULAR = re.compile(r"\btables?\b", re.IGNORECASE)
+_CAPTION_START = re.compile(r"^(?:figure|fig\.|table|chart|diagram)\s*\d", re.IGNORECASE)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
 def extractive_answer(
     question: str,
     hits: Sequence[Hit],
@@ -267,12 +277,19 @@ def extractive_answer(
 ) -> Answer:
     """An answer quoted from the best evidence, with citations: the local profile's synthesis (no model).
 
-    The top hits offer pieces: sentences of a text chunk (code lines apart); a table's caption line, header and
-    the rows sharing words with the question (markdown); sentences of an image's or page's caption, OCR text or
-    text. Pieces are scored by the question's content words (stopwords out, light stemming, numbers kept; rare
-    words weigh more). Each sub-question gets its best piece if any shares a word with it, then the best others
-    fill up to ``max_sentences``. Pieces keep hit rank order, each followed by ``[n]``; ``n`` numbers distinct
-    cited elements from 1 in order of first use. With no word in common, the top hit's first piece is quoted.
+    The top hits offer pieces: sentences of a text chunk (code lines apart; headings are context, not evidence,
+    and are never quoted); a table's caption line, header and the rows sharing words with the question, best
+    row first (markdown); sentences of an image's or page's caption, OCR text or text. For each sub-question
+    (or the question itself when it was not split) the one piece that best answers it **leads**, in the order
+    of the parts; supporting quotes for the whole question follow in hit order. A piece's score for a question
+    is the share of the question's content words it covers (rare
+    words weigh more: ``1 + ln(N / df)`` over the N pieces), halved when it only restates the question, and
+    adjusted by what the question asks for: when it asks for a number ("how many", "what value", "p-value"...),
+    a piece with a number the question does not contain gains a little and one without is halved; small bonuses
+    go to an image/page element or a ``Figure n`` caption when the question names a figure/chart/diagram/plot, and
+    to a table when it names a table; ties go to the better-ranked hit. Each quote is
+    followed by ``[n]``; ``n`` numbers distinct cited elements from 1 in order of first use. With no word in
+    common, the top hit's first piece is quoted.
 
     Args:
         question: the question as asked.
@@ -293,18 +310,19 @@ def extractive_answer(
                       hits=tuple(hits))
     elements = list({h.element.id: h.element for h in hits}.values())  # each element once, at its best rank
     elements = elements[: max(2 * max_citations, 10)]  # only the top hits are read
-    pieces = [(rank, pos, text, frozenset(_terms(text))) for rank, el in enumerate(elements)
+    pieces = [_Piece(rank, pos, text, frozenset(_terms(text)), el.kind) for rank, el in enumerate(elements)
               for pos, text in enumerate(_evidence_pieces(el, question, *subs))]
-    chosen = _select(pieces, [_terms(sub) for sub in subs], _terms(question).union(*(_terms(s) for s in subs)),
-                     max_sentences=max_sentences, max_citations=max_citations)
+    parts = [s for s in subs if s.strip() != question.strip()]
+    asked = parts or [question]  # a multi-part question: each part leads with its best piece, in order
+    chosen = _select(pieces, asked, max_sentences=max_sentences, max_citations=max_citations, extra=[question])
     if not chosen and pieces:
-        chosen.append(pieces[0][:3])  # nothing shares a word (e.g. an image found by image search): quote the top hit
-    chosen.sort()
+        chosen.append(pieces[0])  # nothing shares a word (e.g. an image found by image search): quote the top hit
 
     markers: dict[int, int] = {}
     citations: list[Citation] = []
     blocks: list[str] = []
-    for rank, _, text in chosen:
+    for piece in chosen:
+        rank, text = piece.rank, piece.text
         el = elements[rank]
         if rank not in markers:
             markers[rank] = len(markers) + 1
@@ -320,41 +338,79 @@ def extractive_answer(
                   citations=tuple(citations), hits=tuple(hits))
 
 
-def _select(pieces: list[_Piece], sub_terms: list[set[str]], all_terms: set[str], *, max_sentences: int,
-            max_citations: int) -> list[tuple[int, int, str]]:
-    """(rank, position, text) of the pieces to quote.
+class _Piece(NamedTuple):
+    rank: int  # of the hit it comes from
+    pos: int  # within that element
+    text: str
+    words: frozenset[str]
+    kind: str
 
-    A term weighs ``1 + ln(N / df)`` over the N candidate pieces, so a rare "C4" or "rseed" counts more than
-    "test". Each sub-question first gets its best piece; then the best remaining pieces scoring at least half
-    the top score, or any score when right next to a chosen piece of the same element (the code line after
-    the sentence that names it).
+
+def _numbers(text: str) -> set[str]:
+    return {n.replace(",", "") for n in _NUMBER.findall(text)}
+
+
+def _select(pieces: list[_Piece], asked: list[str], *, max_sentences: int, max_citations: int,
+            extra: Sequence[str] = ()) -> list[_Piece]:
+    """The pieces to quote: each question's lead first (in question order), then supporting pieces in hit order.
+
+    Supporting pieces score at least half the best score for all questions together, or are right next to a
+    chosen piece of the same element (the code line after the sentence that names it).
     """
-    df = Counter(t for *_, words in pieces for t in words)
+    df = Counter(t for p in pieces for t in p.words)
     weight = {t: 1.0 + math.log(len(pieces) / n) for t, n in df.items()}
-    chosen: list[tuple[int, int, str]] = []
-    anchors: list[tuple[int, int, str]] = []  # picked on their own score: their neighbours may follow them
+    unseen = 1.0 + math.log(max(len(pieces), 1))
+    numbers = {p: _numbers(p.text) for p in pieces}
 
-    def score(query: set[str], words: frozenset[str]) -> float:
-        return sum(weight[t] for t in sorted(query & words))  # sorted: the same float sum on every run
+    def scorer(query: str) -> Callable[[_Piece], float]:
+        terms = _terms(query)
+        total = sum(weight.get(t, unseen) for t in terms) or 1.0
+        asked_numbers = _numbers(query)
+        wants_number = bool(_WANTS_NUMBER.search(query))
+        visual, tabular = bool(_VISUAL.search(query)), bool(_TABULAR.search(query))
 
-    def best(query: set[str], *, fresh: bool, floor: float) -> tuple[int, int, str] | None:
-        cited = {rank for rank, _, _ in chosen}
-        near = {(rank, pos + step) for rank, pos, _ in anchors for step in (-1, 1)}
-        scored = [(score(query, words), -rank, -pos, text) for rank, pos, text, words in pieces
-                  if not (fresh and (rank, pos, text) in chosen) and (rank in cited or len(cited) < max_citations)]
-        eligible = [x for x in scored if x[0] > 0 and (x[0] >= floor or (-x[1], -x[2]) in near)]
-        top = max(eligible, default=None)
-        if top is None:
-            return None
-        if top[0] >= floor:
-            anchors.append((-top[1], -top[2], top[3]))
-        return -top[1], -top[2], top[3]
+        def score(p: _Piece) -> float:
+            common = sorted(terms & p.words)  # sorted: the same float sum on every run
+            if not common:
+                return 0.0
+            value = sum(weight[t] for t in common) / total
+            if not p.words - terms:
+                value *= 0.5  # restates the question, adds nothing
+            if wants_number:  # the answer is a number: a piece without a new one cannot be it
+                value = value + 0.25 if numbers[p] - asked_numbers else value * 0.5
+            if visual and (p.kind in ("image", "page") or _CAPTION_START.match(p.text)):
+                value += 0.2
+            if tabular and p.kind == "table":
+                value += 0.2
+            return value + 0.01 / (1 + p.rank)
 
-    for query in sub_terms:  # coverage first: every sub-question's best piece, unless that piece is already in
-        pick = best(query, fresh=False, floor=0.0)
-        if pick is not None and pick not in chosen and len(chosen) < max_sentences:
-            chosen.append(pick)
-    floor = max((score(all_terms, words) for *_, words in pieces), default=0.0) / 2
-    while len(chosen) < max_sentences and (pick := best(all_terms, fresh=True, floor=floor)) is not None:
-        chosen.append(pick)
-    return sorted(chosen)
+        return score
+
+    chosen: list[_Piece] = []
+
+    def allowed(p: _Piece) -> bool:
+        cited = {c.rank for c in chosen}
+        said = {" ".join(c.text.split()) for c in chosen}  # the same caption in a chunk and on its figure: once
+        return p not in chosen and " ".join(p.text.split()) not in said and (
+            p.rank in cited or len(cited) < max_citations)
+
+    for query in asked:  # coverage first: each question's best piece leads
+        if len(chosen) >= max_sentences:
+            break
+        score = scorer(query)
+        ranked = sorted((p for p in pieces if allowed(p)), key=lambda p: (-score(p), p.rank, p.pos))
+        if ranked and score(ranked[0]) > 0:
+            chosen.append(ranked[0])
+    leads = len(chosen)
+    overall = scorer(" ".join(dict.fromkeys([*asked, *extra])))
+    floor = max((overall(p) for p in pieces), default=0.0) / 2
+    support: list[_Piece] = []
+    while len(chosen) + len(support) < max_sentences:
+        near = {(p.rank, p.pos + step) for p in chosen[:leads] + support for step in (-1, 1)}
+        said = {" ".join(c.text.split()) for c in support}
+        candidates = [p for p in pieces if allowed(p) and " ".join(p.text.split()) not in said and overall(p) > 0
+                      and (overall(p) >= floor or (p.rank, p.pos) in near)]
+        if not candidates:
+            break
+        support.append(max(candidates, key=lambda p: (overall(p), -p.rank, -p.pos)))
+    return chosen + sorted(support, key=lambda p: (p.rank, p.pos))

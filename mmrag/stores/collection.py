@@ -7,20 +7,24 @@ Where things live (``MMRAG_HOME`` defaults to ``./.mmrag``)::
     MMRAG_HOME/<collection>/objects/          raw objects (unless MMRAG_S3_BUCKET is set)
 
 With OpenSearch the spaces are the indexes ``mmrag-<collection>-text`` and ``-image``; with pgvector the
-tables ``mmrag_<collection>_text`` and ``_image``; S3 objects go under ``<prefix><collection>/``.
+tables ``mmrag_<collection>_text`` and ``_image`` (a name with ``-`` gets a hash: see
+:func:`~mmrag.stores.pgvector.collection_table`); S3 objects go under ``<prefix><collection>/``. Every one of
+these maps different collection names to different names (collection names have no ``/``, and OpenSearch
+keeps ``-`` and ``_`` apart), so two collections never share an index, a table or a prefix.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mmrag.errors import ConfigError, NotFoundError
 from mmrag.stores.base import Space, VectorIndex
+from mmrag.stores.committed import CommittedView
 from mmrag.stores.manifest import Manifest
 
 if TYPE_CHECKING:
@@ -47,6 +51,8 @@ class ObjectStore(Protocol):
 
     def mdelete(self, keys: Sequence[str]) -> None: ...
 
+    def yield_keys(self, *, prefix: str | None = None) -> Iterator[str]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class SpaceInfo:
@@ -58,7 +64,11 @@ class SpaceInfo:
 
 @dataclass(frozen=True)
 class Collection:
-    """Everything one collection is made of. Open it with :func:`open_collection`."""
+    """Everything one collection is made of. Open it with :func:`open_collection`.
+
+    ``text`` and ``image`` are :class:`~mmrag.stores.committed.CommittedView` s of the backend indexes: their
+    searches never return an element whose source was not committed.
+    """
 
     name: str
     text: VectorIndex
@@ -127,8 +137,8 @@ def open_collection(
     root = collection_root(settings, name)
     manifest = Manifest(root / "manifest.sqlite")
     _check_models(manifest, name, settings.vector_store, {"text": text, "image": image})
-    text_index = _vector_index(settings, name, root, "text", text.dimensions)
-    image_index = _vector_index(settings, name, root, "image", image.dimensions)
+    text_index = CommittedView(_vector_index(settings, name, root, "text", text.dimensions), manifest)
+    image_index = CommittedView(_vector_index(settings, name, root, "image", image.dimensions), manifest)
     return Collection(name, text_index, image_index, _object_store(settings, name, root), manifest,
                       settings.vector_store)
 
@@ -154,6 +164,16 @@ def _check_models(manifest: Manifest, name: str, backend: str, spaces: Mapping[s
             )
 
 
+def opensearch_index(name: str, space: str) -> str:
+    """The OpenSearch index of one space of one collection (names are kept verbatim: injective)."""
+    return f"mmrag-{name}-{space}"
+
+
+def s3_collection_prefix(prefix: str, name: str) -> str:
+    """The S3 key prefix of one collection's objects (a collection name has no ``/``: injective)."""
+    return f"{prefix}{name}/"
+
+
 def _vector_index(settings: Settings, name: str, root: Path, space: str, dims: int) -> VectorIndex:
     if settings.vector_store == "faiss":
         from mmrag.stores.faiss import FaissIndex
@@ -173,12 +193,13 @@ def _vector_index(settings: Settings, name: str, root: Path, space: str, dims: i
             service=settings.opensearch_service,
             verify_certs=settings.opensearch_verify_certs,
         )
-        return OpenSearchIndex(client, f"mmrag-{name}-{space}", dims, refresh=settings.opensearch_service != "aoss")
-    from mmrag.stores.pgvector import PgVectorIndex
+        return OpenSearchIndex(client, opensearch_index(name, space), dims,
+                               refresh=settings.opensearch_service != "aoss")
+    from mmrag.stores.pgvector import PgVectorIndex, collection_table
 
     if settings.pg_dsn is None:
         raise ConfigError("MMRAG_VECTOR_STORE=pgvector needs MMRAG_PG_DSN (postgresql://user:password@host/db)")
-    return PgVectorIndex(settings.pg_dsn.get_secret_value(), f"mmrag_{name.replace('-', '_')}_{space}", dims)
+    return PgVectorIndex(settings.pg_dsn.get_secret_value(), collection_table(name, space), dims, owner=name)
 
 
 def _object_store(settings: Settings, name: str, root: Path) -> ObjectStore:
@@ -187,7 +208,7 @@ def _object_store(settings: Settings, name: str, root: Path) -> ObjectStore:
 
         return S3ObjectStore(
             settings.s3_bucket,
-            f"{settings.s3_prefix}{name}/",
+            s3_collection_prefix(settings.s3_prefix, name),
             endpoint_url=settings.s3_endpoint_url,
             region=settings.aws_region,
             presign_expiry=settings.presign_expiry,

@@ -6,15 +6,29 @@ about to write. The next run cleans up pending ids it no longer needs, so a cras
 
 One sqlite file per collection (WAL; every method is one transaction). The collection's models and vector
 dimensions are kept in it too, so a collection is never filled with vectors from two different models.
+
+Visibility: an element is searchable once it is committed. Ids that are pending and committed for no source
+(a run in progress, or one that crashed between its index write and its commit) are *uncommitted*; the
+collection hides them from searches (:meth:`Manifest.uncommitted`) until a commit or ``mmrag collections gc``.
+
+Objects are reference-counted by key: a claim records the object keys it is about to write, a commit the keys
+its elements point to, and :meth:`Manifest.release` deletes an object only when no committed element and no
+claim refers to it any more (inside a write transaction, so a concurrent claim waits for the deletion). The
+keys a commit or a removal leaves unreferenced are recorded in the same transaction (table ``released``), so
+a crash before their objects are deleted is caught up by the next :meth:`Manifest.release_orphans`.
+
+Another process holding the database (a concurrent ingest committing) is waited for up to
+:data:`LOCK_TIMEOUT` seconds; every sqlite failure is raised as :class:`~mmrag.errors.StoreError`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +55,16 @@ CREATE TABLE IF NOT EXISTS elements (
     PRIMARY KEY (source, id)
 );
 CREATE TABLE IF NOT EXISTS pending (source TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (source, id));
+CREATE TABLE IF NOT EXISTS released (object_key TEXT PRIMARY KEY) WITHOUT ROWID;
 """
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS elements_by_id ON elements (id);
+CREATE INDEX IF NOT EXISTS elements_by_object ON elements (object_key);
+CREATE INDEX IF NOT EXISTS pending_by_id ON pending (id);
+"""
+LOCK_TIMEOUT = 120.0
+"""Seconds to wait for another process's write transaction before giving up."""
+_CHUNK = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,32 +90,60 @@ class Manifest:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                                       timeout=LOCK_TIMEOUT)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(pending)")}
+            if "object_key" not in columns:  # manifests written before object reference counting
+                self._db.execute("ALTER TABLE pending ADD COLUMN object_key TEXT")
+            self._db.executescript(_INDEXES)
         except sqlite3.Error as e:
-            raise StoreError(f"{self.path}: cannot open the manifest ({e})") from e
+            raise self._error("open", e) from e
+
+    def _error(self, what: str, e: sqlite3.Error) -> StoreError:
+        text = str(e)
+        if "locked" in text or "busy" in text:
+            return StoreError(f"{self.path}: the manifest stayed locked by another mmrag process for "
+                              f"{LOCK_TIMEOUT:g} s (cannot {what} it): wait for the other ingest to finish and "
+                              "run the command again")
+        return StoreError(f"{self.path}: cannot {what} the manifest ({type(e).__name__}: {text}); if the file is "
+                          "damaged, delete the collection and ingest again")
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
     @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                yield self._db
+            except sqlite3.Error as e:
+                raise self._error("read", e) from e
+
+    @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as e:
+                raise self._error("write", e) from e
+            try:
                 yield self._db
                 self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
+            except BaseException as e:
+                with contextlib.suppress(sqlite3.Error):  # the transaction may be gone already (disk full)
+                    self._db.execute("ROLLBACK")
+                if isinstance(e, sqlite3.Error):
+                    raise self._error("write", e) from e
                 raise
 
     # --- collection facts ---------------------------------------------------------------------------------
 
     def meta(self) -> dict[str, Any]:
-        with self._lock:
+        with self._read():
             rows = self._db.execute("SELECT key, value FROM meta").fetchall()
         return {k: json.loads(v) for k, v in rows}
 
@@ -103,41 +154,122 @@ class Manifest:
     # --- sources ------------------------------------------------------------------------------------------
 
     def get(self, source: str) -> SourceEntry | None:
-        with self._lock:
+        with self._read():
             row = self._db.execute("SELECT * FROM sources WHERE source = ?", (source,)).fetchone()
         return _entry(row) if row else None
 
     def sources(self) -> list[SourceEntry]:
-        with self._lock:
+        with self._read():
             rows = self._db.execute("SELECT * FROM sources ORDER BY source").fetchall()
         return [_entry(r) for r in rows]
 
     def element_ids(self, source: str) -> set[str]:
         """The committed element ids of one source."""
-        with self._lock:
+        with self._read():
             rows = self._db.execute("SELECT id FROM elements WHERE source = ?", (source,)).fetchall()
         return {r[0] for r in rows}
 
     def object_keys(self) -> set[str]:
         """Every object key any committed element points to (to find objects no element needs any more)."""
-        with self._lock:
+        with self._read():
             rows = self._db.execute("SELECT DISTINCT object_key FROM elements WHERE object_key IS NOT NULL")
             return {r[0] for r in rows.fetchall()}
 
     def pending_ids(self, source: str) -> set[str]:
         """Ids an interrupted run claimed for ``source`` but never committed."""
-        with self._lock:
+        with self._read():
             rows = self._db.execute("SELECT id FROM pending WHERE source = ?", (source,)).fetchall()
         return {r[0] for r in rows}
 
     def sources_with_pending(self) -> list[str]:
-        with self._lock:
+        with self._read():
             return [r[0] for r in self._db.execute("SELECT DISTINCT source FROM pending ORDER BY source")]
 
-    def claim(self, source: str, ids: Iterable[str]) -> None:
-        """Record ids about to be written for ``source`` (before writing them to any index)."""
+    def claim(self, source: str, ids: Iterable[str | tuple[str, str | None]]) -> None:
+        """Record ids about to be written for ``source`` (before writing them to any index or object store).
+
+        Args:
+            ids: element ids, or ``(id, object_key)`` pairs: a claimed key is never deleted by :meth:`release`.
+        """
+        rows = [(source, i, None) if isinstance(i, str) else (source, i[0], i[1]) for i in ids]
         with self._tx() as db:
-            db.executemany("INSERT OR IGNORE INTO pending VALUES (?, ?)", [(source, i) for i in ids])
+            db.executemany("INSERT INTO pending (source, id, object_key) VALUES (?, ?, ?) ON CONFLICT (source, id) "
+                           "DO UPDATE SET object_key = coalesce(excluded.object_key, pending.object_key)", rows)
+
+    def uncommitted_count(self) -> int:
+        """How many claimed ids are committed for no source (0 in a collection at rest)."""
+        with self._read() as db:
+            if db.execute("SELECT NOT EXISTS (SELECT 1 FROM pending)").fetchone()[0]:
+                return 0
+            row = db.execute("SELECT COUNT(DISTINCT id) FROM pending p "
+                             "WHERE NOT EXISTS (SELECT 1 FROM elements e WHERE e.id = p.id)").fetchone()
+        return int(row[0])
+
+    def uncommitted(self, ids: Sequence[str]) -> set[str]:
+        """Those of ``ids`` that are claimed but committed for no source: not to be shown to searches."""
+        out: set[str] = set()
+        unique = list(dict.fromkeys(ids))
+        with self._read() as db:
+            for start in range(0, len(unique), _CHUNK):
+                part = unique[start : start + _CHUNK]
+                marks = ",".join("?" * len(part))
+                out.update(r[0] for r in db.execute(
+                    f"SELECT id FROM pending WHERE id IN ({marks}) EXCEPT "  # noqa: S608 - placeholders only
+                    f"SELECT id FROM elements WHERE id IN ({marks})", part + part))
+        return out
+
+    def uncommitted_by_source(self) -> dict[str, set[str]]:
+        """Every uncommitted id by the source that claimed it (what ``gc`` removes)."""
+        out: dict[str, set[str]] = {}
+        with self._read() as db:
+            for source, i in db.execute("SELECT source, id FROM pending p "
+                                        "WHERE NOT EXISTS (SELECT 1 FROM elements e WHERE e.id = p.id)"):
+                out.setdefault(source, set()).add(i)
+        return out
+
+    def drop_claims(self, source: str, ids: Iterable[str]) -> None:
+        """Forget claims (after their records were deleted from the indexes)."""
+        with self._tx() as db:
+            old = _keys_of(db, source)
+            db.executemany("DELETE FROM pending WHERE source = ? AND id = ?", [(source, i) for i in ids])
+            _mark_released(db, old)
+
+    def object_keys_of(self, source: str) -> set[str]:
+        """Object keys of a source's committed elements and claims."""
+        with self._read() as db:
+            rows = db.execute("SELECT object_key FROM elements WHERE source = ? AND object_key IS NOT NULL "
+                              "UNION SELECT object_key FROM pending WHERE source = ? AND object_key IS NOT NULL",
+                              (source, source)).fetchall()
+        return {r[0] for r in rows}
+
+    def referenced_keys(self) -> set[str]:
+        """Every object key a committed element or a claim refers to."""
+        with self._read() as db:
+            rows = db.execute("SELECT object_key FROM elements WHERE object_key IS NOT NULL UNION "
+                              "SELECT object_key FROM pending WHERE object_key IS NOT NULL").fetchall()
+        return {r[0] for r in rows}
+
+    def release(self, candidates: Iterable[str], delete: Callable[[list[str]], None]) -> list[str]:
+        """Delete those ``candidates`` no committed element and no claim refers to; returns them.
+
+        ``delete`` runs inside the write transaction, so a concurrent :meth:`claim` of one of these keys waits
+        until the object is gone and then writes it again.
+        """
+        keys = sorted(set(candidates))
+        if not keys:
+            return []
+        with self._tx() as db:
+            referenced: set[str] = set()
+            for start in range(0, len(keys), _CHUNK):
+                part = keys[start : start + _CHUNK]
+                marks = ",".join("?" * len(part))
+                referenced.update(r[0] for r in db.execute(
+                    f"SELECT object_key FROM elements WHERE object_key IN ({marks}) UNION "  # noqa: S608
+                    f"SELECT object_key FROM pending WHERE object_key IN ({marks})", part + part))
+            unreferenced = [k for k in keys if k not in referenced]
+            if unreferenced:
+                delete(unreferenced)
+        return unreferenced
 
     def commit(self, source: str, fingerprint: str, elements: Iterable[tuple[str, str, str | None]]) -> None:
         """Make ``elements`` ((id, kind, object_key) triples) the committed content of ``source``; clear its claims."""
@@ -146,6 +278,7 @@ class Manifest:
         for _, kind, _ in rows:
             kinds[kind] = kinds.get(kind, 0) + 1
         with self._tx() as db:
+            old = _keys_of(db, source)
             db.execute("DELETE FROM elements WHERE source = ?", (source,))
             db.executemany("INSERT OR REPLACE INTO elements VALUES (?, ?, ?, ?)", [(source, *r) for r in rows])
             db.execute("DELETE FROM pending WHERE source = ?", (source,))
@@ -153,18 +286,46 @@ class Manifest:
                 "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?)",
                 (source, fingerprint, len(rows), json.dumps(kinds, sort_keys=True), time.time()),
             )
+            _mark_released(db, old)
 
     def forget(self, source: str) -> None:
         """Drop a source and its claims (after its vectors were deleted)."""
         with self._tx() as db:
+            old = _keys_of(db, source)
             for table in ("sources", "elements", "pending"):
                 db.execute(f"DELETE FROM {table} WHERE source = ?", (source,))  # noqa: S608 - fixed table names
+            _mark_released(db, old)
+
+    def release_orphans(self, delete: Callable[[list[str]], None]) -> list[str]:
+        """Delete the objects commits and removals left unreferenced (see the module docstring)."""
+        with self._read() as db:
+            candidates = [r[0] for r in db.execute("SELECT object_key FROM released")]
+        if not candidates:
+            return []
+        deleted = self.release(candidates, delete)
+        with self._tx() as db:
+            db.executemany("DELETE FROM released WHERE object_key = ?", [(k,) for k in candidates])
+        return deleted
 
     def totals(self) -> dict[str, int]:
         """Committed elements by kind over all sources."""
-        with self._lock:
+        with self._read():
             rows = self._db.execute("SELECT kind, COUNT(*) FROM elements GROUP BY kind").fetchall()
         return {k: n for k, n in rows}
+
+
+def _keys_of(db: sqlite3.Connection, source: str) -> set[str]:
+    rows = db.execute("SELECT object_key FROM elements WHERE source = ? AND object_key IS NOT NULL UNION "
+                      "SELECT object_key FROM pending WHERE source = ? AND object_key IS NOT NULL", (source, source))
+    return {r[0] for r in rows}
+
+
+def _mark_released(db: sqlite3.Connection, keys: set[str]) -> None:
+    """Record which of ``keys`` nothing refers to any more (their objects are deleted by release_orphans)."""
+    for key in keys:
+        if not db.execute("SELECT EXISTS (SELECT 1 FROM elements WHERE object_key = ?) OR "
+                          "EXISTS (SELECT 1 FROM pending WHERE object_key = ?)", (key, key)).fetchone()[0]:
+            db.execute("INSERT OR IGNORE INTO released VALUES (?)", (key,))
 
 
 def _entry(row: tuple[Any, ...]) -> SourceEntry:

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     import psycopg
     from psycopg import sql
 
-__all__ = ["PgVectorIndex"]
+__all__ = ["PgVectorIndex", "collection_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,24 @@ TS_CONFIG = "english"
 MAX_HNSW_DIMENSIONS = 2000  # pgvector's limit for an HNSW index on the vector type
 _FILTER_TYPES: dict[str, type] = {"source": str, "kind": str, "page": int, "mime_type": str}
 _SAVEPOINT = "mmrag_op"
+_OWNER_MARK = "mmrag collection: "
+
+
+def collection_table(collection: str, space: str) -> str:
+    """The table of one space of one collection; different collections always get different tables.
+
+    ``mmrag_<collection>_<space>`` when the collection name is already a plain identifier that fits (so the
+    tables of ``default`` stay ``mmrag_default_text``); otherwise (a ``-`` in the name, or too long for
+    PostgreSQL's 63 bytes) the name is shortened and a hash of the exact name is added, so ``team-a`` and
+    ``team_a`` no longer share ``mmrag_team_a_text``. The table's comment records its collection as well, and
+    opening a table that belongs to another collection fails (see ``PgVectorIndex(owner=...)``).
+    """
+    plain = f"mmrag_{collection}_{space}"
+    if re.fullmatch(r"[a-z0-9_]+", collection) and len(plain) <= 63:
+        return plain
+    digest = hashlib.sha256(collection.encode("utf-8")).hexdigest()[:12]
+    slug = re.sub(r"[^a-z0-9_]", "_", collection)[: 63 - len(f"mmrag___{digest}_{space}")]
+    return f"mmrag_{slug}__{digest}_{space}"
 
 
 def _require_sdk() -> None:
@@ -84,6 +102,9 @@ class PgVectorIndex:
         ef_construction: HNSW build-time candidate list size, used when the index is created.
         batch_size: rows per pipelined ``executemany`` in :meth:`add`.
         connect_timeout: seconds to wait for a connection.
+        owner: the collection this table belongs to. It is recorded in the table's comment when the table is
+            created (or first opened without one), and opening a table recorded for another collection raises
+            :class:`~mmrag.errors.StoreError`, so two collections can never read each other's records.
 
     The constructor only checks its arguments; the first call connects and creates what is missing
     (``CREATE EXTENSION vector``, the table and its indexes); :meth:`warm_up` does that eagerly. Each index
@@ -101,6 +122,7 @@ class PgVectorIndex:
         ef_construction: int = 64,
         batch_size: int = 500,
         connect_timeout: int = 10,
+        owner: str | None = None,
     ) -> None:
         if not TABLE_NAME.fullmatch(table):
             raise StoreError(f"invalid table name {table!r}: use 1-63 lowercase letters, digits, '_' or '-', "
@@ -113,6 +135,7 @@ class PgVectorIndex:
         from psycopg import sql
 
         self.table, self.dimensions, self.ef_search = table, dimensions, ef_search
+        self.owner = owner
         self._t = sql.Identifier(table)
         self._m, self._ef_construction = m, ef_construction
         self._batch_size = max(1, batch_size)
@@ -408,6 +431,7 @@ class PgVectorIndex:
         ).fetchone() or (False, False)
         if table_found:
             self._check_table(conn)
+            self._check_owner(conn)
             if indexes_found:
                 return
         # Only a missing table or index gets here: CREATE INDEX waits for other sessions' pending writes.
@@ -419,6 +443,7 @@ class PgVectorIndex:
             "embedding vector({d}) NOT NULL)"
         ).format(t=self._t, cfg=sql.Literal(TS_CONFIG), d=sql.Literal(self.dimensions)))
         self._check_table(conn)  # another process may have created it first, with other dimensions
+        self._check_owner(conn)
         hnsw, gin, source = (sql.Identifier(n) for n in names)
         conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {i} ON {t} USING hnsw (embedding vector_cosine_ops) "
                              "WITH (m = {m}, ef_construction = {efc})").format(
@@ -440,6 +465,25 @@ class PgVectorIndex:
             raise StoreError(f"table {self.table} at {self._where} holds {columns['embedding']} embeddings, but this "
                              f"index has {self.dimensions} dimensions: use the embedding model the table was built "
                              "with, or another table (collection)")
+
+    def _check_owner(self, conn: psycopg.Connection[Any]) -> None:
+        """Refuse a table that another collection owns; record this one as the owner of an unowned table."""
+        from psycopg import sql
+
+        if self.owner is None:
+            return
+        row = conn.execute("SELECT obj_description(to_regclass(%s), 'pg_class')",
+                           [self._t.as_string(conn)]).fetchone()
+        comment = str(row[0]) if row and row[0] else ""
+        mark = _OWNER_MARK + self.owner
+        if comment.startswith(_OWNER_MARK):
+            if comment != mark:
+                other = comment[len(_OWNER_MARK):]
+                raise StoreError(f"table {self.table} at {self._where} belongs to collection {other!r}, not "
+                                 f"{self.owner!r}: refusing to mix their records (name collision from an older "
+                                 "mmrag?); use another collection name or another database")
+            return
+        conn.execute(sql.SQL("COMMENT ON TABLE {t} IS {c}").format(t=self._t, c=sql.Literal(mark)))
 
     def _error(self, what: str, e: Exception, *, lost: bool = False) -> StoreError:
         import psycopg

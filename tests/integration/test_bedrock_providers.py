@@ -16,10 +16,10 @@ from mmrag.config import Settings
 from mmrag.elements import Element
 from mmrag.errors import ConfigError, ProviderError
 from mmrag.providers._concurrency import AdaptiveLimiter, RetryPolicy
-from mmrag.providers.bedrock import make_bedrock_client
+from mmrag.providers.bedrock.claude import BedrockCaptioner, make_chat_model, stream_with_retry
+from mmrag.providers.bedrock.client import make_bedrock_client
+from mmrag.providers.bedrock.titan import TitanMultimodalEmbedder, TitanTextEmbeddings
 from mmrag.providers.cache import CachedCaptioner, CachedEmbeddings, CachedImageEmbedder, ModelCache
-from mmrag.providers.claude import BedrockCaptioner, make_chat_model, stream_with_retry
-from mmrag.providers.titan import TitanMultimodalEmbedder, TitanTextEmbeddings
 from mmrag.testing import BedrockEmulator, Fault
 from mmrag.testing._base import approx_tokens
 

@@ -12,8 +12,8 @@ import pytest
 from mmrag.chains.decomposition import DECOMPOSE_SYSTEM, decompose_chain
 from mmrag.config import Settings
 from mmrag.providers._concurrency import RetryPolicy
-from mmrag.providers.bedrock import make_bedrock_client
-from mmrag.providers.claude import make_chat_model
+from mmrag.providers.bedrock.claude import make_chat_model
+from mmrag.providers.bedrock.client import make_bedrock_client
 from mmrag.providers.factory import build_providers
 from mmrag.providers.offline import decompose_rule_based
 from mmrag.testing import BedrockEmulator, Fault, RecordedRequest

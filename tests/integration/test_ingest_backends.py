@@ -15,9 +15,9 @@ from mmrag.chains.query import QueryOptions, build_query_chain
 from mmrag.config import Settings
 from mmrag.providers.cache import CachedCaptioner, CachedEmbeddings, CachedImageEmbedder, ModelCache
 from mmrag.providers.factory import Providers
-from mmrag.providers.local_caption import LocalCaptioner
-from mmrag.providers.local_image import LocalImageEmbedder
-from mmrag.providers.local_text import HashingEmbeddings
+from mmrag.providers.local.local_caption import LocalCaptioner
+from mmrag.providers.local.local_image import LocalImageEmbedder
+from mmrag.providers.local.local_text import HashingEmbeddings
 from mmrag.stores.collection import SpaceInfo, delete_collection, list_collections, open_collection
 from mmrag.testing.postgres import EmbeddedPostgres
 from mmrag.testing.s3 import MotoS3Server

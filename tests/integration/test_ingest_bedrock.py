@@ -15,7 +15,7 @@ import pytest
 
 from mmrag.chains.ingestion import _PRICE, ingest, open_components
 from mmrag.config import Settings
-from mmrag.providers import _prompts
+from mmrag.providers.bedrock import _prompts
 from mmrag.testing import BedrockEmulator, Fault, RecordedRequest
 
 pytestmark = pytest.mark.integration
@@ -182,7 +182,7 @@ def test_a_caption_that_keeps_failing_does_not_lose_the_source(
         return caption_reply(request)
 
     emu.script_chat(reply)
-    with caplog.at_level(logging.WARNING, logger="mmrag.providers.claude"):
+    with caplog.at_level(logging.WARNING, logger="mmrag.providers.bedrock.claude"):
         report = ingest([data_dir / HTML], settings)
     assert report.ok and report.caption_failures == 1, report.to_dict()
     assert report.sources[0].status == "new" and report.sources[0].elements["image"] == len(PLOTS)

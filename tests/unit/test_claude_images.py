@@ -8,8 +8,13 @@ import random
 import pytest
 from PIL import Image
 
-from mmrag.providers.claude import CLAUDE_IMAGE_MAX_BYTES, fit_image, prepare_images_for_claude, sniff_image_format
-from mmrag.providers.titan import approx_tokens, truncate_to_tokens
+from mmrag.providers.bedrock.claude import (
+    CLAUDE_IMAGE_MAX_BYTES,
+    fit_image,
+    prepare_images_for_claude,
+    sniff_image_format,
+)
+from mmrag.providers.bedrock.titan import approx_tokens, truncate_to_tokens
 from mmrag.testing._base import approx_tokens as emulator_tokens
 
 

@@ -22,7 +22,7 @@ from PIL import Image
 
 from mmrag.errors import ConfigError, MissingDependencyError
 from mmrag.providers.base import ImageEmbedder
-from mmrag.providers.clip import ClipImageEmbedder
+from mmrag.providers.local.clip import ClipImageEmbedder
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -266,7 +266,7 @@ def test_missing_dependency_names_the_extra(
 
 
 def test_import_is_cheap() -> None:
-    code = "import sys, mmrag.providers.clip; print(sorted({'torch', 'transformers', 'PIL'} & set(sys.modules)))"
+    code = "import sys, mmrag.providers.local.clip; print(sorted({'torch', 'transformers', 'PIL'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -15,8 +15,8 @@ from mmrag.elements import Element
 from mmrag.errors import ProviderError
 from mmrag.parsers import parse_source
 from mmrag.providers.base import CAPTION_KEY, SUMMARY_KEY, Captioner
-from mmrag.providers.local_caption import LocalCaptioner, summarize_table
-from mmrag.providers.ocr import OcrResult, RapidOcrEngine
+from mmrag.providers.local.local_caption import LocalCaptioner, summarize_table
+from mmrag.providers.local.ocr import OcrResult, RapidOcrEngine
 
 DATA = Path(__file__).parent.parent / "data"
 
@@ -123,7 +123,7 @@ def test_mixed_elements_keep_order_ids_and_bad_images(caplog: pytest.LogCaptureF
         Element(kind="page", source="a", page=2, data=_png((50, 70)), metadata={"needs_ocr": True}),
         Element(kind="image", source="a", data=b"bad header, not an image"),
     ]
-    with caplog.at_level(logging.WARNING, logger="mmrag.providers.local_caption"):
+    with caplog.at_level(logging.WARNING, logger="mmrag.providers.local.local_caption"):
         out = LocalCaptioner(fake, max_workers=3).caption(elements)
     assert [o.id for o in out] == [e.id for e in elements]
     assert out[0] is elements[0] and out[4] is elements[4]

@@ -11,7 +11,7 @@ from PIL import Image, ImageEnhance, ImageFilter
 
 from mmrag.errors import ConfigError
 from mmrag.providers.base import ImageEmbedder
-from mmrag.providers.local_image import LocalImageEmbedder
+from mmrag.providers.local.local_image import LocalImageEmbedder
 
 
 def _encode(img: Image.Image, fmt: str = "PNG", **kw: object) -> bytes:

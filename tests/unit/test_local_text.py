@@ -15,7 +15,7 @@ import pytest
 from langchain_core.embeddings import Embeddings
 
 from mmrag.errors import ConfigError, MissingDependencyError
-from mmrag.providers.local_text import HashingEmbeddings, MiniLMEmbeddings, MissingModelError
+from mmrag.providers.local.local_text import HashingEmbeddings, MiniLMEmbeddings, MissingModelError
 
 pytest.importorskip("tokenizers")
 pytest.importorskip("safetensors")
@@ -153,7 +153,7 @@ def test_lazy_thread_safe_load_and_async(minilm: MiniLMEmbeddings) -> None:
 
 
 def test_gelu_matches_exact_erf() -> None:
-    from mmrag.providers._bert import erf, gelu
+    from mmrag.providers.local._bert import erf, gelu
 
     xs = np.linspace(-9, 9, 40001, dtype=np.float32)
     exact_erf = np.array([math.erf(float(v)) for v in xs])
@@ -180,7 +180,8 @@ def test_hashing_basics() -> None:
 
 
 def test_hashing_stable_across_processes() -> None:
-    code = "from mmrag.providers.local_text import HashingEmbeddings; print(HashingEmbeddings().embed_query('mtcars'))"
+    code = ("from mmrag.providers.local.local_text import HashingEmbeddings; "
+            "print(HashingEmbeddings().embed_query('mtcars'))")
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
             for _ in range(2)]
     assert runs[0] == runs[1] == f"{HashingEmbeddings().embed_query('mtcars')}\n"

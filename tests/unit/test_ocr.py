@@ -15,8 +15,8 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from mmrag.errors import ConfigError, MissingDependencyError, ProviderError
-from mmrag.providers import ocr as ocr_module
-from mmrag.providers.ocr import (
+from mmrag.providers.local import ocr as ocr_module
+from mmrag.providers.local.ocr import (
     OcrEngine,
     OcrLine,
     RapidOcrEngine,
@@ -205,7 +205,7 @@ def test_make_ocr_engine_choices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_make_ocr_engine_without_rapidocr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("mmrag.providers.ocr.find_spec",
+    monkeypatch.setattr("mmrag.providers.local.ocr.find_spec",
                         lambda name: None if name == "rapidocr_onnxruntime" else find_spec(name))
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(MissingDependencyError, match=r"pip install 'mmrag\[local\]'"):

