@@ -170,10 +170,10 @@ def _doc_hit(doc: Document, rank: int) -> Hit:
     source = str(meta.get("source") or "retrieved")
     score = meta.get("score")
     score = float(score) if isinstance(score, int | float) and not isinstance(score, bool) else 1.0 / rank
-    fields = {"kind": kind, "source": source, "text": doc.page_content, "page": page,
-              "object_key": meta.get("object_key") if isinstance(meta.get("object_key"), str) else None,
-              "mime_type": meta.get("mime_type") if isinstance(meta.get("mime_type"), str) else None,
-              "metadata": {k: v for k, v in meta.items() if k not in _DOC_FIELDS}}
+    fields: dict[str, Any] = {"kind": kind, "source": source, "text": doc.page_content, "page": page,
+                              "object_key": meta.get("object_key") if isinstance(meta.get("object_key"), str) else None,
+                              "mime_type": meta.get("mime_type") if isinstance(meta.get("mime_type"), str) else None,
+                              "metadata": {k: v for k, v in meta.items() if k not in _DOC_FIELDS}}
     element = Element.restore(id=str(doc.id), **fields) if doc.id else Element(**fields)
     return Hit(element, score, ())
 
@@ -296,9 +296,10 @@ def synthesize_stage(
         while (item := await asyncio.to_thread(next, tokens, done)) is not done:
             yield item  # type: ignore[misc]
 
-    stage = RunnableGenerator(run, arun, name="synthesize")
+    # LangChain passes ``config`` to generator functions that accept it; its type hints only show one parameter.
+    stage: Runnable[Any, Any] = RunnableGenerator(run, arun, name="synthesize")  # type: ignore[arg-type]
     # RunnableGenerator cannot read postponed annotations: declare the types (the run keeps the name "synthesize").
-    return stage.with_types(input_type=SynthesisInput, output_type=Answer)  # type: ignore[arg-type]
+    return stage.with_types(input_type=SynthesisInput, output_type=Answer)
 
 
 def _merge(inputs: Iterator[Mapping[str, Any]]) -> dict[str, Any]:

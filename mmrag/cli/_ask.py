@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -29,7 +29,7 @@ def parse_weights(ctx: click.Context | None, param: click.Parameter | None,
     return out
 
 
-def filter_options(command: click.Command) -> click.Command:
+def filter_options(command: Any) -> Any:
     """``--source GLOB``, ``--kind K`` and ``--page N`` (each repeatable): restrict what retrieval may find."""
     for option in reversed([
         click.option("--source", "sources", multiple=True, metavar="GLOB",
