@@ -283,7 +283,8 @@ def with_answer_cache(chain: Runnable[Any, Any], cache: AnswerCache, *, variant:
         while (item := await asyncio.to_thread(next, pieces, done)) is not done:
             yield item
 
-    return RunnableGenerator(run, arun, name="answer_cache")
+    # LangChain passes ``config`` to generator functions that accept it; its type hints only show one parameter.
+    return RunnableGenerator(run, arun, name="answer_cache")  # type: ignore[arg-type]
 
 
 def _last(inputs: Iterator[Any]) -> Any:

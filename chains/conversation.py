@@ -197,19 +197,20 @@ def conversational_chain(query_chain: Runnable[Any, Any], llm: BaseChatModel | N
             elif isinstance(piece, str):
                 yield AddableDict(answer=piece)
 
-    def run(inputs: Iterator[Any], config: RunnableConfig) -> Iterator[AddableDict]:
+    def run(inputs: Iterator[Any], config: RunnableConfig) -> Iterator[Any]:
         yield from turn(_merged(list(inputs)), config)
 
-    async def arun(inputs: AsyncIterator[Any], config: RunnableConfig) -> AsyncIterator[AddableDict]:
+    async def arun(inputs: AsyncIterator[Any], config: RunnableConfig) -> AsyncIterator[Any]:
         import asyncio
 
         chunks = [chunk async for chunk in inputs]
         pieces = turn(_merged(chunks), config)
         done = object()
         while (item := await asyncio.to_thread(next, pieces, done)) is not done:
-            yield item  # type: ignore[misc]
+            yield item
 
-    return RunnableGenerator(run, arun, name="mmrag_conversation")
+    # LangChain passes ``config`` to generator functions that accept it; its type hints only show one parameter.
+    return RunnableGenerator(run, arun, name="mmrag_conversation")  # type: ignore[arg-type]
 
 
 def _merged(chunks: Sequence[Any]) -> dict[str, Any]:

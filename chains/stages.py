@@ -29,9 +29,15 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Literal,
+    Required,  # pydantic needs these for schemas on Python < 3.12
+)
 
 from langchain_core.runnables import RunnableGenerator, RunnableLambda
+from typing_extensions import TypedDict
 
 from mmrag.answers import Answer, Hit
 from mmrag.chains.synthesis import citations_for, load_images, object_uri, synthesis_messages
@@ -53,6 +59,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FUSIONS",
+    "SynthesisInput",
     "decompose_stage",
     "fuse_stage",
     "relative_fusion",
@@ -66,7 +73,19 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 FusionName = Literal["rrf", "weighted", "relative"]
+
+
+class SynthesisInput(TypedDict, total=False):
+    """What the synthesize stage reads (other keys, such as ``lists``, are ignored)."""
+
+    question: Required[str]
+    sub_questions: list[str]
+    hits: list[Hit]
+
 FUSIONS: tuple[str, ...] = ("rrf", "weighted", "relative")
+QA_PAIRS_OFFLINE_NOTE = ("(Mode qa-pairs needs a chat model to draft the sub-answers; none is configured, so this "
+                         "answer was made as in mode fusion.)")
+"""The first line of an answer asked for in mode ``qa-pairs`` without a chat model: the answer says what ran."""
 Lists = dict[str, list[Any]]
 
 
@@ -151,10 +170,10 @@ def _doc_hit(doc: Document, rank: int) -> Hit:
     source = str(meta.get("source") or "retrieved")
     score = meta.get("score")
     score = float(score) if isinstance(score, int | float) and not isinstance(score, bool) else 1.0 / rank
-    fields = {"kind": kind, "source": source, "text": doc.page_content, "page": page,
-              "object_key": meta.get("object_key") if isinstance(meta.get("object_key"), str) else None,
-              "mime_type": meta.get("mime_type") if isinstance(meta.get("mime_type"), str) else None,
-              "metadata": {k: v for k, v in meta.items() if k not in _DOC_FIELDS}}
+    fields: dict[str, Any] = {"kind": kind, "source": source, "text": doc.page_content, "page": page,
+                              "object_key": meta.get("object_key") if isinstance(meta.get("object_key"), str) else None,
+                              "mime_type": meta.get("mime_type") if isinstance(meta.get("mime_type"), str) else None,
+                              "metadata": {k: v for k, v in meta.items() if k not in _DOC_FIELDS}}
     element = Element.restore(id=str(doc.id), **fields) if doc.id else Element(**fields)
     return Hit(element, score, ())
 
@@ -190,7 +209,7 @@ def fuse_stage(
     else:
         raise ValueError(f"fusion must be one of {', '.join(FUSIONS)}, not {method!r}")
 
-    def fuse(lists: Lists) -> list[Hit]:
+    def fuse(lists: dict[str, list[Any]]) -> list[Hit]:
         return list(fn(lists))
 
     return RunnableLambda(fuse, name="fuse")
@@ -237,7 +256,7 @@ def synthesize_stage(
     ``objects``); in ``qa-pairs`` mode each sub-question is first answered by ``sub_answer_model`` (default: the
     chat model), in parallel, and the final answer is written from those drafts too. Without a chat model (the
     offline profile) the answer is extractive, streamed word by word; ``qa-pairs`` then runs as ``fusion``
-    (there is no model to draft sub-answers) and says so in the log.
+    (there is no model to draft sub-answers) and the answer's text opens with :data:`QA_PAIRS_OFFLINE_NOTE`.
     """
 
     def answer(state: Mapping[str, Any], config: RunnableConfig) -> Iterator[str | Answer]:
@@ -245,9 +264,10 @@ def synthesize_stage(
         subs = [str(s) for s in state.get("sub_questions") or [question]]
         hits = list(state.get("hits") or [])
         if chat_model is None or not hits:
-            if chat_model is None and mode == "qa-pairs":
+            note = QA_PAIRS_OFFLINE_NOTE if chat_model is None and mode == "qa-pairs" else ""
+            if note:
                 logger.warning("qa-pairs needs a chat model: without one it runs as fusion (one extractive answer)")
-            yield from _extractive(question, subs, hits, objects)
+            yield from _extractive(question, subs, hits, objects, note)
             return
         images = load_images(hits, objects, max_images)
         pairs: list[tuple[str, str]] = []
@@ -276,7 +296,10 @@ def synthesize_stage(
         while (item := await asyncio.to_thread(next, tokens, done)) is not done:
             yield item  # type: ignore[misc]
 
-    return RunnableGenerator(run, arun, name="synthesize")
+    # LangChain passes ``config`` to generator functions that accept it; its type hints only show one parameter.
+    stage: Runnable[Any, Any] = RunnableGenerator(run, arun, name="synthesize")  # type: ignore[arg-type]
+    # RunnableGenerator cannot read postponed annotations: declare the types (the run keeps the name "synthesize").
+    return stage.with_types(input_type=SynthesisInput, output_type=Answer)
 
 
 def _merge(inputs: Iterator[Mapping[str, Any]]) -> dict[str, Any]:
@@ -286,15 +309,16 @@ def _merge(inputs: Iterator[Mapping[str, Any]]) -> dict[str, Any]:
     return state
 
 
-def _extractive(question: str, subs: list[str], hits: list[Hit],
-                objects: ObjectStore | None) -> Iterator[str | Answer]:
+def _extractive(question: str, subs: list[str], hits: list[Hit], objects: ObjectStore | None,
+                note: str = "") -> Iterator[str | Answer]:
     from mmrag.providers.offline import extractive_answer
 
     answer = extractive_answer(question, hits, sub_questions=subs)
     by_id = {h.element.id: h.element for h in hits}
     citations = tuple(replace(c, object_uri=object_uri(by_id[c.element_id], objects))
                       if c.element_id in by_id else c for c in answer.citations)
-    answer = replace(answer, citations=citations, hits=tuple(hits))
+    text = f"{note}\n\n{answer.text}" if note else answer.text
+    answer = replace(answer, text=text, citations=citations, hits=tuple(hits))
     yield from stream_pieces(answer.text)
     yield answer
 

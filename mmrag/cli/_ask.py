@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -29,7 +29,7 @@ def parse_weights(ctx: click.Context | None, param: click.Parameter | None,
     return out
 
 
-def filter_options(command: click.Command) -> click.Command:
+def filter_options(command: Any) -> Any:
     """``--source GLOB``, ``--kind K`` and ``--page N`` (each repeatable): restrict what retrieval may find."""
     for option in reversed([
         click.option("--source", "sources", multiple=True, metavar="GLOB",
@@ -120,9 +120,6 @@ def ask(ctx: click.Context, /, question: str, collection: str | None, k: int, su
                     "the collection has not changed since)", dim=True, err=True)
     if answer.mode == "extractive" and settings.profile == "local":
         click.secho("(extractive: quoted from the sources; no generator is configured offline)", dim=True, err=True)
-        if mode == "qa-pairs":
-            click.secho("(qa-pairs needs a chat model to draft sub-answers: offline it ran as fusion)", dim=True,
-                        err=True)
     print_sources(answer)
     if show_context:
         click.echo("\nContext:")

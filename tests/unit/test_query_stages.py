@@ -28,6 +28,7 @@ from mmrag.chains import (
     synthesize_stage,
     weighted_fusion,
 )
+from mmrag.chains.stages import QA_PAIRS_OFFLINE_NOTE
 
 DOCS = [
     Document("The Mazda RX4 has 110 hp and weighs 2.620 thousand lb.", id="mazda",
@@ -102,8 +103,12 @@ def test_the_chain_is_its_stages_joined_with_pipes() -> None:
     names = [step.get_name() for step in chain.bound.steps]  # the RunnableSequence inside the named binding
     assert chain.config["run_name"] == "mmrag_query"
     assert names[0] == "question" and names[-1] == "synthesize"
-    assert [s.name for s in (decompose_stage(None), retrieve_stage(KeywordRetriever(docs=DOCS)), fuse_stage(),
-                             synthesize_stage(None))] == ["decompose", "retrieve", "fuse", "synthesize"]
+    stages = (decompose_stage(None), retrieve_stage(KeywordRetriever(docs=DOCS)), fuse_stage(), synthesize_stage(None))
+    assert [s.get_name() for s in stages] == ["decompose", "retrieve", "fuse", "synthesize"]
+    schemas = [(s.get_input_jsonschema(), s.get_output_jsonschema()) for s in stages]
+    assert [(i["type"], o["type"]) for i, o in schemas[:3]] == [("string", "array"), ("array", "object"),
+                                                                ("object", "array")]
+    assert schemas[3][0]["$defs"]["SynthesisInput"]["required"] == ["question"] and stages[3].OutputType is Answer
 
 
 def test_callbacks_see_the_nested_run_tree_and_tags_reach_the_model() -> None:
@@ -228,3 +233,14 @@ def test_dict_input_and_batch() -> None:
     assert [a.citations[0].element_id for a in answers] == ["polar", "hist"]
 
 
+
+
+def test_qa_pairs_without_a_chat_model_says_it_ran_as_fusion() -> None:
+    question = "What is the petal width of virginica flowers, and how do you draw a polar plot?"
+    fusion = _chain().invoke(question)
+    pieces = list(_chain(synthesize=synthesize_stage(None, mode="qa-pairs")).stream(question))
+    answer = pieces[-1]
+    assert answer.text == f"{QA_PAIRS_OFFLINE_NOTE}\n\n{fusion.text}" and "".join(pieces[:-1]) == answer.text
+    assert answer.text.startswith("(Mode qa-pairs needs a chat model")
+    assert [c.to_dict() for c in answer.citations] == [c.to_dict() for c in fusion.citations]
+    assert not _chain().invoke(question).text.startswith("(Mode qa-pairs")
