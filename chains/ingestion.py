@@ -35,7 +35,7 @@ from mmrag.elements import content_hash
 from mmrag.errors import MmragError, ParseError
 from mmrag.parsers import ParseOptions
 from mmrag.parsers._report import collect_warnings
-from mmrag.parsers.sources import expand_sources, is_url, load_blob, parse_blob
+from mmrag.parsers.sources import display_source, expand_sources, is_url, load_blob, parse_blob
 
 if TYPE_CHECKING:
     from mmrag.config import Settings
@@ -158,7 +158,11 @@ def ingest(
     calls = ModelCalls()
     reports: dict[str, SourceReport] = {}
     failures = 0
-    expanded = [_normalise(s) for s in expand_sources(sources)]
+    # Stored, indexed and shown without credentials; the URL as given is only used to fetch.
+    given: dict[str, str] = {}
+    for s in expand_sources(sources):
+        given.setdefault(display_source(_normalise(s)), _normalise(s))
+    expanded = list(given)
     tick = progress or (lambda stage, n, total: None)
     tick("sources", 0, len(expanded))
     group: list[PreparedSource] = []
@@ -181,7 +185,7 @@ def ingest(
     with collection_lock(collection, exclusive=False), \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmrag-ingest-group") as pool:
         for source in expanded:
-            prepared = _prepare(source, options, providers, collection, force, reports)
+            prepared = _prepare(given[source], options, providers, collection, force, reports)
             tick("sources", 1, None)
             if prepared is not None:
                 group.append(prepared)
@@ -220,9 +224,10 @@ def _prepare(
 ) -> PreparedSource | None:
     """Load, fingerprint and parse one source; None when it is unchanged or failed (its report is then set)."""
     manifest = collection.manifest
+    fetch_as, source = source, display_source(source)
     with collect_warnings() as warnings:
         try:
-            blob = load_blob(source, options)
+            blob = load_blob(fetch_as, options)
             fingerprint = _fingerprint(blob.data, options, providers)
             entry = manifest.get(source)
             unchanged = entry is not None and entry.fingerprint == fingerprint and not manifest.pending_ids(source)
