@@ -2,8 +2,9 @@
 
 ``ingest(["report.pdf", "docs/"])`` is the whole pipeline. For every source it:
 
-1. loads the bytes and compares their fingerprint (bytes, parse options, captioner) with the manifest; an
-   unchanged source is skipped before parsing: no model calls, no writes (``force=True`` re-does it);
+1. loads the bytes and compares their fingerprint (bytes, parse options, captioner; for a web page also the
+   images it links to) with the manifest; an unchanged source is skipped (a PDF or image before parsing, a page
+   once its images are loaded): no model calls, no writes (``force=True`` re-does it);
 2. parses it, and keeps only elements whose ids the collection does not hold yet;
 3. captions images, summarises tables and embeds everything in the text and image spaces, batched over
    many sources so the models stay busy (and cached by content, so nothing is paid for twice);
@@ -31,11 +32,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from mmrag.chains._components import open_components
 from mmrag.chains._enrich import ModelCalls, enrich
 from mmrag.chains._write import PreparedSource, caption_failed, release_orphans, write_group
-from mmrag.elements import content_hash
+from mmrag.elements import Element, content_hash
 from mmrag.errors import MmragError, ParseError
 from mmrag.parsers import ParseOptions
 from mmrag.parsers._report import collect_warnings
-from mmrag.parsers.sources import expand_sources, is_url, load_blob, parse_blob
+from mmrag.parsers.sources import display_source, expand_sources, is_url, load_blob, parse_blob
 
 if TYPE_CHECKING:
     from mmrag.config import Settings
@@ -158,7 +159,11 @@ def ingest(
     calls = ModelCalls()
     reports: dict[str, SourceReport] = {}
     failures = 0
-    expanded = [_normalise(s) for s in expand_sources(sources)]
+    # Stored, indexed and shown without credentials; the URL as given is only used to fetch.
+    given: dict[str, str] = {}
+    for s in expand_sources(sources):
+        given.setdefault(display_source(_normalise(s)), _normalise(s))
+    expanded = list(given)
     tick = progress or (lambda stage, n, total: None)
     tick("sources", 0, len(expanded))
     group: list[PreparedSource] = []
@@ -181,7 +186,7 @@ def ingest(
     with collection_lock(collection, exclusive=False), \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmrag-ingest-group") as pool:
         for source in expanded:
-            prepared = _prepare(source, options, providers, collection, force, reports)
+            prepared = _prepare(given[source], options, providers, collection, force, reports)
             tick("sources", 1, None)
             if prepared is not None:
                 group.append(prepared)
@@ -208,10 +213,14 @@ def _normalise(source: str) -> str:
     return str(path.resolve()) if path.exists() else source
 
 
-def _fingerprint(data: bytes, options: ParseOptions, providers: Providers) -> str:
+def _fingerprint(data: bytes, options: ParseOptions, providers: Providers, linked: Sequence[str] = ()) -> str:
+    """What decides "unchanged": the bytes, the parse options, the captioner and (pages) the linked images."""
     parse = {name: getattr(options, name) for name in _FINGERPRINT_FIELDS}
     captioner = str(getattr(providers.captioner, "model_key", type(providers.captioner).__name__))
-    return content_hash(content_hash(data), json.dumps(parse, sort_keys=True), captioner)
+    parts = [content_hash(data), json.dumps(parse, sort_keys=True), captioner]
+    if linked:
+        parts.append(content_hash(*linked))
+    return content_hash(*parts)
 
 
 def _prepare(
@@ -220,16 +229,26 @@ def _prepare(
 ) -> PreparedSource | None:
     """Load, fingerprint and parse one source; None when it is unchanged or failed (its report is then set)."""
     manifest = collection.manifest
+    fetch_as, source = source, display_source(source)
     with collect_warnings() as warnings:
         try:
-            blob = load_blob(source, options)
-            fingerprint = _fingerprint(blob.data, options, providers)
+            blob = load_blob(fetch_as, options)
             entry = manifest.get(source)
+            # A web page is more than its bytes: the images it links to may change on their own. Its
+            # fingerprint covers their content too, so a page is parsed (its images loaded) before it can be
+            # called unchanged; other sources are judged by their bytes alone, before parsing.
+            linked = blob.mime_type in ("text/html", "application/xhtml+xml")
+            elements: dict[str, Element] = {}
+            if linked:
+                elements = {e.id: e for e in parse_blob(blob, options)}
+            images = sorted(e.content_hash for e in elements.values() if e.kind == "image")
+            fingerprint = _fingerprint(blob.data, options, providers, images)
             unchanged = entry is not None and entry.fingerprint == fingerprint and not manifest.pending_ids(source)
             if entry is not None and unchanged and not force:
                 reports[source] = SourceReport(source, "unchanged", elements=dict(entry.kinds))
                 return None
-            elements = {e.id: e for e in parse_blob(blob, options)}
+            if not linked:
+                elements = {e.id: e for e in parse_blob(blob, options)}
         except MmragError as e:
             reason = e.reason if isinstance(e, ParseError) else str(e)
             logger.error("%s: %s", source, reason)

@@ -253,7 +253,9 @@ class ImageLoader:
             return resolved.split(",", 1)[0] + f",… ({len(resolved):,} chars)"
         if resolved.startswith("file:"):
             return url2pathname(urlsplit(resolved).path)
-        return resolved
+        from mmrag.parsers.sources import display_source
+
+        return display_source(resolved)  # never a password or token in metadata or warnings
 
     @staticmethod
     def key(resolved: str) -> str:

@@ -160,9 +160,12 @@ def check_url(
         UnsafeURLError: a scheme other than http/https, or an address that is not public.
         FetchError: the URL is malformed or its host does not resolve.
     """
+    from mmrag.parsers.sources import display_source
+
     text = str(url)
-    source = source or text
-    hop = "" if text == source else f"redirect to {text} "
+    source = source or display_source(text)
+    shown_hop = display_source(text)
+    hop = "" if shown_hop == display_source(source) else f"redirect to {shown_hop} "
     parsed = _parse_url(text, source) if isinstance(url, str) else url
     scheme = parsed.scheme.lower()
     if scheme not in ALLOWED_SCHEMES:
@@ -269,8 +272,11 @@ class Fetcher:
         """
         import httpx
 
+        from mmrag.parsers.sources import display_source
+
+        given, url = url, display_source(url)  # errors and the blob name the URL without its credentials
         limit = max_bytes if max_bytes is not None else self.options.fetch_max_bytes
-        first = current = _parse_url(url, url)
+        first = current = _parse_url(given, url)
         own_deadline = time.monotonic() + self.options.fetch_timeout
         watchdog = _Watchdog(own_deadline if deadline is None else min(deadline, own_deadline))
         try:
@@ -285,11 +291,12 @@ class Fetcher:
                         try:
                             current = current.join(location)
                         except httpx.InvalidURL as e:
-                            raise FetchError(url, f"bad redirect from {current} to {location!r}: {e}") from e
+                            raise FetchError(url, f"bad redirect from {display_source(str(current))} to "
+                                                  f"{display_source(location)!r}: {e}") from e
                         continue
                     if response.status_code >= 400:
                         reason = response.reason_phrase or ""
-                        at = "" if current == first else f" at {current}"
+                        at = "" if current == first else f" at {display_source(str(current))}"
                         raise FetchError(url, f"HTTP {response.status_code} {reason}".rstrip() + at)
                     data = self._read(response, url, limit, named=max_bytes is None, watchdog=watchdog)
                     declared = response.headers.get("content-type")
@@ -302,7 +309,9 @@ class Fetcher:
         except (httpx.HTTPError, _DeadlinePassed) as e:
             if isinstance(e, httpx.TimeoutException | _DeadlinePassed) or watchdog.fired or watchdog.expired():
                 raise FetchError(url, self._timeout_reason(deadline, own_deadline, current)) from e
-            raise FetchError(url, f"network error fetching {current}: {type(e).__name__}: {e}") from e
+            shown = display_source(str(current))
+            detail = str(e).replace(str(current), shown).replace(given, url)
+            raise FetchError(url, f"network error fetching {shown}: {type(e).__name__}: {detail}") from e
         finally:
             watchdog.stop()
         raise FetchError(url, f"too many redirects (more than {self.options.fetch_max_redirects}; "
@@ -310,8 +319,11 @@ class Fetcher:
 
     def _timeout_reason(self, deadline: float | None, own_deadline: float, current: httpx.URL) -> str:
         if deadline is not None and deadline < own_deadline:
-            return f"not fetched within the page's time budget for its images (page_images_timeout) at {current}"
-        return f"timed out after {self.options.fetch_timeout:g} s (fetch_timeout) fetching {current}"
+            return "not fetched within the page's time budget for its images (page_images_timeout)"
+        from mmrag.parsers.sources import display_source
+
+        shown = display_source(str(current))
+        return f"timed out after {self.options.fetch_timeout:g} s (fetch_timeout) fetching {shown}"
 
     def _open(self, url: httpx.URL, addresses: Sequence[IPAddress], accept_html: bool,
               watchdog: _Watchdog) -> httpx.Response:

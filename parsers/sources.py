@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from mmrag.parsers.options import ParseOptions
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
+    "display_source",
     "SourceResult",
     "expand_sources",
     "is_url",
@@ -43,6 +45,39 @@ def is_url(source: str) -> bool:
     """True for anything with a URL scheme other than a Windows drive letter (``C:``) or ``file:``."""
     head, sep, _ = source.partition("://")
     return bool(sep) and head.isalpha() and len(head) > 1 and head.lower() != "file"
+
+
+_SECRET_PARAMS = frozenset({
+    "token", "access_token", "id_token", "refresh_token", "auth", "authorization", "key", "api_key", "apikey",
+    "api-key", "signature", "sig", "password", "passwd", "pwd", "secret", "client_secret", "credential",
+    "credentials", "session", "sessionid", "session_id", "jwt", "code",
+})
+_SECRET_PREFIXES = ("x-amz-", "x-goog-", "x-ms-")
+
+
+def display_source(source: str) -> str:
+    """The name under which a source is stored, indexed, cited and shown: a URL without credentials.
+
+    User info (``alice:pw@``) and query parameters that carry secrets (``token``, ``key``, ``signature``,
+    ``X-Amz-*``...) are removed; the URL as given is used only to fetch. Paths are returned unchanged.
+    """
+    if not is_url(source):
+        return source
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(source)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:  # a malformed port or host: at least drop anything that looks like user info
+        return re.sub(r"//[^/?#@]*@", "//", source)
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{port}" if port is not None else host
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+             if k.lower() not in _SECRET_PARAMS and not k.lower().startswith(_SECRET_PREFIXES)]
+    kept = urlencode(query) if len(query) != len(parse_qsl(parts.query, keep_blank_values=True)) else parts.query
+    return urlunsplit((parts.scheme, netloc, parts.path, kept, parts.fragment))
 
 
 def expand_sources(sources: Iterable[str | os.PathLike[str]]) -> list[str]:
@@ -193,6 +228,7 @@ def parse_source(source: str, options: ParseOptions | None = None) -> SourceResu
     """Fetch and parse one source; never raises for bad input (the error is in the result)."""
     options = options or ParseOptions()
     mime = None
+    name = display_source(source)
     with collect_warnings() as warnings:
         try:
             blob = load_blob(source, options)
@@ -200,13 +236,13 @@ def parse_source(source: str, options: ParseOptions | None = None) -> SourceResu
             elements = tuple(parse_blob(blob, options))
         except MmragError as e:
             reason = e.reason if isinstance(e, ParseError) else str(e)
-            logger.error("%s: %s", source, reason)
-            return SourceResult(source, error=reason, warnings=tuple(warnings), mime_type=mime)
+            logger.error("%s: %s", name, reason)
+            return SourceResult(name, error=reason, warnings=tuple(warnings), mime_type=mime)
         except Exception as e:  # a parser bug must fail its source, not the whole run
-            logger.exception("%s: unexpected error while parsing", source)
-            return SourceResult(source, error=f"unexpected error: {type(e).__name__}: {e}",
+            logger.exception("%s: unexpected error while parsing", name)
+            return SourceResult(name, error=f"unexpected error: {type(e).__name__}: {e}",
                                 warnings=tuple(warnings), mime_type=mime)
-    return SourceResult(source, elements=elements, warnings=tuple(warnings), mime_type=mime)
+    return SourceResult(name, elements=elements, warnings=tuple(warnings), mime_type=mime)
 
 
 def parse_sources(

@@ -32,16 +32,13 @@ class CommittedView:
     def __init__(self, inner: VectorIndex, manifest: Manifest) -> None:
         self.inner = inner
         self.manifest = manifest
+        self.dimensions = inner.dimensions
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
     def __repr__(self) -> str:
         return f"CommittedView({self.inner!r})"
-
-    @property
-    def dimensions(self) -> int:
-        return self.inner.dimensions
 
     # -- reads: committed records only ---------------------------------------------------------------------
 

@@ -83,15 +83,17 @@ class Manifest:
 
     Args:
         path: the sqlite file (created with its folder if missing).
+        timeout: seconds to wait for another process's write transaction.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, timeout: float = LOCK_TIMEOUT) -> None:
         self.path = Path(path)
+        self.timeout = timeout
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
-                                       timeout=LOCK_TIMEOUT)
+                                       timeout=timeout)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
@@ -106,7 +108,7 @@ class Manifest:
         text = str(e)
         if "locked" in text or "busy" in text:
             return StoreError(f"{self.path}: the manifest stayed locked by another mmrag process for "
-                              f"{LOCK_TIMEOUT:g} s (cannot {what} it): wait for the other ingest to finish and "
+                              f"{self.timeout:g} s (cannot {what} it): wait for the other ingest to finish and "
                               "run the command again")
         return StoreError(f"{self.path}: cannot {what} the manifest ({type(e).__name__}: {text}); if the file is "
                           "damaged, delete the collection and ingest again")
