@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from mmrag.elements import Element
@@ -180,8 +180,9 @@ def _render_pdf_clip(path: Path, page_no: int, bbox: Sequence[float], max_px: in
     from PIL import Image
 
     try:
-        import pymupdf
+        import pymupdf as _pymupdf
 
+        pymupdf: Any = _pymupdf  # its constructors are untyped
         with pymupdf.open(path) as doc:
             if not 1 <= page_no <= doc.page_count:
                 return None, 1.0
