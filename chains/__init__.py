@@ -20,6 +20,8 @@ _EXPORTS = {
     "aingest": "mmrag.chains.ingestion",
     "ingest": "mmrag.chains.ingestion",
     "open_components": "mmrag.chains._components",
+    "remove_sources": "mmrag.chains.upkeep",
+    "collect_garbage": "mmrag.chains.upkeep",
     "QueryOptions": "mmrag.chains.query",
     "build_query_chain": "mmrag.chains.query",
     "metadata_filter": "mmrag.chains.query",
