@@ -51,7 +51,16 @@ R = TypeVar("R")
 ErrorClass = Literal["throttle", "transient", "fatal"]
 """``throttle``: retry and lower the concurrency; ``transient``: retry; ``fatal``: raise at once."""
 
-_THROTTLE_CODES = frozenset({"throttlingexception", "toomanyrequestsexception", "modelnotreadyexception"})
+_THROTTLE_CODES = frozenset(
+    {"throttlingexception", "toomanyrequestsexception", "modelnotreadyexception", "servicequotaexceededexception"}
+)
+# Retried with a long backoff: the account quota (tokens or requests per minute) refills over a minute.
+_QUOTA_CODES = frozenset({"servicequotaexceededexception"})
+_QUOTA_MIN_DELAY = 5.0
+# Retried at most this many times whatever max_retries says: a model error (424) or an unreachable endpoint is
+# rarely fixed by waiting, but sometimes is.
+_BOUNDED_CODES = frozenset({"modelerrorexception"})
+_BOUNDED_RETRIES = 2
 _TRANSIENT_CODES = frozenset(
     {
         "serviceunavailableexception",
@@ -102,17 +111,37 @@ def classify_error(exc: BaseException) -> ErrorClass:
             return "throttle"
         if code in _TRANSIENT_CODES:
             return "transient"
+        if code in _BOUNDED_CODES:
+            return "transient"
         status = _http_status(exc)
         if status == 429:
             return "throttle"
         return "transient" if status is not None and status >= 500 else "fatal"
     try:
-        from botocore.exceptions import ConnectionClosedError, ConnectTimeoutError, ReadTimeoutError
+        from botocore.exceptions import (
+            ConnectionClosedError,
+            ConnectTimeoutError,
+            EndpointConnectionError,
+            ReadTimeoutError,
+        )
     except ImportError:  # pragma: no cover - botocore is present whenever a botocore error exists
         return "fatal"
-    if isinstance(exc, ReadTimeoutError | ConnectTimeoutError | ConnectionClosedError):
+    if isinstance(exc, ReadTimeoutError | ConnectTimeoutError | ConnectionClosedError | EndpointConnectionError):
         return "transient"
     return "fatal"
+
+
+def _retry_limit(exc: BaseException, retries: int) -> int:
+    """Retries allowed for this error: bounded for model errors and unreachable endpoints."""
+    bounded = error_code(exc).lower() in _BOUNDED_CODES or type(exc).__name__ == "EndpointConnectionError"
+    return min(retries, _BOUNDED_RETRIES) if bounded else retries
+
+
+def _backoff(exc: BaseException, policy: RetryPolicy, attempt: int) -> float:
+    delay = policy.delay(attempt)
+    if error_code(exc).lower() in _QUOTA_CODES:
+        return max(delay, min(60.0, _QUOTA_MIN_DELAY * 2.0**attempt))
+    return delay
 
 
 def to_mmrag_error(exc: BaseException, model_id: str, *, retryable: bool = False) -> BaseException:
@@ -129,6 +158,21 @@ def to_mmrag_error(exc: BaseException, model_id: str, *, retryable: bool = False
     if isinstance(exc, NoRegionError):
         return ConfigError("No AWS region configured: set MMRAG_AWS_REGION or AWS_REGION, or run `aws configure`")
     code = error_code(exc)
+    if code == "AccessDeniedException":
+        return ProviderError(
+            f"Bedrock denied access to {model_id}: {_error_message(exc)}. Enable access to this model in the Amazon "
+            "Bedrock console (Model access, in every Region its inference profile routes to) and allow "
+            "bedrock:InvokeModel / bedrock:InvokeModelWithResponseStream on it (and on its inference profile) in "
+            "IAM; or choose another model (MMRAG_FAST_MODEL, MMRAG_STRONG_MODEL, MMRAG_*_EMBEDDING_MODEL)",
+            is_retryable=False,
+        )
+    if code == "ValidationException" and "on-demand throughput" in _error_message(exc):
+        return ProviderError(
+            f"Bedrock call to {model_id} failed: {_error_message(exc)} This model cannot be invoked by its base id: "
+            f"use its inference profile (us./eu./jp./au./apac./global. + the id), or give the base id in mmrag's "
+            "settings and mmrag picks the profile for your Region",
+            is_retryable=False,
+        )
     if code or isinstance(exc, BotoCoreError):
         what = f"{code}: " if code else ""
         suffix = " (gave up after retries)" if retryable else ""
@@ -295,12 +339,12 @@ def call_with_retry(
                 limiter.release(ticket, outcome="throttle" if kind == "throttle" else "error")
             if stats is not None and kind == "throttle":
                 stats.add(throttles=1)
-            if kind == "fatal" or attempt >= retries:
+            if kind == "fatal" or attempt >= _retry_limit(exc, retries):
                 error = to_mmrag_error(exc, model_id, retryable=kind != "fatal")
                 if error is exc:
                     raise
                 raise error from exc
-            delay = policy.delay(attempt)
+            delay = _backoff(exc, policy, attempt)
             logger.debug("%s: %s, retry %d/%d in %.3fs", model_id, error_code(exc) or type(exc).__name__,
                          attempt + 1, retries, delay)
             if stats is not None:

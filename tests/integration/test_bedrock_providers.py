@@ -78,13 +78,13 @@ def test_caption_request_carries_max_tokens_image_context_and_prompt(
     emu.script_chat(reply)
     captioner = _captioner(settings, client)
     out = captioner.caption([image, table, text])
-    assert out[0].metadata["caption"] == REPLY and out[0].metadata["caption_model"] == settings.fast_model
+    assert out[0].metadata["caption"] == REPLY and out[0].metadata["caption_model"] == "us." + settings.fast_model
     assert out[0].id == image.id and out[0].text == image.text
     assert out[1].metadata["summary"] == "Compares revenue (rows: regions)."
     assert out[2] is text
     assert len(emu.requests) == 2
     first, second = sorted(emu.requests, key=lambda r: not any("image" in b for b in r.body["messages"][0]["content"]))
-    assert first.operation == "Converse" and first.model_id == settings.fast_model
+    assert first.operation == "Converse" and first.model_id == "us." + settings.fast_model
     assert first.body["inferenceConfig"]["maxTokens"] == settings.fast_max_tokens
     blocks = first.body["messages"][0]["content"]
     images = [b["image"] for b in blocks if "image" in b]
@@ -202,13 +202,13 @@ def test_fast_chat_model_sets_max_tokens_and_profile_id(emu: BedrockEmulator, se
     emu.script_chat(["Hello."])
     assert llm.invoke("hi").content == "Hello."
     sent = emu.requests[-1]
-    assert sent.model_id == settings.fast_model and settings.fast_model.startswith("us.anthropic.")
+    assert sent.model_id == "us." + settings.fast_model and settings.fast_model.startswith("anthropic.")
     assert sent.body["inferenceConfig"] == {"maxTokens": settings.fast_max_tokens, "temperature": 0.0}
     assert llm.bedrock_client._client is None  # the control-plane client was never built
     strong = make_chat_model(settings, "strong", client=client)
     strong.invoke("hi")
     assert emu.requests[-1].body["inferenceConfig"]["maxTokens"] == settings.strong_max_tokens
-    assert emu.requests[-1].model_id == settings.strong_model
+    assert emu.requests[-1].model_id == "us." + settings.strong_model
 
 
 def _text(chunks: list[Any]) -> str:

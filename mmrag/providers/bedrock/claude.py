@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from mmrag.config import Settings
@@ -30,6 +31,7 @@ from mmrag.providers._concurrency import (
 )
 from mmrag.providers.base import CAPTION_KEY, SUMMARY_KEY
 from mmrag.providers.bedrock import _prompts
+from mmrag.providers.bedrock.catalog import facts_for, resolve
 
 if TYPE_CHECKING:
     from langchain_aws import ChatBedrockConverse
@@ -43,10 +45,13 @@ __all__ = [
     "CLAUDE_MAX_IMAGES",
     "BedrockCaptioner",
     "fit_image",
+    "accepts_temperature",
     "make_chat_model",
     "prepare_images_for_claude",
+    "role_model_id",
     "sniff_image_format",
     "stream_with_retry",
+    "token_budget",
 ]
 
 logger = logging.getLogger(__name__)
@@ -55,7 +60,7 @@ CLAUDE_IMAGE_MAX_SIDE = 1568
 CLAUDE_IMAGE_MAX_BYTES = 3_750_000  # "3.75 MB" per image; decimal, the stricter reading
 CLAUDE_MAX_IMAGES = 20
 _CLAUDE_FORMATS = ("png", "jpeg", "gif", "webp")
-_DEFAULT_FAST_MODEL = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+_DEFAULT_FAST_MODEL = "us.anthropic.claude-haiku-4-5-20251001-v1:0"  # used only without settings (tests)
 
 
 # -- images ----------------------------------------------------------------------------------------------------
@@ -172,13 +177,47 @@ class _LazyClient:
         return getattr(self._client, name)
 
 
+def role_model_id(settings: Settings, role: Literal["fast", "strong"], client: Any = None) -> str:
+    """The id a role calls: ``MMRAG_FAST_MODEL``/``MMRAG_STRONG_MODEL`` resolved for the client's Region.
+
+    A base id of a model that needs an inference profile becomes the profile of the Region (see
+    :func:`mmrag.providers.bedrock.catalog.resolve`); profile ids and ARNs are kept.
+
+    Raises:
+        ConfigError: a retired model, or a geo profile the Region cannot call.
+    """
+    from mmrag.providers.bedrock.client import bedrock_region
+
+    model = settings.fast_model if role == "fast" else settings.strong_model
+    region = getattr(getattr(client, "meta", None), "region_name", None) or bedrock_region(settings)
+    return resolve(model, str(region), scope=settings.bedrock_inference_scope).model_id
+
+
+def token_budget(model_id: str, tokens: int) -> int:
+    """``maxTokens`` for a model: ``tokens`` scaled by its token factor (adaptive thinking, newer tokenizer),
+    never above the model's maximum output."""
+    facts = facts_for(model_id)
+    if facts is None:
+        return tokens
+    scaled = math.ceil(tokens * facts.token_factor)
+    return min(scaled, facts.max_output_tokens) if facts.max_output_tokens else scaled
+
+
+def accepts_temperature(model_id: str) -> bool:
+    """Whether ``temperature`` may be sent: only to models known to accept it (Sonnet 5.x, Haiku 5.5 and Opus
+    4.7+ reject it)."""
+    facts = facts_for(model_id)
+    return facts is not None and facts.temperature
+
+
 def make_chat_model(
     settings: Settings, role: Literal["fast", "strong"], client: Any = None, **kwargs: Any
 ) -> ChatBedrockConverse:
     """A LangChain ``ChatBedrockConverse`` for a role: ``fast`` (Haiku: captions, decomposition) or ``strong``.
 
-    ``maxTokens`` is always set (``fast_max_tokens`` / ``strong_max_tokens``); the fast model runs at
-    temperature 0. Model ids may be base ids, cross-region inference-profile ids (``us.anthropic...``) or ARNs.
+    The model id is resolved for the Region (:func:`role_model_id`). ``maxTokens`` is always set
+    (``fast_max_tokens`` / ``strong_max_tokens``, scaled by :func:`token_budget`); the fast model runs at
+    temperature 0 where the model accepts ``temperature`` (newer models reject it and are sent none).
 
     Args:
         settings: mmrag settings.
@@ -199,15 +238,16 @@ def make_chat_model(
         from mmrag.providers.bedrock.client import make_bedrock_client
 
         client = make_bedrock_client(settings, botocore_retries=True)
-    model_id = settings.fast_model if role == "fast" else settings.strong_model
+    model_id = role_model_id(settings, role, client)
+    budget = settings.fast_max_tokens if role == "fast" else settings.strong_max_tokens
     params: dict[str, Any] = {
         "client": client,
         "bedrock_client": _LazyClient(settings),
         "model": model_id,
-        "max_tokens": settings.fast_max_tokens if role == "fast" else settings.strong_max_tokens,
-        "region_name": settings.aws_region or getattr(getattr(client, "meta", None), "region_name", None),
+        "max_tokens": token_budget(model_id, budget),
+        "region_name": getattr(getattr(client, "meta", None), "region_name", None) or settings.aws_region,
     }
-    if role == "fast":
+    if role == "fast" and accepts_temperature(model_id):
         params["temperature"] = 0.0
     if model_id.startswith("arn:"):
         params["provider"] = "anthropic"  # ARNs do not name the provider; mmrag's roles are Claude models
@@ -290,18 +330,33 @@ def stream_with_retry(
 
 
 # -- captioner -------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Outcome:
+    element: Element
+    status: Literal["ok", "skipped", "failed", "fatal"]  # fatal: a non-retryable error; failed: retries ran out
+    error: ProviderError | None = None
+
+
 class BedrockCaptioner:
     """Captions images and page renders, and summarises tables, with Claude through the Converse API.
 
     Every element is one Converse request (one image each), all run concurrently through the limiter and retried
-    by mmrag's retry layer. An element that still fails comes back unchanged, is logged and counted in
-    ``stats.failures``; it never sinks the batch. Missing credentials (``ConfigError``) do propagate.
+    by mmrag's retry layer. Document text in the request (the context around an image, the table) is fenced with
+    a per-request, unguessable tag and the system prompt says it is data, not instructions. ``temperature`` is
+    sent only to models that accept it; ``maxTokens`` is scaled per model (:func:`token_budget`), and a caption
+    cut at ``maxTokens`` is retried once with twice the budget.
+
+    An element that still fails comes back unchanged, is logged and counted in ``stats.failures``; it never sinks
+    the batch. But when EVERY element of a call fails with a non-retryable error (a model that rejects the
+    request, model access not enabled...), :meth:`caption` raises ``ProviderError``: indexing a whole run
+    uncaptioned would silently lose quality. Missing credentials (``ConfigError``) propagate.
 
     Args:
         settings: where unset arguments come from (``fast_model``, ``fast_max_tokens``, concurrency, retries).
         client: a ``bedrock-runtime`` client (see :func:`mmrag.providers.bedrock.client.make_bedrock_client`).
-        model_id: Claude model id or inference profile (default ``Settings.fast_model``).
-        max_tokens: ``inferenceConfig.maxTokens`` of every request (default ``Settings.fast_max_tokens``).
+        model_id: Claude model id or inference profile (default: ``Settings.fast_model`` resolved for the client's
+            Region, see :func:`role_model_id`).
+        max_tokens: token budget of every request before per-model scaling (default ``Settings.fast_max_tokens``).
         limiter: concurrency gate, possibly shared with other providers.
         policy: retry/backoff settings.
     """
@@ -317,8 +372,8 @@ class BedrockCaptioner:
         policy: RetryPolicy | None = None,
     ) -> None:
         self.client = client
-        self.model_id = model_id or (settings.fast_model if settings else _DEFAULT_FAST_MODEL)
-        self.max_tokens = max_tokens or (settings.fast_max_tokens if settings else 1024)
+        self.model_id = model_id or (role_model_id(settings, "fast", client) if settings else _DEFAULT_FAST_MODEL)
+        self.max_tokens = token_budget(self.model_id, max_tokens or (settings.fast_max_tokens if settings else 1024))
         self.limiter = limiter or AdaptiveLimiter(settings.max_concurrency if settings else 16)
         self.policy = policy or RetryPolicy(max_retries=settings.max_retries if settings else 8)
         self.stats = CallStats()
@@ -329,67 +384,94 @@ class BedrockCaptioner:
         return f"{self.model_id}|max_tokens={self.max_tokens}|prompt=v{_prompts.PROMPT_VERSION}"
 
     def caption(self, elements: Sequence[Element]) -> list[Element]:
-        """Captioned copies of ``elements`` in the same order (see :class:`mmrag.providers.base.Captioner`)."""
-        return bounded_map(self._caption_one, elements, limiter=self.limiter)
+        """Captioned copies of ``elements`` in the same order (see :class:`mmrag.providers.base.Captioner`).
+
+        Raises:
+            ProviderError: every element that needed a model call failed with a non-retryable error.
+        """
+        return self._check(bounded_map(self._caption_one, elements, limiter=self.limiter))
 
     async def acaption(self, elements: Sequence[Element]) -> list[Element]:
         """Async :meth:`caption`; the event loop never blocks."""
-        return await abounded_map(self._caption_one, elements, limiter=self.limiter)
+        return self._check(await abounded_map(self._caption_one, elements, limiter=self.limiter))
 
-    def request_for(self, element: Element) -> dict[str, Any] | None:
+    def _check(self, outcomes: list[_Outcome]) -> list[Element]:
+        asked = [o for o in outcomes if o.status != "skipped"]
+        fatal = [o.error for o in asked if o.status == "fatal" and o.error is not None]
+        if asked and len(fatal) == len(asked):
+            raise ProviderError(
+                f"every caption request to {self.model_id} failed ({len(fatal)} of {len(fatal)}): nothing was "
+                f"captioned, so the run stops instead of indexing uncaptioned images. First error: {fatal[0]}",
+                is_retryable=False,
+            ) from fatal[0]
+        return [o.element for o in outcomes]
+
+    def request_for(self, element: Element, *, fence: str | None = None) -> dict[str, Any] | None:
         """The Converse request for one element, or None when the element needs no caption."""
+        fence = fence or _prompts.new_fence()
         if element.kind == "table":
             if not element.text.strip():
                 return None
-            content: list[dict[str, Any]] = [{"text": _prompts.TABLE_PROMPT.format(table=element.text[:20_000])}]
+            table = _prompts.fenced(element.text[:20_000], fence)
+            content: list[dict[str, Any]] = [{"text": _prompts.TABLE_PROMPT.format(table=table)}]
         elif element.kind in ("image", "page"):
             if element.data is None:
                 raise ValueError("the element has no image bytes (data is None)")
             prompt = _prompts.PAGE_PROMPT if element.kind == "page" else _prompts.IMAGE_PROMPT
-            text = _prompts.with_context(prompt, element.text)
+            text = _prompts.with_context(prompt, element.text, fence)
             content = [*prepare_images_for_claude([element.data]), {"text": text}]
         else:
             return None
+        config: dict[str, Any] = {"maxTokens": self.max_tokens}
+        if accepts_temperature(self.model_id):
+            config["temperature"] = 0.0
         return {
             "modelId": self.model_id,
-            "system": [{"text": _prompts.CAPTION_SYSTEM}],
+            "system": [{"text": _prompts.caption_system(fence)}],
             "messages": [{"role": "user", "content": content}],
-            "inferenceConfig": {"maxTokens": self.max_tokens, "temperature": 0.0},
+            "inferenceConfig": config,
         }
 
-    def _converse(self, request: dict[str, Any]) -> str:
+    def _converse(self, request: dict[str, Any]) -> tuple[str, bool]:
         response = self.client.converse(**request)
         blocks = response.get("output", {}).get("message", {}).get("content", [])
         text = "\n".join(b["text"] for b in blocks if isinstance(b, dict) and "text" in b).strip()
-        if response.get("stopReason") == "max_tokens":
-            logger.debug("%s: caption cut at maxTokens=%d", self.model_id, self.max_tokens)
-        return text
+        return text, response.get("stopReason") == "max_tokens"
 
-    def _caption_one(self, element: Element) -> Element:
+    def _call(self, request: dict[str, Any]) -> tuple[str, bool]:
+        return call_with_retry(lambda: self._converse(request), limiter=self.limiter, policy=self.policy,
+                               model_id=self.model_id, stats=self.stats)
+
+    def _caption_one(self, element: Element) -> _Outcome:
         try:
             request = self.request_for(element)
         except ValueError as exc:
             self.stats.add(failures=1)
             logger.warning("cannot caption %s element %s from %s: %s", element.kind, element.id, element.source, exc)
-            return element
+            return _Outcome(element, "skipped")
         if request is None:
-            return element
+            return _Outcome(element, "skipped")
         try:
-            text = call_with_retry(
-                lambda: self._converse(request),
-                limiter=self.limiter,
-                policy=self.policy,
-                model_id=self.model_id,
-                stats=self.stats,
-            )
+            text, cut = self._call(request)
+            if cut:
+                # Adaptive thinking or a long description used the budget up: once more with twice as much.
+                facts = facts_for(self.model_id)
+                bigger = self.max_tokens * 2
+                if facts is not None and facts.max_output_tokens:
+                    bigger = min(bigger, facts.max_output_tokens)
+                logger.debug("%s: caption cut at maxTokens=%d; retrying with %d", self.model_id, self.max_tokens,
+                             bigger)
+                retry = {**request, "inferenceConfig": {**request["inferenceConfig"], "maxTokens": bigger}}
+                text = self._call(retry)[0] or text
         except ProviderError as exc:
             self.stats.add(failures=1)
             logger.warning("caption failed for %s element %s from %s: %s", element.kind, element.id,
                            element.source, exc)
-            return element
+            return _Outcome(element, "failed" if exc.is_retryable else "fatal", exc)
         if not text:
             self.stats.add(failures=1)
             logger.warning("empty caption for %s element %s from %s", element.kind, element.id, element.source)
-            return element
+            return _Outcome(element, "failed")
         key = SUMMARY_KEY if element.kind == "table" else CAPTION_KEY
-        return replace(element, metadata={**element.metadata, key: text, "caption_model": self.model_id})
+        return _Outcome(replace(element, metadata={**element.metadata, key: text, "caption_model": self.model_id}),
+                        "ok")
