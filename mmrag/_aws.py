@@ -8,6 +8,7 @@ imported inside the functions.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
@@ -15,7 +16,7 @@ from typing import Any
 
 from mmrag.errors import ConfigError, MissingDependencyError
 
-__all__ = ["NO_CREDENTIALS", "NO_REGION", "aws_session", "session_region"]
+__all__ = ["NO_CREDENTIALS", "NO_REGION", "aws_session", "has_local_credentials", "session_region"]
 
 NO_CREDENTIALS = "No AWS credentials found: run `aws configure` or set MMRAG_PROFILE=local"
 NO_REGION = "No AWS region configured: set MMRAG_AWS_REGION or AWS_REGION, or run `aws configure`"
@@ -51,7 +52,26 @@ def _session(profile: str | None, region: str | None, env: tuple[tuple[str, str]
         ) from exc
 
 
+def has_local_credentials(profile: str | None = None) -> bool:
+    """Whether credentials are configured without asking the network: environment, ``~/.aws`` files, SSO,
+    process and web-identity providers; the EC2 instance and container role providers (HTTP calls) are skipped.
+    """
+    import botocore.session
+    from botocore.exceptions import BotoCoreError
+
+    session = botocore.session.Session(profile=profile)
+    resolver = session.get_component("credential_provider")
+    for name in ("iam-role", "container-role"):
+        with contextlib.suppress(KeyError, ValueError):  # provider names differ across botocore versions
+            resolver.remove(name)
+    try:
+        return resolver.load_credentials() is not None
+    except BotoCoreError:
+        return False
+
+
 def session_region(session: Any) -> str | None:
-    """The session's Region (explicit, AWS_REGION / AWS_DEFAULT_REGION, or the profile's), None if none."""
-    region = getattr(session, "region_name", None)
+    """The session's Region (explicit, AWS_DEFAULT_REGION, the profile's), else AWS_REGION (which the AWS CLI and
+    SDKs for other languages read, but botocore does not); None if none."""
+    region = getattr(session, "region_name", None) or os.environ.get("AWS_REGION")
     return str(region) if region else None

@@ -85,17 +85,20 @@ def _aws_status(settings: Settings) -> tuple[str | None, str | None]:
 
     Reads the AWS config and environment only; sends no request.
     """
-    from mmrag._aws import NO_CREDENTIALS, NO_REGION, aws_session, session_region
+    from mmrag._aws import NO_CREDENTIALS, NO_REGION, aws_session, has_local_credentials, session_region
     from mmrag.errors import ConfigError
 
     try:
         session = aws_session(settings.aws_profile, settings.aws_region, feature="the bedrock profile")
         region = settings.aws_region or session_region(session)
-        if settings.bedrock_endpoint_url is None and session.get_credentials() is None:
-            return region, NO_CREDENTIALS
+        if not region:
+            return None, NO_REGION
+        if not has_local_credentials(settings.aws_profile):
+            return region, (f"{NO_CREDENTIALS} (none in the environment or ~/.aws; an instance or container role "
+                            "would only be found when a request is made)")
     except ConfigError as exc:
         return None, str(exc)
-    return (region, None) if region else (None, NO_REGION)
+    return region, None
 
 
 def _bedrock_roles(settings: Settings) -> list[RoleInfo]:

@@ -258,7 +258,8 @@ def test_cache_second_run_makes_no_requests(emu: BedrockEmulator, settings: Sett
     # Anything that changes the output misses: dimensions, model id.
     smaller = TitanTextEmbeddings(settings, client=client, dimensions=256, policy=FAST)
     CachedEmbeddings(smaller, cache).embed_query("gamma")
-    profile = TitanTextEmbeddings(settings, client=client, model_id="us.amazon.titan-embed-text-v2:0", policy=FAST)
+    arn = "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-embed-text-v2:0"
+    profile = TitanTextEmbeddings(settings, client=client, model_id=arn, policy=FAST)
     CachedEmbeddings(profile, cache).embed_query("gamma")
     assert len(emu.requests) == 2
 

@@ -108,7 +108,8 @@ class TitanTextEmbeddings(Embeddings):
                 )
             except ProviderError as exc:
                 # A tokenizer that counts more than ours: retry with half the text rather than fail the batch.
-                if exc.is_retryable or "ValidationException" not in str(exc) or attempt == 2:
+                too_long = "input tokens" in str(exc) or "maxLength" in str(exc) or "too long" in str(exc).lower()
+                if exc.is_retryable or not too_long or attempt == 2:
                     raise
                 logger.warning("%s rejected a %d-token text (%s); retrying with half of it", self.model_id,
                                approx_tokens(text), exc)
