@@ -40,6 +40,7 @@ __all__ = [
     "call_with_retry",
     "classify_error",
     "error_code",
+    "is_client_timeout",
     "to_mmrag_error",
 ]
 
@@ -129,6 +130,11 @@ def classify_error(exc: BaseException) -> ErrorClass:
     if isinstance(exc, ReadTimeoutError | ConnectTimeoutError | ConnectionClosedError | EndpointConnectionError):
         return "transient"
     return "fatal"
+
+
+def is_client_timeout(exc: BaseException) -> bool:
+    """Whether the client gave up waiting (read timeout) while the service may still be working on the request."""
+    return type(exc).__name__ in ("ReadTimeoutError", "ReadTimeout")
 
 
 def _retry_limit(exc: BaseException, retries: int) -> int:
@@ -234,14 +240,21 @@ class AdaptiveLimiter:
         max_limit: the configured maximum (``Settings.max_concurrency``).
         decrease: factor applied to the limit on throttling.
         increase: amount added per full window of successes (``increase / limit`` per success).
+        hold_after_timeout: seconds a slot stays taken after its request timed out on the client side. The
+            service keeps working on a request whose client gave up (it still counts against the account's
+            quota), so the slot is counted until that request is over, taken to last at most as long again as
+            the client waited (``Settings.request_timeout``); 0 releases at once.
     """
 
-    def __init__(self, max_limit: int, *, decrease: float = 0.5, increase: float = 1.0) -> None:
+    def __init__(
+        self, max_limit: int, *, decrease: float = 0.5, increase: float = 1.0, hold_after_timeout: float = 0.0
+    ) -> None:
         if max_limit < 1:
             raise ValueError("max_limit must be >= 1")
         if not 0.0 < decrease < 1.0:
             raise ValueError("decrease must be between 0 and 1")
         self.max_limit = max_limit
+        self.hold_after_timeout = hold_after_timeout
         self._decrease = decrease
         self._increase = increase
         self._limit = float(max_limit)
@@ -285,6 +298,15 @@ class AdaptiveLimiter:
             elif outcome == "ok" and self._limit < self.max_limit:
                 self._limit = min(float(self.max_limit), self._limit + self._increase / self._limit)
             self._cond.notify_all()
+
+    def release_later(self, ticket: int, seconds: float) -> None:
+        """:meth:`release` (outcome ``error``) after ``seconds``, on a daemon timer; at once when ``seconds <= 0``."""
+        if seconds <= 0:
+            self.release(ticket, outcome="error")
+            return
+        timer = threading.Timer(seconds, self.release, args=(ticket,), kwargs={"outcome": "error"})
+        timer.daemon = True
+        timer.start()
 
     def stats(self) -> dict[str, int]:
         """Current limit, lowest limit seen, number of decreases and peak calls in flight."""
@@ -335,7 +357,9 @@ def call_with_retry(
             result = fn()
         except Exception as exc:
             kind = classify(exc)
-            if limiter is not None:
+            if limiter is not None and is_client_timeout(exc):
+                limiter.release_later(ticket, limiter.hold_after_timeout)
+            elif limiter is not None:
                 limiter.release(ticket, outcome="throttle" if kind == "throttle" else "error")
             if stats is not None and kind == "throttle":
                 stats.add(throttles=1)

@@ -230,7 +230,9 @@ def _build_bedrock(settings: Settings) -> tuple[Embeddings, ImageEmbedder, Capti
 
     # One limiter for every Bedrock call of this process: max_concurrency bounds them all together, and a
     # throttle seen by one provider slows the others too (they share the account's quota).
-    limiter = AdaptiveLimiter(settings.max_concurrency)
+    # A request that timed out on our side keeps running (and counting against the quota) on Bedrock's: its slot
+    # is held for up to request_timeout more seconds rather than handed to a new request at once.
+    limiter = AdaptiveLimiter(settings.max_concurrency, hold_after_timeout=settings.request_timeout)
     policy = RetryPolicy(max_retries=settings.max_retries)
     chat_client = client_for(roles.fast.region)
     image: ImageEmbedder

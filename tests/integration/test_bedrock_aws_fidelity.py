@@ -250,3 +250,21 @@ def test_nova_bodies_match_the_documented_schema_and_purposes_differ(emu: Bedroc
     assert emu.requests[-1].body["singleEmbeddingParams"]["embeddingPurpose"] == "GENERIC_RETRIEVAL"
     assert len(image_query) == 3072
     assert json.loads(json.dumps(index_body)) == index_body
+
+
+# -- issue 14, 13: a request that timed out on our side still counts until the service is done with it ------------
+def test_timed_out_requests_keep_their_slot_while_the_service_works_on(emu: BedrockEmulator) -> None:
+    from mmrag.providers._concurrency import AdaptiveLimiter
+
+    settings = _settings(emu, max_concurrency=2, request_timeout=1.0)
+    # The first two requests outlive the client's 1 s read timeout on the server (1.2 s); the client retries them.
+    emu.add_fault(Fault("timeout", times=2, seconds=1.2, model="amazon.titan-embed-text*"))
+    limiter = AdaptiveLimiter(2, hold_after_timeout=3.0)  # generous: the server side is done long before
+    embeddings = TitanTextEmbeddings(settings, client=make_bedrock_client(settings), limiter=limiter,
+                                     policy=RetryPolicy(max_retries=2, base_delay=0.0, max_delay=0.0))
+    vectors = embeddings.embed_documents(["alpha", "beta", "gamma", "delta"])
+    assert len(vectors) == 4 and all(len(v) == 1024 for v in vectors)
+    titan = [r for r in emu.requests if r.model_id.startswith("amazon.titan-embed-text")]
+    assert len(titan) == 6  # two timed out, then retried
+    # Server side, never more than the limit at once: the timed-out ones counted until they ended there.
+    assert emu.peak_in_flight(model="amazon.titan-embed-text*") <= 2

@@ -25,7 +25,7 @@ from typing import Any, Literal
 from mmrag.config import Settings
 from mmrag.providers._concurrency import AdaptiveLimiter, CallStats, RetryPolicy, bounded_map, call_with_retry
 from mmrag.providers.bedrock.catalog import truncate_to_tokens
-from mmrag.providers.bedrock.claude import fit_image
+from mmrag.providers.bedrock.images import fit_image
 
 __all__ = ["NOVA_MME_MODEL", "NovaMultimodalEmbedder"]
 

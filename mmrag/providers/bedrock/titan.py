@@ -25,7 +25,7 @@ from mmrag.providers._concurrency import (
     call_with_retry,
 )
 from mmrag.providers.bedrock.catalog import approx_tokens, facts_for, truncate_to_tokens
-from mmrag.providers.bedrock.claude import fit_image
+from mmrag.providers.bedrock.images import fit_image
 
 logger = logging.getLogger(__name__)
 
