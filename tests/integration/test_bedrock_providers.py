@@ -172,10 +172,12 @@ def test_validation_errors_are_not_retried(emu: BedrockEmulator, settings: Setti
     assert not excinfo.value.is_retryable and len(emu.requests) == 1
     assert "ValidationException" in str(excinfo.value) and "amazon.titan-embed-text-v2:0" in str(excinfo.value)
     assert "is not a valid enum value" in str(excinfo.value)
-    # A captioner pointed at a model that cannot chat: the element comes back unchanged, the failure counted.
+    # A captioner pointed at a model that cannot chat fails on every element: the run stops with that error
+    # (it would otherwise index everything uncaptioned), after one request, the failure counted.
     captioner = _captioner(settings, client, model_id="amazon.titan-embed-text-v2:0")
     element = _images(1)[0]
-    assert captioner.caption([element]) == [element]
+    with pytest.raises(ProviderError, match="every caption request"):
+        captioner.caption([element])
     assert len(emu.requests) == 2 and captioner.stats.failures == 1
 
 
