@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr, model_validator
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -77,7 +77,9 @@ class Settings(BaseSettings):
     text_embedding_dims: Annotated[Literal[256, 512, 1024], BeforeValidator(_as_int)] = 1024
     image_embedding_model: str = Field(
         "amazon.titan-embed-image-v1",
-        description="image space: amazon.titan-embed-image-v1 or amazon.nova-2-multimodal-embeddings-v1:0",
+        description="image space: amazon.titan-embed-image-v1 or amazon.nova-2-multimodal-embeddings-v1:0 "
+        "(MMRAG_IMAGE_EMBEDDING_MODEL, or MMRAG_IMAGE_MODEL for short)",
+        validation_alias=AliasChoices("image_embedding_model", "MMRAG_IMAGE_EMBEDDING_MODEL", "MMRAG_IMAGE_MODEL"),
     )
     image_embedding_dims: Annotated[Literal[256, 384, 1024, 3072], BeforeValidator(_as_int)] = 1024
     image_caption_max_tokens: int = Field(

@@ -88,3 +88,10 @@ def test_models_bedrock_without_aws_config_says_nothing_was_found(
     synthesis = [json.loads(line) for line in result.stdout.splitlines() if '"synthesis"' in line][0]
     assert synthesis["available"] and synthesis["model"].startswith("eu.anthropic.claude-sonnet-4-5")
     assert "eu. inference profile for eu-west-1" in synthesis["why"]
+
+
+def test_image_model_is_selectable_by_its_short_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    nova = "amazon.nova-2-multimodal-embeddings-v1:0"
+    monkeypatch.setenv("MMRAG_IMAGE_MODEL", nova)
+    assert Settings().image_embedding_model == nova
+    assert Settings(image_embedding_model="amazon.titan-embed-image-v1").image_embedding_model.startswith("amazon.t")
