@@ -1,8 +1,10 @@
 """Question decomposition: the first step of the query chain, ``str -> list[str]``.
 
-With a chat model (the fast model, Claude Haiku on Bedrock) the question is split through structured output: the
-model is forced to call a ``SubQuestions`` tool whose input is the list of sub-questions (Converse ``toolConfig``
-with ``toolChoice`` naming the tool). Without one (the local profile) the rule-based splitter of
+With a chat model (the fast model, Claude Haiku on Bedrock) the question is split through structured output: where
+the model supports Bedrock's native structured output (``outputConfig`` with a JSON schema; see
+:mod:`mmrag.providers.bedrock.catalog`) the reply is constrained to the ``SubQuestions`` schema; otherwise the
+model is asked to call a ``SubQuestions`` tool (tool use; some current Claude models reject a forced
+``toolChoice``, which langchain-aws then does not send). Without one (the local profile) the rule-based splitter of
 :func:`mmrag.providers.offline.decompose_rule_based` does it.
 
 Either way the result has the same shape: the original question (whitespace tidied) first, then distinct
@@ -129,7 +131,7 @@ def decompose_chain(
     try:
         # include_raw: a reply that does not parse comes back as data (parsing_error), not as an exception that
         # the retry layer would mistake for a failed call.
-        structured = llm.with_structured_output(SubQuestions, include_raw=True)
+        structured = llm.with_structured_output(SubQuestions, include_raw=True, **_method(llm))
     except NotImplementedError as exc:
         raise ConfigError(
             f"{type(llm).__name__} cannot return structured output (it does not support tool calling): use a chat "
@@ -163,6 +165,15 @@ def decompose_chain(
         return merge_sub_questions(original, parts, max_sub_questions=max_sub_questions)
 
     return RunnableLambda(decompose, name="decompose")
+
+
+def _method(llm: BaseChatModel) -> dict[str, str]:
+    """``method="json_schema"`` (Bedrock native structured output) for models known to support it; otherwise the
+    model's default (tool calling for ``ChatBedrockConverse``)."""
+    from mmrag.providers.bedrock.catalog import facts_for
+
+    facts = facts_for(str(getattr(llm, "model_id", "") or ""))
+    return {"method": "json_schema"} if facts is not None and facts.structured_output else {}
 
 
 def _parsed(out: Any) -> list[str] | None:

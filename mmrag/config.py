@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, SecretStr, model_validator
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -63,20 +63,34 @@ class Settings(BaseSettings):
     )
     user_agent: str = Field("mmrag/0.1 (+https://github.com/mmrag/mmrag)")
 
-    # Bedrock (profile "bedrock"). Model ids are current, non-retired defaults; inference-profile ids
-    # (us./eu./apac./global.) and ARNs work as well.
+    # Bedrock (profile "bedrock"). Model ids are current, non-retired defaults given as BASE ids: mmrag calls the
+    # inference profile of your Region (us./eu./jp./au./apac., else global.), because these Claude models cannot be
+    # invoked on demand by base id. Profile ids (us.anthropic...) and ARNs are used as given (a geo profile must
+    # match the Region). Facts per model: mmrag/providers/bedrock/catalog.py; `mmrag models` shows what is called.
     aws_region: str | None = Field(None, description="AWS region; default: AWS_REGION / your AWS config")
-    aws_profile: str | None = Field(None, description="named AWS profile; default: the default credential chain")
+    aws_profile: str | None = Field(
+        None, description="named AWS profile for every AWS client (Bedrock, S3, OpenSearch SigV4); default chain"
+    )
     bedrock_endpoint_url: str | None = Field(None, description="bedrock-runtime endpoint (VPC endpoint, emulator)")
-    fast_model: str = Field("us.anthropic.claude-haiku-4-5-20251001-v1:0",
+    bedrock_inference_scope: Literal["geo", "global"] = Field(
+        "geo", description="geo: the inference profile of your Region's geography (global. where none covers it); "
+        "global: the global. profile (any commercial Region, more throughput)"
+    )
+    fast_model: str = Field("anthropic.claude-haiku-4-5-20251001-v1:0",
                             description="captions, table summaries, decomposition")
-    strong_model: str = Field("us.anthropic.claude-sonnet-4-5-20250929-v1:0", description="answer synthesis")
-    fast_max_tokens: int = Field(1024, ge=1, description="maxTokens of every fast-model call")
-    strong_max_tokens: int = Field(2048, ge=1, description="maxTokens of every strong-model call")
+    strong_model: str = Field("anthropic.claude-sonnet-4-5-20250929-v1:0", description="answer synthesis")
+    fast_max_tokens: int = Field(1024, ge=1, description="maxTokens of every fast-model call (scaled for models "
+                                 "that think adaptively)")
+    strong_max_tokens: int = Field(2048, ge=1, description="maxTokens of every strong-model call (scaled likewise)")
     text_embedding_model: str = Field("amazon.titan-embed-text-v2:0")
     text_embedding_dims: Annotated[Literal[256, 512, 1024], BeforeValidator(_as_int)] = 1024
-    image_embedding_model: str = Field("amazon.titan-embed-image-v1")
-    image_embedding_dims: Annotated[Literal[256, 384, 1024], BeforeValidator(_as_int)] = 1024
+    image_embedding_model: str = Field(
+        "amazon.titan-embed-image-v1",
+        description="image space: amazon.titan-embed-image-v1 or amazon.nova-2-multimodal-embeddings-v1:0 "
+        "(MMRAG_IMAGE_EMBEDDING_MODEL, or MMRAG_IMAGE_MODEL for short)",
+        validation_alias=AliasChoices("image_embedding_model", "MMRAG_IMAGE_EMBEDDING_MODEL", "MMRAG_IMAGE_MODEL"),
+    )
+    image_embedding_dims: Annotated[Literal[256, 384, 1024, 3072], BeforeValidator(_as_int)] = 1024
     image_caption_max_tokens: int = Field(
         128, ge=8, le=256, description="captions are cut to this many tokens before joint image+text embedding"
     )
@@ -113,6 +127,13 @@ class Settings(BaseSettings):
     opensearch_password: SecretStr | None = Field(None)
     opensearch_verify_certs: bool = Field(True)
     pg_dsn: SecretStr | None = Field(None, description="PostgreSQL conninfo, e.g. postgresql://user:pw@host/db")
+
+    @model_validator(mode="after")
+    def _check_image_dims(self) -> Settings:
+        if self.image_embedding_dims == 3072 and "nova" not in self.image_embedding_model:
+            raise ValueError("image_embedding_dims 3072 needs amazon.nova-2-multimodal-embeddings-v1:0 (Titan "
+                             "Multimodal Embeddings G1 offers 256, 384 or 1024)")
+        return self
 
     @model_validator(mode="after")
     def _check_overlap(self) -> Settings:

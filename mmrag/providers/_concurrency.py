@@ -40,6 +40,7 @@ __all__ = [
     "call_with_retry",
     "classify_error",
     "error_code",
+    "is_client_timeout",
     "to_mmrag_error",
 ]
 
@@ -51,7 +52,16 @@ R = TypeVar("R")
 ErrorClass = Literal["throttle", "transient", "fatal"]
 """``throttle``: retry and lower the concurrency; ``transient``: retry; ``fatal``: raise at once."""
 
-_THROTTLE_CODES = frozenset({"throttlingexception", "toomanyrequestsexception", "modelnotreadyexception"})
+_THROTTLE_CODES = frozenset(
+    {"throttlingexception", "toomanyrequestsexception", "modelnotreadyexception", "servicequotaexceededexception"}
+)
+# Retried with a long backoff: the account quota (tokens or requests per minute) refills over a minute.
+_QUOTA_CODES = frozenset({"servicequotaexceededexception"})
+_QUOTA_MIN_DELAY = 5.0
+# Retried at most this many times whatever max_retries says: a model error (424) or an unreachable endpoint is
+# rarely fixed by waiting, but sometimes is.
+_BOUNDED_CODES = frozenset({"modelerrorexception"})
+_BOUNDED_RETRIES = 2
 _TRANSIENT_CODES = frozenset(
     {
         "serviceunavailableexception",
@@ -102,17 +112,42 @@ def classify_error(exc: BaseException) -> ErrorClass:
             return "throttle"
         if code in _TRANSIENT_CODES:
             return "transient"
+        if code in _BOUNDED_CODES:
+            return "transient"
         status = _http_status(exc)
         if status == 429:
             return "throttle"
         return "transient" if status is not None and status >= 500 else "fatal"
     try:
-        from botocore.exceptions import ConnectionClosedError, ConnectTimeoutError, ReadTimeoutError
+        from botocore.exceptions import (
+            ConnectionClosedError,
+            ConnectTimeoutError,
+            EndpointConnectionError,
+            ReadTimeoutError,
+        )
     except ImportError:  # pragma: no cover - botocore is present whenever a botocore error exists
         return "fatal"
-    if isinstance(exc, ReadTimeoutError | ConnectTimeoutError | ConnectionClosedError):
+    if isinstance(exc, ReadTimeoutError | ConnectTimeoutError | ConnectionClosedError | EndpointConnectionError):
         return "transient"
     return "fatal"
+
+
+def is_client_timeout(exc: BaseException) -> bool:
+    """Whether the client gave up waiting (read timeout) while the service may still be working on the request."""
+    return type(exc).__name__ in ("ReadTimeoutError", "ReadTimeout")
+
+
+def _retry_limit(exc: BaseException, retries: int) -> int:
+    """Retries allowed for this error: bounded for model errors and unreachable endpoints."""
+    bounded = error_code(exc).lower() in _BOUNDED_CODES or type(exc).__name__ == "EndpointConnectionError"
+    return min(retries, _BOUNDED_RETRIES) if bounded else retries
+
+
+def _backoff(exc: BaseException, policy: RetryPolicy, attempt: int) -> float:
+    delay = policy.delay(attempt)
+    if error_code(exc).lower() in _QUOTA_CODES:
+        return max(delay, min(60.0, _QUOTA_MIN_DELAY * 2.0**attempt))
+    return delay
 
 
 def to_mmrag_error(exc: BaseException, model_id: str, *, retryable: bool = False) -> BaseException:
@@ -129,6 +164,21 @@ def to_mmrag_error(exc: BaseException, model_id: str, *, retryable: bool = False
     if isinstance(exc, NoRegionError):
         return ConfigError("No AWS region configured: set MMRAG_AWS_REGION or AWS_REGION, or run `aws configure`")
     code = error_code(exc)
+    if code == "AccessDeniedException":
+        return ProviderError(
+            f"Bedrock denied access to {model_id}: {_error_message(exc)}. Enable access to this model in the Amazon "
+            "Bedrock console (Model access, in every Region its inference profile routes to) and allow "
+            "bedrock:InvokeModel / bedrock:InvokeModelWithResponseStream on it (and on its inference profile) in "
+            "IAM; or choose another model (MMRAG_FAST_MODEL, MMRAG_STRONG_MODEL, MMRAG_*_EMBEDDING_MODEL)",
+            is_retryable=False,
+        )
+    if code == "ValidationException" and "on-demand throughput" in _error_message(exc):
+        return ProviderError(
+            f"Bedrock call to {model_id} failed: {_error_message(exc)} This model cannot be invoked by its base id: "
+            f"use its inference profile (us./eu./jp./au./apac./global. + the id), or give the base id in mmrag's "
+            "settings and mmrag picks the profile for your Region",
+            is_retryable=False,
+        )
     if code or isinstance(exc, BotoCoreError):
         what = f"{code}: " if code else ""
         suffix = " (gave up after retries)" if retryable else ""
@@ -190,14 +240,21 @@ class AdaptiveLimiter:
         max_limit: the configured maximum (``Settings.max_concurrency``).
         decrease: factor applied to the limit on throttling.
         increase: amount added per full window of successes (``increase / limit`` per success).
+        hold_after_timeout: seconds a slot stays taken after its request timed out on the client side. The
+            service keeps working on a request whose client gave up (it still counts against the account's
+            quota), so the slot is counted until that request is over, taken to last at most as long again as
+            the client waited (``Settings.request_timeout``); 0 releases at once.
     """
 
-    def __init__(self, max_limit: int, *, decrease: float = 0.5, increase: float = 1.0) -> None:
+    def __init__(
+        self, max_limit: int, *, decrease: float = 0.5, increase: float = 1.0, hold_after_timeout: float = 0.0
+    ) -> None:
         if max_limit < 1:
             raise ValueError("max_limit must be >= 1")
         if not 0.0 < decrease < 1.0:
             raise ValueError("decrease must be between 0 and 1")
         self.max_limit = max_limit
+        self.hold_after_timeout = hold_after_timeout
         self._decrease = decrease
         self._increase = increase
         self._limit = float(max_limit)
@@ -241,6 +298,15 @@ class AdaptiveLimiter:
             elif outcome == "ok" and self._limit < self.max_limit:
                 self._limit = min(float(self.max_limit), self._limit + self._increase / self._limit)
             self._cond.notify_all()
+
+    def release_later(self, ticket: int, seconds: float) -> None:
+        """:meth:`release` (outcome ``error``) after ``seconds``, on a daemon timer; at once when ``seconds <= 0``."""
+        if seconds <= 0:
+            self.release(ticket, outcome="error")
+            return
+        timer = threading.Timer(seconds, self.release, args=(ticket,), kwargs={"outcome": "error"})
+        timer.daemon = True
+        timer.start()
 
     def stats(self) -> dict[str, int]:
         """Current limit, lowest limit seen, number of decreases and peak calls in flight."""
@@ -291,16 +357,18 @@ def call_with_retry(
             result = fn()
         except Exception as exc:
             kind = classify(exc)
-            if limiter is not None:
+            if limiter is not None and is_client_timeout(exc):
+                limiter.release_later(ticket, limiter.hold_after_timeout)
+            elif limiter is not None:
                 limiter.release(ticket, outcome="throttle" if kind == "throttle" else "error")
             if stats is not None and kind == "throttle":
                 stats.add(throttles=1)
-            if kind == "fatal" or attempt >= retries:
+            if kind == "fatal" or attempt >= _retry_limit(exc, retries):
                 error = to_mmrag_error(exc, model_id, retryable=kind != "fatal")
                 if error is exc:
                     raise
                 raise error from exc
-            delay = policy.delay(attempt)
+            delay = _backoff(exc, policy, attempt)
             logger.debug("%s: %s, retry %d/%d in %.3fs", model_id, error_code(exc) or type(exc).__name__,
                          attempt + 1, retries, delay)
             if stats is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mmrag.providers.base import Captioner, ImageEmbedder, RoleInfo
 
@@ -80,19 +80,66 @@ def _ocr_choice(settings: Settings) -> str | None:
     return None
 
 
+def _aws_status(settings: Settings) -> tuple[str | None, str | None]:
+    """(Region, problem): the Region Bedrock calls would use, or why there is none / no credentials.
+
+    Reads the AWS config and environment only; sends no request.
+    """
+    from mmrag._aws import NO_CREDENTIALS, NO_REGION, aws_session, has_local_credentials, session_region
+    from mmrag.errors import ConfigError
+
+    try:
+        session = aws_session(settings.aws_profile, settings.aws_region, feature="the bedrock profile")
+        region = settings.aws_region or session_region(session)
+        if not region:
+            return None, NO_REGION
+        if not has_local_credentials(settings.aws_profile):
+            return region, (f"{NO_CREDENTIALS} (none in the environment or ~/.aws; an instance or container role "
+                            "would only be found when a request is made)")
+    except ConfigError as exc:
+        return None, str(exc)
+    return region, None
+
+
 def _bedrock_roles(settings: Settings) -> list[RoleInfo]:
-    where = settings.bedrock_endpoint_url or f"region {settings.aws_region or '(from your AWS config)'}"
-    ok = _has("boto3") and _has("langchain_aws")
-    why = f"MMRAG_PROFILE=bedrock, {where}" if ok else "boto3/langchain-aws missing: pip install 'mmrag[aws]'"
+    if not (_has("boto3") and _has("langchain_aws")):
+        why = "boto3/langchain-aws missing: pip install 'mmrag[aws]'"
+        return [RoleInfo(role, "bedrock", model, why, False) for role, model in (
+            ("text embeddings", settings.text_embedding_model), ("image space", settings.image_embedding_model),
+            ("captions / table summaries", settings.fast_model), ("decomposition", settings.fast_model),
+            ("synthesis", settings.strong_model))]
+    from mmrag.errors import ConfigError
+    from mmrag.providers.bedrock.catalog import Resolved
+    from mmrag.providers.bedrock.claude import token_budget
+    from mmrag.providers.bedrock.client import resolve_roles
+
+    region, problem = _aws_status(settings)
+    where = f" via {settings.bedrock_endpoint_url}" if settings.bedrock_endpoint_url else ""
+
+    def info(role: str, model: str, resolved: Resolved | None, extra: str = "", error: str | None = None) -> RoleInfo:
+        if resolved is None:
+            return RoleInfo(role, "bedrock", model + extra, error or problem or "not resolved", False)
+        return RoleInfo(role, "bedrock", resolved.model_id + extra, f"{resolved.why}{where}", True)
+
+    roles: dict[str, Resolved | None] = dict.fromkeys(("fast", "strong", "text", "image"))
+    error: str | None = None
+    if region is not None and problem is None:
+        try:
+            r = resolve_roles(settings, region)
+            roles = {"fast": r.fast, "strong": r.strong, "text": r.text_embedding, "image": r.image_embedding}
+        except ConfigError as exc:
+            error = str(exc)
+    fast, strong = roles["fast"], roles["strong"]
+    fast_tokens = token_budget(fast.model_id, settings.fast_max_tokens) if fast else settings.fast_max_tokens
+    strong_tokens = token_budget(strong.model_id, settings.strong_max_tokens) if strong else settings.strong_max_tokens
     return [
-        RoleInfo("text embeddings", "bedrock", f"{settings.text_embedding_model} ({settings.text_embedding_dims} dims)",
-                 why, ok),
-        RoleInfo("image space", "bedrock", f"{settings.image_embedding_model} ({settings.image_embedding_dims} dims)",
-                 why, ok),
-        RoleInfo("captions / table summaries", "bedrock",
-                 f"{settings.fast_model} (maxTokens {settings.fast_max_tokens})", why, ok),
-        RoleInfo("decomposition", "bedrock", settings.fast_model, why, ok),
-        RoleInfo("synthesis", "bedrock", f"{settings.strong_model} (maxTokens {settings.strong_max_tokens})", why, ok),
+        info("text embeddings", settings.text_embedding_model, roles["text"],
+             f" ({settings.text_embedding_dims} dims)", error),
+        info("image space", settings.image_embedding_model, roles["image"], f" ({settings.image_embedding_dims} dims)",
+             error),
+        info("captions / table summaries", settings.fast_model, fast, f" (maxTokens {fast_tokens})", error),
+        info("decomposition", settings.fast_model, fast, "", error),
+        info("synthesis", settings.strong_model, strong, f" (maxTokens {strong_tokens})", error),
     ]
 
 
@@ -170,18 +217,38 @@ def _build_local(settings: Settings) -> tuple[Embeddings, ImageEmbedder, Caption
 def _build_bedrock(settings: Settings) -> tuple[Embeddings, ImageEmbedder, Captioner, BaseChatModel, BaseChatModel]:
     from mmrag.providers._concurrency import AdaptiveLimiter, RetryPolicy
     from mmrag.providers.bedrock.claude import BedrockCaptioner, make_chat_model
-    from mmrag.providers.bedrock.client import make_bedrock_client
+    from mmrag.providers.bedrock.client import make_bedrock_client, resolve_roles
     from mmrag.providers.bedrock.titan import TitanMultimodalEmbedder, TitanTextEmbeddings
 
-    client = make_bedrock_client(settings)
+    roles = resolve_roles(settings)
+    clients: dict[str, Any] = {}
+
+    def client_for(region: str) -> Any:  # one client per Region: a model not offered here is called elsewhere
+        if region not in clients:
+            clients[region] = make_bedrock_client(settings, region=region)
+        return clients[region]
+
     # One limiter for every Bedrock call of this process: max_concurrency bounds them all together, and a
     # throttle seen by one provider slows the others too (they share the account's quota).
-    limiter = AdaptiveLimiter(settings.max_concurrency)
+    # A request that timed out on our side keeps running (and counting against the quota) on Bedrock's: its slot
+    # is held for up to request_timeout more seconds rather than handed to a new request at once.
+    limiter = AdaptiveLimiter(settings.max_concurrency, hold_after_timeout=settings.request_timeout)
     policy = RetryPolicy(max_retries=settings.max_retries)
+    chat_client = client_for(roles.fast.region)
+    image: ImageEmbedder
+    if "nova-2-multimodal-embeddings" in roles.image_embedding.model_id:
+        from mmrag.providers.bedrock.nova import NovaMultimodalEmbedder
+
+        image = NovaMultimodalEmbedder(settings, client=client_for(roles.image_embedding.region),
+                                       model_id=roles.image_embedding.model_id, limiter=limiter, policy=policy)
+    else:
+        image = TitanMultimodalEmbedder(settings, client=client_for(roles.image_embedding.region),
+                                        model_id=roles.image_embedding.model_id, limiter=limiter, policy=policy)
     return (
-        TitanTextEmbeddings(settings, client=client, limiter=limiter, policy=policy),
-        TitanMultimodalEmbedder(settings, client=client, limiter=limiter, policy=policy),
-        BedrockCaptioner(settings, client=client, limiter=limiter, policy=policy),
-        make_chat_model(settings, "fast", client=client),
-        make_chat_model(settings, "strong", client=client),
+        TitanTextEmbeddings(settings, client=client_for(roles.text_embedding.region),
+                            model_id=roles.text_embedding.model_id, limiter=limiter, policy=policy),
+        image,
+        BedrockCaptioner(settings, client=chat_client, model_id=roles.fast.model_id, limiter=limiter, policy=policy),
+        make_chat_model(settings, "fast", client=chat_client),
+        make_chat_model(settings, "strong", client=client_for(roles.strong.region)),
     )

@@ -38,6 +38,7 @@ def connect(
     service: Service = "es",
     verify_certs: bool = True,
     timeout: float = 30,
+    profile: str | None = None,
 ) -> OpenSearch:
     """An opensearch-py client for ``url``.
 
@@ -51,6 +52,8 @@ def connect(
         service: ``es`` for an OpenSearch Service domain, ``aoss`` for OpenSearch Serverless (SigV4 only).
         verify_certs: verify the server's TLS certificate (turn off only for a local self-signed cluster).
         timeout: seconds per request.
+        profile: named AWS profile for SigV4 (``MMRAG_AWS_PROFILE``), from the one shared session of
+            :func:`mmrag._aws.aws_session`.
 
     Raises:
         MissingDependencyError: opensearch-py (or boto3, for SigV4) is not installed.
@@ -65,7 +68,7 @@ def connect(
         raise ConfigError("OpenSearch Serverless (service aoss) accepts only SigV4: set MMRAG_OPENSEARCH_AUTH=sigv4")
     options: dict[str, Any] = {"hosts": [url], "verify_certs": verify_certs, "timeout": timeout}
     if auth == "sigv4":
-        options["http_auth"] = _sigv4(opensearchpy, region, service)
+        options["http_auth"] = _sigv4(opensearchpy, region, service, profile)
         # AWSV4SignerAuth is a requests auth hook, so it needs the requests-based connection class.
         options["connection_class"] = opensearchpy.RequestsHttpConnection
     elif auth == "basic" and (user or password):
@@ -75,12 +78,10 @@ def connect(
     return opensearchpy.OpenSearch(**options)  # type: ignore[no-any-return]
 
 
-def _sigv4(opensearchpy: ModuleType, region: str | None, service: str) -> Any:
-    try:
-        import boto3
-    except ImportError as e:
-        raise MissingDependencyError("boto3", "aws", "SigV4 auth for OpenSearch") from e
-    session = boto3.Session()
+def _sigv4(opensearchpy: ModuleType, region: str | None, service: str, profile: str | None = None) -> Any:
+    from mmrag._aws import aws_session
+
+    session = aws_session(profile, region, feature="SigV4 auth for OpenSearch")
     credentials = session.get_credentials()
     if credentials is None:
         raise ConfigError(

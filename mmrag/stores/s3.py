@@ -59,6 +59,8 @@ class S3ObjectStore(ObjectStore):
             and the usual AWS credential chain.
         endpoint_url: S3-compatible endpoint (MinIO, moto, a VPC endpoint); ignored when ``client`` is given.
         region: AWS region of the bucket; ignored when ``client`` is given.
+        profile: named AWS profile (``MMRAG_AWS_PROFILE``); the client comes from the one shared
+            ``boto3.Session`` of :func:`mmrag._aws.aws_session`. Ignored when ``client`` is given.
         presign_expiry: seconds a link from :meth:`uri` stays valid (1 to 604800).
         max_workers: concurrent requests per batch call; the client built here gets a connection pool this big.
     """
@@ -73,6 +75,7 @@ class S3ObjectStore(ObjectStore):
         region: str | None = None,
         presign_expiry: int = 3600,
         max_workers: int = 16,
+        profile: str | None = None,
     ) -> None:
         if not bucket or "/" in bucket:
             raise ConfigError(f"invalid S3 bucket name {bucket!r}: set MMRAG_S3_BUCKET to a bucket name (no s3://)")
@@ -90,9 +93,11 @@ class S3ObjectStore(ObjectStore):
         self.prefix = prefix
         self.endpoint_url = endpoint_url
         self.region = region
+        self.profile = profile
         self.presign_expiry = presign_expiry
         self.max_workers = max_workers
         self._client = client
+        self._listable: bool | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -109,17 +114,18 @@ class S3ObjectStore(ObjectStore):
 
     def _make_client(self) -> Any:
         try:
-            import boto3
             from botocore.config import Config
         except ImportError as e:
             raise MissingDependencyError("boto3", "aws", "S3ObjectStore") from e
+        from mmrag._aws import aws_session
         config = Config(
             # SigV4 for presigned URLs too; a pool as big as our thread pool so no request waits for a connection.
             signature_version="s3v4",
             max_pool_connections=self.max_workers,
             retries={"mode": "standard", "max_attempts": 5},
         )
-        return boto3.client("s3", endpoint_url=self.endpoint_url, region_name=self.region, config=config)
+        session = aws_session(self.profile, self.region, feature="S3ObjectStore")
+        return session.client("s3", endpoint_url=self.endpoint_url, region_name=self.region, config=config)
 
     def _full(self, key: str) -> str:
         return self.prefix + validate_key(key)
@@ -212,6 +218,12 @@ class S3ObjectStore(ObjectStore):
         except _sdk_errors() as e:
             if _code(e) in _MISSING:
                 return None
+            if _code(e) in ("AccessDenied", "403") and not self._can_list():
+                # S3 answers 403 instead of 404 for a missing key when the caller lacks s3:ListBucket (S3 docs,
+                # GetObject "Permissions"); the key is probably missing, but say which permission is absent.
+                logger.warning("s3://%s/%s: 403 without s3:ListBucket, treated as missing; grant s3:ListBucket on "
+                               "the bucket to tell missing objects from denied ones", self.bucket, full)
+                return None
             raise self._error("read", full, e) from e
         return data
 
@@ -240,8 +252,24 @@ class S3ObjectStore(ObjectStore):
             # HEAD has no body, so a missing bucket is a bare 404 too; a GET or PUT will name it.
             if _code(e) in _MISSING:
                 return False
+            if _code(e) in ("AccessDenied", "403", "Forbidden") and not self._can_list():
+                logger.warning("s3://%s/%s: 403 without s3:ListBucket, treated as missing; grant s3:ListBucket on "
+                               "the bucket to tell missing objects from denied ones", self.bucket, full)
+                return False
             raise self._error("check", full, e) from e
         return True
+
+    def _can_list(self) -> bool:
+        """Whether the caller may list the bucket: without ``s3:ListBucket`` a missing key answers 403, not 404."""
+        if self._listable is None:
+            try:
+                self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix, MaxKeys=1)
+                self._listable = True
+            except _sdk_errors() as e:
+                if _code(e) not in _DENIED:
+                    raise self._error("list", self.prefix, e) from e
+                self._listable = False
+        return self._listable
 
     def _each(self, fn: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
         if len(items) <= 1 or self.max_workers == 1:
@@ -281,7 +309,7 @@ def _hint(code: str, bucket: str) -> str:
         return f"create the bucket {bucket!r} (aws s3 mb s3://{bucket}) or set MMRAG_S3_BUCKET to an existing one"
     if code in _DENIED:
         return (
-            "check your AWS credentials (aws configure, AWS_PROFILE) and that they allow s3:GetObject, "
+            "check your AWS credentials (aws configure, MMRAG_AWS_PROFILE) and that they allow s3:GetObject, "
             "s3:PutObject, s3:DeleteObject and s3:ListBucket on this bucket"
         )
     if code in ("PermanentRedirect", "AuthorizationHeaderMalformed", "IllegalLocationConstraintException"):

@@ -2,8 +2,11 @@
 
 :class:`BedrockEmulator` is a loopback Amazon Bedrock Runtime: a real HTTP server on 127.0.0.1 that the real
 boto3 ``bedrock-runtime`` client talks to through ``endpoint_url``. It answers InvokeModel (Titan Text
-Embeddings V2/G1, Titan Multimodal Embeddings G1, Claude Messages), Converse and ConverseStream with
-deterministic fake models, validates documented limits, injects latency and faults, and records every request::
+Embeddings V2/G1, Titan Multimodal Embeddings G1, Nova Multimodal Embeddings, Claude Messages), Converse and
+ConverseStream with deterministic fake models. It is as strict as the documented service, from the model table of
+:mod:`mmrag.providers.bedrock.catalog` (inference profiles and the signing Region, retired ids, ``temperature``,
+``topP``, forced tool choice, ``maxTokens``, token limits), injects latency and faults (throttling, 5xx, access
+denied, quota exceeded), and records every request::
 
     from mmrag.testing import BedrockEmulator, Fault
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal
 
 __all__ = ["ApiError", "Limits", "ModelInfo", "approx_tokens", "resolve_model"]
 
-Family = Literal["titan-text-v2", "titan-text-v1", "titan-mm", "claude", "chat", "other"]
+Family = Literal["titan-text-v2", "titan-text-v1", "titan-mm", "nova-mme", "claude", "chat", "other"]
 
-_TOKEN = re.compile(r"\w+|[^\w\s]")
 _PROVIDERS = frozenset(
     {
         "amazon",
@@ -107,26 +105,45 @@ class ModelInfo:
 
 
 def approx_tokens(text: str) -> int:
-    """Approximate token count: words and single punctuation marks (``\\w+|[^\\w\\s]``).
+    """The token count limits are enforced with: the providers' conservative count (see
+    :func:`mmrag.providers.bedrock.catalog.approx_tokens`), so the emulator never undercounts prose."""
+    from mmrag.providers.bedrock.catalog import approx_tokens as count
 
-    Real tokenizers split long words further, so this slightly undercounts English prose; the emulator uses
-    the same count for limits and for reported usage, so tests can predict it.
-    """
-    return len(_TOKEN.findall(text))
+    return count(text)
 
 
-def resolve_model(model_id: str) -> ModelInfo:
-    """Resolve a model id, ARN or inference-profile id to the base model and its family.
+def resolve_model(model_id: str, region: str | None = None) -> ModelInfo:
+    """Resolve a model id, ARN or inference-profile id to the base model and its family, as Bedrock would.
+
+    With the facts of :mod:`mmrag.providers.bedrock.catalog`: a retired id is a ResourceNotFoundException; a base
+    id of a model that needs an inference profile, a geo profile called from outside its geography, a profile
+    that does not exist for the model, and an in-Region model called in a Region that does not offer it are
+    ValidationExceptions, worded as the service words them. ``region`` is the SigV4 signing Region (None: not
+    checked).
 
     Raises:
-        ApiError: ValidationException for ids the real service would reject as malformed.
+        ApiError: what the real service answers.
     """
-    base = model_id.rsplit("/", 1)[-1] if model_id.startswith("arn:") else model_id
-    parts = base.split(".")
-    if len(parts) > 2 and parts[0] not in _PROVIDERS and parts[1] in _PROVIDERS:
-        base = base.split(".", 1)[1]  # cross-region inference profile: us., eu., apac., global., ...
+    from mmrag.providers.bedrock.catalog import facts_for, geo_of, split_model_id
+
+    prefix, base = split_model_id(model_id)
     if base.split(".", 1)[0] not in _PROVIDERS or "." not in base:
         raise ApiError.validation("The provided model identifier is invalid.")
+    facts = facts_for(model_id)
+    if facts is not None:
+        if facts.lifecycle == "retired":
+            raise ApiError(404, "ResourceNotFoundException",
+                           "This model version has reached the end of its life. Please refer to the AWS "
+                           "documentation for more details.")
+        if prefix is None and not facts.regions and not model_id.startswith("arn:"):
+            raise ApiError.validation(
+                f"Invocation of model ID {base} with on-demand throughput isn\u2019t supported. Retry your request "
+                "with the ID or ARN of an inference profile that contains this model."
+            )
+        if prefix is not None and (prefix not in facts.profiles or (region is not None and not geo_of(prefix, region))):
+            raise ApiError.validation("The provided model identifier is invalid.")
+        if prefix is None and facts.regions and region is not None and region not in facts.regions:
+            raise ApiError.validation("The provided model identifier is invalid.")
     family: Family = "other"
     if base.startswith("amazon.titan-embed-text-v2"):
         family = "titan-text-v2"
@@ -134,6 +151,8 @@ def resolve_model(model_id: str) -> ModelInfo:
         family = "titan-text-v1"
     elif base.startswith("amazon.titan-embed-image-v1"):
         family = "titan-mm"
+    elif base.startswith("amazon.nova-2-multimodal-embeddings"):
+        family = "nova-mme"
     elif base.startswith("anthropic.claude"):
         family = "claude"
     elif base.startswith(_CHAT_PREFIXES):

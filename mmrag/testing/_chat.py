@@ -6,9 +6,12 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mmrag.testing._base import ApiError, Limits, approx_tokens
+
+if TYPE_CHECKING:
+    from mmrag.providers.bedrock.catalog import ModelFacts
 from mmrag.testing._eventstream import encode_event
 from mmrag.testing._images import decode_base64, image_size, sniff_format
 
@@ -37,6 +40,7 @@ _CLAUDE_KEYS = {
     "top_p",
     "top_k",
     "stop_sequences",
+    "output_config",
     "tools",
     "tool_choice",
     "thinking",
@@ -53,6 +57,8 @@ class ChatTurn:
     last_user_text: str = ""
     tools: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> JSON schema
     forced_tool: str | None = None
+    output_schema: dict[str, Any] | None = None  # native structured output (outputConfig json_schema)
+    token_factor: float = 1.0  # output tokens per text token (adaptive thinking models spend more)
 
 
 @dataclass
@@ -126,7 +132,60 @@ def _check_unit(config: dict[str, Any], key: str, where: str) -> None:
         raise _fail(f"{where}.{key}", f"must be between 0 and 1, got {value!r}")
 
 
-def parse_converse(body: Any, limits: Limits, *, require_max_tokens: bool) -> ChatTurn:
+def check_model_params(
+    facts: ModelFacts | None,
+    *,
+    max_tokens: int | None,
+    temperature: bool,
+    top_p: bool,
+    forced_tool: bool,
+    structured: bool,
+) -> None:
+    """Reject what the model rejects (facts from :mod:`mmrag.providers.bedrock.catalog`), worded as the service."""
+    if facts is None:
+        return
+    limit = facts.max_output_tokens
+    if limit is not None and max_tokens is not None and max_tokens > limit:
+        raise ApiError.validation(
+            f"The maximum tokens you requested exceeds the model limit of {limit}. Try again with a maximum tokens "
+            f"value that is lower than {limit}."
+        )
+    if temperature and not facts.temperature:
+        raise ApiError.validation("`temperature` is deprecated for this model.")
+    if temperature and top_p and facts.temperature_xor_top_p:
+        raise ApiError.validation(
+            "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
+        )
+    if forced_tool and not facts.forced_tool_choice:
+        raise ApiError.validation(
+            "Thinking may not be enabled when tool_choice forces tool use. Use tool_choice auto or none."
+        )
+    if structured and not facts.structured_output:
+        raise ApiError.validation("This model does not support structured output (outputConfig.textFormat).")
+
+
+def _output_schema(config: Any, where: str) -> dict[str, Any] | None:
+    """The JSON schema of ``outputConfig.textFormat`` / ``output_config.format`` (json_schema), if any."""
+    if not config:
+        return None
+    fmt = config.get("textFormat") or config.get("format") or {}
+    if fmt.get("type") != "json_schema":
+        raise _fail(f"{where}.textFormat.type", f"must be 'json_schema', got {fmt.get('type')!r}")
+    spec = (fmt.get("structure") or {}).get("jsonSchema") or fmt
+    schema = spec.get("schema")
+    if isinstance(schema, str):
+        try:
+            schema = json.loads(schema)
+        except ValueError as exc:
+            raise _fail(f"{where}.jsonSchema.schema", f"is not valid JSON: {exc}") from exc
+    if not isinstance(schema, dict):
+        raise _fail(f"{where}.jsonSchema.schema", "must be a JSON schema object")
+    return schema
+
+
+def parse_converse(
+    body: Any, limits: Limits, *, require_max_tokens: bool, facts: ModelFacts | None = None
+) -> ChatTurn:
     """Validate a Converse / ConverseStream body and summarise it.
 
     Raises:
@@ -146,7 +205,8 @@ def parse_converse(body: Any, limits: Limits, *, require_max_tokens: bool) -> Ch
         max_tokens = _check_max_tokens(config["maxTokens"], "inferenceConfig.maxTokens")
     _check_unit(config, "temperature", "inferenceConfig")
     _check_unit(config, "topP", "inferenceConfig")
-    turn = ChatTurn(max_tokens=max_tokens)
+    turn = ChatTurn(max_tokens=max_tokens, token_factor=facts.token_factor if facts else 1.0)
+    turn.output_schema = _output_schema(body.get("outputConfig"), "outputConfig")
     texts = [block.get("text", "") for block in body.get("system") or [] if isinstance(block, dict)]
     messages = body.get("messages")
     if not isinstance(messages, list):
@@ -193,10 +253,12 @@ def parse_converse(body: Any, limits: Limits, *, require_max_tokens: bool) -> Ch
         turn.forced_tool = next(iter(turn.tools))
     if turn.forced_tool is not None and turn.forced_tool not in turn.tools:
         raise _fail("toolConfig.toolChoice.tool.name", f"tool {turn.forced_tool!r} is not in toolConfig.tools")
+    check_model_params(facts, max_tokens=max_tokens, temperature="temperature" in config, top_p="topP" in config,
+                       forced_tool="tool" in choice or "any" in choice, structured=turn.output_schema is not None)
     return turn
 
 
-def parse_claude(body: Any, limits: Limits) -> ChatTurn:
+def parse_claude(body: Any, limits: Limits, facts: ModelFacts | None = None) -> ChatTurn:
     """Validate an Anthropic Claude Messages body sent through InvokeModel and summarise it."""
     if not isinstance(body, dict):
         raise ApiError.malformed("#: expected type: JSONObject")
@@ -210,7 +272,9 @@ def parse_claude(body: Any, limits: Limits) -> ChatTurn:
         raise ApiError.validation(
             f"invalid anthropic_version {body['anthropic_version']!r}: use {_ANTHROPIC_VERSION!r}"
         )
-    turn = ChatTurn(max_tokens=_check_max_tokens(body["max_tokens"], "max_tokens"))
+    turn = ChatTurn(max_tokens=_check_max_tokens(body["max_tokens"], "max_tokens"),
+                    token_factor=facts.token_factor if facts else 1.0)
+    turn.output_schema = _output_schema(body.get("output_config"), "output_config")
     _check_unit(body, "temperature", "#")
     _check_unit(body, "top_p", "#")
     system = body.get("system", "")
@@ -257,6 +321,8 @@ def parse_claude(body: Any, limits: Limits) -> ChatTurn:
         turn.forced_tool = next(iter(turn.tools))
     if turn.forced_tool is not None and turn.forced_tool not in turn.tools:
         raise _fail("tool_choice.name", f"tool {turn.forced_tool!r} is not in tools")
+    check_model_params(facts, max_tokens=turn.max_tokens, temperature="temperature" in body, top_p="top_p" in body,
+                       forced_tool=choice.get("type") in ("any", "tool"), structured=turn.output_schema is not None)
     return turn
 
 
@@ -295,6 +361,10 @@ def resolve_reply(reply: Reply | None, turn: ChatTurn) -> _Answer:
     if reply is None and turn.forced_tool is not None:
         schema = turn.tools[turn.forced_tool]
         reply = {"tool": turn.forced_tool, "input": _fake_from_schema(schema, schema, echo)}
+    if reply is None and turn.output_schema is not None:
+        reply = json.dumps(_fake_from_schema(turn.output_schema, turn.output_schema, echo))
+    if isinstance(reply, dict) and turn.output_schema is not None and reply.get("tool") not in turn.tools:
+        reply = json.dumps(reply.get("input", {}))  # a scripted tool call answers a structured-output request as JSON
     if reply is None:
         reply = echo
     if isinstance(reply, dict):
@@ -308,9 +378,13 @@ def resolve_reply(reply: Reply | None, turn: ChatTurn) -> _Answer:
         return _Answer(None, name, tool_input, "tool_use", max(1, approx_tokens(json.dumps(tool_input))))
     text, stop = reply, "end_turn"
     tokens = list(_TOKEN.finditer(text))
-    if turn.max_tokens is not None and len(tokens) > turn.max_tokens:
-        text, stop = text[: tokens[turn.max_tokens - 1].end()], "max_tokens"
-    return _Answer(text, None, None, stop, max(1, min(len(tokens), turn.max_tokens or len(tokens))))
+    # Adaptive-thinking models spend ``token_factor`` output tokens per text token (thinking + tokenizer).
+    cost = max(1, int(len(tokens) * turn.token_factor + 0.999)) if tokens else 1
+    if turn.max_tokens is not None and cost > turn.max_tokens:
+        kept = int(turn.max_tokens / turn.token_factor)
+        text, stop = (text[: tokens[kept - 1].end()] if kept > 0 else ""), "max_tokens"
+        cost = turn.max_tokens
+    return _Answer(text, None, None, stop, cost)
 
 
 def _tool_id(prefix: str) -> str:

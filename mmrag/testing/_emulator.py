@@ -37,17 +37,19 @@ _NOT_CHAT = "This action doesn't support the model that you provided. Try again 
 class BedrockEmulator:
     """A loopback Bedrock Runtime for tests: real HTTP on 127.0.0.1, real boto3 client, fake models.
 
-    Emulates InvokeModel (Titan Text Embeddings V2 and G1, Titan Multimodal Embeddings G1, Anthropic Claude
-    Messages), Converse and ConverseStream (any Claude, Nova, Llama or Mistral id; inference-profile ids and ARNs
-    too). Requests are validated against documented limits (:class:`Limits`); faults and latency can be injected;
-    every request is recorded.
+    Emulates InvokeModel (Titan Text Embeddings V2 and G1, Titan Multimodal Embeddings G1, Nova Multimodal
+    Embeddings, Anthropic Claude Messages), Converse and ConverseStream (any Claude, Nova, Llama or Mistral id;
+    inference-profile ids and ARNs too). It is as strict as the documented service: model ids, profiles and Regions,
+    ``maxTokens``, ``temperature``/``topP``, forced tool choice and structured output are checked against the facts
+    of :mod:`mmrag.providers.bedrock.catalog`, inputs against documented limits (:class:`Limits`). Faults
+    (throttling, 5xx, access denied, quota exceeded...) and latency can be injected; every request is recorded.
 
     Example::
 
         with BedrockEmulator() as emu:
             emu.script_chat(["Paris."])
             client = emu.client()
-            reply = client.converse(modelId="anthropic.claude-3-5-haiku-20241022-v1:0",
+            reply = client.converse(modelId="us.anthropic.claude-haiku-4-5-20251001-v1:0",
                                     messages=[{"role": "user", "content": [{"text": "Capital of France?"}]}],
                                     inferenceConfig={"maxTokens": 50})
 
@@ -57,15 +59,24 @@ class BedrockEmulator:
         require_max_tokens: reject Converse calls without ``inferenceConfig.maxTokens`` (mmrag sets it on every
             call; real Bedrock would default to the model maximum).
         limits: the documented limits to enforce.
+        check_regions: reject what Bedrock rejects for the Region a request is signed for (a geo inference
+            profile called from outside its geography, an in-Region model the Region does not offer).
     """
 
     def __init__(
-        self, *, host: str = "127.0.0.1", port: int = 0, require_max_tokens: bool = True, limits: Limits | None = None
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        require_max_tokens: bool = True,
+        limits: Limits | None = None,
+        check_regions: bool = True,
     ) -> None:
         self.host = host
         self.port = port
         self.require_max_tokens = require_max_tokens
         self.limits = limits or Limits()
+        self.check_regions = check_regions
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server: Server | None = None
@@ -275,7 +286,7 @@ class BedrockEmulator:
             if record.operation == "Unknown":
                 raise ApiError(404, "UnknownOperationException", f"No operation at {handler.command} {handler.path}")
             try:
-                info = resolve_model(record.model_id)
+                info = resolve_model(record.model_id, record.region if self.check_regions else None)
                 record.base_model_id = info.base_id
             finally:
                 stream_fault = self._apply_faults(record)
@@ -330,6 +341,7 @@ class BedrockEmulator:
             )
 
     def _compute(self, record: RecordedRequest, info: ModelInfo | None) -> Any:
+        from mmrag.providers.bedrock.catalog import facts_for
         from mmrag.testing import _chat, _models
 
         assert info is not None
@@ -341,8 +353,11 @@ class BedrockEmulator:
             if info.family == "titan-mm":
                 payload, tokens = _models.invoke_titan_mm(body, self.limits)
                 return payload, tokens, 0
+            if info.family == "nova-mme":
+                payload, tokens = _models.invoke_nova_mme(body, self.limits)
+                return payload, tokens, 0
             if info.family == "claude":
-                turn = _chat.parse_claude(body, self.limits)
+                turn = _chat.parse_claude(body, self.limits, facts_for(info.base_id))
                 answer = _chat.resolve_reply(self._controls.next_reply(record), turn)
                 return _chat.claude_response(answer, turn, info.base_id), turn.input_tokens, answer.output_tokens
             if info.family == "chat":
@@ -354,7 +369,8 @@ class BedrockEmulator:
             raise ApiError.validation(
                 _NOT_CHAT if info.family != "other" else "The provided model identifier is invalid."
             )
-        turn = _chat.parse_converse(body, self.limits, require_max_tokens=self.require_max_tokens)
+        turn = _chat.parse_converse(body, self.limits, require_max_tokens=self.require_max_tokens,
+                                    facts=facts_for(info.base_id))
         return _chat.resolve_reply(self._controls.next_reply(record), turn), turn
 
     def _apply_faults(self, record: RecordedRequest) -> Fault | None:

@@ -17,7 +17,7 @@ from typing import Any
 from mmrag.testing._base import ApiError, Limits, approx_tokens
 from mmrag.testing._images import decode_base64, image_size, image_vector, sniff_format
 
-__all__ = ["invoke_titan_mm", "invoke_titan_text", "text_vector"]
+__all__ = ["invoke_nova_mme", "invoke_titan_mm", "invoke_titan_text", "text_vector"]
 
 _WORD = re.compile(r"\w+")
 _TRIGRAM_WEIGHT = 0.25
@@ -170,3 +170,86 @@ def invoke_titan_mm(body: Any, limits: Limits) -> tuple[dict[str, Any], int]:
     joint = vectors[0] if len(vectors) == 1 else _normalise([(a + b) / 2 for a, b in zip(*vectors, strict=True)])
     tokens = approx_tokens(text) if text is not None else 0
     return {"embedding": joint, "inputTextTokenCount": tokens}, tokens
+
+
+# Nova Multimodal Embeddings, synchronous InvokeModel ([nova-mme] in mmrag.providers.bedrock.catalog: "Complete
+# embeddings request and response schema").
+_NOVA_PURPOSES = ("GENERIC_INDEX", "GENERIC_RETRIEVAL", "TEXT_RETRIEVAL", "IMAGE_RETRIEVAL", "VIDEO_RETRIEVAL",
+                  "DOCUMENT_RETRIEVAL", "AUDIO_RETRIEVAL", "CLASSIFICATION", "CLUSTERING")
+_NOVA_DIMS = (3072, 1024, 384, 256)
+_NOVA_MAX_TOKENS = 8_192
+
+
+def _nova_enum(value: Any, allowed: tuple[str, ...], where: str) -> str:
+    if value not in allowed:
+        raise ApiError.malformed(f"{where}: {value!r} is not a valid enum value (allowed: {', '.join(allowed)})")
+    return str(value)
+
+
+def invoke_nova_mme(body: Any, limits: Limits) -> tuple[dict[str, Any], int]:
+    """Nova Multimodal Embeddings (``amazon.nova-2-multimodal-embeddings-v1:0``), ``SINGLE_EMBEDDING``.
+
+    Body: ``{schemaVersion?: "nova-multimodal-embed-v1", taskType: "SINGLE_EMBEDDING", singleEmbeddingParams:
+    {embeddingPurpose, embeddingDimension?: 3072|1024|384|256 = 3072, text?: {truncationMode: START|END|NONE,
+    value}, image?: {detailLevel?: STANDARD_IMAGE|DOCUMENT_IMAGE, format: png|jpeg|gif|webp, source: {bytes}}}}``
+    with exactly one of text/image. Response: ``{embeddings: [{embeddingType, embedding, truncatedCharLength?}]}``.
+
+    Returns:
+        The response body and the input token count.
+    """
+    body = _check_keys(body, {"schemaVersion", "taskType", "singleEmbeddingParams"})
+    if body.get("schemaVersion", "nova-multimodal-embed-v1") != "nova-multimodal-embed-v1":
+        raise ApiError.malformed(f"#/schemaVersion: {body['schemaVersion']!r} is not a valid enum value")
+    if "taskType" not in body:
+        raise ApiError.malformed("#: required key [taskType] not found")
+    if body["taskType"] != "SINGLE_EMBEDDING":
+        raise ApiError.validation("taskType must be SINGLE_EMBEDDING for synchronous InvokeModel; use "
+                                  "StartAsyncInvoke for SEGMENTED_EMBEDDING.")
+    params = body.get("singleEmbeddingParams")
+    if not isinstance(params, dict):
+        raise ApiError.malformed("#: required key [singleEmbeddingParams] not found")
+    _check_keys(params, {"embeddingPurpose", "embeddingDimension", "text", "image", "audio", "video"})
+    if "embeddingPurpose" not in params:
+        raise ApiError.malformed("#/singleEmbeddingParams: required key [embeddingPurpose] not found")
+    _nova_enum(params["embeddingPurpose"], _NOVA_PURPOSES, "#/singleEmbeddingParams/embeddingPurpose")
+    dims = _check_enum(params.get("embeddingDimension", 3072), _NOVA_DIMS, "#/singleEmbeddingParams/embeddingDimension")
+    inputs = [k for k in ("text", "image", "audio", "video") if k in params]
+    if len(inputs) != 1:
+        raise ApiError.malformed("#/singleEmbeddingParams: exactly one of [text, image, audio, video] is required")
+    if inputs[0] in ("audio", "video"):
+        raise ApiError.validation("mmrag emulator: audio and video inputs are not emulated.")
+    item: dict[str, Any] = {}
+    tokens = 0
+    if inputs[0] == "text":
+        text = _check_keys(params["text"], {"truncationMode", "value", "source"})
+        mode = _nova_enum(text.get("truncationMode"), ("START", "END", "NONE"),
+                          "#/singleEmbeddingParams/text/truncationMode")
+        value = text.get("value")
+        if not isinstance(value, str) or not value:
+            raise ApiError.malformed("#/singleEmbeddingParams/text/value: expected a non-empty String")
+        tokens = approx_tokens(value)
+        if tokens > _NOVA_MAX_TOKENS:
+            if mode == "NONE":
+                raise ApiError.validation(f"Input text exceeds the maximum of {_NOVA_MAX_TOKENS} tokens "
+                                          f"({tokens} tokens) and truncationMode is NONE.")
+            from mmrag.providers.bedrock.catalog import truncate_to_tokens
+
+            kept = truncate_to_tokens(value if mode == "END" else value[::-1], _NOVA_MAX_TOKENS)
+            value = kept if mode == "END" else kept[::-1]
+            item["truncatedCharLength"] = len(value)
+            tokens = _NOVA_MAX_TOKENS
+        item.update(embeddingType="TEXT", embedding=text_vector(value, dims))
+    else:
+        image = _check_keys(params["image"], {"detailLevel", "format", "source"})
+        _nova_enum(image.get("detailLevel", "STANDARD_IMAGE"), ("STANDARD_IMAGE", "DOCUMENT_IMAGE"),
+                   "#/singleEmbeddingParams/image/detailLevel")
+        fmt = _nova_enum(image.get("format"), ("png", "jpeg", "gif", "webp"), "#/singleEmbeddingParams/image/format")
+        source = image.get("source")
+        if not isinstance(source, dict) or set(source) != {"bytes"}:
+            raise ApiError.malformed("#/singleEmbeddingParams/image/source: expected {\"bytes\": <base64>} "
+                                     "(s3Location is not emulated)")
+        data = decode_base64(source["bytes"], "#/singleEmbeddingParams/image/source/bytes")
+        if sniff_format(data) != fmt:
+            raise ApiError.validation(f"The image format {fmt} does not match the image bytes.")
+        item.update(embeddingType="IMAGE", embedding=image_vector(data, dims, "#/singleEmbeddingParams/image"))
+    return {"embeddings": [item]}, tokens

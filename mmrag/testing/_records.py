@@ -17,6 +17,9 @@ FaultKind = Literal[
     "timeout",
     "stream_throttle",
     "stream_error",
+    "access_denied",
+    "quota_exceeded",
+    "model_error",
 ]
 
 # kind -> (HTTP status, error code, message); message texts follow what the service sends.
@@ -38,6 +41,19 @@ FAULT_ERRORS: dict[str, tuple[int, str, str]] = {
         "ModelTimeoutException",
         "Model has timed out in processing the request. Try your request again.",
     ),
+    # Bedrock Runtime API reference, "Common errors" and InvokeModel "Errors": status, code and message shape.
+    "access_denied": (
+        403,
+        "AccessDeniedException",
+        "You don't have access to the model with the specified model ID.",
+    ),
+    "quota_exceeded": (
+        400,
+        "ServiceQuotaExceededException",
+        "Your request exceeds the service quota for your account. You can view your quotas at "
+        "https://docs.aws.amazon.com/servicequotas/latest/userguide/gs-request-quota.html.",
+    ),
+    "model_error": (424, "ModelErrorException", "The model returned an error while processing the request."),
     # Mid-stream exceptions carry the union member name, lower camel case, in ``:exception-type``.
     "stream_throttle": (200, "throttlingException", "Too many tokens, please wait before trying again."),
     "stream_error": (200, "modelStreamErrorException", "The model stream was interrupted. Try your request again."),
@@ -59,7 +75,9 @@ class Fault:
             ``model_timeout`` (408 ModelTimeoutException), ``timeout`` (sleep ``seconds``, then answer normally:
             pair it with a client ``read_timeout`` to see a client-side timeout), ``stream_throttle`` (HTTP 200,
             then a ``throttlingException`` event inside a ConverseStream after ``after_events`` events) or
-            ``stream_error`` (the same with ``modelStreamErrorException``). Stream kinds only match
+            ``stream_error`` (the same with ``modelStreamErrorException``), ``access_denied`` (403
+            AccessDeniedException: model access not enabled), ``quota_exceeded`` (400
+            ServiceQuotaExceededException) or ``model_error`` (424 ModelErrorException). Stream kinds only match
             ConverseStream.
         times: how many matching requests fail; None for every one.
         model: fnmatch pattern over the model id as sent and the resolved base model id (so ``anthropic.*``
@@ -99,6 +117,7 @@ class RecordedRequest:
         ended: ``time.monotonic()`` when the response was fully written, None while in flight.
         status: HTTP status sent (200 for streams, even when a fault ends them).
         error_code: the error code sent, if any (``ThrottlingException``, ``throttlingException``...).
+        region: the Region the request was signed for (from the SigV4 ``Authorization`` header), if any.
     """
 
     operation: str
@@ -111,6 +130,14 @@ class RecordedRequest:
     ended: float | None = None
     status: int | None = None
     error_code: str | None = None
+
+    @property
+    def region(self) -> str | None:
+        """The SigV4 signing Region: ``Credential=<key>/<date>/<region>/<service>/aws4_request``."""
+        auth = self.headers.get("authorization", "")
+        _, _, credential = auth.partition("Credential=")
+        parts = credential.split(",", 1)[0].split("/")
+        return parts[2] if len(parts) >= 5 else None
 
     @property
     def duration(self) -> float | None:

@@ -78,13 +78,13 @@ def test_caption_request_carries_max_tokens_image_context_and_prompt(
     emu.script_chat(reply)
     captioner = _captioner(settings, client)
     out = captioner.caption([image, table, text])
-    assert out[0].metadata["caption"] == REPLY and out[0].metadata["caption_model"] == settings.fast_model
+    assert out[0].metadata["caption"] == REPLY and out[0].metadata["caption_model"] == "us." + settings.fast_model
     assert out[0].id == image.id and out[0].text == image.text
     assert out[1].metadata["summary"] == "Compares revenue (rows: regions)."
     assert out[2] is text
     assert len(emu.requests) == 2
     first, second = sorted(emu.requests, key=lambda r: not any("image" in b for b in r.body["messages"][0]["content"]))
-    assert first.operation == "Converse" and first.model_id == settings.fast_model
+    assert first.operation == "Converse" and first.model_id == "us." + settings.fast_model
     assert first.body["inferenceConfig"]["maxTokens"] == settings.fast_max_tokens
     blocks = first.body["messages"][0]["content"]
     images = [b["image"] for b in blocks if "image" in b]
@@ -172,10 +172,12 @@ def test_validation_errors_are_not_retried(emu: BedrockEmulator, settings: Setti
     assert not excinfo.value.is_retryable and len(emu.requests) == 1
     assert "ValidationException" in str(excinfo.value) and "amazon.titan-embed-text-v2:0" in str(excinfo.value)
     assert "is not a valid enum value" in str(excinfo.value)
-    # A captioner pointed at a model that cannot chat: the element comes back unchanged, the failure counted.
+    # A captioner pointed at a model that cannot chat fails on every element: the run stops with that error
+    # (it would otherwise index everything uncaptioned), after one request, the failure counted.
     captioner = _captioner(settings, client, model_id="amazon.titan-embed-text-v2:0")
     element = _images(1)[0]
-    assert captioner.caption([element]) == [element]
+    with pytest.raises(ProviderError, match="every caption request"):
+        captioner.caption([element])
     assert len(emu.requests) == 2 and captioner.stats.failures == 1
 
 
@@ -202,13 +204,13 @@ def test_fast_chat_model_sets_max_tokens_and_profile_id(emu: BedrockEmulator, se
     emu.script_chat(["Hello."])
     assert llm.invoke("hi").content == "Hello."
     sent = emu.requests[-1]
-    assert sent.model_id == settings.fast_model and settings.fast_model.startswith("us.anthropic.")
+    assert sent.model_id == "us." + settings.fast_model and settings.fast_model.startswith("anthropic.")
     assert sent.body["inferenceConfig"] == {"maxTokens": settings.fast_max_tokens, "temperature": 0.0}
     assert llm.bedrock_client._client is None  # the control-plane client was never built
     strong = make_chat_model(settings, "strong", client=client)
     strong.invoke("hi")
     assert emu.requests[-1].body["inferenceConfig"]["maxTokens"] == settings.strong_max_tokens
-    assert emu.requests[-1].model_id == settings.strong_model
+    assert emu.requests[-1].model_id == "us." + settings.strong_model
 
 
 def _text(chunks: list[Any]) -> str:
@@ -258,7 +260,8 @@ def test_cache_second_run_makes_no_requests(emu: BedrockEmulator, settings: Sett
     # Anything that changes the output misses: dimensions, model id.
     smaller = TitanTextEmbeddings(settings, client=client, dimensions=256, policy=FAST)
     CachedEmbeddings(smaller, cache).embed_query("gamma")
-    profile = TitanTextEmbeddings(settings, client=client, model_id="us.amazon.titan-embed-text-v2:0", policy=FAST)
+    arn = "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-embed-text-v2:0"
+    profile = TitanTextEmbeddings(settings, client=client, model_id=arn, policy=FAST)
     CachedEmbeddings(profile, cache).embed_query("gamma")
     assert len(emu.requests) == 2
 

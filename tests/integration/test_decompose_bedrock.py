@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -50,25 +51,38 @@ def _converse(emu: BedrockEmulator) -> list[RecordedRequest]:
     return [r for r in emu.requests if r.operation == "Converse"]
 
 
-def test_request_carries_the_tool_schema_max_tokens_and_the_question(
+def test_request_carries_the_json_schema_max_tokens_and_the_question(
     emu: BedrockEmulator, settings: Settings, llm: Any
 ) -> None:
     emu.script_chat([{"tool": "SubQuestions", "input": {"sub_questions": SUBS}}])
     assert decompose_chain(llm, policy=FAST).invoke(MULTI) == [MULTI, *SUBS]
     (request,) = _converse(emu)
-    assert request.model_id == settings.fast_model
+    assert request.model_id == "us." + settings.fast_model
     body = request.body
     assert body["inferenceConfig"]["maxTokens"] == 300
     assert body["inferenceConfig"]["temperature"] == 0.0
     assert body["system"] == [{"text": DECOMPOSE_SYSTEM}]
     assert MULTI in request.last_user_text and "at most 3 simpler sub-questions" in request.last_user_text
-    (tool,) = body["toolConfig"]["tools"]
-    assert tool["toolSpec"]["name"] == "SubQuestions"
-    schema = tool["toolSpec"]["inputSchema"]["json"]
+    # Haiku 4.5 supports Bedrock's native structured output: the schema goes in outputConfig, no forced tool.
+    assert "toolConfig" not in body
+    text_format = body["outputConfig"]["textFormat"]
+    assert text_format["type"] == "json_schema" and text_format["structure"]["jsonSchema"]["name"] == "SubQuestions"
+    schema = json.loads(text_format["structure"]["jsonSchema"]["schema"])
     assert schema["type"] == "object" and schema["required"] == ["sub_questions"]
     assert schema["properties"]["sub_questions"]["type"] == "array"
     assert schema["properties"]["sub_questions"]["items"] == {"type": "string"}
-    assert body["toolConfig"]["toolChoice"] == {"tool": {"name": "SubQuestions"}}
+
+
+def test_models_without_structured_output_use_tool_calling(emu: BedrockEmulator, settings: Settings) -> None:
+    # Sonnet 4 has no native structured output: the SubQuestions tool is offered instead.
+    legacy = settings.model_copy(update={"fast_model": "anthropic.claude-sonnet-4-20250514-v1:0"})
+    llm = make_chat_model(legacy, "fast", client=make_bedrock_client(legacy))
+    emu.script_chat([{"tool": "SubQuestions", "input": {"sub_questions": SUBS}}])
+    assert decompose_chain(llm, policy=FAST).invoke(MULTI) == [MULTI, *SUBS]
+    (request,) = _converse(emu)
+    assert request.model_id == "us.anthropic.claude-sonnet-4-20250514-v1:0"
+    (tool,) = request.body["toolConfig"]["tools"]
+    assert tool["toolSpec"]["name"] == "SubQuestions" and "outputConfig" not in request.body
 
 
 def test_structured_reply_is_deduped_and_capped(emu: BedrockEmulator, llm: Any) -> None:
@@ -90,7 +104,7 @@ def test_unscripted_forced_tool_reply_means_a_simple_question(emu: BedrockEmulat
 @pytest.mark.parametrize(
     ("reply", "why"),
     [
-        ("Sure! 1. Revenue in Europe 2. Employees", "no SubQuestions tool call"),
+        ("Sure! 1. Revenue in Europe 2. Employees", "Invalid json output"),
         ({"tool": "SubQuestions", "input": {"sub_questions": 7}}, "valid list"),
         ({"tool": "SubQuestions", "input": {"questions": SUBS}}, "sub_questions"),
     ],
@@ -153,4 +167,4 @@ def test_fast_chat_of_build_providers(emu: BedrockEmulator, settings: Settings) 
     emu.script_chat([{"tool": "SubQuestions", "input": {"sub_questions": SUBS}}])
     assert decompose_chain(providers.fast_chat, policy=FAST).invoke(MULTI) == [MULTI, *SUBS]
     (request,) = _converse(emu)
-    assert request.model_id == settings.fast_model and "toolConfig" in request.body
+    assert request.model_id == "us." + settings.fast_model and "outputConfig" in request.body

@@ -17,8 +17,8 @@ from mmrag.testing._eventstream import encode_event, encode_exception
 
 pytestmark = pytest.mark.integration
 
-HAIKU = "anthropic.claude-3-5-haiku-20241022-v1:0"
-HAIKU_PROFILE = "us.anthropic.claude-3-5-haiku-20241022-v1:0"
+HAIKU = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+HAIKU_PROFILE = "global.anthropic.claude-haiku-4-5-20251001-v1:0"
 TITAN_TEXT = "amazon.titan-embed-text-v2:0"
 MESSAGES = [{"role": "user", "content": [{"text": "Tell me about fusion."}]}]
 REPLY = "Reciprocal rank fusion adds 1/(k + rank) over every list, with k = 60."

@@ -73,7 +73,7 @@ def test_bedrock_profile_shares_one_limit_and_caches(emulator: BedrockEmulator, 
     assert providers.fast_chat is not None and providers.strong_chat is not None
     emulator.script_chat(["decomposed"])
     assert providers.fast_chat.invoke("split this question").content == "decomposed"
-    assert emulator.requests[-1].model_id == settings.fast_model
+    assert emulator.requests[-1].model_id == "us." + settings.fast_model
 
 
 def test_local_profile_end_to_end_on_a_scanned_pdf(data_dir: Path, tmp_path: Path) -> None:

@@ -151,10 +151,11 @@ def test_fusion_answer_streams_with_images_fenced_context_and_resolved_citations
     assert "".join(pieces[:-1]).strip() == answer.text and "110 hp" in answer.text
     assert answer.mode == "generated" and answer.sub_questions == (QUESTION, *SUBS)
 
-    # Decomposition: one forced-tool Converse to the fast model.
+    # Decomposition: one Converse to the fast model with native structured output (a JSON schema).
     decompose = _one(emu, "Converse", FAST)
-    assert decompose.model_id == settings.fast_model and decompose.body["system"] == [{"text": DECOMPOSE_SYSTEM}]
-    assert decompose.body["toolConfig"]["toolChoice"] == {"tool": {"name": "SubQuestions"}}
+    assert decompose.model_id == "us." + settings.fast_model
+    assert decompose.body["system"] == [{"text": DECOMPOSE_SYSTEM}]
+    assert decompose.body["outputConfig"]["textFormat"]["structure"]["jsonSchema"]["name"] == "SubQuestions"
 
     # Retrieval: every sub-question searched the text space (dense, BM25) and, via Titan MM, the image space.
     lists = {name for hit in answer.hits for name in hit.lists}
@@ -166,7 +167,7 @@ def test_fusion_answer_streams_with_images_fenced_context_and_resolved_citations
     # Synthesis: one ConverseStream to the strong model with maxTokens, the system prompt, the fenced numbered
     # context, the image blocks of the image hits (bytes from the object store) and the question.
     synthesis = _one(emu, "ConverseStream", STRONG)
-    assert synthesis.model_id == settings.strong_model
+    assert synthesis.model_id == "us." + settings.strong_model
     assert synthesis.body["inferenceConfig"]["maxTokens"] == settings.strong_max_tokens == 777
     assert synthesis.body["system"] == [{"text": SYNTHESIS_SYSTEM}]
     context = _context(synthesis)
@@ -224,7 +225,8 @@ def test_qa_pairs_answers_each_sub_question_then_synthesises(
     assert answer.mode == "generated" and answer.text == "Both parts answered [1][2]."
     assert [c.marker for c in answer.citations] == [1, 2]
 
-    sub_answers = [r for r in emu.requests if r.operation == "ConverseStream" and r.model_id == settings.fast_model]
+    fast_id = "us." + settings.fast_model
+    sub_answers = [r for r in emu.requests if r.operation == "ConverseStream" and r.model_id == fast_id]
     asked = sorted(r.last_user_text.split("Question: ", 1)[1].split("\n", 1)[0] for r in sub_answers)
     assert asked == sorted(SUBS)  # one call per sub-question; the question itself is the final synthesis
     for r in sub_answers:
@@ -304,7 +306,7 @@ def test_cli_ask_json_in_the_bedrock_profile(emu: BedrockEmulator, settings: Set
     assert out["citations"][0]["marker"] == 1
     assert out["citations"][0]["element_id"] == out["hits"][0]["element_id"]
     (request,) = [r for r in emu.requests if r.operation == "ConverseStream"]
-    assert request.model_id == settings.strong_model
+    assert request.model_id == "us." + settings.strong_model
     assert request.body["inferenceConfig"]["maxTokens"] == 555  # the CLI's settings come from the environment
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -61,3 +62,36 @@ def test_embedding_dimensions_can_be_set_from_the_environment(monkeypatch: pytes
     monkeypatch.setenv("MMRAG_TEXT_EMBEDDING_DIMS", "300")
     with pytest.raises(ValueError, match="256, 512 or 1024"):
         Settings()
+
+
+def test_models_bedrock_without_aws_config_says_nothing_was_found(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION",
+                 "AWS_DEFAULT_REGION", "MMRAG_AWS_REGION", "MMRAG_AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("MMRAG_PROFILE", "bedrock")
+    result = CliRunner().invoke(cli, ["models"])
+    assert result.exit_code == 0, result.output
+    bedrock = [line for line in result.stdout.splitlines() if "bedrock:" in line]
+    assert len(bedrock) == 5 and all(line.startswith("✗") for line in bedrock)
+    assert "(from your AWS config)" not in result.stdout and "No AWS region configured" in result.stdout
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    result = CliRunner().invoke(cli, ["models"])
+    bedrock = [line for line in result.stdout.splitlines() if "bedrock:" in line]
+    assert all(line.startswith("✗") for line in bedrock) and "No AWS credentials found" in result.stdout
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    result = CliRunner().invoke(cli, ["models", "--json"])
+    synthesis = [json.loads(line) for line in result.stdout.splitlines() if '"synthesis"' in line][0]
+    assert synthesis["available"] and synthesis["model"].startswith("eu.anthropic.claude-sonnet-4-5")
+    assert "eu. inference profile for eu-west-1" in synthesis["why"]
+
+
+def test_image_model_is_selectable_by_its_short_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    nova = "amazon.nova-2-multimodal-embeddings-v1:0"
+    monkeypatch.setenv("MMRAG_IMAGE_MODEL", nova)
+    assert Settings().image_embedding_model == nova
+    assert Settings(image_embedding_model="amazon.titan-embed-image-v1").image_embedding_model.startswith("amazon.t")

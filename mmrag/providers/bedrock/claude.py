@@ -1,18 +1,16 @@
-"""Claude on Bedrock: chat models for the chains, the image/table captioner, and image preparation.
+"""Claude on Bedrock: chat models for the chains and the image/table captioner.
 
-Images are prepared from their bytes, never from a file extension or declared MIME type (a JPEG declared as PNG
-is rejected by the service): the format is sniffed from magic bytes, images are downscaled so the long edge is at
-most 1568 px (larger ones are downscaled by the service anyway, after costing upload time and tokens) and
-re-encoded until they fit 3.75 MB. One message holds at most 20 images.
+Image preparation lives in :mod:`mmrag.providers.bedrock.images` (re-exported here). Model ids are resolved for the
+Region and requests shaped per model (``temperature``, ``maxTokens``) from :mod:`mmrag.providers.bedrock.catalog`.
 """
 
 from __future__ import annotations
 
-import io
 import logging
+import math
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from mmrag.config import Settings
@@ -26,16 +24,25 @@ from mmrag.providers._concurrency import (
     bounded_map,
     call_with_retry,
     classify_error,
+    is_client_timeout,
     to_mmrag_error,
 )
 from mmrag.providers.base import CAPTION_KEY, SUMMARY_KEY
 from mmrag.providers.bedrock import _prompts
+from mmrag.providers.bedrock.catalog import facts_for, resolve
+from mmrag.providers.bedrock.images import (
+    CLAUDE_IMAGE_MAX_BYTES,
+    CLAUDE_IMAGE_MAX_SIDE,
+    CLAUDE_MAX_IMAGES,
+    fit_image,
+    prepare_images_for_claude,
+    sniff_image_format,
+)
 
 if TYPE_CHECKING:
     from langchain_aws import ChatBedrockConverse
     from langchain_core.language_models.chat_models import BaseChatModel
     from langchain_core.messages import BaseMessageChunk
-    from PIL.Image import Image
 
 __all__ = [
     "CLAUDE_IMAGE_MAX_BYTES",
@@ -43,113 +50,18 @@ __all__ = [
     "CLAUDE_MAX_IMAGES",
     "BedrockCaptioner",
     "fit_image",
+    "accepts_temperature",
     "make_chat_model",
     "prepare_images_for_claude",
+    "role_model_id",
     "sniff_image_format",
     "stream_with_retry",
+    "token_budget",
 ]
 
 logger = logging.getLogger(__name__)
 
-CLAUDE_IMAGE_MAX_SIDE = 1568
-CLAUDE_IMAGE_MAX_BYTES = 3_750_000  # "3.75 MB" per image; decimal, the stricter reading
-CLAUDE_MAX_IMAGES = 20
-_CLAUDE_FORMATS = ("png", "jpeg", "gif", "webp")
-_DEFAULT_FAST_MODEL = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
-
-
-# -- images ----------------------------------------------------------------------------------------------------
-def sniff_image_format(data: bytes) -> str | None:
-    """``png``, ``jpeg``, ``gif`` or ``webp`` from the magic bytes; None for anything else."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    return None
-
-
-def _encode(img: Image, fmt: str, quality: int = 90) -> bytes:
-    buf = io.BytesIO()
-    if fmt == "jpeg":
-        img.save(buf, format="JPEG", quality=quality, optimize=True)
-    else:
-        img.save(buf, format="PNG", optimize=False)
-    return buf.getvalue()
-
-
-def _flatten(img: Image) -> Image:
-    """RGB for JPEG: transparency is composited on white rather than turning black."""
-    from PIL import Image as PILImage
-
-    if img.mode in ("RGBA", "LA", "P"):
-        rgba = img.convert("RGBA")
-        background = PILImage.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    return img.convert("RGB") if img.mode != "RGB" else img
-
-
-def fit_image(data: bytes, *, formats: Sequence[str], max_side: int, max_bytes: int) -> tuple[bytes, str]:
-    """Bytes and format of ``data`` made to fit a model's image limits, untouched when they already do.
-
-    Images in another format are converted (PNG, or JPEG for photos that are too big as PNG); images with a
-    side over ``max_side`` are downscaled keeping the aspect ratio; images over ``max_bytes`` are re-encoded as
-    JPEG with decreasing quality, then further downscaled.
-
-    Raises:
-        ValueError: the bytes are not an image Pillow can read.
-    """
-    from PIL import Image as PILImage
-    from PIL import UnidentifiedImageError
-
-    fmt = sniff_image_format(data)
-    try:
-        img: Image = PILImage.open(io.BytesIO(data))
-        width, height = img.size
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"not a readable image: {exc}") from exc
-    if fmt is not None and fmt in formats and max(width, height) <= max_side and len(data) <= max_bytes:
-        return data, fmt
-    img.load()
-    if max(width, height) > max_side:
-        scale = max_side / max(width, height)
-        img = img.resize((max(1, round(width * scale)), max(1, round(height * scale))), PILImage.Resampling.LANCZOS)
-    # Keep PNG (lossless: charts, text) when allowed and small enough; otherwise JPEG.
-    if "png" in formats and fmt != "jpeg":
-        png = img if img.mode in ("RGB", "RGBA", "L", "LA", "P") else img.convert("RGBA")
-        out = _encode(png, "png")
-        if len(out) <= max_bytes:
-            return out, "png"
-    rgb = _flatten(img)
-    while True:
-        for quality in (90, 80, 70, 60, 50, 40):
-            out = _encode(rgb, "jpeg", quality)
-            if len(out) <= max_bytes:
-                return out, "jpeg"
-        if max(rgb.size) <= 64:
-            raise ValueError("image cannot be made small enough")
-        rgb = rgb.resize((max(1, rgb.width * 3 // 4), max(1, rgb.height * 3 // 4)), PILImage.Resampling.LANCZOS)
-
-
-def prepare_images_for_claude(images: Sequence[bytes]) -> list[dict[str, Any]]:
-    """Converse ``image`` content blocks for Claude, each fitted to Claude's limits.
-
-    Raises:
-        ValueError: more than 20 images (one message's limit), or bytes that are not an image.
-    """
-    if len(images) > CLAUDE_MAX_IMAGES:
-        raise ValueError(f"Claude accepts at most {CLAUDE_MAX_IMAGES} images per message, got {len(images)}")
-    blocks = []
-    for data in images:
-        fitted, fmt = fit_image(
-            data, formats=_CLAUDE_FORMATS, max_side=CLAUDE_IMAGE_MAX_SIDE, max_bytes=CLAUDE_IMAGE_MAX_BYTES
-        )
-        blocks.append({"image": {"format": fmt, "source": {"bytes": fitted}}})
-    return blocks
+_DEFAULT_FAST_MODEL = "us.anthropic.claude-haiku-4-5-20251001-v1:0"  # used only without settings (tests)
 
 
 # -- chat models -----------------------------------------------------------------------------------------------
@@ -172,13 +84,47 @@ class _LazyClient:
         return getattr(self._client, name)
 
 
+def role_model_id(settings: Settings, role: Literal["fast", "strong"], client: Any = None) -> str:
+    """The id a role calls: ``MMRAG_FAST_MODEL``/``MMRAG_STRONG_MODEL`` resolved for the client's Region.
+
+    A base id of a model that needs an inference profile becomes the profile of the Region (see
+    :func:`mmrag.providers.bedrock.catalog.resolve`); profile ids and ARNs are kept.
+
+    Raises:
+        ConfigError: a retired model, or a geo profile the Region cannot call.
+    """
+    from mmrag.providers.bedrock.client import bedrock_region
+
+    model = settings.fast_model if role == "fast" else settings.strong_model
+    region = getattr(getattr(client, "meta", None), "region_name", None) or bedrock_region(settings)
+    return resolve(model, str(region), scope=settings.bedrock_inference_scope).model_id
+
+
+def token_budget(model_id: str, tokens: int) -> int:
+    """``maxTokens`` for a model: ``tokens`` scaled by its token factor (adaptive thinking, newer tokenizer),
+    never above the model's maximum output."""
+    facts = facts_for(model_id)
+    if facts is None:
+        return tokens
+    scaled = math.ceil(tokens * facts.token_factor)
+    return min(scaled, facts.max_output_tokens) if facts.max_output_tokens else scaled
+
+
+def accepts_temperature(model_id: str) -> bool:
+    """Whether ``temperature`` may be sent: only to models known to accept it (Sonnet 5.x, Haiku 5.5 and Opus
+    4.7+ reject it)."""
+    facts = facts_for(model_id)
+    return facts is not None and facts.temperature
+
+
 def make_chat_model(
     settings: Settings, role: Literal["fast", "strong"], client: Any = None, **kwargs: Any
 ) -> ChatBedrockConverse:
     """A LangChain ``ChatBedrockConverse`` for a role: ``fast`` (Haiku: captions, decomposition) or ``strong``.
 
-    ``maxTokens`` is always set (``fast_max_tokens`` / ``strong_max_tokens``); the fast model runs at
-    temperature 0. Model ids may be base ids, cross-region inference-profile ids (``us.anthropic...``) or ARNs.
+    The model id is resolved for the Region (:func:`role_model_id`). ``maxTokens`` is always set
+    (``fast_max_tokens`` / ``strong_max_tokens``, scaled by :func:`token_budget`); the fast model runs at
+    temperature 0 where the model accepts ``temperature`` (newer models reject it and are sent none).
 
     Args:
         settings: mmrag settings.
@@ -199,15 +145,16 @@ def make_chat_model(
         from mmrag.providers.bedrock.client import make_bedrock_client
 
         client = make_bedrock_client(settings, botocore_retries=True)
-    model_id = settings.fast_model if role == "fast" else settings.strong_model
+    model_id = role_model_id(settings, role, client)
+    budget = settings.fast_max_tokens if role == "fast" else settings.strong_max_tokens
     params: dict[str, Any] = {
         "client": client,
         "bedrock_client": _LazyClient(settings),
         "model": model_id,
-        "max_tokens": settings.fast_max_tokens if role == "fast" else settings.strong_max_tokens,
-        "region_name": settings.aws_region or getattr(getattr(client, "meta", None), "region_name", None),
+        "max_tokens": token_budget(model_id, budget),
+        "region_name": getattr(getattr(client, "meta", None), "region_name", None) or settings.aws_region,
     }
-    if role == "fast":
+    if role == "fast" and accepts_temperature(model_id):
         params["temperature"] = 0.0
     if model_id.startswith("arn:"):
         params["provider"] = "anthropic"  # ARNs do not name the provider; mmrag's roles are Claude models
@@ -262,7 +209,9 @@ def stream_with_retry(
                 yield from held
             except Exception as exc:
                 kind = classify_error(exc)
-                if limiter is not None:
+                if limiter is not None and is_client_timeout(exc):
+                    limiter.release_later(ticket, limiter.hold_after_timeout)
+                elif limiter is not None:
                     limiter.release(ticket, outcome="throttle" if kind == "throttle" else "error")
                 released = True
                 if stats is not None and kind == "throttle":
@@ -290,18 +239,33 @@ def stream_with_retry(
 
 
 # -- captioner -------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Outcome:
+    element: Element
+    status: Literal["ok", "skipped", "failed", "fatal"]  # fatal: a non-retryable error; failed: retries ran out
+    error: ProviderError | None = None
+
+
 class BedrockCaptioner:
     """Captions images and page renders, and summarises tables, with Claude through the Converse API.
 
     Every element is one Converse request (one image each), all run concurrently through the limiter and retried
-    by mmrag's retry layer. An element that still fails comes back unchanged, is logged and counted in
-    ``stats.failures``; it never sinks the batch. Missing credentials (``ConfigError``) do propagate.
+    by mmrag's retry layer. Document text in the request (the context around an image, the table) is fenced with
+    a per-request, unguessable tag and the system prompt says it is data, not instructions. ``temperature`` is
+    sent only to models that accept it; ``maxTokens`` is scaled per model (:func:`token_budget`), and a caption
+    cut at ``maxTokens`` is retried once with twice the budget.
+
+    An element that still fails comes back unchanged, is logged and counted in ``stats.failures``; it never sinks
+    the batch. But when EVERY element of a call fails with a non-retryable error (a model that rejects the
+    request, model access not enabled...), :meth:`caption` raises ``ProviderError``: indexing a whole run
+    uncaptioned would silently lose quality. Missing credentials (``ConfigError``) propagate.
 
     Args:
         settings: where unset arguments come from (``fast_model``, ``fast_max_tokens``, concurrency, retries).
         client: a ``bedrock-runtime`` client (see :func:`mmrag.providers.bedrock.client.make_bedrock_client`).
-        model_id: Claude model id or inference profile (default ``Settings.fast_model``).
-        max_tokens: ``inferenceConfig.maxTokens`` of every request (default ``Settings.fast_max_tokens``).
+        model_id: Claude model id or inference profile (default: ``Settings.fast_model`` resolved for the client's
+            Region, see :func:`role_model_id`).
+        max_tokens: token budget of every request before per-model scaling (default ``Settings.fast_max_tokens``).
         limiter: concurrency gate, possibly shared with other providers.
         policy: retry/backoff settings.
     """
@@ -317,9 +281,10 @@ class BedrockCaptioner:
         policy: RetryPolicy | None = None,
     ) -> None:
         self.client = client
-        self.model_id = model_id or (settings.fast_model if settings else _DEFAULT_FAST_MODEL)
-        self.max_tokens = max_tokens or (settings.fast_max_tokens if settings else 1024)
-        self.limiter = limiter or AdaptiveLimiter(settings.max_concurrency if settings else 16)
+        self.model_id = model_id or (role_model_id(settings, "fast", client) if settings else _DEFAULT_FAST_MODEL)
+        self.max_tokens = token_budget(self.model_id, max_tokens or (settings.fast_max_tokens if settings else 1024))
+        self.limiter = limiter or AdaptiveLimiter(settings.max_concurrency if settings else 16,
+                                                  hold_after_timeout=settings.request_timeout if settings else 0.0)
         self.policy = policy or RetryPolicy(max_retries=settings.max_retries if settings else 8)
         self.stats = CallStats()
 
@@ -329,67 +294,94 @@ class BedrockCaptioner:
         return f"{self.model_id}|max_tokens={self.max_tokens}|prompt=v{_prompts.PROMPT_VERSION}"
 
     def caption(self, elements: Sequence[Element]) -> list[Element]:
-        """Captioned copies of ``elements`` in the same order (see :class:`mmrag.providers.base.Captioner`)."""
-        return bounded_map(self._caption_one, elements, limiter=self.limiter)
+        """Captioned copies of ``elements`` in the same order (see :class:`mmrag.providers.base.Captioner`).
+
+        Raises:
+            ProviderError: every element that needed a model call failed with a non-retryable error.
+        """
+        return self._check(bounded_map(self._caption_one, elements, limiter=self.limiter))
 
     async def acaption(self, elements: Sequence[Element]) -> list[Element]:
         """Async :meth:`caption`; the event loop never blocks."""
-        return await abounded_map(self._caption_one, elements, limiter=self.limiter)
+        return self._check(await abounded_map(self._caption_one, elements, limiter=self.limiter))
 
-    def request_for(self, element: Element) -> dict[str, Any] | None:
+    def _check(self, outcomes: list[_Outcome]) -> list[Element]:
+        asked = [o for o in outcomes if o.status != "skipped"]
+        fatal = [o.error for o in asked if o.status == "fatal" and o.error is not None]
+        if asked and len(fatal) == len(asked):
+            raise ProviderError(
+                f"every caption request to {self.model_id} failed ({len(fatal)} of {len(fatal)}): nothing was "
+                f"captioned, so the run stops instead of indexing uncaptioned images. First error: {fatal[0]}",
+                is_retryable=False,
+            ) from fatal[0]
+        return [o.element for o in outcomes]
+
+    def request_for(self, element: Element, *, fence: str | None = None) -> dict[str, Any] | None:
         """The Converse request for one element, or None when the element needs no caption."""
+        fence = fence or _prompts.new_fence()
         if element.kind == "table":
             if not element.text.strip():
                 return None
-            content: list[dict[str, Any]] = [{"text": _prompts.TABLE_PROMPT.format(table=element.text[:20_000])}]
+            table = _prompts.fenced(element.text[:20_000], fence)
+            content: list[dict[str, Any]] = [{"text": _prompts.TABLE_PROMPT.format(table=table)}]
         elif element.kind in ("image", "page"):
             if element.data is None:
                 raise ValueError("the element has no image bytes (data is None)")
             prompt = _prompts.PAGE_PROMPT if element.kind == "page" else _prompts.IMAGE_PROMPT
-            text = _prompts.with_context(prompt, element.text)
+            text = _prompts.with_context(prompt, element.text, fence)
             content = [*prepare_images_for_claude([element.data]), {"text": text}]
         else:
             return None
+        config: dict[str, Any] = {"maxTokens": self.max_tokens}
+        if accepts_temperature(self.model_id):
+            config["temperature"] = 0.0
         return {
             "modelId": self.model_id,
-            "system": [{"text": _prompts.CAPTION_SYSTEM}],
+            "system": [{"text": _prompts.caption_system(fence)}],
             "messages": [{"role": "user", "content": content}],
-            "inferenceConfig": {"maxTokens": self.max_tokens, "temperature": 0.0},
+            "inferenceConfig": config,
         }
 
-    def _converse(self, request: dict[str, Any]) -> str:
+    def _converse(self, request: dict[str, Any]) -> tuple[str, bool]:
         response = self.client.converse(**request)
         blocks = response.get("output", {}).get("message", {}).get("content", [])
         text = "\n".join(b["text"] for b in blocks if isinstance(b, dict) and "text" in b).strip()
-        if response.get("stopReason") == "max_tokens":
-            logger.debug("%s: caption cut at maxTokens=%d", self.model_id, self.max_tokens)
-        return text
+        return text, response.get("stopReason") == "max_tokens"
 
-    def _caption_one(self, element: Element) -> Element:
+    def _call(self, request: dict[str, Any]) -> tuple[str, bool]:
+        return call_with_retry(lambda: self._converse(request), limiter=self.limiter, policy=self.policy,
+                               model_id=self.model_id, stats=self.stats)
+
+    def _caption_one(self, element: Element) -> _Outcome:
         try:
             request = self.request_for(element)
         except ValueError as exc:
             self.stats.add(failures=1)
             logger.warning("cannot caption %s element %s from %s: %s", element.kind, element.id, element.source, exc)
-            return element
+            return _Outcome(element, "skipped")
         if request is None:
-            return element
+            return _Outcome(element, "skipped")
         try:
-            text = call_with_retry(
-                lambda: self._converse(request),
-                limiter=self.limiter,
-                policy=self.policy,
-                model_id=self.model_id,
-                stats=self.stats,
-            )
+            text, cut = self._call(request)
+            if cut:
+                # Adaptive thinking or a long description used the budget up: once more with twice as much.
+                facts = facts_for(self.model_id)
+                bigger = self.max_tokens * 2
+                if facts is not None and facts.max_output_tokens:
+                    bigger = min(bigger, facts.max_output_tokens)
+                logger.debug("%s: caption cut at maxTokens=%d; retrying with %d", self.model_id, self.max_tokens,
+                             bigger)
+                retry = {**request, "inferenceConfig": {**request["inferenceConfig"], "maxTokens": bigger}}
+                text = self._call(retry)[0] or text
         except ProviderError as exc:
             self.stats.add(failures=1)
             logger.warning("caption failed for %s element %s from %s: %s", element.kind, element.id,
                            element.source, exc)
-            return element
+            return _Outcome(element, "failed" if exc.is_retryable else "fatal", exc)
         if not text:
             self.stats.add(failures=1)
             logger.warning("empty caption for %s element %s from %s", element.kind, element.id, element.source)
-            return element
+            return _Outcome(element, "failed")
         key = SUMMARY_KEY if element.kind == "table" else CAPTION_KEY
-        return replace(element, metadata={**element.metadata, key: text, "caption_model": self.model_id})
+        return _Outcome(replace(element, metadata={**element.metadata, key: text, "caption_model": self.model_id}),
+                        "ok")

@@ -1,24 +1,70 @@
-"""The boto3 ``bedrock-runtime`` client every Bedrock provider shares.
+"""The boto3 Bedrock clients every Bedrock provider shares, and which model id each role calls from which Region.
 
 Who retries: mmrag's own layer (:mod:`mmrag.providers._concurrency`) does, for every call the providers make.
 botocore's retries are therefore off by default (``total_max_attempts=1``): with both on, attempts would multiply
 (botocore's N x ours M) and the adaptive limiter would never see the throttles botocore swallowed. Pass
 ``botocore_retries=True`` for a client used by code outside that layer (e.g. a chat model invoked directly in an
 LCEL chain); botocore's ``adaptive`` mode then retries up to ``max_retries`` times.
+
+Every client comes from the one session of :func:`mmrag._aws.aws_session` (``MMRAG_AWS_PROFILE``,
+``MMRAG_AWS_REGION``). ``MMRAG_BEDROCK_ENDPOINT_URL`` applies to ``bedrock-runtime`` only: the control-plane
+``bedrock`` client keeps its own endpoint.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from mmrag._aws import NO_CREDENTIALS, NO_REGION, aws_session, session_region
 from mmrag.config import Settings
 from mmrag.errors import ConfigError, MissingDependencyError
+from mmrag.providers.bedrock.catalog import Resolved, resolve
 
-__all__ = ["NO_CREDENTIALS", "POOL_HEADROOM", "make_bedrock_client"]
+__all__ = ["NO_CREDENTIALS", "POOL_HEADROOM", "BedrockRoles", "bedrock_region", "make_bedrock_client",
+           "resolve_roles"]
 
-NO_CREDENTIALS = "No AWS credentials found: run `aws configure` or set MMRAG_PROFILE=local"
 POOL_HEADROOM = 4
 """Extra pooled connections beyond ``max_concurrency``: a slot released while its socket closes never waits."""
+
+
+def bedrock_region(settings: Settings) -> str:
+    """The Region Bedrock calls are made from: ``MMRAG_AWS_REGION``, else the AWS environment/config.
+
+    Raises:
+        ConfigError: no Region is configured anywhere.
+    """
+    session = aws_session(settings.aws_profile, None, feature="the bedrock profile")
+    region = settings.aws_region or session_region(session)
+    if not region:
+        raise ConfigError(NO_REGION)
+    return region
+
+
+@dataclass(frozen=True)
+class BedrockRoles:
+    """The id and Region each Bedrock role calls (see :func:`mmrag.providers.bedrock.catalog.resolve`)."""
+
+    fast: Resolved
+    strong: Resolved
+    text_embedding: Resolved
+    image_embedding: Resolved
+
+
+def resolve_roles(settings: Settings, region: str | None = None) -> BedrockRoles:
+    """The ids the Bedrock roles call from ``region`` (default :func:`bedrock_region`).
+
+    Raises:
+        ConfigError: no Region, a retired model, or a geo profile that the Region cannot call.
+    """
+    region = region or bedrock_region(settings)
+    scope = settings.bedrock_inference_scope
+    return BedrockRoles(
+        fast=resolve(settings.fast_model, region, scope=scope),
+        strong=resolve(settings.strong_model, region, scope=scope),
+        text_embedding=resolve(settings.text_embedding_model, region, scope=scope),
+        image_embedding=resolve(settings.image_embedding_model, region, scope=scope),
+    )
 
 
 def make_bedrock_client(
@@ -26,16 +72,19 @@ def make_bedrock_client(
     *,
     service: str = "bedrock-runtime",
     botocore_retries: bool = False,
+    region: str | None = None,
     **client_config: Any,
 ) -> Any:
-    """A boto3 client for Bedrock built from settings (region, profile, endpoint URL, pool size, timeouts).
+    """A boto3 client for Bedrock built from settings (profile, Region, endpoint URL, pool size, timeouts).
 
-    Building it resolves credentials (botocore does so on client creation) but sends no request.
+    Building it resolves credentials but sends no request.
 
     Args:
         settings: mmrag settings.
-        service: ``bedrock-runtime`` (models) or ``bedrock`` (control plane).
+        service: ``bedrock-runtime`` (models) or ``bedrock`` (control plane; never gets the runtime endpoint URL).
         botocore_retries: let botocore retry (adaptive mode, ``max_retries`` retries) instead of mmrag's layer.
+        region: the Region to call (default: ``MMRAG_AWS_REGION`` / the AWS config); a model that the configured
+            Region does not offer is called in another one (:func:`resolve_roles`).
         **client_config: overrides of ``botocore.config.Config`` arguments (e.g. ``max_pool_connections``,
             ``read_timeout``, ``retries``).
 
@@ -44,9 +93,8 @@ def make_bedrock_client(
         ConfigError: no credentials, no region, or an unknown AWS profile; the message says the fix.
     """
     try:
-        import boto3
         from botocore.config import Config
-        from botocore.exceptions import NoCredentialsError, NoRegionError, ProfileNotFound
+        from botocore.exceptions import NoCredentialsError, NoRegionError
     except ImportError as exc:
         raise MissingDependencyError("boto3", "aws", feature="the bedrock profile") from exc
 
@@ -59,19 +107,16 @@ def make_bedrock_client(
         "user_agent_extra": "mmrag",
     }
     options.update(client_config)
+    session = aws_session(settings.aws_profile, settings.aws_region, feature="the bedrock profile")
+    endpoint = settings.bedrock_endpoint_url if service == "bedrock-runtime" else None
     try:
-        session = boto3.Session(profile_name=settings.aws_profile, region_name=settings.aws_region)
         if session.get_credentials() is None:
             raise ConfigError(NO_CREDENTIALS)
-        return session.client(service, endpoint_url=settings.bedrock_endpoint_url, config=Config(**options))
-    except ProfileNotFound as exc:
-        raise ConfigError(
-            f"AWS profile {settings.aws_profile!r} not found: check MMRAG_AWS_PROFILE or run `aws configure "
-            f"--profile {settings.aws_profile}`"
-        ) from exc
+        region_name = region or settings.aws_region or session_region(session)
+        if not region_name:
+            raise ConfigError(NO_REGION)
+        return session.client(service, region_name=region_name, endpoint_url=endpoint, config=Config(**options))
     except NoCredentialsError as exc:
         raise ConfigError(NO_CREDENTIALS) from exc
     except NoRegionError as exc:
-        raise ConfigError(
-            "No AWS region configured: set MMRAG_AWS_REGION or AWS_REGION, or run `aws configure`"
-        ) from exc
+        raise ConfigError(NO_REGION) from exc

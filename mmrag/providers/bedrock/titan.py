@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import base64
 import json
-import re
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
 from mmrag.config import Settings
+from mmrag.errors import ProviderError
 from mmrag.providers._concurrency import (
     AdaptiveLimiter,
     CallStats,
@@ -23,40 +24,17 @@ from mmrag.providers._concurrency import (
     bounded_map,
     call_with_retry,
 )
-from mmrag.providers.bedrock.claude import fit_image
+from mmrag.providers.bedrock.catalog import approx_tokens, facts_for, truncate_to_tokens
+from mmrag.providers.bedrock.images import fit_image
 
-__all__ = ["TitanMultimodalEmbedder", "TitanTextEmbeddings", "approx_tokens", "truncate_to_tokens"]
+logger = logging.getLogger(__name__)
+
+__all__ = ["TitanMultimodalEmbedder", "TitanTextEmbeddings", "approx_tokens", "split_table_rows", "truncate_to_tokens"]
 
 DEFAULT_TEXT_MODEL = "amazon.titan-embed-text-v2:0"
 DEFAULT_IMAGE_MODEL = "amazon.titan-embed-image-v1"
-TITAN_TEXT_MAX_CHARS = 50_000
 TITAN_MM_MAX_SIDE = 2048
 TITAN_MM_MAX_BYTES = 25_000_000  # "25 MB"; decimal, the stricter reading
-# ASCII word runs, single non-ASCII word characters, single punctuation marks.
-_PIECE = re.compile(r"[A-Za-z0-9_]+|[^\W\x00-\x7f]|[^\w\s]")
-
-
-def _piece_cost(piece: str) -> int:
-    # Conservative: real tokenizers split long or rare words, and non-Latin scripts often cost a token per
-    # character; counting that way keeps the cut text under the model's limit rather than failing the call.
-    return 1 + (len(piece) - 1) // 6
-
-
-def approx_tokens(text: str) -> int:
-    """A conservative token estimate: words and punctuation, long words and non-ASCII text counted generously."""
-    return sum(_piece_cost(m.group()) for m in _PIECE.finditer(text))
-
-
-def truncate_to_tokens(text: str, max_tokens: int) -> str:
-    """The longest prefix of ``text`` whose :func:`approx_tokens` estimate is at most ``max_tokens``."""
-    used = 0
-    end = 0
-    for match in _PIECE.finditer(text):
-        used += _piece_cost(match.group())
-        if used > max_tokens:
-            return text[:end].rstrip()
-        end = match.end()
-    return text
 
 
 def _invoke(client: Any, model_id: str, body: dict[str, Any]) -> list[float]:
@@ -107,17 +85,36 @@ class TitanTextEmbeddings(Embeddings):
         """What changes the output: model, dimensions, normalisation."""
         return f"{self.model_id}|dims={self.dimensions}|normalize={self.normalize}"
 
+    def fit(self, text: str) -> str:
+        """``text`` cut to the model's input limits: 8,192 tokens (counted conservatively) and 50,000 characters."""
+        facts = facts_for(self.model_id)
+        max_tokens = (facts.max_input_tokens if facts else None) or 8_192
+        max_chars = (facts.max_input_chars if facts else None) or 50_000
+        return truncate_to_tokens(text[:max_chars], max_tokens)
+
     def _embed_one(self, text: str) -> list[float]:
         if not text.strip():
             return [0.0] * self.dimensions
-        body = {"inputText": text[:TITAN_TEXT_MAX_CHARS], "dimensions": self.dimensions, "normalize": self.normalize}
-        return call_with_retry(
-            lambda: _invoke(self.client, self.model_id, body),
-            limiter=self.limiter,
-            policy=self.policy,
-            model_id=self.model_id,
-            stats=self.stats,
-        )
+        text = self.fit(text)
+        for attempt in range(3):
+            body = {"inputText": text, "dimensions": self.dimensions, "normalize": self.normalize}
+            try:
+                return call_with_retry(
+                    lambda body=body: _invoke(self.client, self.model_id, body),  # type: ignore[misc]
+                    limiter=self.limiter,
+                    policy=self.policy,
+                    model_id=self.model_id,
+                    stats=self.stats,
+                )
+            except ProviderError as exc:
+                # A tokenizer that counts more than ours: retry with half the text rather than fail the batch.
+                too_long = "input tokens" in str(exc) or "maxLength" in str(exc) or "too long" in str(exc).lower()
+                if exc.is_retryable or not too_long or attempt == 2:
+                    raise
+                logger.warning("%s rejected a %d-token text (%s); retrying with half of it", self.model_id,
+                               approx_tokens(text), exc)
+                text = truncate_to_tokens(text, max(1, approx_tokens(text) // 2))
+        raise AssertionError("unreachable")
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """One vector per text, requested concurrently."""
@@ -233,3 +230,32 @@ class TitanMultimodalEmbedder:
             raise ValueError(f"got {len(images)} images but {len(captions)} captions")
         pairs = list(zip(images, captions if captions is not None else [None] * len(images), strict=True))
         return await abounded_map(lambda pair: self._call(self.request_body(*pair)), pairs, limiter=self.limiter)
+
+
+def split_table_rows(markdown: str, max_tokens: int = 8_000) -> list[str]:
+    """A markdown table cut into pieces of whole rows, each within ``max_tokens`` (:func:`approx_tokens`) and each
+    starting with the header row (and its ``|---|`` separator), so every piece still reads as a table.
+
+    For tables longer than an embedding model's input (Titan Text V2: 8,192 tokens): index one element per piece
+    instead of embedding a truncated table. A single row over the limit is cut to it. Short tables come back as one
+    piece, unchanged.
+    """
+    if approx_tokens(markdown) <= max_tokens:
+        return [markdown]
+    lines = markdown.splitlines()
+    header_end = 2 if len(lines) > 1 and set(lines[1].replace("|", "").strip()) <= set("-: ") else 1
+    header = "\n".join(lines[:header_end])
+    budget = max(1, max_tokens - approx_tokens(header) - 1)
+    pieces: list[str] = []
+    rows: list[str] = []
+    used = 0
+    for row in lines[header_end:]:
+        cost = approx_tokens(row) + 1
+        if rows and used + cost > budget:
+            pieces.append("\n".join([header, *rows]))
+            rows, used = [], 0
+        rows.append(row if cost <= budget else truncate_to_tokens(row, budget - 1))
+        used += min(cost, budget)
+    if rows:
+        pieces.append("\n".join([header, *rows]))
+    return pieces
