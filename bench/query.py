@@ -127,7 +127,7 @@ def main() -> None:
     from mmrag.chains.ingestion import ingest, open_components
     from mmrag.chains.query import QueryOptions, build_query_chain, retrieve_all
     from mmrag.chains.synthesis import load_images, synthesis_messages
-    from mmrag.providers.claude import stream_with_retry
+    from mmrag.providers.bedrock.claude import stream_with_retry
     from mmrag.retrievers.fusion import reciprocal_rank_fusion
     from mmrag.retrievers.multimodal import MultimodalRetriever
 

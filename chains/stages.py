@@ -333,7 +333,7 @@ def _qa_pairs(model: BaseChatModel, subs: list[str], hits: list[Hit], images: li
 
 
 def _stream_text(model: BaseChatModel, messages: Any, config: RunnableConfig | None = None) -> Iterator[str]:
-    from mmrag.providers.claude import stream_with_retry
+    from mmrag.providers.bedrock.claude import stream_with_retry
 
     for chunk in stream_with_retry(model, messages, config=config):
         content = chunk.content

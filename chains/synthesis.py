@@ -136,7 +136,7 @@ def synthesis_messages(
     """
     from langchain_core.messages import HumanMessage, SystemMessage
 
-    from mmrag.providers.claude import prepare_images_for_claude
+    from mmrag.providers.bedrock.claude import prepare_images_for_claude
 
     fence = fence or fence_tag()
     content: list[Any] = [{"type": "text", "text": f"<{fence}>\n{_sections(hits)}"}]

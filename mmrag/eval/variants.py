@@ -169,7 +169,7 @@ def _answer(question: str, subs: list[str], hits: list[Hit], variant: Variant, p
 
 
 def _complete(model: Any, messages: Sequence[Any], config: Any) -> str:
-    from mmrag.providers.claude import stream_with_retry
+    from mmrag.providers.bedrock.claude import stream_with_retry
 
     parts: list[str] = []
     for chunk in stream_with_retry(model, messages, config=config):

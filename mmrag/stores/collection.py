@@ -190,6 +190,7 @@ def _vector_index(settings: Settings, name: str, root: Path, space: str, dims: i
             user=settings.opensearch_user,
             password=settings.opensearch_password.get_secret_value() if settings.opensearch_password else None,
             region=settings.aws_region,
+            profile=settings.aws_profile,
             service=settings.opensearch_service,
             verify_certs=settings.opensearch_verify_certs,
         )
@@ -211,6 +212,7 @@ def _object_store(settings: Settings, name: str, root: Path) -> ObjectStore:
             s3_collection_prefix(settings.s3_prefix, name),
             endpoint_url=settings.s3_endpoint_url,
             region=settings.aws_region,
+            profile=settings.aws_profile,
             presign_expiry=settings.presign_expiry,
         )
     from mmrag.stores.objects import LocalObjectStore

@@ -15,7 +15,7 @@ from mmrag.config import Settings
 from mmrag.eval.generation import generate_golden
 from mmrag.eval.golden import parse_golden
 from mmrag.providers.bedrock import make_bedrock_client
-from mmrag.providers.claude import make_chat_model
+from mmrag.providers.bedrock.claude import make_chat_model
 from mmrag.testing import BedrockEmulator
 
 pytestmark = pytest.mark.integration
