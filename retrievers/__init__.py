@@ -1,4 +1,4 @@
-"""Retrievers (imported as ``mmrag.retrievers``): multimodal retrieval and reciprocal rank fusion.
+"""Retrievers (imported as ``mmrag.retrievers``): multimodal retrieval, reciprocal rank fusion and image search.
 
 Names load on first use, so ``import mmrag.retrievers`` stays cheap.
 """
@@ -12,6 +12,7 @@ _EXPORTS = {
     "MultimodalRetriever": "mmrag.retrievers.multimodal",
     "RRF_K": "mmrag.retrievers.fusion",
     "reciprocal_rank_fusion": "mmrag.retrievers.fusion",
+    "search_images": "mmrag.retrievers.search",
 }
 
 __all__ = sorted(_EXPORTS)
