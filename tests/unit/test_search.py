@@ -139,3 +139,16 @@ def test_cli_image_file_or_url_and_its_errors(home: Path, data_dir: Path, tmp_pa
     assert not_image.exit_code != 0 and "Traceback" not in not_image.output
     usage = runner.invoke(cli, ["search", "x", "--open"], env=_env(home))
     assert usage.exit_code == 2 and "--open needs --html" in usage.stderr
+
+
+def test_ask_html_writes_the_visual_answer(home: Path, tmp_path: Path) -> None:
+    page = tmp_path / "answer.html"
+    result = CliRunner().invoke(cli, ["ask", "What is the hp horsepower of the Mazda RX4?", "--no-decompose",
+                                      "--html", str(page)], env=_env(home))
+    assert result.exit_code == 0, result.output
+    assert "answer page: file://" in result.stderr
+    html = page.read_text()
+    assert 'id="cite-1"' in html and "tabula-data.pdf › page 1" in html
+    assert "<th>" in html and "data:image/jpeg;base64," in html  # the table as a table, its page region drawn
+    usage = CliRunner().invoke(cli, ["ask", "x", "--open"], env=_env(home))
+    assert usage.exit_code == 2 and "--open needs --html" in usage.stderr
