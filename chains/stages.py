@@ -39,7 +39,7 @@ from typing import (
 from langchain_core.runnables import RunnableGenerator, RunnableLambda
 from typing_extensions import TypedDict
 
-from mmrag.answers import Answer, Hit
+from mmrag.answers import Answer, Citation, Hit
 from mmrag.chains.synthesis import citations_for, load_images, object_uri, synthesis_messages
 from mmrag.elements import ELEMENT_KINDS, Element
 from mmrag.retrievers.fusion import (
@@ -281,7 +281,8 @@ def synthesize_stage(
             parts.append(token)
             yield token
         text = "".join(parts).strip()
-        yield Answer(question, text, "generated", tuple(subs), citations_for(text, hits, objects), tuple(hits))
+        yield Answer(question, text, "generated", tuple(subs), citations_for(text, hits, objects),
+                     _linked(hits, objects))
 
     def run(inputs: Iterator[Mapping[str, Any]], config: RunnableConfig) -> Iterator[str | Answer]:
         yield from answer(_merge(inputs), config)
@@ -315,12 +316,27 @@ def _extractive(question: str, subs: list[str], hits: list[Hit], objects: Object
 
     answer = extractive_answer(question, hits, sub_questions=subs)
     by_id = {h.element.id: h.element for h in hits}
-    citations = tuple(replace(c, object_uri=object_uri(by_id[c.element_id], objects))
-                      if c.element_id in by_id else c for c in answer.citations)
+    citations = tuple(_placed(c, by_id[c.element_id], objects) if c.element_id in by_id else c
+                      for c in answer.citations)
     text = f"{note}\n\n{answer.text}" if note else answer.text
-    answer = replace(answer, text=text, citations=citations, hits=tuple(hits))
+    answer = replace(answer, text=text, citations=citations, hits=_linked(hits, objects))
     yield from stream_pieces(answer.text)
     yield answer
+
+
+def _placed(citation: Citation, element: Element, objects: ObjectStore | None) -> Citation:
+    """An extractive citation (its snippet is the quote) with the element's link, breadcrumb and source link."""
+    from mmrag.answers import breadcrumb, source_link
+
+    return replace(citation, object_uri=object_uri(element, objects), section=breadcrumb(element),
+                   source_uri=source_link(element))
+
+
+def _linked(hits: Sequence[Hit], objects: ObjectStore | None) -> tuple[Hit, ...]:
+    """The hits with ``object_uri`` filled in (a stored object's link, else the source's), as ``search`` gives them."""
+    from mmrag.answers import object_link
+
+    return tuple(h if h.object_uri else replace(h, object_uri=object_link(h.element, objects)) for h in hits)
 
 
 def _qa_pairs(model: BaseChatModel, subs: list[str], hits: list[Hit], images: list[tuple[int, bytes]],

@@ -189,6 +189,5 @@ def citations_for(text: str, hits: Sequence[Hit], objects: ObjectStore | None) -
             logger.warning("the answer cites [%d], but there are only %d excerpts", n, len(hits))
             continue
         e = hits[n - 1].element
-        snippet = (e.metadata.get(CAPTION_KEY) or e.text or "")[:200]
-        out.append(Citation(n, e.id, e.kind, e.source, e.page, object_uri(e, objects), str(snippet)))
+        out.append(Citation.for_element(n, e, object_uri(e, objects)))
     return tuple(out)

@@ -1,4 +1,5 @@
-"""Retrievers (imported as ``mmrag.retrievers``): multimodal retrieval and rank fusion (RRF, weighted, relative).
+"""Retrievers (imported as ``mmrag.retrievers``): multimodal retrieval, rank fusion (RRF, weighted, relative) and
+image search.
 
 Names load on first use, so ``import mmrag.retrievers`` stays cheap.
 """
@@ -14,6 +15,7 @@ _EXPORTS = {
     "reciprocal_rank_fusion": "mmrag.retrievers.fusion",
     "relative_score_fusion": "mmrag.retrievers.fusion",
     "weighted_reciprocal_rank_fusion": "mmrag.retrievers.fusion",
+    "search_images": "mmrag.retrievers.search",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _browser import chromium  # noqa: F401  (the headless Chromium fixture for tests of HTML surfaces)
 
 DATA = Path(__file__).parent / "data"
 

@@ -182,7 +182,12 @@ def _evidence(citation: Citation, element: Element | None, loader: Loader,
         picture = page_region(element, page_render=render)
         if picture is not None:
             parts.append(_img(picture, f"{breadcrumb(element)}, the cited region highlighted", ""))
-    rows = table_rows(element) if element.kind == "table" else None
+    rows = None
+    if element.kind == "table":  # the CSV is in the metadata until ingest moves it to the object store
+        rows = table_rows(element)
+        if rows is None and (element.object_key or "").endswith(".csv"):
+            data = loader.read(element, citation.object_uri)
+            rows = table_rows(element, data.decode("utf-8", "replace")) if data else None
     if rows:
         header, body = rows[0], rows[1:]
         head = "".join(f"<th>{esc(c)}</th>" for c in header)

@@ -188,11 +188,12 @@ def _render_pdf_clip(path: Path, page_no: int, bbox: Sequence[float], max_px: in
                 return None, 1.0
             page = doc[page_no - 1]
             rect = page.rect
-            clip = pymupdf.Rect(*_clip(bbox, rect.width, rect.height))
+            clip = pymupdf.Rect(*_clip(bbox, rect.width, rect.height))  # type: ignore[no-untyped-call]
             if clip.is_empty:
                 return None, 1.0
             zoom = min(3.0, max(0.5, max_px / max(clip.width, clip.height)))
-            pix = page.get_pixmap(matrix=pymupdf.Matrix(zoom, zoom), clip=clip, alpha=False)
+            matrix = pymupdf.Matrix(zoom, zoom)  # type: ignore[no-untyped-call]
+            pix = page.get_pixmap(matrix=matrix, clip=clip, alpha=False)
             img = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
             # The highlight is drawn in the crop's own pixels: remember where the crop starts.
             img.info["origin"] = (clip.x0, clip.y0)
@@ -234,9 +235,10 @@ def _highlight(img: object, bbox: Sequence[float], scale: float, max_px: int) ->
     return _encode(out)
 
 
-def table_rows(element: Element, max_rows: int = 50) -> list[list[str]] | None:
-    """The table's rows (header first) from its CSV, at most ``max_rows`` + 1; None if it has no CSV."""
-    text = element.metadata.get("csv")
+def table_rows(element: Element, csv_text: str | None = None, max_rows: int = 50) -> list[list[str]] | None:
+    """The table's rows (header first) from its CSV (``csv_text``, else ``metadata["csv"]``), at most
+    ``max_rows`` + 1; None if there is no CSV."""
+    text = csv_text if csv_text is not None else element.metadata.get("csv")
     if not isinstance(text, str) or not text.strip():
         return None
     rows = []

@@ -252,8 +252,11 @@ def test_to_dict_is_json_ready_inputs_unchanged_and_deterministic() -> None:
     assert row["question"] == q and row["answer"] == ans.text and row["mode"] == "extractive"
     assert row["sub_questions"] == subs
     assert {"marker", "element_id", "kind", "source", "page", "object_uri"} <= set(row["citations"][0])
-    assert row["hits"][1] == {"element_id": TABLE.id, "score": hits[1].score, "lists": ["dense:q2"],
-                              "kind": "table", "source": TABLE.source, "page": 4}
+    second = row["hits"][1]  # the hit shape of `search --json` (rank, preview, links, bbox...)
+    assert {k: second[k] for k in ("rank", "element_id", "score", "lists", "kind", "source", "page")} == {
+        "rank": 2, "element_id": TABLE.id, "score": hits[1].score, "lists": ["dense:q2"], "kind": "table",
+        "source": TABLE.source, "page": 4}
+    assert {"text", "caption", "object_uri", "bbox", "section"} <= set(second)
 
 
 def test_answer_types() -> None:
