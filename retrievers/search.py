@@ -166,7 +166,9 @@ def search_image(image: bytes, providers: Providers, collection: Collection, *, 
     active = where.store_filter(collection, filter)
     if active is None:
         return []
-    [vector] = providers.image_embedder.embed_images([image])
+    # Nova embeds a query image with a retrieval purpose, not the index purpose; other models have one way.
+    embed = getattr(providers.image_embedder, "embed_image_queries", providers.image_embedder.embed_images)
+    [vector] = embed([image])
     found = collection.image.search(vector, k=k * _OVERFETCH, filter=active or None)
     hits = [Hit(h.element, h.score, ("image",)) for h in found
             if where.threshold is None or h.score >= where.threshold]

@@ -244,6 +244,12 @@ class CachedImageEmbedder:
             found.update(fresh)
         return [found[k] for k in keys]
 
+    def embed_image_queries(self, images: Sequence[bytes]) -> list[list[float]]:
+        """Query images (image→image search): the inner model's query embedding where it has one (Nova embeds
+        queries with a retrieval purpose), else the index embedding. Not cached: queries are one-offs."""
+        query = getattr(self.inner, "embed_image_queries", None)
+        return list(query(images)) if query is not None else self.embed_images(images)
+
     def embed_texts(self, texts: Sequence[str]) -> list[list[float]]:
         keys = [cache_key("image-space-text", self.model_key, content_hash(t)) for t in texts]
         found = self.cache.get_vectors(keys)
