@@ -301,16 +301,26 @@ class CachedCaptioner:
     def _slot(element: Element) -> str:
         return SUMMARY_KEY if element.kind == "table" else CAPTION_KEY
 
+    def _ocr_key(self, element: Element) -> str:
+        # The full OCR text of a scanned page (``ocr_text``; the caption holds only its start), kept beside it.
+        return cache_key("caption-ocr-text", self.model_key,
+                         content_hash(element.kind, element.content_hash, element.text))
+
     def _split(self, elements: Sequence[Element]) -> tuple[list[Element], list[int], list[str]]:
         out = list(elements)
         todo = [i for i, e in enumerate(out) if e.kind in self._KINDS]
         keys = [self._key(out[i]) for i in todo]
         found = self.cache.get_texts(keys)
+        scanned = {i: self._ocr_key(out[i]) for i in todo if out[i].metadata.get("needs_ocr")}
+        ocr_found = self.cache.get_texts(list(scanned.values())) if scanned else {}
         missing: list[int] = []
         for i, key in zip(todo, keys, strict=True):
-            if key in found:
+            if key in found and (i not in scanned or scanned[i] in ocr_found):
                 e = out[i]
-                out[i] = replace(e, metadata={**e.metadata, self._slot(e): found[key], "caption_model": self.model_id})
+                extra = {self._slot(e): found[key], "caption_model": self.model_id}
+                if i in scanned:
+                    extra["ocr_text"] = ocr_found[scanned[i]]
+                out[i] = replace(e, metadata={**e.metadata, **extra})
             else:
                 missing.append(i)
         self.counters.count(len(todo) - len(missing), len(missing))
@@ -323,6 +333,9 @@ class CachedCaptioner:
             text = element.metadata.get(self._slot(element))
             if isinstance(text, str) and text:
                 fresh[self._key(element)] = text
+                ocr_text = element.metadata.get("ocr_text")
+                if element.metadata.get("needs_ocr") and isinstance(ocr_text, str):
+                    fresh[self._ocr_key(element)] = ocr_text
         self.cache.put_texts(fresh)
         return out
 

@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 DB_NAME = "index.sqlite3"
 CACHE_NAME = "vectors.faiss"
 EXACT_FILTER_SHARE = 0.1
+HOT_ROWS = 4096
+"""Elements of recently returned rows kept per index (rows are immutable and row ids never reused: always valid)."""
 
 
 class FaissIndex:
@@ -81,6 +83,8 @@ class FaissIndex:
         self._lock = threading.RLock()
         self._ann: Ann | None = None
         self._cached_version: int | None = None  # the version vectors.faiss holds, when this instance knows it
+        # Row id → (element, indexed text) of recent hits: a repeated hit skips SQLite, JSON and the rebuild.
+        self._hot: dict[int, tuple[Element, str]] = {}
 
     def __repr__(self) -> str:
         return f"FaissIndex({str(self.path)!r}, dimensions={self.dimensions})"
@@ -95,6 +99,7 @@ class FaissIndex:
         """Close the database. Writes are already committed; the FAISS cache is written by :meth:`persist`."""
         with self._lock:
             self._ann = None
+            self._hot.clear()
             self._db.close()
 
     # --- writes ------------------------------------------------------------------------------------------
@@ -191,12 +196,21 @@ class FaissIndex:
             else:
                 return []
             ids = rowids.tolist()
-            found = self._db.payloads(ids)
-        return [
-            ScoredRecord(restore_element(found[r][0]), min(1.0, max(-1.0, s)), found[r][1])
-            for s, r in zip(scores.tolist(), ids, strict=True)
-            if r in found
-        ]
+            hot = self._hot
+            missing = [r for r in ids if r not in hot]
+            if missing:
+                if len(hot) + len(missing) > HOT_ROWS:
+                    hot.clear()
+                    missing = ids
+                for r, (payload, text) in self._db.payloads(missing).items():
+                    hot[r] = (restore_element(payload), text)
+            # A row deleted since the sync (by another process) is skipped as before, unless it was hot: then
+            # it is as stale as if the other process had deleted it just after this search.
+            return [
+                ScoredRecord(hot[r][0], min(1.0, max(-1.0, s)), hot[r][1])
+                for s, r in zip(scores.tolist(), ids, strict=True)
+                if r in hot
+            ]
 
     def keyword_search(self, query: str, k: int = 10, filter: Filter | None = None) -> list[ScoredRecord]:
         """The ``k`` records whose indexed text best matches ``query`` by BM25 (FTS5), best first.

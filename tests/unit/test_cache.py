@@ -173,3 +173,38 @@ def test_cached_captioner_skips_hits_and_never_caches_failures(tmp_path: Path) -
     captioner.caption([new_context])
     assert len(inner.seen) == 5
     assert asyncio.run(captioner.acaption(elements[:2])) == first[:2]
+
+
+class FakeOcrCaptioner:
+    """Like LocalCaptioner on a scanned page: a short caption plus the full OCR text in ``ocr_text``."""
+
+    model_id = "fake-ocr"
+    cache_key = "fake-ocr|v1"
+
+    def __init__(self) -> None:
+        self.seen = 0
+
+    def caption(self, elements: Sequence[Element]) -> list[Element]:
+        self.seen += len(elements)
+        full = "scanned words " * 300
+        return [replace(e, metadata={**e.metadata, "caption": "Text in the image (OCR): " + full[:50],
+                                     **({"ocr_text": full} if e.metadata.get("needs_ocr") else {})})
+                for e in elements]
+
+
+def test_cached_captioner_keeps_the_full_ocr_text_of_scanned_pages(tmp_path: Path) -> None:
+    cache = ModelCache(tmp_path / "m.sqlite")
+    page = Element("page", "scan.pdf", page=1, data=b"png-page", metadata={"needs_ocr": True})
+    image = Element("image", "scan.pdf", text="fig", data=b"png-img")
+    first = CachedCaptioner(FakeOcrCaptioner(), cache).caption([page, image])
+    inner = FakeOcrCaptioner()
+    again = CachedCaptioner(inner, cache).caption([page, image])  # a new run over the same cache
+    assert inner.seen == 0
+    assert again[0].metadata["ocr_text"] == first[0].metadata["ocr_text"] == "scanned words " * 300
+    assert "ocr_text" not in again[1].metadata and again[1].metadata["caption"] == first[1].metadata["caption"]
+    # A cache written before the OCR text was kept (caption only) asks again for the scanned page.
+    old = ModelCache(tmp_path / "old.sqlite")
+    captioner = CachedCaptioner(FakeOcrCaptioner(), old)
+    old.put_texts({captioner._key(page): "Text in the image (OCR): scanned"})
+    assert captioner.caption([page])[0].metadata["ocr_text"] == "scanned words " * 300
+    assert captioner.counters.misses == 1

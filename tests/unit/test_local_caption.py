@@ -51,9 +51,11 @@ class _FakeOcr:
 
     def __init__(self) -> None:
         self.threads: set[str] = set()
+        self.reads: list[bytes] = []
 
     def read(self, image: bytes) -> OcrResult:
         self.threads.add(threading.current_thread().name)
+        self.reads.append(image)
         if image.startswith(b"bad"):
             raise ProviderError("cannot decode the image for OCR")
         return OcrResult(text=f"n{len(image)}", lines=(), engine=self.name)
@@ -134,6 +136,28 @@ def test_mixed_elements_keep_order_ids_and_bad_images(caplog: pytest.LogCaptureF
     assert out[5].metadata["ocr_text"].startswith("n")
     assert len([r for r in caplog.records if "cannot caption" in r.getMessage()]) == 2
     assert all(name.startswith("mmrag-ocr") for name in fake.threads)  # read in the thread pool
+
+
+def test_each_distinct_image_is_read_once() -> None:
+    fake = _FakeOcr()
+    logo, chart = _png((40, 30)), _png((300, 200))
+    elements = [Element(kind="image", source=f"page{i}.html", text=f"context {i}", data=logo) for i in range(5)]
+    elements += [Element(kind="image", source="a.html", data=chart),
+                 Element(kind="image", source="b.html", data=b"bad"),
+                 Element(kind="image", source="c.html", text="again", data=b"bad")]
+    out = LocalCaptioner(fake, max_workers=1).caption(elements)
+    assert len(chart) > len(logo) > len(b"bad")
+    assert fake.reads == [chart, logo, b"bad"]  # each once (the logo is on five pages), the biggest first
+    assert [o.metadata[CAPTION_KEY] for o in out[:5]] == [f"Text in the image (OCR): n{len(logo)}"] * 5
+    assert out[6] == elements[6] and out[7] == elements[7]  # an unreadable image fails each of its elements
+
+
+def test_rapidocr_runs_one_thread_per_call() -> None:
+    engine = RapidOcrEngine()
+    engine.warm_up()
+    for stage in (engine._engine.text_det.infer, engine._engine.text_cls.infer, engine._engine.text_rec.session):
+        options = stage.session.get_session_options()
+        assert options.intra_op_num_threads == 1 and options.inter_op_num_threads == 1
 
 
 def test_caption_is_cut_and_whitespace_collapsed() -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 from mmrag.elements import Element
 from mmrag.providers.base import CAPTION_KEY, SUMMARY_KEY
-from mmrag.providers.local.ocr import OcrEngine
+from mmrag.providers.local.ocr import OcrEngine, OcrResult
 
 __all__ = ["CAPTION_MAX_CHARS", "LocalCaptioner", "summarize_table"]
 
@@ -62,17 +62,35 @@ class LocalCaptioner:
         for i, el in enumerate(out):
             if el.kind == "table":
                 out[i] = _merged(el, {SUMMARY_KEY: summarize_table(el), "caption_model": "local:table-summary"})
-        if len(todo) > 1 and self.max_workers > 1 and self.ocr is not None:
-            with ThreadPoolExecutor(max_workers=min(self.max_workers, len(todo)),
-                                    thread_name_prefix="mmrag-ocr") as pool:
-                done = list(pool.map(self._caption_image, [out[i] for i in todo]))
-        else:
-            done = [self._caption_image(out[i]) for i in todo]
-        for i, el in zip(todo, done, strict=True):
-            out[i] = el
+        results = self._read_all([out[i] for i in todo])
+        for i in todo:
+            out[i] = self._caption_image(out[i], results)
         return out
 
-    def _caption_image(self, el: Element) -> Element:
+    def _read_all(self, elements: Sequence[Element]) -> dict[bytes, OcrResult | Exception]:
+        """OCR each distinct image once (a logo repeated on many pages is read once), biggest first.
+
+        Biggest first: the longest reads start early, so the workers finish together instead of one of them
+        ending the batch alone on a large page render.
+        """
+        if self.ocr is None:
+            return {}
+        distinct = sorted({el.data for el in elements if el.data is not None}, key=len, reverse=True)
+        ocr = self.ocr
+
+        def read(data: bytes) -> OcrResult | Exception:
+            try:
+                return ocr.read(data)
+            except Exception as e:  # one unreadable image must not stop the others
+                return e
+
+        if len(distinct) > 1 and self.max_workers > 1:
+            with ThreadPoolExecutor(max_workers=min(self.max_workers, len(distinct)),
+                                    thread_name_prefix="mmrag-ocr") as pool:
+                return dict(zip(distinct, pool.map(read, distinct), strict=True))
+        return {data: read(data) for data in distinct}
+
+    def _caption_image(self, el: Element, results: Mapping[bytes, OcrResult | Exception]) -> Element:
         assert el.data is not None
         try:
             width, height = _size(el)
@@ -80,7 +98,9 @@ class LocalCaptioner:
                 what = "Page render" if el.kind == "page" else "Image"
                 caption = f"{what}, {width}×{height} px; OCR is off, no description available offline."
                 return _merged(el, {CAPTION_KEY: caption, "caption_model": "local:none"})
-            result = self.ocr.read(el.data)
+            result = results[el.data]
+            if isinstance(result, Exception):
+                raise result
         except Exception as e:  # one unreadable image must not stop the others
             logger.warning("cannot caption %s %s (%s, page %s): %s", el.kind, el.id[:12], el.source, el.page, e)
             return el

