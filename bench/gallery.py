@@ -37,7 +37,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from mmrag.elements import Element
-from mmrag.providers.local_image import LocalImageEmbedder
+from mmrag.providers.local.local_image import LocalImageEmbedder
 from mmrag.render import gallery_html
 from mmrag.retrievers.search import search_image
 from mmrag.stores.base import IndexRecord

@@ -18,9 +18,9 @@ from mmrag.chains.ingestion import IngestReport, ingest
 from mmrag.config import Settings
 from mmrag.providers.cache import CachedCaptioner, CachedEmbeddings, CachedImageEmbedder, ModelCache
 from mmrag.providers.factory import Providers
-from mmrag.providers.local_caption import LocalCaptioner
-from mmrag.providers.local_image import LocalImageEmbedder
-from mmrag.providers.local_text import HashingEmbeddings
+from mmrag.providers.local.local_caption import LocalCaptioner
+from mmrag.providers.local.local_image import LocalImageEmbedder
+from mmrag.providers.local.local_text import HashingEmbeddings
 from mmrag.stores.collection import Collection, SpaceInfo, open_collection
 
 
