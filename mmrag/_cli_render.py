@@ -22,11 +22,20 @@ def ingest_progress(*, enabled: bool) -> Iterator[Progress]:
         yield lambda stage, advance, total: None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     console = Console(stderr=True)
+    # The remaining time is rich's estimate from the recent pace; only the sources bar knows its total up front.
     with Progress(TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=False, disable=not console.is_terminal) as bars:
+                  TextColumn("eta"), TimeRemainingColumn(), console=console, transient=False,
+                  disable=not console.is_terminal) as bars:
         tasks = {stage: bars.add_task(label, total=None) for stage, label in _STAGES.items()}
 
         def update(stage: str, advance: int, total: int | None) -> None:
