@@ -145,7 +145,7 @@ class _Walker:
         self.marker = ""  # list bullet waiting for the item's text
         self.open_blocks: list[str] = []
         self.lists: list[list[Any]] = []  # [tag name, item counter] per open list
-        self.scopes: dict[int, list[tuple[int, str]]] = {}
+        self.scopes: dict[int, list[tuple[int, str, str]]] = {}
         self.recent = ""  # text seen lately in this section: context for images and tables
         self.pending: list[Element] = []
         self.out: deque[Element] = deque()
