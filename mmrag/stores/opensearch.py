@@ -28,8 +28,9 @@ Serverless is detected from the client (an ``*.aoss.amazonaws.com`` host or an `
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeAlias
 
 from mmrag.elements import Element
@@ -131,8 +132,20 @@ class OpenSearchIndex:
 
     # --- index lifecycle ---------------------------------------------------------------------------------
 
-    def _errors(self, action: str) -> Any:
-        return opensearch_errors(action, self.client, self.index_name)
+    @contextlib.contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        timeout = require_opensearchpy().exceptions.ConnectionTimeout
+        with opensearch_errors(action, self.client, self.index_name):
+            try:
+                yield
+            except timeout as e:  # the cluster is up but slow: "is the cluster up?" would mislead
+                seconds = getattr(_first_connection(self.client), "timeout", None)
+                within = f" within {seconds:g} s" if isinstance(seconds, int | float) else ""
+                raise StoreError(
+                    f"OpenSearch {action} on index {self.index_name!r} at {client_url(self.client)} got no answer"
+                    f"{within}; a busy cluster may still apply a write (adding the same records again is safe, they "
+                    f"are keyed by element id): connect with a longer timeout, or write smaller batches (batch_size)"
+                ) from e
 
     def _ensure_index(self) -> str:
         """Create the index if missing, else check its vector mapping; returns its space type."""
@@ -364,3 +377,10 @@ class OpenSearchIndex:
             if len(hits) < _PAGE:
                 return found
             after = hits[-1]["sort"]
+
+
+def _first_connection(client: Any) -> Any:
+    try:
+        return client.transport.connection_pool.connections[0]
+    except (AttributeError, IndexError, TypeError):
+        return None
