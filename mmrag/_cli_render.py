@@ -26,17 +26,31 @@ def ingest_progress(*, enabled: bool) -> Iterator[Progress]:
         BarColumn,
         MofNCompleteColumn,
         Progress,
+        ProgressColumn,
+        Task,
         TextColumn,
         TimeElapsedColumn,
-        TimeRemainingColumn,
     )
+    from rich.text import Text
+
+    class _EtaColumn(ProgressColumn):
+        """Time left, from the rate so far, on bars whose total is known in advance (the sources bar)."""
+
+        max_refresh = 1.0
+
+        def render(self, task: Task) -> Text:
+            left = task.time_remaining
+            if not task.fields.get("eta") or task.finished or not task.total or not task.completed or left is None:
+                return Text("")
+            minutes, seconds = divmod(int(left), 60)
+            return Text(f"ETA {minutes}:{seconds:02d}", style="progress.remaining")
 
     console = Console(stderr=True)
-    # The remaining time is rich's estimate from the recent pace; only the sources bar knows its total up front.
+    # One source can take minutes (OCR): estimate the pace over a long window, or the ETA swings wildly.
     with Progress(TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("eta"), TimeRemainingColumn(), console=console, transient=False,
-                  disable=not console.is_terminal) as bars:
-        tasks = {stage: bars.add_task(label, total=None) for stage, label in _STAGES.items()}
+                  _EtaColumn(), console=console, transient=False, disable=not console.is_terminal,
+                  speed_estimate_period=600) as bars:
+        tasks = {stage: bars.add_task(label, total=None, eta=stage == "sources") for stage, label in _STAGES.items()}
 
         def update(stage: str, advance: int, total: int | None) -> None:
             task = tasks[stage]

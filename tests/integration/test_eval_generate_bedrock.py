@@ -14,8 +14,8 @@ from mmrag.chains.ingestion import ingest
 from mmrag.config import Settings
 from mmrag.eval.generation import generate_golden
 from mmrag.eval.golden import parse_golden
-from mmrag.providers.bedrock.client import make_bedrock_client
 from mmrag.providers.bedrock.claude import make_chat_model
+from mmrag.providers.bedrock.client import make_bedrock_client
 from mmrag.testing import BedrockEmulator
 
 pytestmark = pytest.mark.integration
