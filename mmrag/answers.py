@@ -48,8 +48,11 @@ def breadcrumb(element: Element, sep: str = " › ") -> str:
     source = element.source.rstrip("/")
     name = source.rsplit("/", 1)[-1] or source
     parts = [name]
+    headings = element.metadata.get("headings")
     section = element.metadata.get("section")
-    if isinstance(section, str) and section.strip():
+    if isinstance(headings, list) and headings:  # the parser's list: a heading may itself hold " > "
+        parts.extend(str(h).strip() for h in headings if str(h).strip())
+    elif isinstance(section, str) and section.strip():
         parts.extend(p.strip() for p in section.split(" > ") if p.strip())
     if element.page:
         parts.append(f"page {element.page}")

@@ -120,6 +120,8 @@ def looks_serverless(client: Any) -> bool:
 
 def _hint(error: Exception, opensearchpy: ModuleType) -> str:
     exc = opensearchpy.exceptions
+    if isinstance(error, exc.ConnectionTimeout):  # a subclass of ConnectionError: a slow cluster, not a down one
+        return "the cluster did not answer in time: it may be busy; use a longer timeout or smaller batches"
     if isinstance(error, exc.ConnectionError):
         return "is the cluster up and the URL right (MMRAG_OPENSEARCH_URL)?"
     if isinstance(error, exc.AuthenticationException | exc.AuthorizationException):
