@@ -45,7 +45,7 @@ def test_one_converse_request_per_sampled_element_with_the_draft_tool(emu: Bedro
     requests = [r for r in emu.requests if r.operation == "Converse"]
     assert len(requests) == 3 == len(drafts)
     for request in requests:
-        assert request.model_id == bedrock.fast_model
+        assert request.model_id.endswith(bedrock.fast_model)  # the Region's inference profile of that model
         (tool,) = request.body["toolConfig"]["tools"]
         assert tool["toolSpec"]["name"] == "DraftQuestion"
         schema = tool["toolSpec"]["inputSchema"]["json"]
