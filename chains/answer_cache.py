@@ -31,7 +31,6 @@ import json
 import logging
 import math
 import re
-import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -41,7 +40,6 @@ from typing import TYPE_CHECKING, Any
 
 from mmrag.answers import Answer, Citation, Hit
 from mmrag.elements import Element
-from mmrag.errors import StoreError
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -155,13 +153,9 @@ class AnswerCache:
         if not 0 < self.threshold <= 1:
             raise ValueError(f"threshold must be in (0, 1], not {self.threshold!r}")
         self._lock = threading.Lock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as e:
-            raise StoreError(f"{self.path}: cannot open the answer cache ({e})") from e
+        from mmrag.stores._sqlite import open_sqlite
+
+        self._db = open_sqlite(self.path, _SCHEMA, "answer cache")
 
     @classmethod
     def for_collection(cls, collection: Collection, embeddings: Embeddings, *,

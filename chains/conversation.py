@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -39,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.chat_history import BaseChatMessageHistory
 from langchain_core.messages import BaseMessage, HumanMessage, message_to_dict, messages_from_dict
 
-from mmrag.errors import ConfigError, StoreError
+from mmrag.errors import ConfigError
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -245,13 +244,9 @@ class SQLiteChatHistory(BaseChatMessageHistory):
             raise ValueError("the session id is empty")
         self.path, self.session_id = Path(path), session_id
         self._lock = threading.Lock()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as e:
-            raise StoreError(f"{self.path}: cannot open the chat history ({e})") from e
+        from mmrag.stores._sqlite import open_sqlite
+
+        self._db = open_sqlite(self.path, _SCHEMA, "chat history")
 
     @property
     def messages(self) -> list[BaseMessage]:  # type: ignore[override]
