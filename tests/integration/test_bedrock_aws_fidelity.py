@@ -11,7 +11,6 @@ import base64
 import io
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,18 +34,10 @@ pytestmark = pytest.mark.integration
 FAST_RETRY = RetryPolicy(max_retries=2, base_delay=0.0, max_delay=0.0)
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[BedrockEmulator]:
-    with BedrockEmulator() as emulator:
-        yield emulator
-
-
 @pytest.fixture(autouse=True)
-def _clean(emu: BedrockEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    emu.reset()
-    for name, value in emu.environ().items():
-        if name != "AWS_ENDPOINT_URL_BEDROCK_RUNTIME":
-            monkeypatch.setenv(name, value)
+def _no_runtime_endpoint_variable(emu: BedrockEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    # These tests pass the runtime endpoint through Settings, so the variable must not stand in for it.
+    monkeypatch.delenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", raising=False)
 
 
 def _settings(emu: BedrockEmulator, region: str = "us-east-1", **kw: Any) -> Settings:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +26,6 @@ pytestmark = pytest.mark.integration
 
 FAST = RetryPolicy(max_retries=8, base_delay=0.001, max_delay=0.01)
 REPLY = "A bar chart of revenue by region: Europe 42%, Asia 31%, Americas 27%, for the year 2023."
-
-
-@pytest.fixture
-def emu(monkeypatch: pytest.MonkeyPatch) -> Iterator[BedrockEmulator]:
-    with BedrockEmulator() as emulator:
-        for name, value in emulator.environ().items():
-            monkeypatch.setenv(name, value)
-        yield emulator
 
 
 @pytest.fixture

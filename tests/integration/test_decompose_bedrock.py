@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,14 +24,6 @@ FAST = RetryPolicy(max_retries=4, base_delay=0.001, max_delay=0.01)
 MULTI = "What was the revenue in Europe in 2023, and how many employees did the company have?"
 SUBS = ["What was the revenue in Europe in 2023?", "How many employees did the company have?"]
 LOGGER = "mmrag.chains.decomposition"
-
-
-@pytest.fixture
-def emu(monkeypatch: pytest.MonkeyPatch) -> Iterator[BedrockEmulator]:
-    with BedrockEmulator() as emulator:
-        for name, value in emulator.environ().items():
-            monkeypatch.setenv(name, value)
-        yield emulator
 
 
 @pytest.fixture

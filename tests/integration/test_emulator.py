@@ -10,7 +10,6 @@ import struct
 import subprocess
 import sys
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +28,6 @@ HAIKU_PROFILE = f"global.{HAIKU_BASE}"
 HAIKU_ARN = f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/{HAIKU}"
 TITAN_TEXT = "amazon.titan-embed-text-v2:0"
 TITAN_MM = "amazon.titan-embed-image-v1"
-
-
-@pytest.fixture
-def emu() -> Iterator[BedrockEmulator]:
-    with BedrockEmulator() as emulator:
-        yield emulator
 
 
 @pytest.fixture

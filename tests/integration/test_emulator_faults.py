@@ -26,6 +26,8 @@ REPLY = "Reciprocal rank fusion adds 1/(k + rank) over every list, with k = 60."
 
 @pytest.fixture
 def emu() -> Iterator[BedrockEmulator]:
+    """A fresh emulator per test: fault tests leave server threads sleeping on injected latency, which would
+    count as in flight in the next test of a shared emulator."""
     with BedrockEmulator() as emulator:
         yield emulator
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,12 +18,6 @@ pytestmark = pytest.mark.integration
 
 HAIKU = "anthropic.claude-haiku-4-5-20251001-v1:0"
 MESSAGES = [{"role": "user", "content": [{"text": "hi"}]}]
-
-
-@pytest.fixture(scope="module")
-def emu() -> Iterator[BedrockEmulator]:
-    with BedrockEmulator() as emulator:
-        yield emulator
 
 
 def _client(emu: BedrockEmulator, region: str = "us-east-1") -> Any:

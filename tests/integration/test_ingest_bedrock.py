@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import logging
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +41,10 @@ def _has_image(request: RecordedRequest) -> bool:
 
 
 @pytest.fixture
-def emu(monkeypatch: pytest.MonkeyPatch) -> Iterator[BedrockEmulator]:
-    with BedrockEmulator() as emulator:
-        for name, value in emulator.environ().items():
-            monkeypatch.setenv(name, value)
-        emulator.script_chat(caption_reply)
-        yield emulator
+def emu(emu: BedrockEmulator) -> BedrockEmulator:
+    """The conftest's emulator, captioning every image."""
+    emu.script_chat(caption_reply)
+    return emu
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ the bedrock profile against the strict emulator (real boto3, real langchain-aws)
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,6 @@ pytestmark = pytest.mark.integration
 
 NOVA = "amazon.nova-2-multimodal-embeddings-v1:0"
 HTML = "html/octave/Two_002dDimensional-Plots.html"
-
-
-@pytest.fixture(scope="module")
-def emu() -> Iterator[BedrockEmulator]:
-    with BedrockEmulator() as emulator:
-        yield emulator
 
 
 def test_nova_image_space_end_to_end(emu: BedrockEmulator, data_dir: Path, tmp_path: Path,

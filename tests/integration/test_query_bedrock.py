@@ -12,7 +12,6 @@ import html
 import json
 import logging
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -59,23 +58,8 @@ def caption_reply(request: RecordedRequest) -> Any:
 
 
 @pytest.fixture(scope="module")
-def emu() -> Iterator[BedrockEmulator]:
-    with BedrockEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture(autouse=True)
-def env(emu: BedrockEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Per test (conftest clears AWS variables per test): emulator credentials, a clean script and log."""
-    for name, value in emu.environ().items():
-        monkeypatch.setenv(name, value)
-    emu.reset()
-    yield
-    emu.reset()
-
-
-@pytest.fixture(scope="module")
-def settings(emu: BedrockEmulator, tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Settings:
+def settings(bedrock_emulator: BedrockEmulator, tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Settings:
+    emu = bedrock_emulator
     home = tmp_path_factory.mktemp("query-bedrock") / ".mmrag"
     # Default vector sizes: the CLI test opens the same collection from MMRAG_* variables alone.
     settings = Settings(profile="bedrock", bedrock_endpoint_url=emu.url, aws_region="us-east-1", home=home,
@@ -94,9 +78,9 @@ def settings(emu: BedrockEmulator, tmp_path_factory: pytest.TempPathFactory, dat
 
 
 @pytest.fixture(scope="module")
-def components(settings: Settings, emu: BedrockEmulator) -> tuple[Any, Any]:
+def components(settings: Settings, bedrock_emulator: BedrockEmulator) -> tuple[Any, Any]:
     with pytest.MonkeyPatch.context() as mp:
-        for name, value in emu.environ().items():
+        for name, value in bedrock_emulator.environ().items():
             mp.setenv(name, value)
         providers, collection = open_components(settings)
     return providers, collection
