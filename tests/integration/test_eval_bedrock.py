@@ -16,13 +16,17 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from mmrag.answers import Answer, Citation, Hit
 from mmrag.chains.ingestion import ingest
 from mmrag.cli import cli
 from mmrag.config import Settings
+from mmrag.elements import Element
 from mmrag.eval.golden import parse_golden
-from mmrag.eval.judge import JUDGE_SYSTEM
+from mmrag.eval.judge import JUDGE_SYSTEM, Judge
 from mmrag.eval.runner import evaluate
 from mmrag.eval.variants import VARIANTS
+from mmrag.providers.bedrock.claude import make_chat_model
+from mmrag.providers.bedrock.client import make_bedrock_client
 from mmrag.testing import BedrockEmulator, RecordedRequest
 
 pytestmark = pytest.mark.integration
@@ -46,8 +50,17 @@ _REFERENCE = re.compile(r"^Reference answer: (.*)$", re.M)
 
 
 def _schema_name(request: RecordedRequest) -> str | None:
-    fmt = ((request.body or {}).get("outputConfig") or {}).get("textFormat") or {}
-    return ((fmt.get("structure") or {}).get("jsonSchema") or {}).get("name")
+    """The structured output asked for: the native json_schema's name, or the name of the only tool offered."""
+    body = request.body or {}
+    fmt = (body.get("outputConfig") or {}).get("textFormat") or {}
+    tools = [t["toolSpec"]["name"] for t in (body.get("toolConfig") or {}).get("tools") or [] if "toolSpec" in t]
+    return ((fmt.get("structure") or {}).get("jsonSchema") or {}).get("name") or (tools[0] if len(tools) == 1
+                                                                                   else None)
+
+
+def _structured(request: RecordedRequest, name: str, value: dict[str, Any]) -> Any:
+    """A structured reply as the request asked for it: JSON text (native) or a tool call."""
+    return json.dumps(value) if "outputConfig" in request.body else {"tool": name, "input": value}
 
 
 def _last_block(request: RecordedRequest) -> str:
@@ -65,12 +78,13 @@ def respond(request: RecordedRequest) -> Any:
         answer = _FENCED_ANSWER.search(text)
         assert reference and answer, text
         ok = reference.group(1).lower() in answer.group(2).lower()
-        return json.dumps({"verdict": "correct" if ok else "incorrect",
-                           "reason": f"The answer {'states' if ok else 'does not state'} {reference.group(1)}."})
+        return _structured(request, name, {
+            "verdict": "correct" if ok else "incorrect",
+            "reason": f"The answer {'states' if ok else 'does not state'} {reference.group(1)}."})
     if name == "SubQuestions":
         question = text.rsplit("Question: ", 1)[-1]
         parts = [p.strip() for p in question.rstrip("?").split(", and ")]
-        return json.dumps({"sub_questions": [p + "?" for p in parts] if len(parts) > 1 else []})
+        return _structured(request, name, {"sub_questions": [p + "?" for p in parts] if len(parts) > 1 else []})
     if _last_block(request).startswith("Question: "):  # synthesis (strong) or a qa-pairs sub-answer (fast)
         question = _last_block(request).split("\n", 1)[0].removeprefix("Question: ")
         return next((a for q in GOLDEN if q["question"] == question for a in [ANSWERS[str(q["id"])]]),
@@ -178,3 +192,34 @@ def test_cli_eval_judge_json_and_html(emu: BedrockEmulator, settings: Settings, 
     html = page.read_text(encoding="utf-8")
     assert html.count("data:image/png;base64,") == 8  # the seven metrics and the judge's
     assert f"LLM judge ({fast}): mean grade" in html and "The answer does not state virginica." in html
+
+
+def _graded_answer(text: str) -> tuple[Answer, list[Hit]]:
+    table = Element("table", "/docs/tabula-data.pdf", "| car | hp |\n| Datsun 710 | 93 |", page=1)
+    hits = [Hit(table, 0.02, ("bm25:q1",))]
+    return Answer(GOLDEN[0]["question"], text, "generated", (), (Citation(1, table.id, "table", table.source, 1),),
+                  tuple(hits)), hits
+
+
+@pytest.mark.parametrize("model", ["anthropic.claude-haiku-4-5-20251001-v1:0",  # native structured output
+                                   "anthropic.claude-sonnet-4-20250514-v1:0"])  # no native: a JudgeVerdict tool
+def test_the_judge_reads_either_structured_reply_and_reports_a_malformed_one(emu: BedrockEmulator,
+                                                                             settings: Settings, model: str) -> None:
+    chosen = settings.model_copy(update={"fast_model": model})
+    judge = Judge(make_chat_model(chosen, "fast", client=make_bedrock_client(chosen)))
+    right, hits = _graded_answer("The Datsun 710 has 93 hp [1].")
+    wrong, _ = _graded_answer("The Datsun 710 has 110 hp [1].")
+
+    good, bad = judge.grade("hp?", ["93"], right, hits), judge.grade("hp?", ["93"], wrong, hits)
+
+    assert (good.score, good.reason, good.error) == (1.0, "The answer states 93.", None)
+    assert (bad.score, bad.reason) == (0.0, "The answer does not state 93.")
+    assert good.model == f"us.{model}" and good.usage.calls == 1 and good.usage.input_tokens > 0
+    assert good.usage.cost_usd is not None and good.usage.cost_usd > 0
+    requests = [r for r in emu.requests if _schema_name(r) == "JudgeVerdict"]
+    native = requests[0].body.get("outputConfig") is not None
+    assert native == (model == "anthropic.claude-haiku-4-5-20251001-v1:0") and len(requests) == 2
+
+    emu.script_chat([_structured(requests[0], "JudgeVerdict", {"verdict": "splendid", "reason": "-"})])
+    malformed = judge.grade("hp?", ["93"], right, hits)
+    assert malformed.score is None and malformed.error is not None and "malformed verdict" in malformed.error
