@@ -69,7 +69,10 @@ def plot_png(report: EvalReport, metric: str) -> bytes:
         axes.bar([g + i * width for g in range(len(groups))], values, width, label=variant)
     axes.set_xticks([g + width * (len(report.variants) - 1) / 2 for g in range(len(groups))], groups,
                     rotation=20, fontsize=8)
-    axes.set_title(_title(metric, report), fontsize=10 if metric == "judge_score" else None)
+    if metric == "judge_score":  # the model id is long: the label alone, the rubric goes in the caption
+        axes.set_title(str(report.judge_label), fontsize=9)
+    else:
+        axes.set_title(_title(metric, report))
     if metric != "latency_p50_s":
         axes.set_ylim(0, 1.05)
     axes.legend(fontsize=7)

@@ -197,7 +197,7 @@ def test_cli_eval_judge_json_and_html(emu: BedrockEmulator, settings: Settings, 
 def _graded_answer(text: str) -> tuple[Answer, list[Hit]]:
     table = Element("table", "/docs/tabula-data.pdf", "| car | hp |\n| Datsun 710 | 93 |", page=1)
     hits = [Hit(table, 0.02, ("bm25:q1",))]
-    return Answer(GOLDEN[0]["question"], text, "generated", (), (Citation(1, table.id, "table", table.source, 1),),
+    return Answer(str(GOLDEN[0]["question"]), text, "generated", (), (Citation(1, table.id, "table", table.source, 1),),
                   tuple(hits)), hits
 
 

@@ -42,7 +42,7 @@ def _answer() -> tuple[Answer, list[Hit]]:
     hits = [Hit(memo, 0.03, ("dense:q1",)), Hit(table, 0.02, ("bm25:q1",))]
     citations = (Citation(2, table.id, "table", table.source, 1),)
     text = f"The Datsun 710 has 93 hp [2]. {INJECTION}"
-    return Answer(GOLDEN_LINE["question"], text, "generated", (), citations, tuple(hits)), hits
+    return Answer(str(GOLDEN_LINE["question"]), text, "generated", (), citations, tuple(hits)), hits
 
 
 def test_request_has_the_rubric_the_references_and_fenced_answer_and_cited_evidence() -> None:
