@@ -31,6 +31,7 @@ def eval_group() -> None:
 
     \b
     mmrag eval golden.jsonl --variants hybrid,decompose+rrf -k 5 --html report.html
+    MMRAG_PROFILE=bedrock mmrag eval golden.jsonl --judge   # + an LLM judge's grade
     mmrag eval generate -c default -n 50 > drafts.jsonl
 
     A golden file has one JSON object per line: id, question, modality, expected (a list of
