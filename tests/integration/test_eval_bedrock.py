@@ -27,7 +27,7 @@ from mmrag.eval.runner import evaluate
 from mmrag.eval.variants import VARIANTS
 from mmrag.providers.bedrock.claude import make_chat_model
 from mmrag.providers.bedrock.client import make_bedrock_client
-from mmrag.testing import BedrockEmulator, RecordedRequest
+from mmrag.testing import BedrockEmulator, Fault, RecordedRequest
 
 pytestmark = pytest.mark.integration
 
@@ -223,3 +223,17 @@ def test_the_judge_reads_either_structured_reply_and_reports_a_malformed_one(emu
     emu.script_chat([_structured(requests[0], "JudgeVerdict", {"verdict": "splendid", "reason": "-"})])
     malformed = judge.grade("hp?", ["93"], right, hits)
     assert malformed.score is None and malformed.error is not None and "malformed verdict" in malformed.error
+
+
+def test_a_throttled_judge_is_retried_and_a_failing_one_is_reported(emu: BedrockEmulator, settings: Settings) -> None:
+    judge = Judge(make_chat_model(settings, "fast", client=make_bedrock_client(settings)))
+    answer, hits = _graded_answer("The Datsun 710 has 93 hp [1].")
+
+    emu.add_fault(Fault("throttle", times=1, model="*haiku*"))
+    retried = judge.grade("hp?", ["93"], answer, hits)
+    assert (retried.score, retried.error) == (1.0, None)
+    assert [r.error_code for r in emu.requests] == ["ThrottlingException", None]
+
+    emu.add_fault(Fault("model_error", times=None, model="*haiku*"))
+    failed = judge.grade("hp?", ["93"], answer, hits)
+    assert failed.score is None and failed.error is not None and "ModelError" in failed.error
