@@ -88,7 +88,11 @@ def run(ctx: click.Context, /, golden: Path, collection: str | None, variants: s
     errors = sum(1 for r in report.results if r.error)
     if errors:
         click.secho(f"{errors} run(s) failed; see the error column (--json) or the HTML report", fg="red", err=True)
-    if golden_set.problems or errors:
+    unjudged = sum(1 for r in report.results if r.judge_model is not None and r.judge_score is None)
+    if unjudged:
+        click.secho(f"the LLM judge failed on {unjudged} answer(s); see judge_reason (--json) or the HTML report",
+                    fg="red", err=True)
+    if golden_set.problems or errors or unjudged:
         sys.exit(EXIT_CODES["partial"])
 
 

@@ -237,3 +237,17 @@ def test_a_throttled_judge_is_retried_and_a_failing_one_is_reported(emu: Bedrock
     emu.add_fault(Fault("model_error", times=None, model="*haiku*"))
     failed = judge.grade("hp?", ["93"], answer, hits)
     assert failed.score is None and failed.error is not None and "ModelError" in failed.error
+
+
+def test_cli_exits_1_when_the_judge_fails(emu: BedrockEmulator, settings: Settings, tmp_path: Path) -> None:
+    golden = tmp_path / "golden.jsonl"
+    golden.write_text(json.dumps(GOLDEN[0]) + "\n", encoding="utf-8")
+    env = {**emu.environ(), "MMRAG_PROFILE": "bedrock", "MMRAG_BEDROCK_ENDPOINT_URL": emu.url,
+           "MMRAG_AWS_REGION": "us-east-1", "MMRAG_HOME": str(settings.home), "MMRAG_OCR": "off"}
+    emu.add_fault(Fault("model_error", times=None, model="*haiku*"))  # only the judge uses Haiku in `hybrid`
+    result = CliRunner().invoke(cli, ["eval", str(golden), "--variants", "hybrid", "--judge", "--json"], env=env)
+    assert result.exit_code == 1, result.output
+    assert "the LLM judge failed on 1 answer(s)" in result.stderr
+    (row,) = [line for line in map(json.loads, result.stdout.splitlines()) if line["type"] == "question"]
+    assert row["judge_score"] is None and row["judge_reason"].startswith("(the judge failed: ")
+    assert row["answer"] == ANSWERS["hp"] and row["error"] is None  # the answer itself was scored
