@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from mmrag.errors import ConfigError
 from mmrag.eval.usage import CallCounter, Usage
 
 if TYPE_CHECKING:
@@ -134,8 +135,6 @@ class Judge:
     """
 
     def __init__(self, llm: BaseChatModel, *, local: bool = False) -> None:
-        from mmrag.errors import ConfigError
-
         self.model_id = str(getattr(llm, "model_id", None) or getattr(llm, "model_name", None) or type(llm).__name__)
         self.local = local
         try:
@@ -164,8 +163,11 @@ class Judge:
         return [("system", JUDGE_SYSTEM), ("human", prompt)]
 
     def grade(self, question: str, references: Sequence[str], answer: Answer, hits: Sequence[Hit]) -> Judgement:
-        """One judge call (retried like every model call); a failure is a :class:`Judgement` with ``error``."""
-        from mmrag.errors import ConfigError
+        """One judge call (retried like every model call); a failure is a :class:`Judgement` with ``error``.
+
+        Raises:
+            ConfigError: a configuration problem (credentials, model access), which every other call would hit too.
+        """
         from mmrag.providers._concurrency import call_with_retry
 
         counter = CallCounter(local=self.local)
