@@ -31,6 +31,7 @@ def eval_group() -> None:
 
     \b
     mmrag eval golden.jsonl --variants hybrid,decompose+rrf -k 5 --html report.html
+    MMRAG_PROFILE=bedrock mmrag eval golden.jsonl --judge   # + an LLM judge's grade
     mmrag eval generate -c default -n 50 > drafts.jsonl
 
     A golden file has one JSON object per line: id, question, modality, expected (a list of
@@ -51,21 +52,27 @@ def eval_group() -> None:
 @click.option("--markdown", is_flag=True, help="Print the summary as a Markdown table.")
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write an HTML report (table, plots, misses) to this file.")
+@click.option("--judge", is_flag=True, help="Also have the fast chat model (Claude Haiku) grade each answer that has "
+              "a reference answer: 0, 0.5 or 1 with a reason, labelled 'LLM judge (model id)'. Needs "
+              "MMRAG_PROFILE=bedrock (there is no judge model offline); its calls are counted apart.")
 @click.pass_context
 def run(ctx: click.Context, /, golden: Path, collection: str | None, variants: str | None, k: int,
-        concurrency: int, as_json: bool, markdown: bool, html_path: Path | None) -> None:
+        concurrency: int, as_json: bool, markdown: bool, html_path: Path | None, judge: bool) -> None:
     """Run every question of GOLDEN through each variant and print recall@k, MRR, nDCG@k and answer checks."""
     from mmrag.eval.golden import load_golden
     from mmrag.eval.runner import evaluate
     from mmrag.terminal import plain
 
     settings = settings_from(ctx, collection=collection)
+    if judge and settings.profile == "local":
+        raise click.UsageError("--judge needs a chat model and the local profile has none (there is no judge model "
+                               "offline): run with MMRAG_PROFILE=bedrock, or drop --judge", ctx)
     golden_set = load_golden(golden)
     for problem in golden_set.problems:
         click.secho(plain(f"{golden}: {problem}"), fg="yellow", err=True)
     if not golden_set.questions:
         raise click.UsageError(f"{golden} has no usable question", ctx)
-    report = evaluate(golden_set, settings, variants=variants, k=k, concurrency=concurrency)
+    report = evaluate(golden_set, settings, variants=variants, k=k, concurrency=concurrency, judge=judge)
     if html_path is not None:
         from mmrag.eval.html_report import render_html
 
@@ -81,7 +88,11 @@ def run(ctx: click.Context, /, golden: Path, collection: str | None, variants: s
     errors = sum(1 for r in report.results if r.error)
     if errors:
         click.secho(f"{errors} run(s) failed; see the error column (--json) or the HTML report", fg="red", err=True)
-    if golden_set.problems or errors:
+    unjudged = sum(1 for r in report.results if r.judge_model is not None and r.judge_score is None)
+    if unjudged:
+        click.secho(f"the LLM judge failed on {unjudged} answer(s); see judge_reason (--json) or the HTML report",
+                    fg="red", err=True)
+    if golden_set.problems or errors or unjudged:
         sys.exit(EXIT_CODES["partial"])
 
 
@@ -94,7 +105,8 @@ def _print_human(report: Any, *, markdown: bool) -> None:
     k = report.k
     header = f"{'variant':<15} {'modality':<12} {'n':>3} {'recall@' + str(k):>9} {'MRR':>6} {'nDCG@' + str(k):>7} " \
              f"{'answer':>7} {'cite-p':>7} {'p50 ms':>7} {'p95 ms':>7} {'calls':>6}"
-    click.echo(header)
+    judged = report.judge_label is not None
+    click.echo(header + (f" {'judge':>6}" if judged else ""))
 
     def f(value: float | None, width: int, scale: float = 1.0, digits: int = 2) -> str:
         return f"{'–':>{width}}" if value is None else f"{value * scale:>{width}.{digits}f}"
@@ -103,9 +115,14 @@ def _print_human(report: Any, *, markdown: bool) -> None:
         click.echo(f"{plain(row['variant'])[:15]:<15} {plain(row['modality'])[:12]:<12} {row['n']:>3} "
                    f"{f(row['recall'], 9)} {f(row['mrr'], 6)} {f(row['ndcg'], 7)} {f(row['answer_contains'], 7)} "
                    f"{f(row['citation_precision'], 7)} {f(row['latency_p50_s'], 7, 1000, 0)} "
-                   f"{f(row['latency_p95_s'], 7, 1000, 0)} {row['model_calls']:>6}")
+                   f"{f(row['latency_p95_s'], 7, 1000, 0)} {row['model_calls']:>6}"
+                   + (f" {f(row['judge_score'], 6)}" if judged else ""))
     for note in report.notes:
         click.echo(f"note: {plain(note)}")
+    if judged:
+        calls = sum(row["judge_calls"] for row in report.summary() if row["modality"] == "all")
+        click.echo(f"judge: {plain(report.judge_label)}, the mean grade (0, 0.5, 1) of answers with a reference; "
+                   f"{calls} judge call(s), not counted in 'calls'")
     missed = len(report.misses())
     if missed:
         click.echo(f"{missed} (question, variant) run(s) missed evidence in the top {k}: see --html or --json")

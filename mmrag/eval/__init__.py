@@ -7,7 +7,8 @@ Example::
     print(report.to_markdown())
     rows = report.to_rows()   # pandas.DataFrame(rows) if you like
 
-See :mod:`mmrag.eval.golden` for the golden JSONL format and :mod:`mmrag.eval.metrics` for the metrics.
+See :mod:`mmrag.eval.golden` for the golden JSONL format, :mod:`mmrag.eval.metrics` for the metrics and
+:mod:`mmrag.eval.judge` for the optional LLM judge (``evaluate(..., judge=True)``, bedrock profile).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from mmrag.eval.generation import generate_golden
     from mmrag.eval.golden import Expected, GoldenProblem, GoldenQuestion, GoldenSet, load_golden, parse_golden
     from mmrag.eval.html_report import render_html
+    from mmrag.eval.judge import Judge, Judgement, JudgeVerdict
     from mmrag.eval.runner import EvalReport, QuestionResult, evaluate
     from mmrag.eval.variants import VARIANTS, Variant
 
@@ -28,6 +30,9 @@ __all__ = [
     "GoldenProblem",
     "GoldenQuestion",
     "GoldenSet",
+    "Judge",
+    "JudgeVerdict",
+    "Judgement",
     "QuestionResult",
     "Variant",
     "evaluate",
@@ -42,6 +47,7 @@ _WHERE = {
     "evaluate": "runner", "generate_golden": "generation", "render_html": "html_report",
     "Expected": "golden", "GoldenProblem": "golden", "GoldenQuestion": "golden", "GoldenSet": "golden",
     "load_golden": "golden", "parse_golden": "golden",
+    "Judge": "judge", "JudgeVerdict": "judge", "Judgement": "judge",
 }
 
 

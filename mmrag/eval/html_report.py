@@ -16,7 +16,7 @@ from mmrag.errors import MissingDependencyError
 if TYPE_CHECKING:
     from mmrag.eval.runner import EvalReport
 
-__all__ = ["PLOTTED", "plot_png", "render_html"]
+__all__ = ["PLOTTED", "plot_png", "plotted", "render_html"]
 
 PLOTTED = ("recall", "mrr", "ndcg", "answer_contains", "answer_first", "citation_precision", "latency_p50_s")
 _TITLES = {"recall": "recall@{k}", "mrr": "MRR", "ndcg": "nDCG@{k}", "answer_contains": "answer contains reference",
@@ -32,8 +32,15 @@ vertical-align:top}th{background:#f3f3f3}td.n{text-align:right;font-variant-nume
 """
 
 
-def _title(metric: str, k: int) -> str:
-    return _TITLES.get(metric, metric).format(k=k)
+def _title(metric: str, report: EvalReport) -> str:
+    if metric == "judge_score":
+        return f"{report.judge_label}: mean grade (0 / 0.5 / 1)"
+    return _TITLES.get(metric, metric).format(k=report.k)
+
+
+def plotted(report: EvalReport) -> tuple[str, ...]:
+    """The metrics the report plots: :data:`PLOTTED`, plus the LLM judge's score when answers were judged."""
+    return (*PLOTTED, "judge_score") if report.judge_model is not None else PLOTTED
 
 
 def plot_png(report: EvalReport, metric: str) -> bytes:
@@ -62,7 +69,10 @@ def plot_png(report: EvalReport, metric: str) -> bytes:
         axes.bar([g + i * width for g in range(len(groups))], values, width, label=variant)
     axes.set_xticks([g + width * (len(report.variants) - 1) / 2 for g in range(len(groups))], groups,
                     rotation=20, fontsize=8)
-    axes.set_title(_title(metric, report.k))
+    if metric == "judge_score":  # the model id is long: the label alone, the rubric goes in the caption
+        axes.set_title(str(report.judge_label), fontsize=9)
+    else:
+        axes.set_title(_title(metric, report))
     if metric != "latency_p50_s":
         axes.set_ylim(0, 1.05)
     axes.legend(fontsize=7)
@@ -85,7 +95,11 @@ def _cell(value: Any) -> str:
 def _summary_table(report: EvalReport) -> str:
     columns = ["variant", "modality", "n", "recall", "mrr", "ndcg", "citation_precision", "answer_contains",
                "answer_first", "answer_exact", "latency_p50_s", "latency_p95_s", "model_calls", "cost_usd", "errors"]
-    names = {"recall": f"recall@{report.k}", "ndcg": f"nDCG@{report.k}", "mrr": "MRR"}
+    if report.judge_label is not None:
+        columns[columns.index("answer_exact") + 1:columns.index("answer_exact") + 1] = ["judge_score", "judged"]
+        columns[columns.index("cost_usd") + 1:columns.index("cost_usd") + 1] = ["judge_calls", "judge_cost_usd"]
+    names = {"recall": f"recall@{report.k}", "ndcg": f"nDCG@{report.k}", "mrr": "MRR",
+             "judge_score": report.judge_label or "", "judged": "judged answers"}
     head = "".join(f"<th>{html.escape(names.get(c, c))}</th>" for c in columns)
     body = "".join("<tr>" + "".join(_cell(row[c]) for c in columns) + "</tr>" for row in report.summary())
     return f"<table id=summary><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
@@ -112,12 +126,32 @@ def _misses(report: EvalReport) -> str:
     return "".join(out) or "<p>No misses.</p>"
 
 
+def _judged_low(report: EvalReport) -> str:
+    """The answers the LLM judge graded below 1, with its reason (a section only when answers were judged)."""
+    if report.judge_label is None:
+        return ""
+    rows = []
+    for r in report.results:
+        if r.judge_reason is None or r.judge_score == 1.0:
+            continue
+        grade = "–" if r.judge_score is None else f"{r.judge_score:g}"
+        rows.append(f"<tr><td>{html.escape(r.variant)}</td><td>{html.escape(r.id)}</td><td class=n>{grade}</td>"
+                    f"<td>{html.escape(r.question)}</td><td>{html.escape(r.reference or '')}</td>"
+                    f"<td>{html.escape(r.judge_reason)}</td></tr>")
+    label = html.escape(report.judge_label)
+    body = (f"<table id=judged><thead><tr><th>variant</th><th>id</th><th>grade</th><th>question</th>"
+            f"<th>reference</th><th>reason</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+            if rows else "<p>Every judged answer was graded 1.</p>")
+    return (f"<h2>Answers graded below 1 by the {label}</h2><p>An LLM's opinion, not a measurement: 1 correct, "
+            f"0.5 partially correct, 0 incorrect, against the reference answer and the cited evidence.</p>{body}")
+
+
 def render_html(report: EvalReport, *, title: str = "mmrag evaluation") -> str:
     """The whole report as one self-contained HTML page (plots inline as PNG data URIs)."""
     figures = []
-    for metric in PLOTTED:
+    for metric in plotted(report):
         data = base64.b64encode(plot_png(report, metric)).decode("ascii")
-        label = html.escape(_title(metric, report.k))
+        label = html.escape(_title(metric, report))
         figures.append(f"<figure><img alt='{label}' src='data:image/png;base64,{data}'>"
                        f"<figcaption>{label}</figcaption></figure>")
     problems = "".join(f"<li>line {p.line}: {html.escape(p.message)}</li>" for p in report.problems)
@@ -130,5 +164,5 @@ def render_html(report: EvalReport, *, title: str = "mmrag evaluation") -> str:
         + (f"<h2>Golden file problems</h2><ul>{problems}</ul>" if problems else "")
         + (f"<ul>{notes}</ul>" if notes else "")
         + f"<h2>Summary</h2>{_summary_table(report)}<h2>Plots</h2><div class=plots>{''.join(figures)}</div>"
-        f"<h2>Misses</h2>{_misses(report)}</body></html>"
+        f"{_judged_low(report)}<h2>Misses</h2>{_misses(report)}</body></html>"
     )

@@ -11,7 +11,7 @@ import re
 import statistics
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,7 @@ from mmrag.eval.variants import DEFAULT_VARIANTS, VARIANTS, Run, Variant, run_qu
 if TYPE_CHECKING:
     from mmrag.chains.query import QueryOptions
     from mmrag.config import Settings
+    from mmrag.eval.judge import Judge
     from mmrag.providers.factory import Providers
     from mmrag.stores.collection import Collection
 
@@ -83,6 +84,10 @@ class QuestionResult:
     latency_s: float | None = None
     usage: Usage = field(default_factory=Usage)
     error: str | None = None
+    judge_score: float | None = None
+    judge_reason: str | None = None
+    judge_model: str | None = None
+    judge_usage: Usage = field(default_factory=Usage)
 
     @property
     def missed(self) -> bool:
@@ -97,7 +102,9 @@ class QuestionResult:
                 "answer_first": self.answer_first,
                 "answer_exact": self.answer_exact, "latency_s": self.latency_s, "model_calls": self.usage.calls,
                 "input_tokens": self.usage.input_tokens, "output_tokens": self.usage.output_tokens,
-                "cost_usd": self.usage.cost_usd, "error": self.error, "question": self.question,
+                "cost_usd": self.usage.cost_usd, "judge_score": self.judge_score, "judge_reason": self.judge_reason,
+                "judge_model": self.judge_model, "judge_calls": self.judge_usage.calls,
+                "judge_cost_usd": self.judge_usage.cost_usd, "error": self.error, "question": self.question,
                 "sub_questions": list(self.sub_questions), "reference": self.reference, "answer": self.answer,
                 "retrieved": [r.to_dict() for r in self.retrieved]}
 
@@ -118,6 +125,15 @@ class EvalReport:
     collection: str = ""
     profile: str = ""
     notes: tuple[str, ...] = ()
+    judge_model: str | None = None
+    """The model id of the LLM judge (``evaluate(..., judge=True)``), None when answers were not judged."""
+
+    @property
+    def judge_label(self) -> str | None:
+        """``LLM judge (<model id>)``: how reports name the judge's score; None without a judge."""
+        from mmrag.eval.judge import judge_label
+
+        return None if self.judge_model is None else judge_label(self.judge_model)
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -144,10 +160,16 @@ class EvalReport:
                 for metric in METRICS:
                     row[metric] = _mean(getattr(r, metric) for r in group)
                 row["answers_checked"] = sum(1 for r in group if r.answer_contains is not None)
+                row["judge_score"] = _mean(r.judge_score for r in group)
+                row["judged"] = sum(1 for r in group if r.judge_score is not None)
                 row["latency_p50_s"] = percentile(latencies, 50)
                 row["latency_p95_s"] = percentile(latencies, 95)
                 row["model_calls"] = sum(r.usage.calls for r in group)
                 row["cost_usd"] = None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
+                judge_costs = [r.judge_usage.cost_usd for r in group]
+                row["judge_calls"] = sum(r.judge_usage.calls for r in group)
+                row["judge_cost_usd"] = (None if any(c is None for c in judge_costs)
+                                         else sum(c for c in judge_costs if c is not None))
                 rows.append(row)
         return rows
 
@@ -158,13 +180,16 @@ class EvalReport:
     def to_dict(self) -> dict[str, Any]:
         return {"k": self.k, "collection": self.collection, "profile": self.profile, "variants": list(self.variants),
                 "summary": self.summary(), "problems": [{"line": p.line, "message": p.message} for p in self.problems],
-                "notes": list(self.notes)}
+                "notes": list(self.notes), "judge_model": self.judge_model, "judge_label": self.judge_label}
 
     def to_markdown(self, modalities: Sequence[str] | None = None) -> str:
-        """The summary as a Markdown table (recall@k, MRR, nDCG@k, answer contains, p50 latency)."""
+        """The summary as a Markdown table (recall@k, MRR, nDCG@k, answer contains, p50 latency; the LLM judge's
+        mean score as a last column when answers were judged)."""
         k = self.k
+        judged = self.judge_label is not None
         lines = [f"| variant | questions | recall@{k} | MRR | nDCG@{k} | answer contains | citation precision "
-                 "| p50 latency |", "|---|---|---|---|---|---|---|---|"]
+                 "| p50 latency |" + (f" {self.judge_label} |" if judged else ""),
+                 "|---|---|---|---|---|---|---|---|" + ("---|" if judged else "")]
 
         def fmt(value: float | None, digits: int = 2) -> str:
             return "–" if value is None else f"{value:.{digits}f}"
@@ -175,7 +200,8 @@ class EvalReport:
             name = row["variant"] if row["modality"] == "all" else f"{row['variant']} ({row['modality']})"
             latency = "–" if row["latency_p50_s"] is None else f"{row['latency_p50_s'] * 1000:.0f} ms"
             lines.append(f"| {name} | {row['n']} | {fmt(row['recall'])} | {fmt(row['mrr'])} | {fmt(row['ndcg'])} "
-                         f"| {fmt(row['answer_contains'])} | {fmt(row['citation_precision'])} | {latency} |")
+                         f"| {fmt(row['answer_contains'])} | {fmt(row['citation_precision'])} | {latency} |"
+                         + (f" {fmt(row['judge_score'])} |" if judged else ""))
         return "\n".join(lines)
 
 
@@ -257,6 +283,7 @@ def evaluate(
     concurrency: int = 4,
     providers: Providers | None = None,
     collection: Collection | None = None,
+    judge: bool | Judge = False,
 ) -> EvalReport:
     """Run every golden question through every variant on one collection and score it.
 
@@ -271,9 +298,14 @@ def evaluate(
             ``QueryOptions(k=max(8, k), context_size=max(10, k))``.
         concurrency: questions in flight at once.
         providers, collection: use these instead of opening them from ``settings``.
+        judge: True to have the fast chat model grade every generated answer that has a reference answer
+            (:mod:`mmrag.eval.judge`: 0 / 0.5 / 1 and a one-line reason, labelled "LLM judge (<model id>)"), or a
+            :class:`~mmrag.eval.judge.Judge` of your own. Its calls are counted apart (``judge_calls``,
+            ``judge_cost_usd``).
 
     Raises:
         NotFoundError: the golden file or the collection does not exist.
+        ConfigError: ``judge=True`` without a chat model (the local profile has none).
         ValueError: an unknown variant, or ``k``/``concurrency`` below 1.
     """
     from mmrag.chains.query import QueryOptions
@@ -291,6 +323,7 @@ def evaluate(
         opened = open_components(settings, create=False)
         providers, collection = providers or opened[0], collection or opened[1]
     chosen = resolve_variants(variants, has_chat=providers.strong_chat is not None)
+    grader = _judge(judge, providers, local=settings.profile == "local")
     options = options or QueryOptions(k=max(8, k), context_size=max(10, k))
     local = settings.profile == "local"
     notes = []
@@ -305,10 +338,32 @@ def evaluate(
             logger.warning("question %s (%s) failed: %s", question.id, variant.name, e)
             return QuestionResult(question.id, variant.name, question.modality, question.question, k,
                                   reference=question.answer, error=f"{type(e).__name__}: {e}")
-        return score(question, variant.name, run, k)
+        result = score(question, variant.name, run, k)
+        if grader is None or run.answer is None or not question.answers:
+            return result
+        verdict = grader.grade(question.question, question.answers, run.answer, run.hits)
+        reason = verdict.reason if verdict.error is None else f"(the judge failed: {verdict.error})"
+        return replace(result, judge_score=verdict.score, judge_reason=reason, judge_model=verdict.model,
+                       judge_usage=verdict.usage)
 
     jobs = [(q, v) for v in chosen for q in golden_set.questions]
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="mmrag-eval-q") as pool:
         results = tuple(pool.map(one, jobs))
     return EvalReport(k, tuple(v.name for v in chosen), results, golden_set.problems, collection.name,
-                      settings.profile, tuple(notes))
+                      settings.profile, tuple(notes), grader.model_id if grader is not None else None)
+
+
+def _judge(judge: bool | Judge, providers: Providers, *, local: bool) -> Judge | None:
+    """The judge ``evaluate`` uses: None, the caller's, or one on the fast chat model (ConfigError without one)."""
+    from mmrag.eval.judge import Judge
+
+    if isinstance(judge, Judge):
+        return judge
+    if not judge:
+        return None
+    if providers.fast_chat is None:
+        from mmrag.errors import ConfigError
+
+        raise ConfigError("the LLM judge needs a chat model and the local profile has none (there is no judge model "
+                          "offline): set MMRAG_PROFILE=bedrock to have Claude Haiku grade the answers, or drop --judge")
+    return Judge(providers.fast_chat, local=local)

@@ -82,3 +82,22 @@ def test_report_renders_with_every_plot_loaded_and_no_script_from_documents(tmp_
     text = str(seen["text"])
     assert HOSTILE in text  # shown as text, literally
     assert "recall@5" in text and "Misses" in text and "line 3" in text
+
+
+def test_judged_report_plots_the_labelled_judge_score_and_keeps_its_reasons_inert(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    base = _report()
+    results = tuple(replace(r, judge_score=score, judge_reason=f"reason {HOSTILE}", judge_model="us.judge-model",
+                            judge_usage=Usage(1, 40, 8, 0.0001))
+                    for r, score in zip(base.results, (0.5, 1.0), strict=True))
+    page = render_html(replace(base, results=results, judge_model="us.judge-model"))
+    assert HOSTILE not in page
+    seen = _probe(page, tmp_path)
+    images = seen["images"]
+    assert isinstance(images, list) and len(images) == len(PLOTTED) + 1
+    assert all(i["complete"] and i["w"] > 100 and i["h"] > 100 for i in images)
+    assert seen["alerts"] == []
+    text = str(seen["text"])
+    assert "LLM judge (us.judge-model): mean grade" in text  # the plot's caption, labelled with the model
+    assert "Answers graded below 1 by the LLM judge (us.judge-model)" in text and f"reason {HOSTILE}" in text
