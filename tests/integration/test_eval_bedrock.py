@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,24 +91,15 @@ def respond(request: RecordedRequest) -> Any:
     return "Summary: a table of rows of measurements (cars or flowers) across named columns."
 
 
-@pytest.fixture(scope="module")
-def emu() -> Iterator[BedrockEmulator]:
-    with BedrockEmulator() as emulator:
-        yield emulator
-
-
 @pytest.fixture(autouse=True)
-def env(emu: BedrockEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in emu.environ().items():
-        monkeypatch.setenv(name, value)
-    emu.reset()
+def _scripted(emu: BedrockEmulator) -> None:
+    """The conftest's emulator (reset, in the environment) answering every request with ``respond``."""
     emu.script_chat(respond)
-    yield
-    emu.reset()
 
 
 @pytest.fixture(scope="module")
-def settings(emu: BedrockEmulator, tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Settings:
+def settings(bedrock_emulator: BedrockEmulator, tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Settings:
+    emu = bedrock_emulator
     home = tmp_path_factory.mktemp("eval-bedrock") / ".mmrag"
     # Default vector sizes: the CLI test opens the same collection from MMRAG_* variables alone.
     settings = Settings(profile="bedrock", bedrock_endpoint_url=emu.url, aws_region="us-east-1", home=home, ocr="off")
