@@ -19,6 +19,13 @@ Every fact carries its source in a comment. Sources, abbreviated below:
   dimensions 1024/384/256; Regions from "Supported Regions and models for model sharing".
 - [nova-mme]  Amazon Nova user guide, "Complete embeddings request and response schema" and "Using Nova
   Embeddings": 8K tokens, dimensions 3072/1024/384/256, launched in us-east-1.
+- [cohere-v4] Bedrock user guide, "Cohere Embed v4" (https://docs.aws.amazon.com/bedrock/latest/userguide/
+  model-parameters-embed-v4.html): request ``{input_type, texts | images | inputs, embedding_types,
+  output_dimension: 256|512|1024|1536, max_tokens, truncate: NONE|LEFT|RIGHT}``, at most 96 texts or images per
+  call, ~128K tokens of context; and its model card (https://docs.aws.amazon.com/bedrock/latest/userguide/
+  model-card-cohere-embed-v4.html): id ``cohere.embed-v4:0``, geo profiles ``us.``/``eu.`` and ``global.``. The
+  card also lists an in-Region endpoint, but not which Regions serve it on demand: mmrag calls the model through
+  its profiles (which need no Region list), and the emulator therefore treats the base id as profile-only.
 - [lifecycle] Bedrock user guide, "Model lifecycle": retired ids answer ``ResourceNotFoundException: This model
   version has reached the end of its life``.
 
@@ -167,6 +174,9 @@ MODELS: dict[str, ModelFacts] = {
         ModelFacts(  # [nova-mme]
             "amazon.nova-2-multimodal-embeddings-v1:0", "Nova Multimodal Embeddings", "multimodal-embedding",
             regions=("us-east-1",), max_input_tokens=8_192, dimensions=(3072, 1024, 384, 256)),
+        ModelFacts(  # [cohere-v4] profiles and limits; in-Region Regions not documented there (see above)
+            "cohere.embed-v4:0", "Cohere Embed v4", "multimodal-embedding", profiles=("us", "eu", "global"),
+            max_input_tokens=128_000, dimensions=(1536, 1024, 512, 256)),
     )
 }
 
