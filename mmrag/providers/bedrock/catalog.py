@@ -60,10 +60,16 @@ Kind = Literal["chat", "text-embedding", "multimodal-embedding"]
 Lifecycle = Literal["active", "legacy", "retired"]
 
 # [profiles] geography of each system-defined profile prefix -> Region name prefixes that are its source Regions.
+# Cross-checked with AWS's own CDK construct (aws-cdk, @aws-cdk/aws-bedrock-alpha, cross-region-inference-profile.ts:
+# the Regions each geography "might include" and the prefixes it grants IAM on): EU = eu-*, US = us-* (commercial),
+# APAC = ap-* plus Middle East (UAE) me-central-1, JP = ap-northeast-1/3, AU = ap-southeast-2/4, US-GOV = us-gov-*.
+# Still an approximation per model: a given model's profile may list fewer source Regions ([profiles]: the exact
+# list comes from GetInferenceProfile called in the source Region). ca-central-1 under "us" is an unconfirmed
+# earlier entry: neither source lists it.
 _GEO_SOURCES: dict[str, tuple[str, ...]] = {
     "us": ("us-east-", "us-west-", "ca-central-"),
     "eu": ("eu-",),
-    "apac": ("ap-",),
+    "apac": ("ap-", "me-central-1"),
     "jp": ("ap-northeast-1", "ap-northeast-3"),
     "au": ("ap-southeast-2", "ap-southeast-4"),
     "us-gov": ("us-gov-",),
