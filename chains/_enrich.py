@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mmrag.elements import Element
-from mmrag.providers.base import CAPTION_KEY, SUMMARY_KEY, embedding_text
+from mmrag.providers.base import CAPTION_KEY, SUMMARY_KEY, embed_images_of_kinds, embedding_text
 from mmrag.providers.factory import Providers
 
 __all__ = ["Enriched", "ModelCalls", "enrich", "indexed_text"]
@@ -151,8 +151,9 @@ def _embed_images(elements: list[Element], providers: Providers, calls: ModelCal
         return {}
 
     def embed(part: list[Element]) -> list[list[float]]:
-        return providers.image_embedder.embed_images([e.data for e in part if e.data is not None],
-                                                     [indexed_text(e) or None for e in part])
+        # The kinds let an embedder read page renders as documents (Nova: detailLevel DOCUMENT_IMAGE).
+        return embed_images_of_kinds(providers.image_embedder, [e.data for e in part if e.data is not None],
+                                     [e.kind for e in part], [indexed_text(e) or None for e in part])
 
     with _Meter(calls, "image embeddings", providers.image_embedder, len(elements)):
         vectors = _sliced(elements, embed)

@@ -15,6 +15,11 @@ Decomposition only widens retrieval, so it must never sink a query: when the mod
 its output is malformed, the chain logs a WARNING and falls back to the rules. Only a configuration problem
 (:class:`~mmrag.errors.ConfigError`, e.g. missing AWS credentials) propagates, because the rest of the query
 would fail the same way.
+
+The list returned is a :class:`SubQuestionList`: a ``list[str]`` that also says how it was made
+(``decomposition``: ``"model"``, ``"rules"``, ``"rules (model error: ValidationException: …)"``, ``"rules
+(malformed model output: …)"`` or ``"off"``), which the synthesize stage copies into ``Answer.decomposition``, so a
+fallback is reported in the answer, not only logged.
 """
 
 from __future__ import annotations
@@ -37,7 +42,15 @@ if TYPE_CHECKING:
 
     from mmrag.providers._concurrency import AdaptiveLimiter, RetryPolicy
 
-__all__ = ["DECOMPOSE_PROMPT", "DECOMPOSE_SYSTEM", "SubQuestions", "decompose_chain", "merge_sub_questions"]
+__all__ = [
+    "DECOMPOSE_PROMPT",
+    "DECOMPOSE_SYSTEM",
+    "SubQuestionList",
+    "SubQuestions",
+    "decompose_chain",
+    "decomposition_of",
+    "merge_sub_questions",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +76,43 @@ class SubQuestions(BaseModel):
     sub_questions: list[str] = Field(
         description="The sub-questions, most important first; an empty list when the question is already simple.",
     )
+
+
+class SubQuestionList(list[str]):
+    """The decompose stage's output: the questions retrieval runs, and how they were made.
+
+    Attributes:
+        decomposition: ``"model"`` (the chat model split it), ``"rules"`` (the rule-based splitter, no model
+            configured), ``"rules (model error: <code>: <message>)"`` / ``"rules (malformed model output: …)"``
+            (the model failed and the rules stood in) or ``"off"`` (no split asked for).
+    """
+
+    __slots__ = ("decomposition",)
+
+    def __init__(self, questions: Iterable[str] = (), decomposition: str = "model") -> None:
+        super().__init__(questions)
+        self.decomposition = decomposition
+
+    def __reduce__(self) -> Any:  # pickling and deepcopy keep the attribute
+        return (SubQuestionList, (list(self), self.decomposition))
+
+
+def decomposition_of(questions: object) -> str | None:
+    """How a decompose stage's output was made (:class:`SubQuestionList`); None for a plain list (a custom stage)."""
+    value = getattr(questions, "decomposition", None)
+    return value if isinstance(value, str) else None
+
+
+def _reason(exc: BaseException) -> str:
+    """``<AWS error code or exception type>: <message>`` of a failed model call, on one line, 300 characters at most."""
+    from mmrag.providers._concurrency import error_code
+
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    code = error_code(cause) or error_code(exc) or type(cause).__name__
+    response = getattr(cause, "response", None)
+    message = (response.get("Error") or {}).get("Message") if isinstance(response, dict) else None
+    text = " ".join(str(message or cause).split())
+    return f"{code}: {text}"[:300]
 
 
 def _tidy(text: str) -> str:
@@ -126,7 +176,7 @@ def decompose_chain(
     if max_sub_questions < 1:
         raise ValueError(f"max_sub_questions must be at least 1, got {max_sub_questions}")
     if llm is None:
-        return RunnableLambda(partial(decompose_rule_based, max_sub_questions=max_sub_questions),
+        return RunnableLambda(partial(_rules, max_sub_questions=max_sub_questions, how="rules"),
                               name="decompose_rule_based")
     try:
         # include_raw: a reply that does not parse comes back as data (parsing_error), not as an exception that
@@ -142,7 +192,7 @@ def decompose_chain(
     def decompose(question: str, config: RunnableConfig) -> list[str]:
         original = _tidy(question)
         if not original or max_sub_questions == 1:
-            return merge_sub_questions(original, [], max_sub_questions=max_sub_questions)
+            return SubQuestionList(merge_sub_questions(original, [], max_sub_questions=max_sub_questions), "off")
         messages = [
             ("system", DECOMPOSE_SYSTEM),
             ("human", DECOMPOSE_PROMPT.format(max_parts=max_sub_questions - 1, question=original)),
@@ -154,17 +204,23 @@ def decompose_chain(
             raise
         except Exception as exc:
             logger.warning("decomposition by %s failed (%s); falling back to the rule-based splitter", model_id, exc)
-            return decompose_rule_based(original, max_sub_questions=max_sub_questions)
+            return _rules(original, max_sub_questions=max_sub_questions, how=f"rules (model error: {_reason(exc)})")
         parts = _parsed(out)
         if parts is None:
             error = out.get("parsing_error") if isinstance(out, dict) else None
             why = " ".join(str(error).split())[:300] if error else "no SubQuestions tool call"
             logger.warning("decomposition by %s returned malformed output (%s); falling back to the rule-based "
                            "splitter", model_id, why)
-            return decompose_rule_based(original, max_sub_questions=max_sub_questions)
-        return merge_sub_questions(original, parts, max_sub_questions=max_sub_questions)
+            return _rules(original, max_sub_questions=max_sub_questions,
+                          how=f"rules (malformed model output: {why[:200]})")
+        return SubQuestionList(merge_sub_questions(original, parts, max_sub_questions=max_sub_questions), "model")
 
     return RunnableLambda(decompose, name="decompose")
+
+
+def _rules(question: str, *, max_sub_questions: int, how: str) -> list[str]:
+    # Annotated list[str]: the stage's output schema (a SubQuestionList is a list of strings).
+    return SubQuestionList(decompose_rule_based(question, max_sub_questions=max_sub_questions), how)
 
 
 def _method(llm: BaseChatModel) -> dict[str, str]:

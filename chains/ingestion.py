@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mmrag.chains._components import open_components
 from mmrag.chains._enrich import ModelCalls, enrich
+from mmrag.chains._split import fit_tables
 from mmrag.chains._write import PreparedSource, caption_failed, release_orphans, write_group
 from mmrag.elements import Element, content_hash
 from mmrag.errors import MmragError, ParseError
@@ -240,7 +241,7 @@ def _prepare(
             linked = blob.mime_type in ("text/html", "application/xhtml+xml")
             elements: dict[str, Element] = {}
             if linked:
-                elements = {e.id: e for e in parse_blob(blob, options)}
+                elements = {e.id: e for e in fit_tables(parse_blob(blob, options), providers.text_embeddings)}
             images = sorted(e.content_hash for e in elements.values() if e.kind == "image")
             fingerprint = _fingerprint(blob.data, options, providers, images)
             unchanged = entry is not None and entry.fingerprint == fingerprint and not manifest.pending_ids(source)
@@ -248,7 +249,7 @@ def _prepare(
                 reports[source] = SourceReport(source, "unchanged", elements=dict(entry.kinds))
                 return None
             if not linked:
-                elements = {e.id: e for e in parse_blob(blob, options)}
+                elements = {e.id: e for e in fit_tables(parse_blob(blob, options), providers.text_embeddings)}
         except MmragError as e:
             reason = e.reason if isinstance(e, ParseError) else str(e)
             logger.error("%s: %s", source, reason)

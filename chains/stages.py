@@ -111,7 +111,9 @@ def decompose_stage(llm: BaseChatModel | None = None, *, max_sub_questions: int 
 
 
 def _alone(question: str) -> list[str]:
-    return [" ".join(question.split())]
+    from mmrag.chains.decomposition import SubQuestionList
+
+    return SubQuestionList([" ".join(question.split())], "off")
 
 
 # -- retrieve --------------------------------------------------------------------------------------------------
@@ -262,12 +264,15 @@ def synthesize_stage(
     def answer(state: Mapping[str, Any], config: RunnableConfig) -> Iterator[str | Answer]:
         question = str(state["question"])
         subs = [str(s) for s in state.get("sub_questions") or [question]]
+        from mmrag.chains.decomposition import decomposition_of
+
+        how = decomposition_of(state.get("sub_questions"))  # "model", "rules (model error: ...)", ...
         hits = list(state.get("hits") or [])
         if chat_model is None or not hits:
             note = QA_PAIRS_OFFLINE_NOTE if chat_model is None and mode == "qa-pairs" else ""
             if note:
                 logger.warning("qa-pairs needs a chat model: without one it runs as fusion (one extractive answer)")
-            yield from _extractive(question, subs, hits, objects, note)
+            yield from _extractive(question, subs, hits, objects, note, how)
             return
         images = load_images(hits, objects, max_images)
         pairs: list[tuple[str, str]] = []
@@ -282,7 +287,7 @@ def synthesize_stage(
             yield token
         text = "".join(parts).strip()
         yield Answer(question, text, "generated", tuple(subs), citations_for(text, hits, objects),
-                     _linked(hits, objects))
+                     _linked(hits, objects), how)
 
     def run(inputs: Iterator[Mapping[str, Any]], config: RunnableConfig) -> Iterator[str | Answer]:
         yield from answer(_merge(inputs), config)
@@ -311,7 +316,7 @@ def _merge(inputs: Iterator[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def _extractive(question: str, subs: list[str], hits: list[Hit], objects: ObjectStore | None,
-                note: str = "") -> Iterator[str | Answer]:
+                note: str = "", how: str | None = None) -> Iterator[str | Answer]:
     from mmrag.providers.offline import extractive_answer
 
     answer = extractive_answer(question, hits, sub_questions=subs)
@@ -319,7 +324,7 @@ def _extractive(question: str, subs: list[str], hits: list[Hit], objects: Object
     citations = tuple(_placed(c, by_id[c.element_id], objects) if c.element_id in by_id else c
                       for c in answer.citations)
     text = f"{note}\n\n{answer.text}" if note else answer.text
-    answer = replace(answer, text=text, citations=citations, hits=_linked(hits, objects))
+    answer = replace(answer, text=text, citations=citations, hits=_linked(hits, objects), decomposition=how)
     yield from stream_pieces(answer.text)
     yield answer
 

@@ -198,6 +198,10 @@ class Answer:
         sub_questions: the questions retrieval ran (the original first).
         citations: one per marker used in ``text``, in marker order.
         hits: the fused retrieval results the answer was built from, best first.
+        decomposition: how ``sub_questions`` were made: ``"model"`` (the fast chat model), ``"rules"`` (the
+            rule-based splitter; no chat model), ``"rules (model error: ValidationException: …)"`` or ``"rules
+            (malformed model output: …)"`` (the model failed and the rules stood in), ``"off"`` (not split);
+            None when a custom decompose stage did not say.
     """
 
     question: str
@@ -206,6 +210,7 @@ class Answer:
     sub_questions: tuple[str, ...] = ()
     citations: tuple[Citation, ...] = ()
     hits: tuple[Hit, ...] = ()
+    decomposition: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ANSWER_MODES:
@@ -223,12 +228,13 @@ class Answer:
         return next((c for c in self.citations if c.marker == marker), None)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: question, answer, mode, sub_questions, citations and hits."""
+        """A JSON-ready dict: question, answer, mode, sub_questions, decomposition, citations and hits."""
         return {
             "question": self.question,
             "answer": self.text,
             "mode": self.mode,
             "sub_questions": list(self.sub_questions),
+            "decomposition": self.decomposition,
             "citations": [c.to_dict() for c in self.citations],
             "hits": [{"rank": n, **h.to_dict()} for n, h in enumerate(self.hits, 1)],
         }

@@ -118,6 +118,8 @@ def ask(ctx: click.Context, /, question: str, collection: str | None, k: int, su
     if isinstance(answer, CachedAnswer):
         click.secho(f"(cached: the answer to {plain(answer.cached_question)!r}, similarity {answer.similarity:.2f}; "
                     "the collection has not changed since)", dim=True, err=True)
+    if answer.decomposition and answer.decomposition.startswith("rules ("):  # the model failed: say so, once
+        click.secho(f"(decomposition: {plain(answer.decomposition)})", dim=True, err=True)
     if answer.mode == "extractive" and settings.profile == "local":
         click.secho("(extractive: quoted from the sources; no generator is configured offline)", dim=True, err=True)
     print_sources(answer)

@@ -12,7 +12,16 @@ from typing import Protocol, runtime_checkable
 
 from mmrag.elements import Element
 
-__all__ = ["CAPTION_KEY", "SUMMARY_KEY", "Captioner", "ImageEmbedder", "RoleInfo", "embedding_text"]
+__all__ = [
+    "CAPTION_KEY",
+    "SUMMARY_KEY",
+    "Captioner",
+    "ImageEmbedder",
+    "KindAwareImageEmbedder",
+    "RoleInfo",
+    "embed_images_of_kinds",
+    "embedding_text",
+]
 
 CAPTION_KEY = "caption"
 """Metadata key a captioner sets on image and page elements (the element's ``text`` stays its context)."""
@@ -55,6 +64,33 @@ class ImageEmbedder(Protocol):
     def embed_texts(self, texts: Sequence[str]) -> list[list[float]]:
         """Text queries into the image space (text→image search); raises ``ConfigError`` if unsupported."""
         ...
+
+
+@runtime_checkable
+class KindAwareImageEmbedder(ImageEmbedder, Protocol):
+    """An image embedder that embeds page renders differently from other images (an optional capability).
+
+    Nova Multimodal Embeddings, for one, reads a rendered or scanned page with ``detailLevel: DOCUMENT_IMAGE``
+    and a photo or figure with ``STANDARD_IMAGE``. Ingest calls :meth:`embed_images_by_kind` when an embedder has
+    it (see :func:`embed_images_of_kinds`), else :meth:`ImageEmbedder.embed_images`.
+    """
+
+    def embed_images_by_kind(self, images: Sequence[bytes], kinds: Sequence[str],
+                             captions: Sequence[str | None] | None = None) -> list[list[float]]:
+        """One vector per image; ``kinds[i]`` is the element kind of ``images[i]`` (``image`` or ``page``)."""
+        ...
+
+
+def embed_images_of_kinds(embedder: ImageEmbedder, images: Sequence[bytes], kinds: Sequence[str],
+                          captions: Sequence[str | None] | None = None) -> list[list[float]]:
+    """Index vectors of images of the given element kinds: through ``embed_images_by_kind`` where the embedder
+    has it (a wrapper such as the cache forwards it when its inner model has it), else ``embed_images``."""
+    if len(kinds) != len(images):
+        raise ValueError(f"got {len(images)} images but {len(kinds)} kinds")
+    by_kind = getattr(embedder, "embed_images_by_kind", None)
+    if callable(by_kind):
+        return list(by_kind(images, kinds, captions))
+    return embedder.embed_images(images, captions)
 
 
 @dataclass(frozen=True, slots=True)

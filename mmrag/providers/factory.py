@@ -241,6 +241,11 @@ def _build_bedrock(settings: Settings) -> tuple[Embeddings, ImageEmbedder, Capti
 
         image = NovaMultimodalEmbedder(settings, client=client_for(roles.image_embedding.region),
                                        model_id=roles.image_embedding.model_id, limiter=limiter, policy=policy)
+    elif "cohere.embed-v4" in roles.image_embedding.model_id:
+        from mmrag.providers.bedrock.cohere import CohereEmbedV4Embedder
+
+        image = CohereEmbedV4Embedder(settings, client=client_for(roles.image_embedding.region),
+                                      model_id=roles.image_embedding.model_id, limiter=limiter, policy=policy)
     else:
         image = TitanMultimodalEmbedder(settings, client=client_for(roles.image_embedding.region),
                                         model_id=roles.image_embedding.model_id, limiter=limiter, policy=policy)

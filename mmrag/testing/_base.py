@@ -7,7 +7,7 @@ from typing import Literal
 
 __all__ = ["ApiError", "Limits", "ModelInfo", "approx_tokens", "resolve_model"]
 
-Family = Literal["titan-text-v2", "titan-text-v1", "titan-mm", "nova-mme", "claude", "chat", "other"]
+Family = Literal["titan-text-v2", "titan-text-v1", "titan-mm", "nova-mme", "cohere-embed-v4", "claude", "chat", "other"]
 
 _PROVIDERS = frozenset(
     {
@@ -153,6 +153,8 @@ def resolve_model(model_id: str, region: str | None = None) -> ModelInfo:
         family = "titan-mm"
     elif base.startswith("amazon.nova-2-multimodal-embeddings"):
         family = "nova-mme"
+    elif base.startswith("cohere.embed-v4"):
+        family = "cohere-embed-v4"
     elif base.startswith("anthropic.claude"):
         family = "claude"
     elif base.startswith(_CHAT_PREFIXES):

@@ -70,6 +70,9 @@ class _Answer:
     output_tokens: int
 
 
+_MODEL_ERRORS = "The model returned the following errors: "
+
+
 def _fail(where: str, problem: str) -> ApiError:
     return ApiError.validation(f"{where}: {problem}")
 
@@ -150,16 +153,18 @@ def check_model_params(
             f"The maximum tokens you requested exceeds the model limit of {limit}. Try again with a maximum tokens "
             f"value that is lower than {limit}."
         )
+    # The wording of the next three is what Bedrock returns, as users quote it: the model's own message behind
+    # "The model returned the following errors: " (temperature: cline/cline#10572, promptfoo/promptfoo#10307;
+    # temperature with top_p: BerriAI/litellm#15070, aws-samples/bedrock-access-gateway#191; forced tool choice
+    # while the model thinks: strands-agents/harness-sdk#1495, "manually verified against Bedrock").
     if temperature and not facts.temperature:
-        raise ApiError.validation("`temperature` is deprecated for this model.")
+        raise ApiError.validation(f"{_MODEL_ERRORS}`temperature` is deprecated for this model.")
     if temperature and top_p and facts.temperature_xor_top_p:
         raise ApiError.validation(
-            "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
+            f"{_MODEL_ERRORS}`temperature` and `top_p` cannot both be specified for this model. Please use only one."
         )
     if forced_tool and not facts.forced_tool_choice:
-        raise ApiError.validation(
-            "Thinking may not be enabled when tool_choice forces tool use. Use tool_choice auto or none."
-        )
+        raise ApiError.validation(f"{_MODEL_ERRORS}Thinking may not be enabled when tool_choice forces tool use.")
     if structured and not facts.structured_output:
         raise ApiError.validation("This model does not support structured output (outputConfig.textFormat).")
 

@@ -38,11 +38,12 @@ class BedrockEmulator:
     """A loopback Bedrock Runtime for tests: real HTTP on 127.0.0.1, real boto3 client, fake models.
 
     Emulates InvokeModel (Titan Text Embeddings V2 and G1, Titan Multimodal Embeddings G1, Nova Multimodal
-    Embeddings, Anthropic Claude Messages), Converse and ConverseStream (any Claude, Nova, Llama or Mistral id;
-    inference-profile ids and ARNs too). It is as strict as the documented service: model ids, profiles and Regions,
-    ``maxTokens``, ``temperature``/``topP``, forced tool choice and structured output are checked against the facts
-    of :mod:`mmrag.providers.bedrock.catalog`, inputs against documented limits (:class:`Limits`). Faults
-    (throttling, 5xx, access denied, quota exceeded...) and latency can be injected; every request is recorded.
+    Embeddings, Cohere Embed v4, Anthropic Claude Messages), Converse and ConverseStream (any Claude, Nova, Llama or
+    Mistral id; inference-profile ids and ARNs too). It is as strict as the documented service: model ids, profiles
+    and Regions, ``maxTokens``, ``temperature``/``topP``, forced tool choice and structured output are checked
+    against the facts of :mod:`mmrag.providers.bedrock.catalog`, inputs against documented limits
+    (:class:`Limits`). Faults (throttling, 5xx, access denied, quota exceeded...) and latency can be injected; every
+    request is recorded.
 
     Example::
 
@@ -355,6 +356,11 @@ class BedrockEmulator:
                 return payload, tokens, 0
             if info.family == "nova-mme":
                 payload, tokens = _models.invoke_nova_mme(body, self.limits)
+                return payload, tokens, 0
+            if info.family == "cohere-embed-v4":
+                from mmrag.testing._cohere import invoke_cohere_embed_v4
+
+                payload, tokens = invoke_cohere_embed_v4(body)
                 return payload, tokens, 0
             if info.family == "claude":
                 turn = _chat.parse_claude(body, self.limits, facts_for(info.base_id))

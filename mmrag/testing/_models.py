@@ -240,6 +240,8 @@ def invoke_nova_mme(body: Any, limits: Limits) -> tuple[dict[str, Any], int]:
             tokens = _NOVA_MAX_TOKENS
         item.update(embeddingType="TEXT", embedding=text_vector(value, dims))
     else:
+        # https://docs.aws.amazon.com/nova/latest/userguide/embeddings-schema.html: "image": {"detailLevel":
+        # "STANDARD_IMAGE" | "DOCUMENT_IMAGE", "format": "png" | "jpeg" | "gif" | "webp", "source": SourceObject}.
         image = _check_keys(params["image"], {"detailLevel", "format", "source"})
         _nova_enum(image.get("detailLevel", "STANDARD_IMAGE"), ("STANDARD_IMAGE", "DOCUMENT_IMAGE"),
                    "#/singleEmbeddingParams/image/detailLevel")

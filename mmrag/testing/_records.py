@@ -20,6 +20,7 @@ FaultKind = Literal[
     "access_denied",
     "quota_exceeded",
     "model_error",
+    "validation",
 ]
 
 # kind -> (HTTP status, error code, message); message texts follow what the service sends.
@@ -54,6 +55,10 @@ FAULT_ERRORS: dict[str, tuple[int, str, str]] = {
         "https://docs.aws.amazon.com/servicequotas/latest/userguide/gs-request-quota.html.",
     ),
     "model_error": (424, "ModelErrorException", "The model returned an error while processing the request."),
+    # Bedrock Runtime API reference, "Common errors": 400 ValidationException, "The input fails to satisfy the
+    # constraints specified by an AWS service" (what a request the model rejects gets; pass ``message=``).
+    "validation": (400, "ValidationException", "The input fails to satisfy the constraints specified by an AWS "
+                   "service."),
     # Mid-stream exceptions carry the union member name, lower camel case, in ``:exception-type``.
     "stream_throttle": (200, "throttlingException", "Too many tokens, please wait before trying again."),
     "stream_error": (200, "modelStreamErrorException", "The model stream was interrupted. Try your request again."),
@@ -77,7 +82,8 @@ class Fault:
             then a ``throttlingException`` event inside a ConverseStream after ``after_events`` events) or
             ``stream_error`` (the same with ``modelStreamErrorException``), ``access_denied`` (403
             AccessDeniedException: model access not enabled), ``quota_exceeded`` (400
-            ServiceQuotaExceededException) or ``model_error`` (424 ModelErrorException). Stream kinds only match
+            ServiceQuotaExceededException), ``model_error`` (424 ModelErrorException) or ``validation`` (400
+            ValidationException: a request the model rejects; not retried). Stream kinds only match
             ConverseStream.
         times: how many matching requests fail; None for every one.
         model: fnmatch pattern over the model id as sent and the resolved base model id (so ``anthropic.*``

@@ -1,4 +1,4 @@
-"""Bedrock providers: Claude (chat models, captioner), Titan embeddings, the shared boto3 client.
+"""Bedrock providers: Claude (chat models, captioner), Titan, Nova and Cohere embeddings, the shared boto3 client.
 
 Concrete modules import boto3/langchain-aws lazily; importing this package loads no SDK.
 """

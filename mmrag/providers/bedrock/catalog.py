@@ -19,6 +19,13 @@ Every fact carries its source in a comment. Sources, abbreviated below:
   dimensions 1024/384/256; Regions from "Supported Regions and models for model sharing".
 - [nova-mme]  Amazon Nova user guide, "Complete embeddings request and response schema" and "Using Nova
   Embeddings": 8K tokens, dimensions 3072/1024/384/256, launched in us-east-1.
+- [cohere-v4] Bedrock user guide, "Cohere Embed v4" (https://docs.aws.amazon.com/bedrock/latest/userguide/
+  model-parameters-embed-v4.html): request ``{input_type, texts | images | inputs, embedding_types,
+  output_dimension: 256|512|1024|1536, max_tokens, truncate: NONE|LEFT|RIGHT}``, at most 96 texts or images per
+  call, ~128K tokens of context; and its model card (https://docs.aws.amazon.com/bedrock/latest/userguide/
+  model-card-cohere-embed-v4.html): id ``cohere.embed-v4:0``, geo profiles ``us.``/``eu.`` and ``global.``. The
+  card also lists an in-Region endpoint, but not which Regions serve it on demand: mmrag calls the model through
+  its profiles (which need no Region list), and the emulator therefore treats the base id as profile-only.
 - [lifecycle] Bedrock user guide, "Model lifecycle": retired ids answer ``ResourceNotFoundException: This model
   version has reached the end of its life``.
 
@@ -53,10 +60,16 @@ Kind = Literal["chat", "text-embedding", "multimodal-embedding"]
 Lifecycle = Literal["active", "legacy", "retired"]
 
 # [profiles] geography of each system-defined profile prefix -> Region name prefixes that are its source Regions.
+# Cross-checked with AWS's own CDK construct (aws-cdk, @aws-cdk/aws-bedrock-alpha, cross-region-inference-profile.ts:
+# the Regions each geography "might include" and the prefixes it grants IAM on): EU = eu-*, US = us-* (commercial),
+# APAC = ap-* plus Middle East (UAE) me-central-1, JP = ap-northeast-1/3, AU = ap-southeast-2/4, US-GOV = us-gov-*.
+# Still an approximation per model: a given model's profile may list fewer source Regions ([profiles]: the exact
+# list comes from GetInferenceProfile called in the source Region). ca-central-1 under "us" is an unconfirmed
+# earlier entry: neither source lists it.
 _GEO_SOURCES: dict[str, tuple[str, ...]] = {
     "us": ("us-east-", "us-west-", "ca-central-"),
     "eu": ("eu-",),
-    "apac": ("ap-",),
+    "apac": ("ap-", "me-central-1"),
     "jp": ("ap-northeast-1", "ap-northeast-3"),
     "au": ("ap-southeast-2", "ap-southeast-4"),
     "us-gov": ("us-gov-",),
@@ -167,6 +180,9 @@ MODELS: dict[str, ModelFacts] = {
         ModelFacts(  # [nova-mme]
             "amazon.nova-2-multimodal-embeddings-v1:0", "Nova Multimodal Embeddings", "multimodal-embedding",
             regions=("us-east-1",), max_input_tokens=8_192, dimensions=(3072, 1024, 384, 256)),
+        ModelFacts(  # [cohere-v4] profiles and limits; in-Region Regions not documented there (see above)
+            "cohere.embed-v4:0", "Cohere Embed v4", "multimodal-embedding", profiles=("us", "eu", "global"),
+            max_input_tokens=128_000, dimensions=(1536, 1024, 512, 256)),
     )
 }
 

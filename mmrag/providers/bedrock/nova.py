@@ -13,6 +13,12 @@ images as queries: :meth:`NovaMultimodalEmbedder.embed_image_queries`, ``GENERIC
 
 Unlike Titan Multimodal G1, one request embeds ONE modality: an image is embedded without its caption (the
 caption is indexed in the text space anyway).
+
+Page renders (PDF pages, scanned pages) are read as documents: ingest passes each image's element kind
+(:meth:`NovaMultimodalEmbedder.embed_images_by_kind`) and a ``page`` gets ``detailLevel: DOCUMENT_IMAGE``, any other
+image the embedder's ``detail_level`` (``STANDARD_IMAGE`` by default). The field and its two values are in the
+documented request schema, https://docs.aws.amazon.com/nova/latest/userguide/embeddings-schema.html
+(``singleEmbeddingParams.image.detailLevel: "STANDARD_IMAGE" | "DOCUMENT_IMAGE"``).
 """
 
 from __future__ import annotations
@@ -27,13 +33,16 @@ from mmrag.providers._concurrency import AdaptiveLimiter, CallStats, RetryPolicy
 from mmrag.providers.bedrock.catalog import truncate_to_tokens
 from mmrag.providers.bedrock.images import fit_image
 
-__all__ = ["NOVA_MME_MODEL", "NovaMultimodalEmbedder"]
+__all__ = ["DOCUMENT_KINDS", "NOVA_MME_MODEL", "NovaMultimodalEmbedder"]
 
 NOVA_MME_MODEL = "amazon.nova-2-multimodal-embeddings-v1:0"
 _MAX_TEXT_TOKENS = 8_192  # [nova-mme] "maximum context length is 8K tokens"
 _IMAGE_MAX_SIDE = 4096  # keep uploads modest; the service downsizes larger images anyway
 _IMAGE_MAX_BYTES = 20_000_000
 Purpose = Literal["GENERIC_INDEX", "GENERIC_RETRIEVAL", "TEXT_RETRIEVAL", "IMAGE_RETRIEVAL", "DOCUMENT_RETRIEVAL"]
+Detail = Literal["STANDARD_IMAGE", "DOCUMENT_IMAGE"]
+DOCUMENT_KINDS = frozenset({"page"})
+"""Element kinds embedded with ``detailLevel: DOCUMENT_IMAGE``: page renders (text PDFs and scanned pages)."""
 
 
 class NovaMultimodalEmbedder:
@@ -44,7 +53,8 @@ class NovaMultimodalEmbedder:
         client: a ``bedrock-runtime`` client in a Region that offers the model.
         model_id: default :data:`NOVA_MME_MODEL`.
         dimensions: 3072, 1024, 384 or 256.
-        detail_level: ``STANDARD_IMAGE`` (photos, figures) or ``DOCUMENT_IMAGE`` (page renders, text-heavy images).
+        detail_level: for images that are not page renders: ``STANDARD_IMAGE`` (photos, figures) or
+            ``DOCUMENT_IMAGE`` (text-heavy images). Page renders always get ``DOCUMENT_IMAGE``.
         limiter: concurrency gate, possibly shared.
         policy: retry/backoff settings.
     """
@@ -58,7 +68,7 @@ class NovaMultimodalEmbedder:
         client: Any,
         model_id: str | None = None,
         dimensions: int | None = None,
-        detail_level: Literal["STANDARD_IMAGE", "DOCUMENT_IMAGE"] = "STANDARD_IMAGE",
+        detail_level: Detail = "STANDARD_IMAGE",
         limiter: AdaptiveLimiter | None = None,
         policy: RetryPolicy | None = None,
     ) -> None:
@@ -82,12 +92,19 @@ class NovaMultimodalEmbedder:
             "singleEmbeddingParams": {"embeddingPurpose": purpose, "embeddingDimension": self.dimensions, **item},
         }
 
-    def image_body(self, image: bytes, purpose: Purpose = "GENERIC_INDEX") -> dict[str, Any]:
-        """The InvokeModel body for one image (fitted to PNG/JPEG and a sane size)."""
+    def image_body(self, image: bytes, purpose: Purpose = "GENERIC_INDEX",
+                   detail: Detail | None = None) -> dict[str, Any]:
+        """The InvokeModel body for one image (fitted to PNG/JPEG and a sane size); ``detail`` overrides the
+        embedder's ``detail_level``."""
         fitted, fmt = fit_image(image, formats=("png", "jpeg", "gif", "webp"), max_side=_IMAGE_MAX_SIDE,
                                 max_bytes=_IMAGE_MAX_BYTES)
         source = {"bytes": base64.b64encode(fitted).decode("ascii")}
-        return self._body(purpose, {"image": {"format": fmt, "detailLevel": self.detail_level, "source": source}})
+        level = detail or self.detail_level
+        return self._body(purpose, {"image": {"format": fmt, "detailLevel": level, "source": source}})
+
+    def detail_for(self, kind: str) -> Detail:
+        """The ``detailLevel`` for an element kind: ``DOCUMENT_IMAGE`` for page renders, else ``detail_level``."""
+        return "DOCUMENT_IMAGE" if kind in DOCUMENT_KINDS else self.detail_level
 
     def text_body(self, text: str, purpose: Purpose = "IMAGE_RETRIEVAL") -> dict[str, Any]:
         """The InvokeModel body for one text (cut to 8K tokens; ``truncationMode`` END as a safety net)."""
@@ -114,6 +131,22 @@ class NovaMultimodalEmbedder:
         if captions is not None and len(captions) != len(images):
             raise ValueError(f"got {len(images)} images but {len(captions)} captions")
         return bounded_map(lambda image: self._invoke(self.image_body(image)), list(images), limiter=self.limiter)
+
+    def embed_images_by_kind(self, images: Sequence[bytes], kinds: Sequence[str],
+                             captions: Sequence[str | None] | None = None) -> list[list[float]]:
+        """Index vectors (``GENERIC_INDEX``) read as their kind asks: ``page`` renders as ``DOCUMENT_IMAGE``, other
+        images with ``detail_level`` (:class:`~mmrag.providers.base.KindAwareImageEmbedder`).
+
+        Raises:
+            ValueError: ``kinds`` or ``captions`` has a different length, or an image cannot be read.
+            ProviderError: a request failed (after retries for retryable errors).
+        """
+        if len(kinds) != len(images) or (captions is not None and len(captions) != len(images)):
+            raise ValueError(f"got {len(images)} images but {len(kinds)} kinds"
+                             + ("" if captions is None else f" and {len(captions)} captions"))
+        pairs = list(zip(images, [self.detail_for(k) for k in kinds], strict=True))
+        return bounded_map(lambda pair: self._invoke(self.image_body(pair[0], detail=pair[1])), pairs,
+                           limiter=self.limiter)
 
     def embed_image_queries(self, images: Sequence[bytes]) -> list[list[float]]:
         """Query vectors for images used as queries (image→image search, ``GENERIC_RETRIEVAL``)."""
