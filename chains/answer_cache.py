@@ -218,7 +218,7 @@ class AnswerCache:
 
 def _answer_dict(answer: Answer) -> dict[str, Any]:
     return {"text": answer.text, "mode": answer.mode, "sub_questions": list(answer.sub_questions),
-            "citations": [c.to_dict() for c in answer.citations],
+            "decomposition": answer.decomposition, "citations": [c.to_dict() for c in answer.citations],
             "hits": [{"score": h.score, "lists": list(h.lists), "element": {
                 "id": h.element.id, "kind": h.element.kind, "source": h.element.source, "text": h.element.text,
                 "page": h.element.page, "bbox": list(h.element.bbox) if h.element.bbox else None,
@@ -230,7 +230,7 @@ def _cached(data: Mapping[str, Any], question: str, stored: str, similarity: flo
     hits = tuple(Hit(Element.restore(**h["element"]), float(h["score"]), tuple(h["lists"])) for h in data["hits"])
     citations = tuple(Citation(**c) for c in data["citations"])
     return CachedAnswer(question, data["text"], data["mode"], tuple(data["sub_questions"]), citations, hits,
-                        cached_question=stored, similarity=similarity)
+                        data.get("decomposition"), cached_question=stored, similarity=similarity)
 
 
 def with_answer_cache(chain: Runnable[Any, Any], cache: AnswerCache, *, variant: str = "") -> Runnable[Any, Any]:

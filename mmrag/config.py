@@ -86,11 +86,12 @@ class Settings(BaseSettings):
     text_embedding_dims: Annotated[Literal[256, 512, 1024], BeforeValidator(_as_int)] = 1024
     image_embedding_model: str = Field(
         "amazon.titan-embed-image-v1",
-        description="image space: amazon.titan-embed-image-v1 or amazon.nova-2-multimodal-embeddings-v1:0 "
+        description="image space: amazon.titan-embed-image-v1, amazon.nova-2-multimodal-embeddings-v1:0 or "
+        "cohere.embed-v4:0 "
         "(MMRAG_IMAGE_EMBEDDING_MODEL, or MMRAG_IMAGE_MODEL for short)",
         validation_alias=AliasChoices("image_embedding_model", "MMRAG_IMAGE_EMBEDDING_MODEL", "MMRAG_IMAGE_MODEL"),
     )
-    image_embedding_dims: Annotated[Literal[256, 384, 1024, 3072], BeforeValidator(_as_int)] = 1024
+    image_embedding_dims: Annotated[Literal[256, 384, 512, 1024, 1536, 3072], BeforeValidator(_as_int)] = 1024
     image_caption_max_tokens: int = Field(
         128, ge=8, le=256, description="captions are cut to this many tokens before joint image+text embedding"
     )
@@ -133,6 +134,9 @@ class Settings(BaseSettings):
         if self.image_embedding_dims == 3072 and "nova" not in self.image_embedding_model:
             raise ValueError("image_embedding_dims 3072 needs amazon.nova-2-multimodal-embeddings-v1:0 (Titan "
                              "Multimodal Embeddings G1 offers 256, 384 or 1024)")
+        if self.image_embedding_dims in (512, 1536) and "cohere.embed-v4" not in self.image_embedding_model:
+            raise ValueError(f"image_embedding_dims {self.image_embedding_dims} needs cohere.embed-v4:0 (Titan "
+                             "Multimodal Embeddings G1 offers 256, 384 or 1024; Nova 256, 384, 1024 or 3072)")
         return self
 
     @model_validator(mode="after")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,19 +28,6 @@ pytestmark = pytest.mark.integration
 
 COHERE = "cohere.embed-v4:0"
 HTML = "html/octave/Two_002dDimensional-Plots.html"
-
-
-@pytest.fixture(scope="module")
-def emu() -> Iterator[BedrockEmulator]:
-    with BedrockEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture(autouse=True)
-def _clean(emu: BedrockEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    emu.reset()
-    for name, value in emu.environ().items():
-        monkeypatch.setenv(name, value)
 
 
 def _settings(emu: BedrockEmulator, region: str = "us-east-1", **kw: Any) -> Settings:
@@ -115,6 +101,14 @@ def test_the_emulator_rejects_what_the_schema_does_not_allow(emu: BedrockEmulato
 def test_dimensions_the_model_does_not_offer_are_a_config_error(emu: BedrockEmulator) -> None:
     with pytest.raises(ConfigError, match="1536, 1024, 512, 256 dimensions, not 384"):
         build_providers(_settings(emu, image_embedding_dims=384))
+
+
+@pytest.mark.parametrize("dims", [512, 1536])
+def test_cohere_only_sizes_are_settings_only_with_cohere(emu: BedrockEmulator, dims: int) -> None:
+    embedder = build_providers(_settings(emu, image_embedding_dims=dims)).image_embedder
+    assert embedder.dimensions == dims
+    with pytest.raises(ValueError, match=f"image_embedding_dims {dims} needs cohere.embed-v4:0"):
+        Settings(image_embedding_dims=dims)
 
 
 def test_ingest_and_search_by_image_end_to_end(emu: BedrockEmulator, data_dir: Path, tmp_path: Path,

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from click.testing import CliRunner
@@ -30,22 +29,8 @@ EXPECTED = f"rules (model error: ValidationException: {REJECTED})"
 
 
 @pytest.fixture(scope="module")
-def emu() -> Iterator[BedrockEmulator]:
-    with BedrockEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture(autouse=True)
-def env(emu: BedrockEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name, value in emu.environ().items():
-        monkeypatch.setenv(name, value)
-    emu.reset()
-    yield
-    emu.reset()
-
-
-@pytest.fixture(scope="module")
-def settings(emu: BedrockEmulator, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def settings(bedrock_emulator: BedrockEmulator, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    emu = bedrock_emulator
     home = tmp_path_factory.mktemp("decomposition") / ".mmrag"
     settings = Settings(profile="bedrock", bedrock_endpoint_url=emu.url, aws_region="us-east-1", home=home,
                         answer_cache=False)

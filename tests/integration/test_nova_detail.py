@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,19 +24,6 @@ from mmrag.providers.bedrock.titan import TitanMultimodalEmbedder
 from mmrag.testing import BedrockEmulator
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def emu() -> Iterator[BedrockEmulator]:
-    with BedrockEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture(autouse=True)
-def _clean(emu: BedrockEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
-    emu.reset()
-    for name, value in emu.environ().items():
-        monkeypatch.setenv(name, value)
 
 
 def _settings(emu: BedrockEmulator, tmp_path: Path, **kw: Any) -> Settings:

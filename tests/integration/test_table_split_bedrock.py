@@ -3,7 +3,6 @@ client and the strict loopback emulator: it becomes several table elements of wh
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,12 +34,10 @@ def _page(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def emu(monkeypatch: pytest.MonkeyPatch) -> Iterator[BedrockEmulator]:
-    with BedrockEmulator() as emulator:
-        for name, value in emulator.environ().items():
-            monkeypatch.setenv(name, value)
-        emulator.script_chat(lambda request: "Survey readings per station: code, place, reading and sensor batch.")
-        yield emulator
+def emu(emu: BedrockEmulator) -> BedrockEmulator:
+    """The conftest's emulator, summarising every table the same way."""
+    emu.script_chat(lambda request: "Survey readings per station: code, place, reading and sensor batch.")
+    return emu
 
 
 def test_a_900_row_table_becomes_parts_and_every_row_is_embedded_and_found(emu: BedrockEmulator,

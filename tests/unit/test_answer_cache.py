@@ -75,6 +75,7 @@ def test_paraphrase_hits_unrelated_and_near_miss_do_not(home: Path) -> None:
                                                                     for h in first.hits]
     assert "synthesize" not in runs.names and "retrieve" not in runs.names  # answered at once
     assert hit.to_dict()["cached"] == {"question": QUESTION, "similarity": round(hit.similarity, 4)}
+    assert first.decomposition == "off" and hit.decomposition == first.decomposition  # what ran, kept by the cache
     for other in ("How do you draw a histogram in Octave?", "What is the boiling point of water?"):
         assert not isinstance(chain.invoke(other), CachedAnswer), other
 
