@@ -178,10 +178,12 @@ def decompose_chain(
     if llm is None:
         return RunnableLambda(partial(_rules, max_sub_questions=max_sub_questions, how="rules"),
                               name="decompose_rule_based")
+    from mmrag.providers.bedrock.catalog import structured_output_kwargs
+
     try:
         # include_raw: a reply that does not parse comes back as data (parsing_error), not as an exception that
         # the retry layer would mistake for a failed call.
-        structured = llm.with_structured_output(SubQuestions, include_raw=True, **_method(llm))
+        structured = llm.with_structured_output(SubQuestions, include_raw=True, **structured_output_kwargs(llm))
     except NotImplementedError as exc:
         raise ConfigError(
             f"{type(llm).__name__} cannot return structured output (it does not support tool calling): use a chat "
@@ -221,15 +223,6 @@ def decompose_chain(
 def _rules(question: str, *, max_sub_questions: int, how: str) -> list[str]:
     # Annotated list[str]: the stage's output schema (a SubQuestionList is a list of strings).
     return SubQuestionList(decompose_rule_based(question, max_sub_questions=max_sub_questions), how)
-
-
-def _method(llm: BaseChatModel) -> dict[str, str]:
-    """``method="json_schema"`` (Bedrock native structured output) for models known to support it; otherwise the
-    model's default (tool calling for ``ChatBedrockConverse``)."""
-    from mmrag.providers.bedrock.catalog import facts_for
-
-    facts = facts_for(str(getattr(llm, "model_id", "") or ""))
-    return {"method": "json_schema"} if facts is not None and facts.structured_output else {}
 
 
 def _parsed(out: Any) -> list[str] | None:

@@ -102,14 +102,6 @@ def judge_label(model_id: str) -> str:
     return f"LLM judge ({model_id})"
 
 
-def _structured_kwargs(llm: Any) -> dict[str, str]:
-    """Native structured output where the catalog says the model supports it (as decomposition does)."""
-    from mmrag.providers.bedrock.catalog import facts_for
-
-    facts = facts_for(str(getattr(llm, "model_id", "") or ""))
-    return {"method": "json_schema"} if facts is not None and facts.structured_output else {}
-
-
 def _evidence(answer: Answer, hits: Sequence[Hit]) -> str:
     from mmrag.chains.synthesis import defuse
     from mmrag.eval.golden import element_text
@@ -137,9 +129,11 @@ class Judge:
     def __init__(self, llm: BaseChatModel, *, local: bool = False) -> None:
         self.model_id = str(getattr(llm, "model_id", None) or getattr(llm, "model_name", None) or type(llm).__name__)
         self.local = local
+        from mmrag.providers.bedrock.catalog import structured_output_kwargs
+
         try:
             self._structured = llm.with_structured_output(JudgeVerdict, include_raw=True,
-                                                          **_structured_kwargs(llm))
+                                                          **structured_output_kwargs(llm))
         except NotImplementedError as exc:
             raise ConfigError(f"{type(llm).__name__} cannot return structured output, so it cannot judge answers: "
                               "use a chat model that does (the bedrock profile's fast model)") from exc

@@ -50,6 +50,7 @@ __all__ = [
     "Resolved",
     "approx_tokens",
     "facts_for",
+    "structured_output_kwargs",
     "geo_of",
     "resolve",
     "split_model_id",
@@ -200,6 +201,14 @@ def split_model_id(model_id: str) -> tuple[str | None, str]:
 def facts_for(model_id: str) -> ModelFacts | None:
     """The facts of a model id, profile id or ARN; None for a model this table does not know."""
     return MODELS.get(split_model_id(model_id)[1])
+
+
+def structured_output_kwargs(llm: object) -> dict[str, str]:
+    """Keyword arguments for LangChain's ``with_structured_output``: ``method="json_schema"`` (Bedrock native
+    structured output) for a chat model this table says supports it, else none (the model's default: tool
+    calling for ``ChatBedrockConverse``). Used by decomposition, the eval judge and question drafting alike."""
+    facts = facts_for(str(getattr(llm, "model_id", "") or ""))
+    return {"method": "json_schema"} if facts is not None and facts.structured_output else {}
 
 
 def geo_of(prefix: str, region: str) -> bool:
