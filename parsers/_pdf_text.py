@@ -10,18 +10,21 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pymupdf
 
-from mmrag.elements import BBox
+from mmrag.elements import BBox, Element
+from mmrag.parsers.chunking import tail_text
 
 __all__ = [
+    "CONTEXT_KEY",
     "Rect",
     "TextBlock",
     "area",
     "caption_near",
+    "carry_page_context",
     "clip_box",
     "garbled_share",
     "intersection_area",
@@ -295,3 +298,35 @@ def caption_near(
         if 0 <= gap <= 36 and (near is None or gap < near[0]):
             near = (gap, b.text)
     return _flat(near[1], 200) if near else ""
+
+
+CONTEXT_KEY = "context"
+"""Metadata key of the text that runs into a page's first chunk from the end of the page before."""
+
+
+def carry_page_context(elements: Sequence[Element], previous: str, limit: int) -> tuple[list[Element], str]:
+    """A sentence cut by a page break, carried to the page that goes on with it.
+
+    The first text chunk of a page gets the last sentence(s) of the previous page's text, at most ``limit``
+    characters, as ``metadata["context"]``: the index then sees "The data is available in the strucchange
+    package: it can be loaded ... by" together with the ``data("USIncExp")`` that opens the next page, and the
+    table rows at the top of a page together with the header the page before ended with. The element's own text
+    (what is quoted and cited, with its page and box) does not change. Garbled chunks give and take nothing.
+
+    Args:
+        elements: one page's elements, in the order the parser yields them.
+        previous: the end of the previous page's text ("" for the first page).
+        limit: most characters carried (the chunk overlap).
+
+    Returns:
+        The elements (the first text chunk replaced when it gets a context) and this page's end for the next page.
+    """
+    texts = [i for i, e in enumerate(elements) if e.kind == "text" and not e.metadata.get("garbled")]
+    out = list(elements)
+    if not texts:
+        return out, ""
+    first = out[texts[0]]
+    context = tail_text(previous, limit)
+    if context:
+        out[texts[0]] = replace(first, metadata={**first.metadata, CONTEXT_KEY: context})
+    return out, tail_text(out[texts[-1]].text, limit)

@@ -125,6 +125,13 @@ def test_cue_lists_are_kind_restricted_and_only_for_questions_that_name_a_kind(c
     assert docs[0].metadata["kind"] == "table" and "dense-table" in docs[0].metadata["lists"]
 
 
+def test_a_documents_name_finds_its_elements(components: tuple[Any, Any]) -> None:
+    _, collection = components  # the indexed text starts with the file name (chains._enrich.indexed_text)
+    found = collection.text.keyword_search("tabula", k=5)
+    assert len(found) >= 3 and {Path(r.element.source).name for r in found} == {"tabula-data.pdf"}
+    assert not any("tabula" in r.element.text.lower() for r in found)  # found by the label, not the text
+
+
 def test_cli_ask_json_and_human(home: Path) -> None:
     env = {"MMRAG_HOME": str(home), "MMRAG_OCR": "off"}
     result = CliRunner().invoke(cli, ["ask", "What is the hp of the Mazda RX4?", "--json", "-k", "5"], env=env)
