@@ -90,7 +90,9 @@ def indexed_text(element: Element) -> str:
 
 
 INDEXED_TEXT_VERSION = 2
-"""The version of :func:`indexed_text` (1: caption/summary, text, OCR; 2: + document label and page context)."""
+"""The version of what ingest indexes for an element, for the ingest fingerprint: 1: caption or summary, text, OCR
+text; 2: + the document label and the page context, and (same release) PDF tables take a header line from above
+their rules."""
 
 
 def _document_label(element: Element, text: str) -> str:
