@@ -1,6 +1,6 @@
 """Offline quality on the bundled golden set, and the README table regenerated from it.
 
-    python bench/eval_readme.py [--home DIR] [--ingest] [--variants dense,bm25,hybrid,decompose+rrf] [-k 5]
+    python bench/eval_readme.py [--home DIR] [--ingest] [--variants dense,bm25,hybrid,no-cues,decompose+rrf] [-k 5]
                                 [--write] [--html report.html]
 
 Runs ``mmrag.eval.evaluate`` with the offline profile on ``tests/data/golden.jsonl`` over the collection
@@ -29,7 +29,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--home", type=Path, default=Path(os.environ.get("MMRAG_HOME", ROOT / ".mmrag")))
     parser.add_argument("--ingest", action="store_true", help="ingest tests/data into the collection first")
-    parser.add_argument("--variants", default="dense,bm25,hybrid,decompose+rrf")
+    parser.add_argument("--variants", default="dense,bm25,hybrid,no-cues,decompose+rrf")
     parser.add_argument("-k", type=int, default=5)
     parser.add_argument("--write", action="store_true", help="rewrite the README table")
     parser.add_argument("--html", type=Path, help="also write the HTML report here")
@@ -73,7 +73,8 @@ def main() -> None:
 
 
 def table_markdown(result: object) -> str:
-    """Rows: modality; columns: recall@k of every variant, then MRR and answer-contains of decompose+rrf."""
+    """Rows: modality; columns: recall@k of every variant, MRR of decompose+rrf (and of the ``no-cues`` ablation
+    when it ran), then nDCG and the answer columns of decompose+rrf."""
     from mmrag.eval.runner import EvalReport
 
     assert isinstance(result, EvalReport)
@@ -81,7 +82,9 @@ def table_markdown(result: object) -> str:
     variants = result.variants
     lead = "decompose+rrf" if "decompose+rrf" in variants else variants[-1]
     k = result.k
-    head = ["questions", *(f"recall@{k} {v}" for v in variants), f"MRR ({lead})", f"nDCG@{k} ({lead})",
+    ablation = [v for v in variants if v == "no-cues" and v != lead]
+    head = ["questions", *(f"recall@{k} {v}" for v in variants), f"MRR ({lead})",
+            *(f"MRR ({v})" for v in ablation), f"nDCG@{k} ({lead})",
             f"answer contains reference ({lead})", f"answer leads with it ({lead})"]
     lines = ["| modality | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
 
@@ -91,7 +94,8 @@ def table_markdown(result: object) -> str:
     for modality in [m for m in ROWS if (lead, m) in rows]:
         main = rows[(lead, modality)]
         cells = [str(main["n"]), *(fmt(rows[(v, modality)]["recall"]) for v in variants), fmt(main["mrr"]),
-                 fmt(main["ndcg"]), fmt(main["answer_contains"]), fmt(main["answer_first"])]
+                 *(fmt(rows[(v, modality)]["mrr"]) for v in ablation), fmt(main["ndcg"]),
+                 fmt(main["answer_contains"]), fmt(main["answer_first"])]
         lines.append(f"| {modality} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -21,7 +21,7 @@ from mmrag.elements import Element
 from mmrag.providers.base import CAPTION_KEY, SUMMARY_KEY, embed_images_of_kinds, embedding_text
 from mmrag.providers.factory import Providers
 
-__all__ = ["Enriched", "ModelCalls", "enrich", "indexed_text"]
+__all__ = ["INDEXED_TEXT_VERSION", "Enriched", "ModelCalls", "enrich", "indexed_text"]
 
 VISUAL = ("image", "page")
 DESCRIBED = ("image", "page", "table")
@@ -68,12 +68,41 @@ class Enriched:
 
 
 def indexed_text(element: Element) -> str:
-    """What the text space embeds and BM25 matches: caption or summary, the element's text, and OCR text."""
+    """What the text space embeds and BM25 matches: the document's name (and title), the end of the page before
+    when a chunk goes on from it, the caption or summary, the element's text, and OCR text.
+
+    Questions name their document ("in the strucchange introduction", "the vcd vignette"): with the file name (and
+    an HTML page's title) on every element, those words match all of that document's elements alike, so the
+    ranking within it follows the rest of the question instead of favouring the title page. A chunk that goes on
+    from the page before (``metadata["context"]``, set by the PDF parser) is indexed after the end of that page, so
+    a sentence cut by a page break is found together with what it introduces. Bump :data:`INDEXED_TEXT_VERSION`
+    whenever this changes: collections re-index on their next ingest.
+    """
     text = embedding_text(element)
+    context = element.metadata.get("context")
+    if isinstance(context, str) and context.strip() and context.strip() not in text:
+        text = f"{context.strip()}\n\n{text}"
     ocr = element.metadata.get("ocr_text")
     if isinstance(ocr, str) and ocr.strip() and ocr.strip() not in text:
         text = f"{text}\n\n{ocr.strip()}".strip()
-    return text
+    label = _document_label(element, text)
+    return f"{label}\n\n{text}" if label and text.strip() else text
+
+
+INDEXED_TEXT_VERSION = 2
+"""The version of what ingest indexes for an element, for the ingest fingerprint: 1: caption or summary, text, OCR
+text; 2: + the document label and the page context, and (same release) PDF tables take a header line from above
+their rules."""
+
+
+def _document_label(element: Element, text: str) -> str:
+    """The source's file name (a URL's last path segment), then an HTML page's title unless the text has it."""
+    source = element.source.split("#", 1)[0].split("?", 1)[0].rstrip("/")
+    parts = [source.rsplit("/", 1)[-1]]
+    title = element.metadata.get("title")
+    if isinstance(title, str) and title.strip() and title.strip() not in text and title.strip() != parts[0]:
+        parts.append(" ".join(title.split()))
+    return " › ".join(p for p in parts if p)
 
 
 def _counted(obj: Any) -> tuple[int, int] | None:

@@ -74,6 +74,9 @@ class QueryOptions:
         answer_cache: reuse answers to similar questions on the same collection state (see
             :mod:`mmrag.chains.answer_cache`); None: follow ``MMRAG_ANSWER_CACHE``.
         cache_threshold: cosine similarity from which a cached question counts as the same; None: the default.
+        cues: when a (sub-)question names a figure, chart, diagram... or a table, add dense and BM25 lists
+            restricted to image/page (or table) elements, so such evidence reaches the context (see
+            :mod:`mmrag.retrievers.cues`).
     """
 
     k: int = 8
@@ -88,6 +91,7 @@ class QueryOptions:
     weights: Mapping[str, float] = field(default_factory=dict)
     answer_cache: bool | None = None
     cache_threshold: float | None = None
+    cues: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in ("fusion", "qa-pairs"):
@@ -232,7 +236,7 @@ def build_query_chain(
             assert providers is not None and collection is not None
             retriever = MultimodalRetriever(
                 collection=collection, text_embeddings=providers.text_embeddings,
-                image_embedder=providers.image_embedder, k=options.k, filter=options.filter)
+                image_embedder=providers.image_embedder, k=options.k, filter=options.filter, cues=options.cues)
         retrieve = retrieve_stage(retriever, filter=options.filter)
     if fuse is None:
         fuse = fuse_stage(options.fusion, weights=options.weights or None, k=options.rrf_k,
@@ -279,5 +283,5 @@ def _variant(options: QueryOptions, providers: Providers) -> str:
     parts = {"k": options.k, "context": options.context_size, "subs": options.max_sub_questions,
              "decompose": options.decompose, "mode": options.mode, "images": options.max_images,
              "filter": options.filter, "rrf_k": options.rrf_k, "fusion": options.fusion,
-             "weights": dict(sorted(options.weights.items())), "model": str(model)}
+             "weights": dict(sorted(options.weights.items())), "cues": options.cues, "model": str(model)}
     return repr(sorted(parts.items(), key=lambda kv: kv[0]))

@@ -3,6 +3,10 @@
 
 Cell text is rebuilt from positioned words: ``Table.extract()`` glues words of Word-made PDFs together and
 scrambles digits set in separate runs (tabula's "21.0" comes back as "210\\n.").
+
+A table whose ruled body starts with data ("C1 17 17 12") often has its header set as a plain line just above the
+rules ("compressor North Centre South", R's printed tables): that line, when its words fall into the table's
+columns, becomes the header instead of the first data row.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -191,8 +196,12 @@ def _build(table: Any, words: Sequence[Any], blocks: Sequence[TextBlock]) -> Fou
                 fallback = raw[r][c] if r < len(raw) and c < len(raw[r]) else None
                 cells.append(" ".join((fallback or "").split()))
         rows.append(cells)
+    top = float(table.bbox[1])
     if head_cells is not None:
         rows.insert(0, [t or "" for t in head_cells])
+    elif rows and (above := _header_line_above(table, rows[0], words)) is not None:
+        header, top = above
+        rows.insert(0, header)
     rows = _drop_empty(rows)
     if len(rows) < 2 or len(rows[0]) < 2:
         return None
@@ -200,11 +209,45 @@ def _build(table: Any, words: Sequence[Any], blocks: Sequence[TextBlock]) -> Fou
     filled = sum(1 for row in rows for c in row if c)
     if filled < 0.5 * n_cells:
         return None
-    bbox: Rect = tuple(table.bbox)  # type: ignore[assignment]
+    bbox: Rect = (float(table.bbox[0]), top, float(table.bbox[2]), float(table.bbox[3]))
     context = caption_near(bbox, blocks, kinds=("table", "tab"), prefer_below=False, reach=60, fallback=False)
     if not context:
         context = _heading_above(bbox, blocks)
     return FoundTable(bbox=bbox, header=rows[0], rows=rows[1:], context=context)
+
+
+_NUMERIC = re.compile(r"^[-+<>=~±(]?[$€£]?\d[\d.,:/%-]*\)?$")
+_HEADER_GAP = 20.0  # most points between a header line and the table's top
+_HEADER_REACH = 100.0  # a first column's label may start this far left of the table
+
+
+def _header_line_above(table: Any, first: list[str], words: Sequence[Any]) -> tuple[list[str], float] | None:
+    """The line right above ``table`` as its header, when the table starts with data and every word of that line
+    falls into one of its columns (the first column's label may stand further left); with the line's top."""
+    if len(first) < 2 or not any(_NUMERIC.match(c.strip()) for c in first[1:]):
+        return None  # the first row is not data: it may well be the header already
+    cells = table.rows[0].cells
+    if any(c is None for c in cells) or len(cells) != len(first):
+        return None
+    x0, top, x1 = float(table.bbox[0]), float(table.bbox[1]), float(table.bbox[2])
+    near = [w for w in words if top - _HEADER_GAP <= w[3] <= top + 1 and w[2] > x0 - _HEADER_REACH and w[0] < x1]
+    if not near:
+        return None
+    line_y = max((w[1] + w[3]) / 2 for w in near)  # the line closest to the table
+    line = sorted((w for w in near if abs((w[1] + w[3]) / 2 - line_y) <= 3), key=lambda w: w[0])
+    if len(line) > 3 * len(cells) or any((w[0] + w[2]) / 2 > x1 + 2 for w in line):
+        return None
+    columns: list[list[str]] = [[] for _ in cells]
+    for w in line:
+        centre = (w[0] + w[2]) / 2
+        col = min(range(len(cells)), key=lambda i: 0.0 if cells[i][0] <= centre <= cells[i][2]
+                  else min(abs(centre - cells[i][0]), abs(centre - cells[i][2])))
+        if centre < x0:
+            col = 0
+        columns[col].append(str(w[4]))
+    if not all(columns):
+        return None
+    return [" ".join(c) for c in columns], min(float(w[1]) for w in line)
 
 
 def _drop_empty(rows: list[list[str]]) -> list[list[str]]:

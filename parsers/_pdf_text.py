@@ -10,22 +10,26 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pymupdf
 
-from mmrag.elements import BBox
+from mmrag.elements import BBox, Element
+from mmrag.parsers.chunking import tail_text
 
 __all__ = [
+    "CONTEXT_KEY",
     "Rect",
     "TextBlock",
     "area",
     "caption_near",
+    "carry_page_context",
     "clip_box",
     "garbled_share",
     "intersection_area",
     "is_garbled",
+    "mend_ligatures",
     "read_page",
     "reading_order",
     "union",
@@ -84,6 +88,8 @@ def read_page(page: pymupdf.Page) -> tuple[list[TextBlock], list[Rect]]:
     vectors: list[Rect] = [(b[0], b[1], b[2], b[3]) for b in tp.extractBLOCKS() if b[6] == _VECTOR_BLOCK]
     # (x0, y0, x1, y1, word, block_no, line_no, word_no), in content order
     words = tp.extractWORDS()
+    if any(font[2] == "Type3" for font in page.get_fonts()):  # TeX bitmap fonts: ligatures as control codes
+        words = mend_ligatures(words, tp.extractText())
     blocks: list[TextBlock] = []
     lines: dict[tuple[int, int], list[Any]] = {}  # (block_no, line_no) -> [x0, y0, x1, y1, words]
     current = None
@@ -112,6 +118,37 @@ def read_page(page: pymupdf.Page) -> tuple[list[TextBlock], list[Rect]]:
     if lines:
         blocks.append(_block(lines.values()))
     return blocks, vectors
+
+
+# TeX's T1 (Cork) encoding puts the ligatures at 0x1B-0x1F; Type3 fonts made by dvips keep those codes, and MuPDF
+# reads them as spaces: "uni\x1ced" becomes the words "uni" and "ed", "\x1ductuation" the word "uctuation".
+_LIGATURES = {"\x1b": "ff", "\x1c": "fi", "\x1d": "fl", "\x1e": "ffi", "\x1f": "ffl"}
+_LIGATURE_RUN = re.compile(r"([^\s\x1b-\x1f]*)([\x1b-\x1f])([^\s\x1b-\x1f]*)")
+
+
+def mend_ligatures(words: Sequence[Any], text: str) -> list[Any]:
+    """``words`` (MuPDF word tuples, content order) with T1-encoded ligatures put back: "uni" + "ed" → "unified",
+    "uctuation" → "fluctuation". ``text`` is the same text page's plain text, where the codes are still visible;
+    each ligature is matched to the next words (in order) that hold its neighbours, and skipped when none do."""
+    out = list(words)
+    start = 0
+    for left, code, right in _LIGATURE_RUN.findall(text):
+        ligature = _LIGATURES[code]
+        for j in range(start, len(out)):
+            w = out[j]
+            if left and right:
+                nxt = out[j + 1] if j + 1 < len(out) else None
+                if w[4] != left or nxt is None or nxt[4] != right or tuple(nxt[5:7]) != tuple(w[5:7]):
+                    continue
+                out[j : j + 2] = [(w[0], min(w[1], nxt[1]), nxt[2], max(w[3], nxt[3]), left + ligature + right,
+                                   *w[5:])]
+            elif w[4] == (right or left):
+                out[j] = (*w[:4], ligature + right if right else left + ligature, *w[5:])
+            else:
+                continue
+            start = j + 1
+            break
+    return out
 
 
 # A block that starts on the baseline of the previous block's last word, at most this many line heights to its
@@ -295,3 +332,35 @@ def caption_near(
         if 0 <= gap <= 36 and (near is None or gap < near[0]):
             near = (gap, b.text)
     return _flat(near[1], 200) if near else ""
+
+
+CONTEXT_KEY = "context"
+"""Metadata key of the text that runs into a page's first chunk from the end of the page before."""
+
+
+def carry_page_context(elements: Sequence[Element], previous: str, limit: int) -> tuple[list[Element], str]:
+    """A sentence cut by a page break, carried to the page that goes on with it.
+
+    The first text chunk of a page gets the last sentence(s) of the previous page's text, at most ``limit``
+    characters, as ``metadata["context"]``: the index then sees "The data is available in the strucchange
+    package: it can be loaded ... by" together with the ``data("USIncExp")`` that opens the next page, and the
+    table rows at the top of a page together with the header the page before ended with. The element's own text
+    (what is quoted and cited, with its page and box) does not change. Garbled chunks give and take nothing.
+
+    Args:
+        elements: one page's elements, in the order the parser yields them.
+        previous: the end of the previous page's text ("" for the first page).
+        limit: most characters carried (the chunk overlap).
+
+    Returns:
+        The elements (the first text chunk replaced when it gets a context) and this page's end for the next page.
+    """
+    texts = [i for i, e in enumerate(elements) if e.kind == "text" and not e.metadata.get("garbled")]
+    out = list(elements)
+    if not texts:
+        return out, ""
+    first = out[texts[0]]
+    context = tail_text(previous, limit)
+    if context:
+        out[texts[0]] = replace(first, metadata={**first.metadata, CONTEXT_KEY: context})
+    return out, tail_text(out[texts[-1]].text, limit)

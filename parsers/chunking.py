@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-__all__ = ["DEFAULT_SEPARATORS", "split_spans", "split_text"]
+__all__ = ["DEFAULT_SEPARATORS", "split_spans", "split_text", "tail_text"]
 
 DEFAULT_SEPARATORS: tuple[str, ...] = ("\n\n", "\n", r"(?<=[.!?;:])\s+", " ", "")
 """Blank line, line break, sentence end (regex), space, and finally any character."""
@@ -84,3 +84,30 @@ def split_text(
 ) -> list[str]:
     """Chunk ``text``; see :func:`split_spans`."""
     return [text[s:e] for s, e in split_spans(text, chunk_size, chunk_overlap, separators)]
+
+
+_TAIL_SEPARATORS = ("\n\n", r"(?<=[.!?;:])\s+", "\n")
+
+
+def tail_text(text: str, limit: int, separators: Sequence[str] = _TAIL_SEPARATORS) -> str:
+    """The end of ``text`` in at most ``limit`` characters, starting at a boundary (blank line, sentence, line).
+
+    The longest tail within ``limit`` that starts right after one of ``separators``; the last line or sentence
+    cut at a word when even that is longer; "" when ``limit`` < 1 or the text is blank.
+
+    >>> tail_text("First sentence. Second one.", 15)
+    'Second one.'
+    """
+    text = text.rstrip()
+    if limit < 1 or not text.strip():
+        return ""
+    if len(text) <= limit:
+        return text.strip()
+    window = len(text) - limit
+    for sep in separators:
+        pattern = re.compile(sep if sep.startswith("(?") else re.escape(sep))
+        starts = [m.end() for m in pattern.finditer(text) if m.end() >= window and m.end() < len(text)]
+        if starts:
+            return text[min(starts):].strip()
+    cut = text.find(" ", window - 1)
+    return text[cut:].strip() if cut != -1 else text[window:].strip()

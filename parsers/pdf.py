@@ -5,7 +5,9 @@ Per page, in this order:
 
 * ``text`` chunks of the page's blocks in reading order (columns are not interleaved), split with
   :func:`~mmrag.parsers.chunking.split_spans`; ``bbox`` is the union of the blocks a chunk covers. On a page
-  whose text layer is garbled (symbol glyphs instead of letters) they carry ``metadata["garbled"] = True``.
+  whose text layer is garbled (symbol glyphs instead of letters) they carry ``metadata["garbled"] = True``. A
+  page's first chunk carries the end of the page before as ``metadata["context"]`` (a sentence cut by the page
+  break; indexed with the chunk, not part of its text).
 * ``table`` elements: caption or heading, then the table as Markdown; metadata ``csv``, ``rows`` (body rows),
   ``columns`` and ``header``. With ``find_tables="auto"`` only pages with rules, a table caption or text in
   columns are searched, because ``find_tables`` costs 100-300 times the text extraction.
@@ -35,6 +37,7 @@ from mmrag.parsers._pdf_text import (
     Rect,
     TextBlock,
     area,
+    carry_page_context,
     clip_box,
     intersection_area,
     is_garbled,
@@ -96,11 +99,14 @@ class PdfParser:
         try:
             state = DocImages.scan(doc, self.options.max_image_pixels)
             failed = emitted = 0
+            tail = ""  # the end of the previous page's text: context for this page's first chunk
             for pno in range(doc.page_count):
                 try:
                     elements = list(self._page(doc.load_page(pno), state, source))
+                    elements, tail = carry_page_context(elements, tail, self.options.chunk_overlap)
                 except Exception as e:  # one broken page must not cost the rest of the document
                     failed += 1
+                    tail = ""
                     warn(source, f"page {pno + 1} could not be parsed and was skipped ({type(e).__name__}: {e})")
                     continue
                 emitted += len(elements)

@@ -8,6 +8,11 @@ For one query it returns up to three ranked lists:
 - ``image``: the query embedded into the image space (Titan Multimodal, or CLIP) and searched there, when the
   image model can embed text. The local image descriptor cannot, so offline this list is absent.
 
+When the query names a kind of evidence (a figure, chart, diagram, screenshot... or a table; see
+:mod:`mmrag.retrievers.cues`), the dense and BM25 lists are added again restricted to that kind: ``dense-image``,
+``bm25-image`` (image and page elements), ``dense-table``, ``bm25-table``, each holding the ``cue_k`` best
+elements of that kind (default 1). The query is embedded once for all of them. ``cues=False`` switches this off.
+
 As a LangChain ``BaseRetriever`` it fuses those lists with reciprocal rank fusion and returns Documents; the
 query chain uses :meth:`MultimodalRetriever.rank` to fuse the lists of every sub-question at once.
 """
@@ -22,6 +27,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
+from mmrag.retrievers.cues import CUE_K, cue_filter, question_cues
 from mmrag.retrievers.fusion import RRF_K, reciprocal_rank_fusion
 from mmrag.stores.base import Filter, ScoredRecord
 
@@ -44,6 +50,9 @@ class MultimodalRetriever(BaseRetriever):
         filter: metadata filter for every list (``{"kind": "table"}``, ``{"source": [...]}``...).
         score_threshold: drop dense and image hits whose cosine similarity is below this.
         use_bm25, use_images: switch lists off.
+        cues: add kind-restricted dense/BM25 lists when the query names a figure, chart... or a table.
+        cue_k: results per cue list (default :data:`~mmrag.retrievers.cues.CUE_K`: the best element of the named
+            kind, per list and query).
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -56,6 +65,8 @@ class MultimodalRetriever(BaseRetriever):
     score_threshold: float | None = None
     use_bm25: bool = True
     use_images: bool = True
+    cues: bool = True
+    cue_k: int = Field(CUE_K, ge=1, le=1000)
 
     @property
     def image_queries(self) -> bool:
@@ -65,17 +76,28 @@ class MultimodalRetriever(BaseRetriever):
                     and self.collection.image.count() > 0)
 
     def rank(self, query: str, *, filter: Filter | None = None) -> dict[str, list[ScoredRecord]]:
-        """The ranked lists for one query, by name (``dense``, ``bm25``, ``image``), best first."""
+        """The ranked lists for one query, by name, best first: ``dense``, ``bm25``, ``image``, then the cue lists
+        (``dense-image``, ``bm25-image``, ``dense-table``, ``bm25-table``) for the kinds the query names."""
         active = filter if filter is not None else self.filter
         lists: dict[str, list[ScoredRecord]] = {}
         vector = self.text_embeddings.embed_query(query)
-        dense = self.collection.text.search(vector, k=self.k, filter=active) if any(vector) else []
+        has_vector = any(vector)
+        dense = self.collection.text.search(vector, k=self.k, filter=active) if has_vector else []
         lists["dense"] = self._threshold(dense)
         if self.use_bm25:
             lists["bm25"] = self.collection.text.keyword_search(query, k=self.k, filter=active)
         if self.image_queries:
             [image_vector] = self.image_embedder.embed_texts([query])
             lists["image"] = self._threshold(self.collection.image.search(image_vector, k=self.k, filter=active))
+        for cue in question_cues(query) if self.cues else ():
+            narrowed = cue_filter(cue, active)
+            if narrowed is None:
+                continue
+            if has_vector:
+                found = self.collection.text.search(vector, k=self.cue_k, filter=narrowed)
+                lists[f"dense-{cue.name}"] = self._threshold(found)
+            if self.use_bm25:
+                lists[f"bm25-{cue.name}"] = self.collection.text.keyword_search(query, k=self.cue_k, filter=narrowed)
         return lists
 
     def _threshold(self, hits: list[ScoredRecord]) -> list[ScoredRecord]:

@@ -48,3 +48,18 @@ def test_small_and_blank_inputs() -> None:
 def test_bad_sizes_are_rejected() -> None:
     with pytest.raises(ValueError):
         split_spans("abc", 10, 10)
+
+
+def test_tail_text_starts_at_a_paragraph_or_sentence_and_fits() -> None:
+    from mmrag.parsers.chunking import tail_text
+
+    text = ("The data set contains monthly income between January 1959 and February 2001.\n"
+            "The data is available in the package: it can be loaded and a subset chosen\nby")
+    assert tail_text(text, 100) == "The data is available in the package: it can be loaded and a subset chosen\nby"
+    assert tail_text(text, 1000) == text
+    assert tail_text("Intro.\n\nA heading\n\nlast words here", 30) == "A heading\n\nlast words here"
+    assert tail_text("one two three four five", 9) == "four five"  # no boundary: whole words
+    assert tail_text("abcdefghij", 4) == "ghij"
+    for limit in (1, 5, 17, 40):
+        assert len(tail_text(text, limit)) <= limit
+    assert tail_text("   ", 10) == "" and tail_text(text, 0) == ""

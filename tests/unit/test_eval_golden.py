@@ -84,13 +84,3 @@ def test_expected_matches_on_page_kind_and_contains() -> None:
     assert not Expected("vcd.pdf", contains="rseed <- 1072").matches(element)
     captioned = Element(kind="image", text="", source="/d/fig.png", metadata={"caption": "SSL Protocol Stack"})
     assert Expected("fig.png", contains="protocol stack").matches(captioned)
-
-
-def test_cue_filters_follow_what_the_question_names() -> None:
-    from mmrag.eval.variants import cue_filters
-
-    assert cue_filters("What does Figure 2 of the SSL introduction show?") == {"visual": {"kind": ["image", "page"]}}
-    assert cue_filters("In the mtcars table, what is the hp of the Datsun 710?") == {"table": {"kind": ["table"]}}
-    assert set(cue_filters("Which chart or table shows the seats?")) == {"visual", "table"}
-    assert cue_filters("Which regular-expression library does mod_rewrite use?") == {}
-    assert cue_filters("What is the tablespoon count in the recipe?") == {}  # whole words only

@@ -92,6 +92,46 @@ def test_retriever_is_a_langchain_retriever_with_filters(components: tuple[Any, 
     assert set(lists) == {"dense", "bm25"}  # the local image descriptor cannot embed text: no image list
 
 
+def test_a_question_naming_a_figure_brings_the_image_into_the_context_and_the_answer(
+        components: tuple[Any, Any]) -> None:
+    question = "Show the plot of the errorbars"  # "plot" names a picture: issue 13 item 14
+    answer = _chain(components, context_size=3).invoke(question)
+    images = [h for h in answer.hits if h.element.kind == "image"]
+    assert images and "errorbar" in images[0].element.text.lower()
+    assert {"dense-image:q1", "bm25-image:q1"} & set(images[0].lists)
+    assert any(c.kind == "image" and c.element_id == images[0].element.id for c in answer.citations)
+    # Without the cue lists the three text chunks about error bars fill the context: the figure is left out.
+    plain = _chain(components, context_size=3, cues=False).invoke(question)
+    assert all(h.element.kind == "text" for h in plain.hits)
+    assert not any(name.startswith(("dense-", "bm25-")) for h in plain.hits for name in h.lists)
+
+
+def test_cue_lists_are_kind_restricted_and_only_for_questions_that_name_a_kind(components: tuple[Any, Any]) -> None:
+    providers, collection = components
+    retriever = MultimodalRetriever(collection=collection, text_embeddings=providers.text_embeddings,
+                                    image_embedder=providers.image_embedder, k=5)
+    assert set(retriever.rank("What is the hp of the Mazda RX4?")) == {"dense", "bm25"}  # no cue: no extra list
+    lists = retriever.rank("Which table lists the horsepower of cars?")
+    assert set(lists) == {"dense", "bm25", "dense-table", "bm25-table"}
+    assert lists["dense-table"] and {r.element.kind for r in lists["dense-table"] + lists["bm25-table"]} == {"table"}
+    assert "mpg" in lists["dense-table"][0].element.text  # the mtcars table
+    both = retriever.rank("Which figure or table shows the errorbars?")
+    assert {"dense-image", "bm25-image", "dense-table", "bm25-table"} <= set(both)
+    assert {r.element.kind for r in both["dense-image"] + both["bm25-image"]} <= {"image", "page"}
+    # a user's kind filter is never widened by a cue
+    assert set(retriever.rank("Which figure shows the errorbars?", filter={"kind": "table"})) == {"dense", "bm25"}
+    assert set(retriever.model_copy(update={"cues": False}).rank("Which table lists cars?")) == {"dense", "bm25"}
+    docs = retriever.invoke("Which table lists the horsepower of cars?")  # the BaseRetriever path has them too
+    assert docs[0].metadata["kind"] == "table" and "dense-table" in docs[0].metadata["lists"]
+
+
+def test_a_documents_name_finds_its_elements(components: tuple[Any, Any]) -> None:
+    _, collection = components  # the indexed text starts with the file name (chains._enrich.indexed_text)
+    found = collection.text.keyword_search("tabula", k=5)
+    assert len(found) >= 3 and {Path(r.element.source).name for r in found} == {"tabula-data.pdf"}
+    assert not any("tabula" in r.element.text.lower() for r in found)  # found by the label, not the text
+
+
 def test_cli_ask_json_and_human(home: Path) -> None:
     env = {"MMRAG_HOME": str(home), "MMRAG_OCR": "off"}
     result = CliRunner().invoke(cli, ["ask", "What is the hp of the Mazda RX4?", "--json", "-k", "5"], env=env)
