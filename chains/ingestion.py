@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mmrag.chains._components import open_components
-from mmrag.chains._enrich import ModelCalls, enrich
+from mmrag.chains._enrich import INDEXED_TEXT_VERSION, ModelCalls, enrich
 from mmrag.chains._split import fit_tables
 from mmrag.chains._write import PreparedSource, caption_failed, release_orphans, write_group
 from mmrag.elements import Element, content_hash
@@ -215,10 +215,12 @@ def _normalise(source: str) -> str:
 
 
 def _fingerprint(data: bytes, options: ParseOptions, providers: Providers, linked: Sequence[str] = ()) -> str:
-    """What decides "unchanged": the bytes, the parse options, the captioner and (pages) the linked images."""
+    """What decides "unchanged": the bytes, the parse options, the captioner, (pages) the linked images, and the
+    version of what is indexed for an element (a new version re-indexes every source once; the model cache
+    answers its calls)."""
     parse = {name: getattr(options, name) for name in _FINGERPRINT_FIELDS}
     captioner = str(getattr(providers.captioner, "model_key", type(providers.captioner).__name__))
-    parts = [content_hash(data), json.dumps(parse, sort_keys=True), captioner]
+    parts = [content_hash(data), json.dumps(parse, sort_keys=True), captioner, f"index-v{INDEXED_TEXT_VERSION}"]
     if linked:
         parts.append(content_hash(*linked))
     return content_hash(*parts)

@@ -42,8 +42,8 @@ def eval_group() -> None:
 @eval_group.command("run")
 @click.argument("golden", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-c", "--collection", help="Collection to evaluate [default: MMRAG_COLLECTION or 'default'].")
-@click.option("--variants", help="Comma-separated: dense, bm25, hybrid, decompose+rrf, qa-pairs, "
-              "decompose+rrf+cues [default: the first four, plus qa-pairs with a chat model].")
+@click.option("--variants", help="Comma-separated: dense, bm25, hybrid, decompose+rrf, no-cues, qa-pairs "
+              "[default: dense, bm25, hybrid, decompose+rrf, plus qa-pairs with a chat model].")
 @click.option("-k", "k", type=click.IntRange(1, 100), default=5, show_default=True, help="Cut-off of recall@k, nDCG@k.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
               help="Questions in flight at once.")
