@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from mmrag.answers import Hit, object_link
 from mmrag.elements import Element
+from mmrag.errors import ParseError
 from mmrag.retrievers.fusion import RRF_K, reciprocal_rank_fusion
 from mmrag.retrievers.multimodal import MultimodalRetriever
 
@@ -159,20 +160,47 @@ def search_image(image: bytes, providers: Providers, collection: Collection, *, 
     Raises:
         ParseError: ``image`` is not an image that can be decoded (``name`` says which file in the message).
     """
-    from mmrag.parsers.images import probe_image
-
     where = where or SearchFilter()
-    probe_image(image, name)
+    _check_header(image, name)
     active = where.store_filter(collection, filter)
     if active is None:
         return []
     # Nova embeds a query image with a retrieval purpose, not the index purpose; other models have one way.
     embed = getattr(providers.image_embedder, "embed_image_queries", providers.image_embedder.embed_images)
-    [vector] = embed([image])
+    try:
+        [vector] = embed([image])
+    except (OSError, ValueError, SyntaxError) as e:  # Pillow's errors for a corrupt or truncated file
+        raise ParseError(name, f"the image cannot be decoded ({type(e).__name__}: {e})") from e
     found = collection.image.search(vector, k=k * _OVERFETCH, filter=active or None)
     hits = [Hit(h.element, h.score, ("image",)) for h in found
             if where.threshold is None or h.score >= where.threshold]
     return with_links(collapse_duplicates(hits, limit=k), collection)
+
+
+def _check_header(image: bytes, name: str) -> None:
+    """Refuse what is not an image, or is over the byte or pixel caps, from its header alone.
+
+    The query image is decoded once, by the embedder (a corrupt body fails there, as a ParseError too):
+    decoding it here as well doubled the cost of an image→image search.
+    """
+    import io
+
+    from PIL import Image
+
+    from mmrag.parsers import ParseOptions
+
+    options = ParseOptions()
+    if len(image) > options.max_image_bytes:
+        raise ParseError(name, f"image of {len(image):,} bytes is over the {options.max_image_bytes:,}-byte cap "
+                               "(max_image_bytes)")
+    try:
+        with Image.open(io.BytesIO(image)) as img:
+            width, height = img.size
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise ParseError(name, f"not an image mmrag can read ({type(e).__name__}: {e})") from e
+    if width * height > options.max_image_pixels:
+        raise ParseError(name, f"image of {width}x{height} pixels is over the {options.max_image_pixels:,}-pixel "
+                               "limit (raise MMRAG_MAX_IMAGE_PIXELS to allow it)")
 
 
 def search_images(

@@ -202,7 +202,7 @@ class LocalObjectStore(ObjectStore):
     def __repr__(self) -> str:
         return f"LocalObjectStore({str(self.root)!r})"
 
-    def _path(self, key: str) -> Path:
+    def _path(self, key: str, *, follow: bool = True) -> Path:
         problem = _key_problem(key)
         if problem is None and ":" in key:
             problem = "':' is not allowed in local keys (drive letters, alternate data streams)"
@@ -211,8 +211,9 @@ class LocalObjectStore(ObjectStore):
         if problem:
             raise StoreError(f"invalid object key {key!r}: {problem}; use keys from mmrag.stores.objects.object_key()")
         path = self.root.joinpath(*key.split("/"))
-        # Resolving follows symlinks; a key whose real location leaves the root is refused outright.
-        if not path.resolve().is_relative_to(self.root):
+        # Resolving follows symlinks; a key whose real location leaves the root is refused outright. A link
+        # (``follow=False``) reads nothing, so it skips the per-key resolve (a syscall per path segment).
+        if follow and not path.resolve().is_relative_to(self.root):
             raise StoreError(f"object key {key!r} resolves outside {self.root} (a symlink?): refusing to follow it")
         return path
 
@@ -299,8 +300,8 @@ class LocalObjectStore(ObjectStore):
                 yield key
 
     def uri(self, key: str) -> str:
-        """An absolute ``file://`` URI of the object."""
-        return self._path(key).as_uri()
+        """An absolute ``file://`` URI of the object (the key is checked; the file is neither read nor resolved)."""
+        return self._path(key, follow=False).as_uri()
 
     def exists(self, keys: Sequence[str]) -> list[bool]:
         """Whether each key holds an object (a regular file)."""
