@@ -7,9 +7,11 @@
 - :func:`search_image`: an image's vector searched in the image space: image→image search (every profile).
 - :func:`search_images`: the library entry point for both, from a collection or from Settings.
 
-Results are collapsed by content: the same image inside an HTML page and as a file in a folder (two elements,
-one object) is one :class:`~mmrag.answers.Hit` whose ``duplicates`` keep the other provenances. Every hit
-carries ``object_uri``, an openable link (a ``file://`` URI or a presigned S3 URL).
+The same image inside an HTML page and as a file in a folder is one element (its id is its bytes; ingest
+indexes it once, see :mod:`mmrag.chains._places`): its hit lists the other places, from the manifest, in
+``duplicates`` (``also_in`` in ``--json``). Collections ingested before that may still hold two elements with
+one object: results are collapsed by object too. Every hit carries ``object_uri``, an openable link (a
+``file://`` URI or a presigned S3 URL).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ __all__ = [
     "search_images",
     "search_text",
     "with_links",
+    "with_places",
 ]
 
 VISUAL_KINDS = ["image", "page"]
@@ -114,8 +117,36 @@ def collapse_duplicates(hits: Sequence[Hit], limit: int | None = None) -> list[H
 
 
 def with_links(hits: Sequence[Hit], collection: Collection) -> list[Hit]:
-    """The hits with ``object_uri`` filled in from the collection's object store (presigned on S3)."""
+    """The hits with ``object_uri`` filled in from the collection's object store (presigned on S3), and every
+    other place of a shared picture (from the manifest: :func:`with_places`) in ``duplicates``."""
+    hits = with_places(hits, collection)
     return [h if h.object_uri else replace(h, object_uri=object_link(h.element, collection.objects)) for h in hits]
+
+
+def with_places(hits: Sequence[Hit], collection: Collection) -> list[Hit]:
+    """The hits with the other places of their element (a picture in a page and as a file) in ``duplicates``.
+
+    An image is one element wherever it appears; the index record shows its primary place, the manifest keeps
+    all of them (:class:`~mmrag.stores.manifest.Place`).
+    """
+    ids = [h.element.id for h in hits if h.element.kind == "image"]
+    places = collection.manifest.places(ids) if ids else {}
+    if not places:
+        return list(hits)
+    out = []
+    for hit in hits:
+        e = hit.element
+        known = {(d.source, d.page, d.bbox) for d in hit.duplicates} | {(e.source, e.page, e.bbox)}
+        extra = []
+        for p in places.get(e.id, ()):
+            if (p.source, p.page, p.bbox) in known:
+                continue
+            known.add((p.source, p.page, p.bbox))
+            extra.append(Element.restore(id=p.id, kind="image", source=p.source, text=p.text, page=p.page,
+                                         bbox=p.bbox, mime_type=p.mime_type, object_key=p.object_key or e.object_key,
+                                         metadata=p.metadata))
+        out.append(replace(hit, duplicates=hit.duplicates + tuple(extra)) if extra else hit)
+    return out
 
 
 def search_text(query: str, providers: Providers, collection: Collection, *, k: int = 10,
