@@ -25,7 +25,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +99,9 @@ class IngestReport:
     estimated_cost_usd: float
     seconds: float
     caption_failures: int = 0
+    distinct: Mapping[str, int] | None = None
+    """Elements by kind over the sources that did not fail, a picture shared by several counted once (None:
+    the sum of the sources' counts)."""
 
     @property
     def ok(self) -> bool:
@@ -117,6 +120,9 @@ class IngestReport:
 
     @property
     def elements(self) -> dict[str, int]:
+        """Elements by kind the run's sources hold (what the index holds for them)."""
+        if self.distinct is not None:
+            return dict(sorted(self.distinct.items()))
         totals: dict[str, int] = {}
         for s in self.sources:
             for kind, n in s.elements.items():
@@ -204,7 +210,9 @@ def ingest(
         flush(pool)
     ordered = tuple(reports[s] for s in expanded)
     cost = sum(_PRICE.get(role, 0.0) * n for role, n in calls.new.items()) if settings.profile == "bedrock" else 0.0
-    return IngestReport(collection.name, ordered, calls.to_dict(), cost, time.perf_counter() - started, failures)
+    distinct = collection.manifest.totals(s.source for s in ordered if s.status != "failed")
+    return IngestReport(collection.name, ordered, calls.to_dict(), cost, time.perf_counter() - started, failures,
+                        distinct)
 
 
 async def aingest(sources: Iterable[str | Path], settings: Settings | None = None, **kwargs: Any) -> IngestReport:

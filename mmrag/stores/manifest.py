@@ -374,11 +374,23 @@ class Manifest:
             db.executemany("DELETE FROM released WHERE object_key = ?", [(k,) for k in candidates])
         return deleted
 
-    def totals(self) -> dict[str, int]:
-        """Committed elements by kind over all sources (an element several sources share counts once)."""
-        with self._read():
-            rows = self._db.execute("SELECT kind, COUNT(DISTINCT id) FROM elements GROUP BY kind").fetchall()
-        return {k: n for k, n in rows}
+    def totals(self, sources: Iterable[str] | None = None) -> dict[str, int]:
+        """Committed elements by kind over all sources, or over ``sources`` (an element several share counts once)."""
+        if sources is None:
+            with self._read():
+                rows = self._db.execute("SELECT kind, COUNT(DISTINCT id) FROM elements GROUP BY kind").fetchall()
+            return {k: n for k, n in rows}
+        seen: dict[str, str] = {}
+        unique = sorted(set(sources))
+        with self._read() as db:
+            for start in range(0, len(unique), _CHUNK):
+                part = unique[start : start + _CHUNK]
+                marks = ",".join("?" * len(part))
+                seen.update(db.execute(f"SELECT id, kind FROM elements WHERE source IN ({marks})", part))  # noqa: S608
+        out: dict[str, int] = {}
+        for kind in seen.values():
+            out[kind] = out.get(kind, 0) + 1
+        return out
 
     # --- places of shared elements ------------------------------------------------------------------------
 
