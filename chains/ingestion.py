@@ -289,10 +289,7 @@ def _run_group(
     reports: dict[str, SourceReport], tick: Progress,
 ) -> int:
     """Model stage and writes for a group of sources; a failure is retried source by source to isolate it."""
-    plan = plan_group(group, collection.manifest, collection.objects)  # pictures indexed elsewhere: places only
-    group = plan.group
-    new = [e for p in group for e in p.new] + list(plan.promoted)
-    ticked = 0
+    given, ticked = group, 0
 
     def advance(n: int) -> None:  # slices complete in worker threads
         nonlocal ticked
@@ -300,6 +297,10 @@ def _run_group(
         tick("models", n, None)
 
     try:
+        # Pictures another place indexes (or will, in this group) become places only; see mmrag.chains._places.
+        plan = plan_group(given, collection.manifest, collection.objects)
+        group = plan.group
+        new = [e for p in group for e in p.new] + list(plan.promoted)
         enriched = enrich(new, providers, calls, advance)
         if len(new) > ticked:
             tick("models", len(new) - ticked, None)
@@ -308,7 +309,8 @@ def _run_group(
     except MmragError as e:
         if len(group) > 1:
             logger.warning("a batch of %d sources failed (%s); retrying them one by one", len(group), e)
-            return sum(_run_group([p], providers, collection, calls, reports, tick) for p in group)
+            # As given: a picture left to a source that failed is then indexed by the one that holds it too.
+            return sum(_run_group([p], providers, collection, calls, reports, tick) for p in given)
         logger.error("%s: %s", group[0].source, e)
         reports[group[0].source] = SourceReport(group[0].source, "failed", error=str(e), warnings=group[0].warnings)
         return 0
