@@ -24,6 +24,7 @@ import secrets
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from urllib.parse import quote_from_bytes
 
 from langchain_core.stores import BaseStore
 
@@ -202,11 +203,12 @@ class LocalObjectStore(ObjectStore):
     def __init__(self, root: Path | str, *, fsync: bool = True) -> None:
         self.root = Path(root).expanduser().resolve()
         self.fsync = fsync
+        self._root_uri: str | None = None
 
     def __repr__(self) -> str:
         return f"LocalObjectStore({str(self.root)!r})"
 
-    def _path(self, key: str, *, follow: bool = True) -> Path:
+    def _check(self, key: str) -> None:
         problem = _key_problem(key)
         if problem is None and ":" in key:
             problem = "':' is not allowed in local keys (drive letters, alternate data streams)"
@@ -214,10 +216,12 @@ class LocalObjectStore(ObjectStore):
             problem = f"segments starting with {_TEMP_PREFIX!r} are reserved for temp files"
         if problem:
             raise StoreError(f"invalid object key {key!r}: {problem}; use keys from mmrag.stores.objects.object_key()")
+
+    def _path(self, key: str) -> Path:
+        self._check(key)
         path = self.root.joinpath(*key.split("/"))
-        # Resolving follows symlinks; a key whose real location leaves the root is refused outright. A link
-        # (``follow=False``) reads nothing, so it skips the per-key resolve (a syscall per path segment).
-        if follow and not path.resolve().is_relative_to(self.root):
+        # Resolving follows symlinks; a key whose real location leaves the root is refused outright.
+        if not path.resolve().is_relative_to(self.root):
             raise StoreError(f"object key {key!r} resolves outside {self.root} (a symlink?): refusing to follow it")
         return path
 
@@ -304,8 +308,14 @@ class LocalObjectStore(ObjectStore):
                 yield key
 
     def uri(self, key: str) -> str:
-        """An absolute ``file://`` URI of the object (the key is checked; the file is neither read nor resolved)."""
-        return self._path(key, follow=False).as_uri()
+        """An absolute ``file://`` URI of the object (the key is checked; the file is neither read nor resolved).
+
+        Built as a string, as :meth:`pathlib.Path.as_uri` would (this runs for every hit of every search).
+        """
+        self._check(key)
+        if self._root_uri is None:
+            self._root_uri = self.root.as_uri().rstrip("/")
+        return f"{self._root_uri}/{quote_from_bytes(os.fsencode(key))}"
 
     def exists(self, keys: Sequence[str]) -> list[bool]:
         """Whether each key holds an object (a regular file)."""
