@@ -21,6 +21,7 @@ Invariant: at rest, the record of a shared element is built from ``primary(place
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SharedPlan", "collect", "element_at", "load_places", "place_of", "plan_group", "plan_removal", "primary",
            "rank"]
+
+logger = logging.getLogger(__name__)
 
 
 def place_of(element: Element, seq: int, *, in_document: bool, object_key: str | None = None) -> Place:
@@ -125,7 +128,11 @@ def plan_group(group: Sequence[PreparedSource], manifest: Manifest, objects: Obj
         planned.append(replace(p, new=new, shared=p.shared | shared, stale=stale))
     rewrite = [w for i, w in winners.items() if w is not None and i not in indexing
                and not _same(primary(committed.get(i, ())), w)]
-    return SharedPlan(tuple(planned), tuple(load_places(rewrite, objects)))
+    # A group member's place has its bytes at hand (parsed this run); others come back from the object store.
+    parsed = {e.id: e.data for p in group for e in p.elements if e.shareable and e.data is not None}
+    promoted = [element_at(w, parsed[w.id]) for w in rewrite if w.id in parsed]
+    promoted += load_places([w for w in rewrite if w.id not in parsed], objects)
+    return SharedPlan(tuple(planned), tuple(promoted))
 
 
 def plan_removal(sources: Iterable[str], manifest: Manifest, ids: Iterable[str]) -> tuple[list[str], list[Place]]:
@@ -152,7 +159,14 @@ def load_places(places: Sequence[Place], objects: ObjectStore) -> list[Element]:
     """The elements of ``places`` with their bytes back from the object store (the captioner needs them)."""
     keys = [p.object_key for p in places if p.object_key]
     data: Mapping[str, bytes | None] = dict(zip(keys, objects.mget(keys), strict=True)) if keys else {}
-    return [element_at(p, data.get(p.object_key) if p.object_key else None) for p in places]
+    out = []
+    for p in places:
+        found = data.get(p.object_key) if p.object_key else None
+        if found is None:  # a damaged store: keep the record as it is rather than index a picture without pixels
+            logger.warning("the object of %s (%s) is missing: not indexed again from %s", p.id, p.object_key, p.source)
+            continue
+        out.append(element_at(p, found))
+    return out
 
 
 def collect(parsed: Iterable[Element], *, in_document: bool) -> tuple[dict[str, Element], tuple[Place, ...]]:

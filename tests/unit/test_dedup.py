@@ -167,3 +167,18 @@ def test_the_primary_place_does_not_depend_on_the_order() -> None:
 class _NoModels:
     def __getattr__(self, name: str) -> Any:
         raise AssertionError(f"no model should be needed, but {name} was asked for")
+
+
+def test_a_page_that_drops_a_picture_leaves_it_to_the_file(octave: Path, tmp_path: Path, providers: Any) -> None:
+    collection = _open(tmp_path / ".mmrag", providers)
+    _ingest([octave], collection, providers)
+    page = octave / PAGE
+    page.write_text(page.read_text().replace('<img src="polar.png" alt="polar">', ""))
+    report = _ingest([page], collection, providers)
+    assert report.sources[0].status == "updated" and report.sources[0].elements["image"] == 3
+    state = {row["source"]: row for row in _state(collection, octave).values()}
+    assert collection.image.count() == 4 and set(state) == {PAGE, "polar.png"}
+    polar = state["polar.png"]  # indexed again from the file (its bytes from the object store), no page caption
+    assert polar["places"] == ["polar.png"] and "Figure" not in (polar["text"] or "")
+    hits = search_image((octave / "polar.png").read_bytes(), providers, collection, k=1)
+    assert Path(hits[0].element.source).name == "polar.png" and not hits[0].duplicates
