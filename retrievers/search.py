@@ -201,7 +201,7 @@ def search_image(image: bytes, providers: Providers, collection: Collection, *, 
     try:
         [vector] = embed([image])
     except (OSError, ValueError, SyntaxError) as e:  # Pillow's errors for a corrupt or truncated file
-        raise ParseError(name, f"the image cannot be decoded ({type(e).__name__}: {e})") from e
+        raise ParseError(name, f"not a readable image ({type(e).__name__}: {e})") from e
     found = collection.image.search(vector, k=k * _OVERFETCH, filter=active or None)
     hits = [Hit(h.element, h.score, ("image",)) for h in found
             if where.threshold is None or h.score >= where.threshold]
@@ -228,7 +228,7 @@ def _check_header(image: bytes, name: str) -> None:
         with Image.open(io.BytesIO(image)) as img:
             width, height = img.size
     except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise ParseError(name, f"not an image mmrag can read ({type(e).__name__}: {e})") from e
+        raise ParseError(name, f"not a readable image ({type(e).__name__}: {e})") from e
     if width * height > options.max_image_pixels:
         raise ParseError(name, f"image of {width}x{height} pixels is over the {options.max_image_pixels:,}-pixel "
                                "limit (raise MMRAG_MAX_IMAGE_PIXELS to allow it)")

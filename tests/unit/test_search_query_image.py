@@ -43,15 +43,17 @@ def _collection() -> Any:
 
 def test_not_an_image_is_refused_before_the_embedder() -> None:
     embedder = _Decoding()
-    with pytest.raises(ParseError, match="notes.txt: not an image"):
+    with pytest.raises(ParseError, match="notes.txt: not a readable image"):
         search_image(b"just some text", _providers(embedder), _collection(), name="notes.txt")
     assert embedder.calls == 0
 
 
 def test_a_corrupt_body_fails_in_the_embedder_as_a_parse_error() -> None:
     truncated = _png()[:60]  # the header survives, the pixels do not
-    with pytest.raises(ParseError, match="q.png: the image cannot be decoded"):
-        search_image(truncated, _providers(_Decoding()), _collection(), name="q.png")
+    embedder = _Decoding()
+    with pytest.raises(ParseError, match="q.png: not a readable image"):
+        search_image(truncated, _providers(embedder), _collection(), name="q.png")
+    assert embedder.calls == 1  # the header passed: the one decode, in the embedder, failed
 
 
 def test_a_good_image_reaches_the_index() -> None:
