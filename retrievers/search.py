@@ -79,7 +79,10 @@ class SearchFilter:
             names = matching_sources(self.source, (s.source for s in collection.manifest.sources()))
             if not names:
                 return None
-            active["source"] = names
+            # A picture the glob's sources share with another source is indexed under its primary place (maybe
+            # that other source): let those sources through too; _finish keeps only hits placed in ``names``.
+            shared = collection.manifest.places_in(names)
+            active["source"] = sorted({*names, *(p.source for places in shared.values() for p in places)})
         return active
 
 
@@ -116,11 +119,23 @@ def collapse_duplicates(hits: Sequence[Hit], limit: int | None = None) -> list[H
     return out if limit is None else out[:limit]
 
 
+def _finish(hits: Sequence[Hit], collection: Collection, where: SearchFilter, k: int) -> list[Hit]:
+    """Collapse, add every place, keep the hits placed in the source glob (any of their places), cut, link."""
+    placed = with_places(collapse_duplicates(hits), collection)
+    if where.source:
+        names = set(matching_sources(where.source, (s.source for s in collection.manifest.sources())))
+        placed = [h for h in placed if h.element.source in names or any(d.source in names for d in h.duplicates)]
+    return _linked(placed[:k], collection)
+
+
+def _linked(hits: Sequence[Hit], collection: Collection) -> list[Hit]:
+    return [h if h.object_uri else replace(h, object_uri=object_link(h.element, collection.objects)) for h in hits]
+
+
 def with_links(hits: Sequence[Hit], collection: Collection) -> list[Hit]:
     """The hits with ``object_uri`` filled in from the collection's object store (presigned on S3), and every
     other place of a shared picture (from the manifest: :func:`with_places`) in ``duplicates``."""
-    hits = with_places(hits, collection)
-    return [h if h.object_uri else replace(h, object_uri=object_link(h.element, collection.objects)) for h in hits]
+    return _linked(with_places(hits, collection), collection)
 
 
 def with_places(hits: Sequence[Hit], collection: Collection) -> list[Hit]:
@@ -178,7 +193,7 @@ def search_text(query: str, providers: Providers, collection: Collection, *, k: 
                                     image_embedder=providers.image_embedder, k=k * _OVERFETCH,
                                     filter=active or None, score_threshold=where.threshold)
     fused = reciprocal_rank_fusion(retriever.rank(query), RRF_K)
-    return with_links(collapse_duplicates(fused, limit=k), collection)
+    return _finish(fused, collection, where, k)
 
 
 def search_image(image: bytes, providers: Providers, collection: Collection, *, k: int = 10,
@@ -205,7 +220,7 @@ def search_image(image: bytes, providers: Providers, collection: Collection, *, 
     found = collection.image.search(vector, k=k * _OVERFETCH, filter=active or None)
     hits = [Hit(h.element, h.score, ("image",)) for h in found
             if where.threshold is None or h.score >= where.threshold]
-    return with_links(collapse_duplicates(hits, limit=k), collection)
+    return _finish(hits, collection, where, k)
 
 
 def _check_header(image: bytes, name: str) -> None:

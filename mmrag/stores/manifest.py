@@ -407,6 +407,19 @@ class Manifest:
                     out.setdefault(row[0], []).append(Place.from_row(row))
         return out
 
+    def places_in(self, sources: Iterable[str]) -> dict[str, list[Place]]:
+        """Every place of the elements that have a place in one of ``sources`` and in another source too."""
+        unique = sorted(set(sources))
+        ids: set[str] = set()
+        with self._read() as db:
+            if db.execute("SELECT NOT EXISTS (SELECT 1 FROM places)").fetchone()[0]:
+                return {}
+            for start in range(0, len(unique), _CHUNK):
+                part = unique[start : start + _CHUNK]
+                marks = ",".join("?" * len(part))
+                ids.update(r[0] for r in db.execute(f"SELECT id FROM places WHERE source IN ({marks})", part))  # noqa: S608
+        return {i: places for i, places in self.places(ids).items() if len({p.source for p in places}) > 1}
+
     def holders(self, ids: Iterable[str]) -> dict[str, set[str]]:
         """The sources each of ``ids`` is committed for (ids committed for none are left out)."""
         out: dict[str, set[str]] = {}

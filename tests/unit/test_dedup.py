@@ -17,7 +17,7 @@ from mmrag.chains._places import primary
 from mmrag.chains.ingestion import ingest
 from mmrag.chains.upkeep import remove_sources
 from mmrag.config import Settings
-from mmrag.retrievers.search import search_image
+from mmrag.retrievers.search import SearchFilter, search_image, search_text
 from mmrag.stores.collection import Collection, SpaceInfo, open_collection
 from mmrag.stores.manifest import Manifest, Place
 
@@ -147,6 +147,13 @@ def test_an_image_search_lists_every_place(octave: Path, tmp_path: Path, provide
     top = hits[0].to_dict()
     assert Path(top["source"]).name == PAGE
     assert [Path(a["source"]).name for a in top["also_in"]] == ["polar.png"]
+    # --source matches any place: the files' glob finds the pictures indexed under the page, and only those.
+    by_file = search_image((octave / "polar.png").read_bytes(), providers, collection, k=4,
+                           where=SearchFilter(source="hist.png"))
+    assert len(by_file) == 1 and Path(by_file[0].element.source).name == PAGE
+    assert [Path(d.source).name for d in by_file[0].duplicates] == ["hist.png"]
+    assert len(search_text("Histogram", providers, collection, k=10, where=SearchFilter(source="*.png"))) >= 1
+    assert search_text("Histogram", providers, collection, k=10, where=SearchFilter(source="*.pdf")) == []
 
 
 def _place(source: str, text: str = "", in_document: bool = False, seq: int = 0) -> Place:
