@@ -122,7 +122,9 @@ def plan_group(group: Sequence[PreparedSource], manifest: Manifest, objects: Obj
                 indexing[e.id] = p.source
     planned = []
     for p in group:
-        new = tuple(e for e in p.new if e.id not in touched or indexing.get(e.id) == p.source)
+        # The record is built from the winning place (a picture repeated in one page: the occurrence with most context).
+        new = tuple(e if e.id not in touched else _at_winner(e, winners[e.id]) for e in p.new
+                    if e.id not in touched or indexing.get(e.id) == p.source)
         shared = frozenset(e.id for e in p.new if e.id in touched and indexing.get(e.id) != p.source)
         stale = frozenset(i for i in p.stale if i not in touched or winners.get(i) is None)
         planned.append(replace(p, new=new, shared=p.shared | shared, stale=stale))
@@ -133,6 +135,12 @@ def plan_group(group: Sequence[PreparedSource], manifest: Manifest, objects: Obj
     promoted = [element_at(w, parsed[w.id]) for w in rewrite if w.id in parsed]
     promoted += load_places([w for w in rewrite if w.id not in parsed], objects)
     return SharedPlan(tuple(planned), tuple(promoted))
+
+
+def _at_winner(element: Element, winner: Place | None) -> Element:
+    if winner is None or element.data is None or _same(place_of(element, winner.seq, in_document=True), winner):
+        return element
+    return element_at(winner, element.data)
 
 
 def plan_removal(sources: Iterable[str], manifest: Manifest, ids: Iterable[str]) -> tuple[list[str], list[Place]]:

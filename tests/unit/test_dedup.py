@@ -189,3 +189,4 @@ def test_a_page_that_drops_a_picture_leaves_it_to_the_file(octave: Path, tmp_pat
     assert polar["places"] == ["polar.png"] and "Figure" not in (polar["text"] or "")
     hits = search_image((octave / "polar.png").read_bytes(), providers, collection, k=1)
     assert Path(hits[0].element.source).name == "polar.png" and not hits[0].duplicates
+
