@@ -17,6 +17,11 @@ claim refers to it any more (inside a write transaction, so a concurrent claim w
 keys a commit or a removal leaves unreferenced are recorded in the same transaction (table ``released``), so
 a crash before their objects are deleted is caught up by the next :meth:`Manifest.release_orphans`.
 
+Places: an image's id is its bytes, so one picture can be committed for several sources (a page and a file in a
+folder). Each commit records where the source shows its pictures (table ``places``: page, bbox, context text,
+parser facts), in the same transaction; :mod:`mmrag.chains._places` picks the primary place the index record is
+built from, and searches list the others. The places survive restarts and do not depend on the vector backend.
+
 Another process holding the database (a concurrent ingest committing) is waited for up to
 :data:`LOCK_TIMEOUT` seconds; every sqlite failure is raised as :class:`~mmrag.errors.StoreError`.
 """
