@@ -7,6 +7,7 @@ built from the page's place (it has the figure caption), with both places record
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -190,3 +191,27 @@ def test_a_page_that_drops_a_picture_leaves_it_to_the_file(octave: Path, tmp_pat
     hits = search_image((octave / "polar.png").read_bytes(), providers, collection, k=1)
     assert Path(hits[0].element.source).name == "polar.png" and not hits[0].duplicates
 
+
+
+def test_mmrag_remove_of_the_page_reindexes_from_the_files(octave: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mmrag.cli import cli
+
+    home = tmp_path / ".mmrag"
+    env = {"MMRAG_HOME": str(home), "MMRAG_OCR": "off"}
+    runner = CliRunner()
+    assert runner.invoke(cli, ["ingest", str(octave)], env=env).exit_code == 0
+    manifest = Manifest(home / "default" / "manifest.sqlite")
+    try:
+        held = len(manifest.element_ids(str(octave / PAGE)))
+    finally:
+        manifest.close()
+    removed = runner.invoke(cli, ["remove", "--json", str(octave / PAGE)], env=env)
+    assert removed.exit_code == 0, removed.output
+    row = json.loads(removed.stdout)
+    assert (row["source"], row["elements"], row["shared"]) == (str(octave / PAGE), held - 4, 4)
+    found = runner.invoke(cli, ["search", "--image", str(octave / "hist.png"), "-k", "1", "--json"], env=env)
+    assert found.exit_code == 0, found.output
+    hit = json.loads(found.stdout.splitlines()[0])
+    assert Path(hit["source"]).name == "hist.png" and hit["also_in"] == []
