@@ -9,8 +9,10 @@ Queries are the bundled images transformed (crop 80%, resize 50%, grayscale, JPE
 
 Per query, three timings (wall clock, best of ``--repeat`` rounds, contenders back to back):
 
-- ``search``: :func:`mmrag.retrievers.search.search_image` after the embedding: the index search (k x 3 candidates),
-  elements rebuilt from SQLite, duplicates collapsed, object links resolved;
+- ``search``: :func:`mmrag.retrievers.search.search_image` without the embedding: the query's header check (the
+  pixels are decoded once, by the embedder, timed apart), the index search (k x 3 candidates),
+  elements rebuilt from SQLite, duplicates collapsed, the places of shared pictures read from the manifest,
+  object links resolved;
 - ``raw``: raw FAISS ``IndexFlatIP.search`` on the same normalised vectors, k=10;
 - ``embed``: the query image described by the local descriptor (the same in every profile's pipeline, so it is
   reported separately rather than charged to either side).

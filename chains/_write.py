@@ -2,7 +2,10 @@
 
 claim ids and their object keys in the manifest → objects (content-addressed, so rewriting is harmless) →
 upsert both spaces → persist → delete what the sources no longer have → persist → commit the sources in the
-manifest → delete the objects no element refers to any more.
+manifest (with the places of its images) → delete the objects no element refers to any more.
+
+A picture shared by several sources is written once, from its primary place (:mod:`mmrag.chains._places`
+decides, before the model stage); the enriched elements may include such records of sources outside the group.
 
 Until its source is committed, a record is in an index but hidden from searches (the collection's
 :class:`~mmrag.stores.committed.CommittedView`); a crash leaves claims that the next run (or
@@ -23,12 +26,13 @@ from mmrag.chains._enrich import DESCRIBED, VISUAL, Enriched, indexed_text
 from mmrag.elements import Element
 from mmrag.providers.base import CAPTION_KEY, SUMMARY_KEY
 from mmrag.stores.base import IndexRecord
+from mmrag.stores.manifest import Place
 from mmrag.stores.objects import object_key
 
 if TYPE_CHECKING:
     from mmrag.stores.collection import Collection, ObjectStore
 
-__all__ = ["PreparedSource", "caption_failed", "crash_point", "write_group"]
+__all__ = ["PreparedSource", "caption_failed", "crash_point", "index_enriched", "write_group"]
 
 _OBJECT_WRITERS = 8
 
@@ -44,6 +48,10 @@ class PreparedSource:
     stale: frozenset[str]
     warnings: tuple[str, ...]
     status: Literal["new", "updated"]
+    places: tuple[Place, ...] = ()
+    """Where its shareable elements (images) appear in it: committed with the source (:mod:`._places`)."""
+    shared: frozenset[str] = frozenset()
+    """Ids of new elements that another place already indexes: committed for this source, not indexed again."""
 
 
 def caption_failed(enriched: Enriched) -> set[str]:
@@ -86,25 +94,7 @@ def write_group(group: Sequence[PreparedSource], enriched: Enriched, collection:
     keys = {e.id: planned_key(e) for e in enriched.elements}
     for p in group:
         manifest.claim(p.source, [(e.id, keys.get(e.id)) for e in p.new])
-    with ThreadPoolExecutor(max_workers=_OBJECT_WRITERS, thread_name_prefix="mmrag-objects") as pool:
-        stored = list(pool.map(lambda e: _store_object(e, collection.objects), enriched.elements))
-    crash_point("objects")
-    text_records: list[IndexRecord] = []
-    image_records: list[IndexRecord] = []
-    for element in stored:
-        text = indexed_text(element)
-        vector = enriched.text_vectors.get(element.id)
-        if vector and any(vector) and text.strip():  # a zero vector (no words to embed) has no direction
-            text_records.append(IndexRecord(element, vector, text))
-        image = enriched.image_vectors.get(element.id)
-        if element.kind in VISUAL and image and any(image):
-            image_records.append(IndexRecord(element, image, text))
-    if text_records:
-        collection.text.add(text_records)
-    if image_records:
-        collection.image.add(image_records)
-    collection.text.persist()
-    collection.image.persist()
+    stored = index_enriched(enriched, collection)
     crash_point("index")
     stale = sorted({i for p in group for i in p.stale})
     if stale:
@@ -120,12 +110,46 @@ def write_group(group: Sequence[PreparedSource], enriched: Enriched, collection:
     for n, p in enumerate(group):
         if n:
             crash_point("commit")
-        manifest.commit(p.source, p.fingerprint,
-                        [(e.id, e.kind, stored_keys.get(e.id) or planned_key(e)) for e in p.elements])
+        key_of = {e.id: stored_keys.get(e.id) or planned_key(e) for e in p.elements}
+        manifest.commit(p.source, p.fingerprint, [(e.id, e.kind, key_of[e.id]) for e in p.elements],
+                        [replace(pl, object_key=key_of.get(pl.id) or pl.object_key) for pl in p.places])
         retry = [(e.id, stored_keys.get(e.id)) for e in p.new if e.id in failed]
         if retry:
             manifest.claim(p.source, retry)
     release_orphans(collection)
+
+
+def index_enriched(enriched: Enriched, collection: Collection) -> list[Element]:
+    """Store the objects of enriched elements, upsert their records in both spaces and persist; the elements
+    as stored (bytes replaced by object keys)."""
+    with ThreadPoolExecutor(max_workers=_OBJECT_WRITERS, thread_name_prefix="mmrag-objects") as pool:
+        stored = list(pool.map(lambda e: _store_object(e, collection.objects), enriched.elements))
+    crash_point("objects")
+    text_records: list[IndexRecord] = []
+    image_records: list[IndexRecord] = []
+    for element in stored:
+        text = indexed_text(element)
+        vector = enriched.text_vectors.get(element.id)
+        if vector and any(vector) and text.strip():  # a zero vector (no words to embed) has no direction
+            text_records.append(IndexRecord(element, vector, text))
+        image = enriched.image_vectors.get(element.id)
+        if element.kind in VISUAL and image and any(image):
+            image_records.append(IndexRecord(element, image, text))
+    # A shared picture re-indexed from another place may have no text now (a bare file, no caption): its old
+    # record, with the context of a place that is gone, must not stay behind.
+    shared = {e.id for e in stored if e.shareable}
+    texts, images = {r.element.id for r in text_records}, {r.element.id for r in image_records}
+    if shared - texts:
+        collection.text.delete(sorted(shared - texts))
+    if shared - images:
+        collection.image.delete(sorted(shared - images))
+    if text_records:
+        collection.text.add(text_records)
+    if image_records:
+        collection.image.add(image_records)
+    collection.text.persist()
+    collection.image.persist()
+    return stored
 
 
 def release_orphans(collection: Collection) -> list[str]:

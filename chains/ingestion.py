@@ -5,7 +5,9 @@
 1. loads the bytes and compares their fingerprint (bytes, parse options, captioner; for a web page also the
    images it links to) with the manifest; an unchanged source is skipped (a PDF or image before parsing, a page
    once its images are loaded): no model calls, no writes (``force=True`` re-does it);
-2. parses it, and keeps only elements whose ids the collection does not hold yet;
+2. parses it, and keeps only elements whose ids the source does not hold yet; a picture already indexed from
+   another place (the same image in a page and in a folder: one id, its bytes) gains this place in the manifest
+   and is not indexed again, unless this place is the better one (:mod:`mmrag.chains._places`);
 3. captions images, summarises tables and embeds everything in the text and image spaces, batched over
    many sources so the models stay busy (and cached by content, so nothing is paid for twice);
 4. puts raw objects (images, page renders, table CSV) in the object store under content-addressed keys;
@@ -23,7 +25,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mmrag.chains._components import open_components
 from mmrag.chains._enrich import INDEXED_TEXT_VERSION, ModelCalls, enrich
+from mmrag.chains._places import collect, plan_group
 from mmrag.chains._split import fit_tables
 from mmrag.chains._write import PreparedSource, caption_failed, release_orphans, write_group
 from mmrag.elements import Element, content_hash
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
     from mmrag.config import Settings
     from mmrag.providers.factory import Providers
     from mmrag.stores.collection import Collection
+    from mmrag.stores.manifest import Place
 
 __all__ = ["IngestReport", "Progress", "SourceReport", "aingest", "ingest"]
 
@@ -75,11 +79,14 @@ class SourceReport:
     warnings: tuple[str, ...] = ()
     pending: int = 0
     """Elements indexed but left pending (an image or table whose caption failed): the next run retries them."""
+    shared: int = 0
+    """New elements of this source already indexed from another place (a picture both in a page and a folder):
+    recorded as one more place of that element, not indexed again (:mod:`mmrag.chains._places`)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "status": self.status, "error": self.error,
                 "elements": sum(self.elements.values()), "by_kind": dict(self.elements),
-                "added": self.added, "removed": self.removed, "pending": self.pending,
+                "added": self.added, "removed": self.removed, "pending": self.pending, "shared": self.shared,
                 "warnings": list(self.warnings)}
 
 
@@ -93,6 +100,9 @@ class IngestReport:
     estimated_cost_usd: float
     seconds: float
     caption_failures: int = 0
+    distinct: Mapping[str, int] | None = None
+    """Elements by kind over the sources that did not fail, a picture shared by several counted once (None:
+    the sum of the sources' counts)."""
 
     @property
     def ok(self) -> bool:
@@ -111,6 +121,9 @@ class IngestReport:
 
     @property
     def elements(self) -> dict[str, int]:
+        """Elements by kind the run's sources hold (what the index holds for them)."""
+        if self.distinct is not None:
+            return dict(sorted(self.distinct.items()))
         totals: dict[str, int] = {}
         for s in self.sources:
             for kind, n in s.elements.items():
@@ -198,7 +211,9 @@ def ingest(
         flush(pool)
     ordered = tuple(reports[s] for s in expanded)
     cost = sum(_PRICE.get(role, 0.0) * n for role, n in calls.new.items()) if settings.profile == "bedrock" else 0.0
-    return IngestReport(collection.name, ordered, calls.to_dict(), cost, time.perf_counter() - started, failures)
+    distinct = collection.manifest.totals(s.source for s in ordered if s.status != "failed")
+    return IngestReport(collection.name, ordered, calls.to_dict(), cost, time.perf_counter() - started, failures,
+                        distinct)
 
 
 async def aingest(sources: Iterable[str | Path], settings: Settings | None = None, **kwargs: Any) -> IngestReport:
@@ -242,8 +257,11 @@ def _prepare(
             # called unchanged; other sources are judged by their bytes alone, before parsing.
             linked = blob.mime_type in ("text/html", "application/xhtml+xml")
             elements: dict[str, Element] = {}
+            places: tuple[Place, ...] = ()
+            in_document = not blob.mime_type.startswith("image/")
             if linked:
-                elements = {e.id: e for e in fit_tables(parse_blob(blob, options), providers.text_embeddings)}
+                elements, places = collect(fit_tables(parse_blob(blob, options), providers.text_embeddings),
+                                           in_document=in_document)
             images = sorted(e.content_hash for e in elements.values() if e.kind == "image")
             fingerprint = _fingerprint(blob.data, options, providers, images)
             unchanged = entry is not None and entry.fingerprint == fingerprint and not manifest.pending_ids(source)
@@ -251,7 +269,8 @@ def _prepare(
                 reports[source] = SourceReport(source, "unchanged", elements=dict(entry.kinds))
                 return None
             if not linked:
-                elements = {e.id: e for e in fit_tables(parse_blob(blob, options), providers.text_embeddings)}
+                elements, places = collect(fit_tables(parse_blob(blob, options), providers.text_embeddings),
+                                           in_document=in_document)
         except MmragError as e:
             reason = e.reason if isinstance(e, ParseError) else str(e)
             logger.error("%s: %s", source, reason)
@@ -267,7 +286,7 @@ def _prepare(
     new = [e for i, e in elements.items() if i not in committed or i in retry]
     stale = (manifest.element_ids(source) | retry) - set(elements)
     return PreparedSource(source, fingerprint, tuple(elements.values()), tuple(new), frozenset(stale),
-                          tuple(warnings), "updated" if entry is not None else "new")
+                          tuple(warnings), "updated" if entry is not None else "new", places=places)
 
 
 def _run_group(
@@ -275,8 +294,7 @@ def _run_group(
     reports: dict[str, SourceReport], tick: Progress,
 ) -> int:
     """Model stage and writes for a group of sources; a failure is retried source by source to isolate it."""
-    new = [e for p in group for e in p.new]
-    ticked = 0
+    given, ticked = group, 0
 
     def advance(n: int) -> None:  # slices complete in worker threads
         nonlocal ticked
@@ -284,6 +302,10 @@ def _run_group(
         tick("models", n, None)
 
     try:
+        # Pictures another place indexes (or will, in this group) become places only; see mmrag.chains._places.
+        plan = plan_group(given, collection.manifest, collection.objects)
+        group = plan.group
+        new = [e for p in group for e in p.new] + list(plan.promoted)
         enriched = enrich(new, providers, calls, advance)
         if len(new) > ticked:
             tick("models", len(new) - ticked, None)
@@ -292,7 +314,8 @@ def _run_group(
     except MmragError as e:
         if len(group) > 1:
             logger.warning("a batch of %d sources failed (%s); retrying them one by one", len(group), e)
-            return sum(_run_group([p], providers, collection, calls, reports, tick) for p in group)
+            # As given: a picture left to a source that failed is then indexed by the one that holds it too.
+            return sum(_run_group([p], providers, collection, calls, reports, tick) for p in given)
         logger.error("%s: %s", group[0].source, e)
         reports[group[0].source] = SourceReport(group[0].source, "failed", error=str(e), warnings=group[0].warnings)
         return 0
@@ -303,6 +326,6 @@ def _run_group(
             kinds[element.kind] = kinds.get(element.kind, 0) + 1
         reports[p.source] = SourceReport(p.source, p.status, elements=kinds, added=len(p.new),
                                          removed=len(p.stale), warnings=p.warnings,
-                                         pending=sum(e.id in failed for e in p.new))
+                                         pending=sum(e.id in failed for e in p.new), shared=len(p.shared))
     return enriched.caption_failures
 

@@ -247,6 +247,11 @@ def build_query_chain(
         RunnablePassthrough.assign(lists=itemgetter("sub_questions") | retrieve),
         RunnablePassthrough.assign(hits=itemgetter("lists") | fuse),
     ]
+    if collection is not None:  # a picture that is in a page and a folder is one hit listing both places
+        from mmrag.retrievers.search import with_places
+
+        steps.append(RunnablePassthrough.assign(
+            hits=RunnableLambda(lambda state: with_places(state["hits"], collection), name="places")))
     if synthesize is None:
         assert providers is not None and collection is not None
         synthesize = synthesize_stage(providers.strong_chat, objects=collection.objects,

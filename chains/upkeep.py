@@ -1,14 +1,15 @@
 """Keeping a collection tidy: remove sources, and collect what interrupted runs left behind.
 
 - :func:`remove_sources` deletes sources' records from both spaces, their manifest entries, and the objects no
-  other element refers to (``mmrag remove SOURCE...``).
+  other element refers to (``mmrag remove SOURCE...``); a picture another source also shows stays, with the
+  places that remain (:mod:`mmrag.chains._places`).
 - :func:`collect_garbage` deletes records that were written but never committed (a run killed between its
   index write and its commit), stale temp files of interrupted object writes, and objects that no element
   refers to (``mmrag collections gc``).
 
 Both take the collection's lock exclusively: they refuse to run while an ingest on the same machine is
-writing to the collection (an ingest holds the lock shared). Neither needs the models: the collection is
-opened from what its manifest records.
+writing to the collection (an ingest holds the lock shared). The collection is opened from what its manifest
+records; models are loaded only to re-index a shared picture whose indexed place is removed.
 """
 
 from __future__ import annotations
@@ -22,12 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mmrag.chains._places import load_places, plan_removal
 from mmrag.chains._write import release_objects, release_orphans
 from mmrag.errors import NotFoundError, StoreError
 
 if TYPE_CHECKING:
     from mmrag.config import Settings
+    from mmrag.providers.factory import Providers
     from mmrag.stores.collection import Collection
+    from mmrag.stores.manifest import Place
 
 __all__ = ["GcReport", "collect_garbage", "collection_lock", "remove_sources"]
 
@@ -85,13 +89,16 @@ def _source_key(source: str) -> str:
 
 
 def remove_sources(sources: Iterable[str], settings: Settings | None = None, *,
-                   collection: Collection | None = None) -> list[dict[str, Any]]:
+                   collection: Collection | None = None, providers: Providers | None = None) -> list[dict[str, Any]]:
     """Remove sources (as given to ingest: paths or URLs) from a collection: records, manifest, objects.
 
-    Nothing is removed unless every source is in the collection.
+    Nothing is removed unless every source is in the collection. A picture that another source also shows is
+    kept with its remaining places; when the removed source gave its indexed context, it is indexed again from
+    the best remaining place, which needs the models (``providers``, else built from ``settings``).
 
     Returns:
-        One ``{"source", "elements", "objects_deleted"}`` per source.
+        One ``{"source", "elements", "shared", "objects_deleted"}`` per source: ``elements`` deleted, ``shared``
+        kept because another source holds them.
 
     Raises:
         NotFoundError: a source is not in the collection (the message lists close matches).
@@ -115,16 +122,40 @@ def remove_sources(sources: Iterable[str], settings: Settings | None = None, *,
     with collection_lock(collection, exclusive=True):
         for source in dict.fromkeys(wanted):
             ids = sorted(manifest.element_ids(source) | manifest.pending_ids(source))
-            if ids:
-                collection.text.delete(ids)
-                collection.image.delete(ids)
+            # A picture another source also shows stays; if this source gave its indexed context, the best
+            # remaining place replaces it (mmrag.chains._places) before the source is forgotten.
+            delete, rewrite = plan_removal([source], manifest, ids)
+            if rewrite:
+                providers = providers or _providers(settings)
+                _reindex(rewrite, collection, providers)
+            if delete:
+                collection.text.delete(delete)
+                collection.image.delete(delete)
                 collection.text.persist()
                 collection.image.persist()
             manifest.forget(source)
             deleted = release_orphans(collection)
-            logger.info("removed %s: %d elements, %d objects", source, len(ids), len(deleted))
-            out.append({"source": source, "elements": len(ids), "objects_deleted": len(deleted)})
+            logger.info("removed %s: %d elements (%d kept for other sources), %d objects", source, len(delete),
+                        len(ids) - len(delete), len(deleted))
+            out.append({"source": source, "elements": len(delete), "shared": len(ids) - len(delete),
+                        "objects_deleted": len(deleted)})
     return out
+
+
+def _providers(settings: Settings | None) -> Providers:
+    from mmrag.config import Settings
+    from mmrag.providers.factory import build_providers
+
+    return build_providers(settings or Settings())
+
+
+def _reindex(places: list[Place], collection: Collection, providers: Providers) -> None:
+    """Index shared pictures again from the places that remain (captions and vectors mostly from the cache)."""
+    from mmrag.chains._enrich import ModelCalls, enrich
+    from mmrag.chains._write import index_enriched
+
+    elements = load_places(places, collection.objects)
+    index_enriched(enrich(elements, providers, ModelCalls()), collection)
 
 
 @dataclass

@@ -64,7 +64,8 @@ class Element:
         data: the raw object (image bytes, page render) until an object store takes it; not in ``repr``.
         object_key: key of the raw object in the object store once stored.
         metadata: free-form, JSON-serialisable facts (``width``, ``height``, ``csv``, ``needs_ocr``...).
-        id: content hash of kind, source, page and content; computed, never passed.
+        id: content hash of kind, source, page and content; for an image with bytes, of its kind and bytes alone
+            (one picture is one element wherever it appears); computed, never passed.
     """
 
     kind: ElementKind
@@ -135,8 +136,17 @@ class Element:
         meta = {**self.metadata, "content_hash": self.content_hash}
         return replace(self, data=None, object_key=object_key, metadata=meta)
 
+    @property
+    def shareable(self) -> bool:
+        """An image with bytes: its id is its content alone, the same wherever it appears (see :meth:`_compute_id`)."""
+        return self.kind == "image" and (self.data is not None or bool(self.metadata.get("content_hash")))
+
     def _compute_id(self) -> str:
         # The same content at the same place of the same source always gets the same id; re-parsing is stable.
+        # A picture is one element wherever it appears (inside a page, as a file in a folder, twice in a PDF): its
+        # id is its bytes alone, and the manifest records each place (mmrag.stores.manifest.Place).
+        if self.shareable:
+            return content_hash(self.kind, self.content_hash)[:32]
         return content_hash(self.kind, self.source, str(self.page or 0), self.content_hash)[:32]
 
     def __eq__(self, other: object) -> bool:

@@ -7,9 +7,11 @@
 - :func:`search_image`: an image's vector searched in the image space: image→image search (every profile).
 - :func:`search_images`: the library entry point for both, from a collection or from Settings.
 
-Results are collapsed by content: the same image inside an HTML page and as a file in a folder (two elements,
-one object) is one :class:`~mmrag.answers.Hit` whose ``duplicates`` keep the other provenances. Every hit
-carries ``object_uri``, an openable link (a ``file://`` URI or a presigned S3 URL).
+The same image inside an HTML page and as a file in a folder is one element (its id is its bytes; ingest
+indexes it once, see :mod:`mmrag.chains._places`): its hit lists the other places, from the manifest, in
+``duplicates`` (``also_in`` in ``--json``). Collections ingested before that may still hold two elements with
+one object: results are collapsed by object too. Every hit carries ``object_uri``, an openable link (a
+``file://`` URI or a presigned S3 URL).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from mmrag.answers import Hit, object_link
 from mmrag.elements import Element
+from mmrag.errors import ParseError
 from mmrag.retrievers.fusion import RRF_K, reciprocal_rank_fusion
 from mmrag.retrievers.multimodal import MultimodalRetriever
 
@@ -38,6 +41,7 @@ __all__ = [
     "search_images",
     "search_text",
     "with_links",
+    "with_places",
 ]
 
 VISUAL_KINDS = ["image", "page"]
@@ -75,7 +79,10 @@ class SearchFilter:
             names = matching_sources(self.source, (s.source for s in collection.manifest.sources()))
             if not names:
                 return None
-            active["source"] = names
+            # A picture the glob's sources share with another source is indexed under its primary place (maybe
+            # that other source): let those sources through too; _finish keeps only hits placed in ``names``.
+            shared = collection.manifest.places_in(names)
+            active["source"] = sorted({*names, *(p.source for places in shared.values() for p in places)})
         return active
 
 
@@ -112,9 +119,49 @@ def collapse_duplicates(hits: Sequence[Hit], limit: int | None = None) -> list[H
     return out if limit is None else out[:limit]
 
 
-def with_links(hits: Sequence[Hit], collection: Collection) -> list[Hit]:
-    """The hits with ``object_uri`` filled in from the collection's object store (presigned on S3)."""
+def _finish(hits: Sequence[Hit], collection: Collection, where: SearchFilter, k: int) -> list[Hit]:
+    """Collapse, add every place, keep the hits placed in the source glob (any of their places), cut, link."""
+    placed = with_places(collapse_duplicates(hits), collection)
+    if where.source:
+        names = set(matching_sources(where.source, (s.source for s in collection.manifest.sources())))
+        placed = [h for h in placed if h.element.source in names or any(d.source in names for d in h.duplicates)]
+    return _linked(placed[:k], collection)
+
+
+def _linked(hits: Sequence[Hit], collection: Collection) -> list[Hit]:
     return [h if h.object_uri else replace(h, object_uri=object_link(h.element, collection.objects)) for h in hits]
+
+
+def with_links(hits: Sequence[Hit], collection: Collection) -> list[Hit]:
+    """The hits with ``object_uri`` filled in from the collection's object store (presigned on S3), and every
+    other place of a shared picture (from the manifest: :func:`with_places`) in ``duplicates``."""
+    return _linked(with_places(hits, collection), collection)
+
+
+def with_places(hits: Sequence[Hit], collection: Collection) -> list[Hit]:
+    """The hits with the other places of their element (a picture in a page and as a file) in ``duplicates``.
+
+    An image is one element wherever it appears; the index record shows its primary place, the manifest keeps
+    all of them (:class:`~mmrag.stores.manifest.Place`).
+    """
+    ids = [h.element.id for h in hits if h.element.kind == "image"]
+    places = collection.manifest.places(ids) if ids else {}
+    if not places:
+        return list(hits)
+    out = []
+    for hit in hits:
+        e = hit.element
+        known = {(d.source, d.page, d.bbox) for d in hit.duplicates} | {(e.source, e.page, e.bbox)}
+        extra = []
+        for p in places.get(e.id, ()):
+            if (p.source, p.page, p.bbox) in known:
+                continue
+            known.add((p.source, p.page, p.bbox))
+            extra.append(Element.restore(id=p.id, kind="image", source=p.source, text=p.text, page=p.page,
+                                         bbox=p.bbox, mime_type=p.mime_type, object_key=p.object_key or e.object_key,
+                                         metadata=p.metadata))
+        out.append(replace(hit, duplicates=hit.duplicates + tuple(extra)) if extra else hit)
+    return out
 
 
 def search_text(query: str, providers: Providers, collection: Collection, *, k: int = 10,
@@ -146,7 +193,7 @@ def search_text(query: str, providers: Providers, collection: Collection, *, k: 
                                     image_embedder=providers.image_embedder, k=k * _OVERFETCH,
                                     filter=active or None, score_threshold=where.threshold)
     fused = reciprocal_rank_fusion(retriever.rank(query), RRF_K)
-    return with_links(collapse_duplicates(fused, limit=k), collection)
+    return _finish(fused, collection, where, k)
 
 
 def search_image(image: bytes, providers: Providers, collection: Collection, *, k: int = 10,
@@ -159,20 +206,47 @@ def search_image(image: bytes, providers: Providers, collection: Collection, *, 
     Raises:
         ParseError: ``image`` is not an image that can be decoded (``name`` says which file in the message).
     """
-    from mmrag.parsers.images import probe_image
-
     where = where or SearchFilter()
-    probe_image(image, name)
+    _check_header(image, name)
     active = where.store_filter(collection, filter)
     if active is None:
         return []
     # Nova embeds a query image with a retrieval purpose, not the index purpose; other models have one way.
     embed = getattr(providers.image_embedder, "embed_image_queries", providers.image_embedder.embed_images)
-    [vector] = embed([image])
+    try:
+        [vector] = embed([image])
+    except (OSError, ValueError, SyntaxError) as e:  # Pillow's errors for a corrupt or truncated file
+        raise ParseError(name, f"not a readable image ({type(e).__name__}: {e})") from e
     found = collection.image.search(vector, k=k * _OVERFETCH, filter=active or None)
     hits = [Hit(h.element, h.score, ("image",)) for h in found
             if where.threshold is None or h.score >= where.threshold]
-    return with_links(collapse_duplicates(hits, limit=k), collection)
+    return _finish(hits, collection, where, k)
+
+
+def _check_header(image: bytes, name: str) -> None:
+    """Refuse what is not an image, or is over the byte or pixel caps, from its header alone.
+
+    The query image is decoded once, by the embedder (a corrupt body fails there, as a ParseError too):
+    decoding it here as well doubled the cost of an image→image search.
+    """
+    import io
+
+    from PIL import Image
+
+    from mmrag.parsers import ParseOptions
+
+    options = ParseOptions()
+    if len(image) > options.max_image_bytes:
+        raise ParseError(name, f"image of {len(image):,} bytes is over the {options.max_image_bytes:,}-byte cap "
+                               "(max_image_bytes)")
+    try:
+        with Image.open(io.BytesIO(image)) as img:
+            width, height = img.size
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise ParseError(name, f"not a readable image ({type(e).__name__}: {e})") from e
+    if width * height > options.max_image_pixels:
+        raise ParseError(name, f"image of {width}x{height} pixels is over the {options.max_image_pixels:,}-pixel "
+                               "limit (raise MMRAG_MAX_IMAGE_PIXELS to allow it)")
 
 
 def search_images(

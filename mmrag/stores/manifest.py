@@ -17,6 +17,11 @@ claim refers to it any more (inside a write transaction, so a concurrent claim w
 keys a commit or a removal leaves unreferenced are recorded in the same transaction (table ``released``), so
 a crash before their objects are deleted is caught up by the next :meth:`Manifest.release_orphans`.
 
+Places: an image's id is its bytes, so one picture can be committed for several sources (a page and a file in a
+folder). Each commit records where the source shows its pictures (table ``places``: page, bbox, context text,
+parser facts), in the same transaction; :mod:`mmrag.chains._places` picks the primary place the index record is
+built from, and searches list the others. The places survive restarts and do not depend on the vector backend.
+
 Another process holding the database (a concurrent ingest committing) is waited for up to
 :data:`LOCK_TIMEOUT` seconds; every sqlite failure is raised as :class:`~mmrag.errors.StoreError`.
 """
@@ -32,11 +37,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from mmrag.elements import BBox
 from mmrag.errors import StoreError
 
-__all__ = ["Manifest", "SourceEntry"]
+__all__ = ["Manifest", "Place", "SourceEntry"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -56,11 +62,25 @@ CREATE TABLE IF NOT EXISTS elements (
 );
 CREATE TABLE IF NOT EXISTS pending (source TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (source, id));
 CREATE TABLE IF NOT EXISTS released (object_key TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS places (
+    id TEXT NOT NULL,
+    source TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    in_document INTEGER NOT NULL,
+    page INTEGER,
+    bbox TEXT,
+    text TEXT NOT NULL,
+    mime_type TEXT,
+    object_key TEXT,
+    metadata TEXT NOT NULL,
+    PRIMARY KEY (id, source, seq)
+);
 """
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS elements_by_id ON elements (id);
 CREATE INDEX IF NOT EXISTS elements_by_object ON elements (object_key);
 CREATE INDEX IF NOT EXISTS pending_by_id ON pending (id);
+CREATE INDEX IF NOT EXISTS places_by_source ON places (source);
 """
 LOCK_TIMEOUT = 120.0
 """Seconds to wait for another process's write transaction before giving up."""
@@ -76,6 +96,49 @@ class SourceEntry:
     elements: int
     kinds: Mapping[str, int]
     ingested_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """One place where an element appears: a source and, inside it, the page, region and context around it.
+
+    An image's id is its content (:class:`~mmrag.elements.Element`), so the same picture inside a web page and as
+    a file in a folder is one element with two places. The index holds one record per element, built from its
+    primary place (:func:`mmrag.chains._places.primary`); the manifest keeps every place, so hits list them all
+    and removing one source leaves the element with the places that remain.
+
+    Attributes:
+        id: the element's id.
+        source: the source it appears in.
+        seq: 0 for the first occurrence in that source, 1 for the next...
+        in_document: found inside a document (a web page, a PDF), not as a standalone image file.
+        page, bbox: where in the source (PDF pages), if known.
+        text: the context the source gives it (alt text, figure caption, nearby text).
+        mime_type, object_key: the stored object.
+        metadata: the parser's facts (``src``, ``width``, section...), enough to rebuild the element.
+    """
+
+    id: str
+    source: str
+    seq: int
+    in_document: bool
+    page: int | None
+    bbox: BBox | None
+    text: str
+    mime_type: str | None
+    object_key: str | None
+    metadata: Mapping[str, Any]
+
+    def row(self) -> tuple[Any, ...]:
+        return (self.id, self.source, self.seq, int(self.in_document), self.page,
+                json.dumps(list(self.bbox)) if self.bbox else None, self.text, self.mime_type, self.object_key,
+                json.dumps(dict(self.metadata), sort_keys=True, default=str))
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> Place:
+        i, source, seq, in_document, page, bbox, text, mime, key, meta = row
+        box = cast("BBox", tuple(json.loads(bbox))) if bbox else None
+        return cls(i, source, int(seq), bool(in_document), page, box, text, mime, key, json.loads(meta))
 
 
 class Manifest:
@@ -273,8 +336,12 @@ class Manifest:
                 delete(unreferenced)
         return unreferenced
 
-    def commit(self, source: str, fingerprint: str, elements: Iterable[tuple[str, str, str | None]]) -> None:
-        """Make ``elements`` ((id, kind, object_key) triples) the committed content of ``source``; clear its claims."""
+    def commit(self, source: str, fingerprint: str, elements: Iterable[tuple[str, str, str | None]],
+               places: Iterable[Place] = ()) -> None:
+        """Make ``elements`` ((id, kind, object_key) triples) the committed content of ``source``; clear its claims.
+
+        ``places`` (where its shareable elements, images, appear in it) replace the source's previous places.
+        """
         rows = list(elements)
         kinds: dict[str, int] = {}
         for _, kind, _ in rows:
@@ -283,6 +350,9 @@ class Manifest:
             old = _keys_of(db, source)
             db.execute("DELETE FROM elements WHERE source = ?", (source,))
             db.executemany("INSERT OR REPLACE INTO elements VALUES (?, ?, ?, ?)", [(source, *r) for r in rows])
+            db.execute("DELETE FROM places WHERE source = ?", (source,))
+            db.executemany("INSERT OR REPLACE INTO places VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           [p.row() for p in places if p.source == source])
             db.execute("DELETE FROM pending WHERE source = ?", (source,))
             db.execute(
                 "INSERT OR REPLACE INTO sources VALUES (?, ?, ?, ?, ?)",
@@ -294,7 +364,7 @@ class Manifest:
         """Drop a source and its claims (after its vectors were deleted)."""
         with self._tx() as db:
             old = _keys_of(db, source)
-            for table in ("sources", "elements", "pending"):
+            for table in ("sources", "elements", "pending", "places"):
                 db.execute(f"DELETE FROM {table} WHERE source = ?", (source,))  # noqa: S608 - fixed table names
             _mark_released(db, old)
 
@@ -309,11 +379,63 @@ class Manifest:
             db.executemany("DELETE FROM released WHERE object_key = ?", [(k,) for k in candidates])
         return deleted
 
-    def totals(self) -> dict[str, int]:
-        """Committed elements by kind over all sources."""
-        with self._read():
-            rows = self._db.execute("SELECT kind, COUNT(*) FROM elements GROUP BY kind").fetchall()
-        return {k: n for k, n in rows}
+    def totals(self, sources: Iterable[str] | None = None) -> dict[str, int]:
+        """Committed elements by kind over all sources, or over ``sources`` (an element several share counts once)."""
+        if sources is None:
+            with self._read():
+                rows = self._db.execute("SELECT kind, COUNT(DISTINCT id) FROM elements GROUP BY kind").fetchall()
+            return {k: n for k, n in rows}
+        seen: dict[str, str] = {}
+        unique = sorted(set(sources))
+        with self._read() as db:
+            for start in range(0, len(unique), _CHUNK):
+                part = unique[start : start + _CHUNK]
+                marks = ",".join("?" * len(part))
+                seen.update(db.execute(f"SELECT id, kind FROM elements WHERE source IN ({marks})", part))  # noqa: S608
+        out: dict[str, int] = {}
+        for kind in seen.values():
+            out[kind] = out.get(kind, 0) + 1
+        return out
+
+    # --- places of shared elements ------------------------------------------------------------------------
+
+    def places(self, ids: Iterable[str]) -> dict[str, list[Place]]:
+        """The committed places of each of ``ids`` (ids without any are left out), in (source, seq) order."""
+        out: dict[str, list[Place]] = {}
+        unique = sorted(set(ids))
+        with self._read() as db:
+            for start in range(0, len(unique), _CHUNK):
+                part = unique[start : start + _CHUNK]
+                marks = ",".join("?" * len(part))
+                for row in db.execute(f"SELECT * FROM places WHERE id IN ({marks}) "  # noqa: S608 - placeholders
+                                      "ORDER BY id, source, seq", part):
+                    out.setdefault(row[0], []).append(Place.from_row(row))
+        return out
+
+    def places_in(self, sources: Iterable[str]) -> dict[str, list[Place]]:
+        """Every place of the elements that have a place in one of ``sources`` and in another source too."""
+        unique = sorted(set(sources))
+        ids: set[str] = set()
+        with self._read() as db:
+            if db.execute("SELECT NOT EXISTS (SELECT 1 FROM places)").fetchone()[0]:
+                return {}
+            for start in range(0, len(unique), _CHUNK):
+                part = unique[start : start + _CHUNK]
+                marks = ",".join("?" * len(part))
+                ids.update(r[0] for r in db.execute(f"SELECT id FROM places WHERE source IN ({marks})", part))  # noqa: S608
+        return {i: places for i, places in self.places(ids).items() if len({p.source for p in places}) > 1}
+
+    def holders(self, ids: Iterable[str]) -> dict[str, set[str]]:
+        """The sources each of ``ids`` is committed for (ids committed for none are left out)."""
+        out: dict[str, set[str]] = {}
+        unique = sorted(set(ids))
+        with self._read() as db:
+            for start in range(0, len(unique), _CHUNK):
+                part = unique[start : start + _CHUNK]
+                marks = ",".join("?" * len(part))
+                for i, source in db.execute(f"SELECT id, source FROM elements WHERE id IN ({marks})", part):  # noqa: S608
+                    out.setdefault(i, set()).add(source)
+        return out
 
 
 def _keys_of(db: sqlite3.Connection, source: str) -> set[str]:

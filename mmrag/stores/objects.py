@@ -19,10 +19,12 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import secrets
 from abc import abstractmethod
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from urllib.parse import quote_from_bytes
 
 from langchain_core.stores import BaseStore
 
@@ -130,6 +132,9 @@ def validate_key(key: str) -> str:
     return key
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _key_problem(key: object) -> str | None:
     if not isinstance(key, str):
         return f"keys are str, not {type(key).__name__}"
@@ -141,7 +146,7 @@ def _key_problem(key: object) -> str | None:
         return "absolute keys are not allowed"
     if "\\" in key:
         return "backslashes are not allowed"
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in key):
+    if _CONTROL.search(key):  # a compiled class, not a loop per character: this runs for every hit's link
         return "control characters are not allowed"
     for segment in key.split("/"):
         if not segment:
@@ -198,11 +203,12 @@ class LocalObjectStore(ObjectStore):
     def __init__(self, root: Path | str, *, fsync: bool = True) -> None:
         self.root = Path(root).expanduser().resolve()
         self.fsync = fsync
+        self._root_uri: str | None = None
 
     def __repr__(self) -> str:
         return f"LocalObjectStore({str(self.root)!r})"
 
-    def _path(self, key: str) -> Path:
+    def _check(self, key: str) -> None:
         problem = _key_problem(key)
         if problem is None and ":" in key:
             problem = "':' is not allowed in local keys (drive letters, alternate data streams)"
@@ -210,6 +216,9 @@ class LocalObjectStore(ObjectStore):
             problem = f"segments starting with {_TEMP_PREFIX!r} are reserved for temp files"
         if problem:
             raise StoreError(f"invalid object key {key!r}: {problem}; use keys from mmrag.stores.objects.object_key()")
+
+    def _path(self, key: str) -> Path:
+        self._check(key)
         path = self.root.joinpath(*key.split("/"))
         # Resolving follows symlinks; a key whose real location leaves the root is refused outright.
         if not path.resolve().is_relative_to(self.root):
@@ -299,8 +308,14 @@ class LocalObjectStore(ObjectStore):
                 yield key
 
     def uri(self, key: str) -> str:
-        """An absolute ``file://`` URI of the object."""
-        return self._path(key).as_uri()
+        """An absolute ``file://`` URI of the object (the key is checked; the file is neither read nor resolved).
+
+        Built as a string, as :meth:`pathlib.Path.as_uri` would (this runs for every hit of every search).
+        """
+        self._check(key)
+        if self._root_uri is None:
+            self._root_uri = self.root.as_uri().rstrip("/")
+        return f"{self._root_uri}/{quote_from_bytes(os.fsencode(key))}"
 
     def exists(self, keys: Sequence[str]) -> list[bool]:
         """Whether each key holds an object (a regular file)."""

@@ -26,7 +26,7 @@ def test_remove_and_gc_json(tmp_path: Path, data_dir: Path) -> None:
     assert len(col.manifest.sources()) == 2
     removed = runner.invoke(cli, ["remove", "--json", images[0]], env=env)
     assert removed.exit_code == 0, removed.output
-    assert json.loads(removed.stdout) == {"source": images[0], "elements": 1, "objects_deleted": 1}
+    assert json.loads(removed.stdout) == {"source": images[0], "elements": 1, "shared": 0, "objects_deleted": 1}
     gc = runner.invoke(cli, ["collections", "gc", "--json"], env=env)
     assert gc.exit_code == 0, gc.output
     assert json.loads(gc.stdout) == {"collection": "default", "uncommitted_records": 0, "by_source": {},
