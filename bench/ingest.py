@@ -165,7 +165,7 @@ def pipelined_round(emu: Emulator, srcs: list[str], conc: int, caption_s: float,
 
 def sequential_round(emu: Emulator, srcs: list[str]) -> dict[str, Any]:
     """Seed-style: parse everything, caption one by one, embed texts one by one, images one by one, write."""
-    from mmrag.chains._enrich import DESCRIBED, VISUAL, Enriched, indexed_text
+    from mmrag.chains._enrich import DESCRIBED, VISUAL, Enriched, described_text, indexed_text
     from mmrag.chains._write import PreparedSource, write_group
     from mmrag.chains.ingestion import open_components
     from mmrag.parsers import ParseOptions
@@ -191,7 +191,7 @@ def sequential_round(emu: Emulator, srcs: list[str]) -> dict[str, Any]:
         described = list(by_id.values())
         text_vectors = {e.id: providers.text_embeddings.embed_documents([indexed_text(e)])[0]
                         for e in described if indexed_text(e).strip()}
-        image_vectors = {e.id: providers.image_embedder.embed_images([e.data], [indexed_text(e) or None])[0]
+        image_vectors = {e.id: providers.image_embedder.embed_images([e.data], [described_text(e) or None])[0]
                          for e in described if e.kind in VISUAL and e.data is not None}
         t2 = time.perf_counter()
         write_group(prepared, Enriched(described, text_vectors, image_vectors), collection)

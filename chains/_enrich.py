@@ -21,7 +21,7 @@ from mmrag.elements import Element
 from mmrag.providers.base import CAPTION_KEY, SUMMARY_KEY, embed_images_of_kinds, embedding_text
 from mmrag.providers.factory import Providers
 
-__all__ = ["INDEXED_TEXT_VERSION", "Enriched", "ModelCalls", "enrich", "indexed_text"]
+__all__ = ["INDEXED_TEXT_VERSION", "Enriched", "ModelCalls", "described_text", "enrich", "indexed_text"]
 
 VISUAL = ("image", "page")
 DESCRIBED = ("image", "page", "table")
@@ -78,6 +78,14 @@ def indexed_text(element: Element) -> str:
     a sentence cut by a page break is found together with what it introduces. Bump :data:`INDEXED_TEXT_VERSION`
     whenever this changes: collections re-index on their next ingest.
     """
+    text = described_text(element)
+    label = _document_label(element, text)
+    return f"{label}\n\n{text}" if label and text.strip() else text
+
+
+def described_text(element: Element) -> str:
+    """:func:`indexed_text` without the document label: what the image space pairs with a picture (the caption,
+    its context, OCR text). A file name says nothing about what a picture shows, so it stays out of that vector."""
     text = embedding_text(element)
     context = element.metadata.get("context")
     if isinstance(context, str) and context.strip() and context.strip() not in text:
@@ -85,14 +93,13 @@ def indexed_text(element: Element) -> str:
     ocr = element.metadata.get("ocr_text")
     if isinstance(ocr, str) and ocr.strip() and ocr.strip() not in text:
         text = f"{text}\n\n{ocr.strip()}".strip()
-    label = _document_label(element, text)
-    return f"{label}\n\n{text}" if label and text.strip() else text
+    return text
 
 
 INDEXED_TEXT_VERSION = 2
 """The version of what ingest indexes for an element, for the ingest fingerprint: 1: caption or summary, text, OCR
-text; 2: + the document label and the page context, and (same release) PDF tables take a header line from above
-their rules."""
+text; 2: + the document label (text space only) and the page context, and (same release) PDF tables take a header
+line from above their rules, pictures have one id wherever they appear, long tables split for Titan."""
 
 
 def _document_label(element: Element, text: str) -> str:
@@ -182,7 +189,7 @@ def _embed_images(elements: list[Element], providers: Providers, calls: ModelCal
     def embed(part: list[Element]) -> list[list[float]]:
         # The kinds let an embedder read page renders as documents (Nova: detailLevel DOCUMENT_IMAGE).
         return embed_images_of_kinds(providers.image_embedder, [e.data for e in part if e.data is not None],
-                                     [e.kind for e in part], [indexed_text(e) or None for e in part])
+                                     [e.kind for e in part], [described_text(e) or None for e in part])
 
     with _Meter(calls, "image embeddings", providers.image_embedder, len(elements)):
         vectors = _sliced(elements, embed)

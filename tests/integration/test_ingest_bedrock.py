@@ -100,7 +100,8 @@ def test_first_ingest_calls_every_model_once_per_element_and_a_rerun_calls_none(
     # open_components probes the dimensions of the (cache-wrapped) text model once: not an ingest call.
     indexed = [r for r in titan_text if r.body["inputText"] != "dimension probe"]
     assert len(titan_text) - len(indexed) <= 1
-    embedded_captions = [r for r in indexed if r.body["inputText"].startswith("Octave chart, ")]
+    # The text space indexes a caption after its document's label (chains._enrich.indexed_text).
+    embedded_captions = [r for r in indexed if r.body["inputText"].split("\n\n", 1)[-1].startswith("Octave chart, ")]
     assert len(embedded_captions) == len(PLOTS)  # captions are searchable text too
 
     # Titan Multimodal: one request per image, the image with its caption (and context) as inputText.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pymupdf
 
-from mmrag.chains._enrich import indexed_text
+from mmrag.chains._enrich import described_text, indexed_text
 from mmrag.elements import Blob, Element
 from mmrag.parsers._pdf_text import CONTEXT_KEY, carry_page_context
 from mmrag.parsers.options import ParseOptions
@@ -61,4 +61,5 @@ def test_indexed_text_labels_elements_with_their_document() -> None:
     assert indexed_text(titled) == "intro.html\n\nApache mod_rewrite Introduction. Regexes."  # not twice
     scanned = Element("image", "/d/sign.jpg", text="", metadata={"ocr_text": "NO PARKING"})
     assert indexed_text(scanned) == "sign.jpg\n\nNO PARKING"
+    assert described_text(scanned) == "NO PARKING"  # the image space pairs a picture with what describes it
     assert indexed_text(Element("image", "/d/blank.png", text="")) == ""  # nothing to index: no label alone
