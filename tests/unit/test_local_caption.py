@@ -212,3 +212,17 @@ def test_tiny_images_hold_no_text_and_are_not_read(captioner: LocalCaptioner) ->
     out = captioner.caption([arrow])
     assert out[0].metadata[CAPTION_KEY] == "Image, 11×11 px; no text found by OCR."
     assert captioner.ocr is not None and isinstance(captioner.ocr, RapidOcrEngine)
+
+
+def test_vector_figure_with_its_labels_in_the_text_layer_is_not_read_by_ocr() -> None:
+    fake = _FakeOcr()
+    labels = {"figure": "vector", "text_layer": "OLS-based  CUSUM test\nTime"}
+    labelled = Element(kind="image", source="doc.pdf", page=3, text="Figure 3: OLS-based CUSUM process",
+                       data=_png((374, 232)), metadata=labels)
+    outlined = Element(kind="image", source="doc.pdf", page=4, text="Figure 4", data=_png((374, 233)),
+                       metadata={"figure": "vector"})  # labels drawn as paths: nothing in the text layer
+    out = LocalCaptioner(fake).caption([labelled, outlined])
+    assert fake.reads == [outlined.data]
+    assert out[0].metadata[CAPTION_KEY] == "Text in the figure (PDF text layer): OLS-based CUSUM test Time"
+    assert out[0].metadata["caption_model"] == "local:text-layer"
+    assert out[1].metadata[CAPTION_KEY] == f"Text in the image (OCR): n{len(outlined.data or b'')}"

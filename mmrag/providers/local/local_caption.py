@@ -120,15 +120,25 @@ class LocalCaptioner:
 
 
 def _text_layer_covers(el: Element) -> bool:
-    """A page render of a PDF page with a real text layer: its words are already indexed, OCR would add nothing.
+    """The PDF's text layer already holds the words OCR would read, more exactly: no OCR.
 
-    (Pages without one, or with a garbled one, carry ``needs_ocr`` and are read.)"""
-    return el.kind == "page" and not el.metadata.get("needs_ocr") and bool(el.text.strip())
+    That is a page render of a page with a real text layer (pages without one, or with a garbled one, carry
+    ``needs_ocr`` and are read), and a vector figure whose labels the parser found in the text layer
+    (``metadata["text_layer"]``, the words inside the figure's box)."""
+    if el.kind == "page":
+        return not el.metadata.get("needs_ocr") and bool(el.text.strip())
+    layer = el.metadata.get("text_layer")
+    return el.kind == "image" and isinstance(layer, str) and bool(layer.strip())
 
 
 def _text_layer_caption(el: Element) -> Element:
     width, height = _size(el)
-    caption = f"Page render, {width}×{height} px; text layer: " + _cut(" ".join(el.text.split()), CAPTION_MAX_CHARS)
+    if el.kind == "page":
+        caption = f"Page render, {width}×{height} px; text layer: " + _cut(" ".join(el.text.split()),
+                                                                            CAPTION_MAX_CHARS)
+    else:
+        caption = "Text in the figure (PDF text layer): " + _cut(" ".join(str(el.metadata["text_layer"]).split()),
+                                                                 CAPTION_MAX_CHARS)
     return _merged(el, {CAPTION_KEY: caption, "caption_model": "local:text-layer"})
 
 
