@@ -4,11 +4,12 @@
 
 The emulator answers caption Converse calls after 200 ms and embedding InvokeModel calls after 50 ms. One ingest
 round is: caption N images (Claude, Converse), embed N captions (Titan Text V2) and N images with their caption
-(Titan Multimodal), all through one shared limiter. The lower bound is total calls x latency / concurrency;
-efficiency = bound / wall (median of ``--repeat`` rounds). Goal >= 0.85. The reported value is the pipelined
-round (each element's embeddings start when its caption is back); the staged round (three batch calls) is in
-the baseline: it loses ~15-20 % to client-side CPU (boto3 serialisation and signing, ~2 ms per call under the
-GIL), which a pipeline overlaps with other calls' waits.
+(Titan Multimodal), all through one shared limiter. The lower bound is, per element, the three latencies plus
+the client CPU of its three calls (measured one call at a time first: ~3-6 ms each, mostly botocore, under the
+GIL), times N / concurrency (and at least the sum of that CPU); efficiency = bound / wall (median of ``--repeat``
+rounds). Goal >= 0.9. The latency-only bound (calls x latency / concurrency) is reported alongside. The reported
+value is the pipelined round (each element's embeddings start when its caption is back); the staged round (three
+batch calls) is in the baseline: it waits for the slowest call of each batch.
 
 Baselines: the same round at concurrency 1 (on N/8 images, scaled to N), and langchain-aws's
 ``BedrockEmbeddings.embed_documents`` (one request after another) against ``TitanTextEmbeddings`` on the same
@@ -86,6 +87,27 @@ def ingest_round(settings: Settings, client: Any, elements: list[Element], *, pi
     if captioner.stats.failures or any(CAPTION_KEY not in e.metadata for e in captioned):
         raise RuntimeError(f"captions failed: {captioner.stats}")
     return wall
+
+
+def client_cpu_per_call(settings: Settings, client: Any, element: Element, runs: int) -> dict[str, float]:
+    """Client-side CPU seconds of one call of each kind (request building, botocore serialising and signing,
+    response parsing), measured one call at a time with the emulator in another process (its CPU not counted).
+    """
+    captioner = BedrockCaptioner(settings, client=client)
+    text = TitanTextEmbeddings(settings, client=client)
+    image = TitanMultimodalEmbedder(settings, client=client)
+    caption = captioner.caption([element])[0].metadata.get(CAPTION_KEY)
+    calls = {"caption": lambda: captioner.caption([element]),
+             "text_embedding": lambda: text.embed_documents([f"{element.text} {caption}"]),
+             "image_embedding": lambda: image.embed_images([element.data or b""], [caption])}
+    out = {}
+    for name, call in calls.items():
+        call()
+        started = time.process_time()
+        for _ in range(runs):
+            call()
+        out[name] = (time.process_time() - started) / runs
+    return out
 
 
 def _start_emulator(nodelay: bool) -> BedrockEmulator:
@@ -190,7 +212,15 @@ def main() -> None:
                             data=chart(i)) for i in range(n)]
         ingest_round(settings, client, elements[:conc], pipelined=False)  # warm up: connections, Pillow, JSON
 
-        bound = (n * CAPTION_LATENCY + 2 * n * EMBED_LATENCY) / conc
+        latency_bound = (n * CAPTION_LATENCY + 2 * n * EMBED_LATENCY) / conc
+        # The client's own CPU per call (~3-6 ms, mostly botocore) holds the GIL: no pipeline hides it from the
+        # call that pays it, and all of it together cannot take less than its sum on one interpreter.
+        emu.reset()
+        cpu = client_cpu_per_call(settings, client, elements[0], runs=max(4, n // 8))
+        per_element = CAPTION_LATENCY + 2 * EMBED_LATENCY + sum(cpu.values())
+        bound = max(n * per_element / conc, n * sum(cpu.values()))
+        print("client CPU per call: " + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in cpu.items())
+              + f"; lower bound {bound:.3f}s (latency only: {latency_bound:.3f}s)")
         staged, staged_walls, _, _ = measure(emu, settings, client, elements, args.repeat, pipelined=False)
         print(f"staged ingest (caption batch, then embedding batches): wall {staged:.3f}s "
               f"(runs {', '.join(f'{w:.3f}' for w in staged_walls)}), efficiency {bound / staged:.3f}")
@@ -228,7 +258,7 @@ def main() -> None:
         "bench": "models",
         "metric": "ingest_model_call_efficiency",
         "value": round(efficiency, 3),
-        "goal": 0.85,
+        "goal": 0.9,
         "baseline": {
             "emulator": "in-process" if args.in_process else "separate process",
             "emulator_tcp_nodelay": not args.emulator_as_is,
@@ -237,6 +267,10 @@ def main() -> None:
             "calls": 3 * n,
             "wall_s": round(wall, 3),
             "lower_bound_s": round(bound, 3),
+            "latency_only_bound_s": round(latency_bound, 3),
+            "efficiency_vs_latency_only_bound": round(latency_bound / wall, 3),
+            "client_cpu_ms_per_call": {k: round(v * 1000, 2) for k, v in cpu.items()},
+            "load_average_1min": round(os.getloadavg()[0], 2),
             "peak_in_flight": peak,
             "staged_wall_s": round(staged, 3),
             "staged_efficiency": round(bound / staged, 3),

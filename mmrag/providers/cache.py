@@ -8,20 +8,32 @@ stored as float32 bytes, captions as text. The file lives at ``settings.home / "
 from __future__ import annotations
 
 import array
+import json
 import sqlite3
 import sys
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.embeddings import Embeddings
 
 from mmrag.elements import Element, content_hash
 from mmrag.providers.base import CAPTION_KEY, SUMMARY_KEY, Captioner, ImageEmbedder
 
-__all__ = ["CachedCaptioner", "CachedEmbeddings", "CachedImageEmbedder", "ModelCache", "cache_key", "default_model_key"]
+if TYPE_CHECKING:
+    from mmrag.providers.local.ocr import OcrEngine, OcrResult
+
+__all__ = [
+    "CachedCaptioner",
+    "CachedEmbeddings",
+    "CachedImageEmbedder",
+    "CachedOcrEngine",
+    "ModelCache",
+    "cache_key",
+    "default_model_key",
+]
 
 _BATCH = 500
 
@@ -359,3 +371,99 @@ class CachedCaptioner:
 
             results = await asyncio.to_thread(self.inner.caption, batch)
         return self._merge(out, missing, results)
+
+
+class CachedOcrEngine:
+    """An :class:`~mmrag.providers.local.ocr.OcrEngine` that reads each distinct image once.
+
+    Results are kept by image content hash and the engine's ``cache_key`` (engine, models, thresholds): in
+    ``cache`` when given (across runs), and in memory for this process either way, so an image that arrives
+    twice (an HTML page's picture and the same file ingested on its own) is read once even with the cache off.
+    Concurrent reads of the same image wait for the first one instead of reading it again. Errors are not kept.
+
+    Args:
+        inner: the real engine.
+        cache: the store, or None for the in-process memo only (``MMRAG_CACHE=0``).
+        memo_size: results kept in memory (the most recent ones).
+    """
+
+    def __init__(self, inner: OcrEngine, cache: ModelCache | None = None, memo_size: int = 512) -> None:
+        self.inner = inner
+        self.cache = cache
+        self.memo_size = memo_size
+        self.name = inner.name
+        self.counters = _Counters()
+        self._memo: dict[str, OcrResult] = {}
+        self._inflight: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def hits(self) -> int:
+        return self.counters.hits
+
+    @property
+    def misses(self) -> int:
+        return self.counters.misses
+
+    def warm_up(self) -> None:
+        warm_up = getattr(self.inner, "warm_up", None)
+        if warm_up is not None:
+            warm_up()
+
+    def _key(self, image: bytes) -> str:
+        return cache_key("ocr", default_model_key(self.inner), content_hash(image))
+
+    def read(self, image: bytes) -> OcrResult:
+        key = self._key(image)
+        while True:
+            with self._lock:
+                if key in self._memo:
+                    self.counters.count(1, 0)
+                    return self._memo[key]
+                event = self._inflight.get(key)
+                if event is None:
+                    event = self._inflight[key] = threading.Event()
+                    break
+            event.wait()  # another thread is reading this image: take its result (or read it if that failed)
+        try:
+            result = self._stored(key)
+            if result is None:
+                self.counters.count(0, 1)
+                result = self.inner.read(image)
+                self.name = self.inner.name
+                if self.cache is not None:  # under the engine that really read it (RapidOCR may fall back to v4)
+                    self.cache.put_texts({self._key(image): _ocr_json(result)})
+            else:
+                self.counters.count(1, 0)
+            with self._lock:
+                self._memo[key] = result
+                while len(self._memo) > self.memo_size:
+                    self._memo.pop(next(iter(self._memo)))
+            return result
+        finally:
+            with self._lock:
+                self._inflight.pop(key, None)
+            event.set()
+
+    def _stored(self, key: str) -> OcrResult | None:
+        if self.cache is None:
+            return None
+        found = self.cache.get_texts([key]).get(key)
+        return _ocr_from_json(found) if found is not None else None
+
+
+def _ocr_json(result: OcrResult) -> str:
+    return json.dumps({"text": result.text, "engine": result.engine,
+                       "lines": [[t, c, list(box)] for t, c, box in result.lines]}, ensure_ascii=False)
+
+
+def _ocr_from_json(text: str) -> OcrResult | None:
+    from mmrag.providers.local.ocr import OcrResult
+
+    try:
+        data = json.loads(text)
+        lines = tuple((str(t), float(c), (float(b[0]), float(b[1]), float(b[2]), float(b[3])))
+                      for t, c, b in data["lines"])
+        return OcrResult(text=str(data["text"]), lines=lines, engine=str(data["engine"]))
+    except (ValueError, KeyError, TypeError, IndexError):  # an entry from another version: read the image again
+        return None

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
     from mmrag.config import Settings
+    from mmrag.providers.cache import ModelCache
 
 __all__ = ["Providers", "build_providers", "describe_roles"]
 
@@ -169,14 +170,18 @@ def build_providers(settings: Settings) -> Providers:
     roles = tuple(describe_roles(settings))
     fast: BaseChatModel | None = None
     strong: BaseChatModel | None = None
+    cache: ModelCache | None = None
+    if settings.cache:
+        from mmrag.providers.cache import ModelCache
+
+        cache = ModelCache(_cache_path(settings))
     if settings.profile == "bedrock":
         text, image, captioner, fast, strong = _build_bedrock(settings)
     else:
-        text, image, captioner = _build_local(settings)
-    if settings.cache:
-        from mmrag.providers.cache import CachedCaptioner, CachedEmbeddings, CachedImageEmbedder, ModelCache
+        text, image, captioner = _build_local(settings, cache)
+    if cache is not None:
+        from mmrag.providers.cache import CachedCaptioner, CachedEmbeddings, CachedImageEmbedder
 
-        cache = ModelCache(_cache_path(settings))
         # Keys come from each provider's own ``cache_key`` (model id, dims, prompt version...), so a change of
         # any setting that changes outputs misses the cache instead of serving stale entries.
         text = CachedEmbeddings(text, cache)
@@ -192,7 +197,8 @@ def _local_captioner_key(settings: Settings, captioner: Captioner) -> str | None
     return f"local-captioner-v1|ocr={getattr(ocr, 'name', 'none')}"
 
 
-def _build_local(settings: Settings) -> tuple[Embeddings, ImageEmbedder, Captioner]:
+def _build_local(settings: Settings, cache: ModelCache | None = None) -> tuple[Embeddings, ImageEmbedder, Captioner]:
+    from mmrag.providers.cache import CachedOcrEngine
     from mmrag.providers.local.local_caption import LocalCaptioner
     from mmrag.providers.local.local_image import LocalImageEmbedder
     from mmrag.providers.local.local_text import HashingEmbeddings, MiniLMEmbeddings
@@ -211,7 +217,9 @@ def _build_local(settings: Settings) -> tuple[Embeddings, ImageEmbedder, Caption
     else:
         text = HashingEmbeddings()
     ocr = None if settings.ocr == "off" else make_ocr_engine(settings.ocr)
-    return text, image, LocalCaptioner(ocr)
+    # OCR results by image content: across runs with the cache on, and within this run either way (the same
+    # picture often arrives twice, from a web page and as a file of its own).
+    return text, image, LocalCaptioner(CachedOcrEngine(ocr, cache) if ocr is not None else None)
 
 
 def _build_bedrock(settings: Settings) -> tuple[Embeddings, ImageEmbedder, Captioner, BaseChatModel, BaseChatModel]:

@@ -51,9 +51,9 @@ HOT_ROWS = 4096
 class FaissIndex:
     """A vector index in a local folder: SQLite (records, BM25) plus an in-memory FAISS index.
 
-    Thread-safe: one lock serialises writes, index rebuilds and searches, so an ingest worker thread can
-    write while the CLI reads. Several processes may open the same folder; each sees the others' committed
-    writes on its next call.
+    Thread-safe: one lock serialises writes and searches, so an ingest worker thread can write while the CLI
+    reads. An HNSW graph is built with the lock released; searches meanwhile use the previous index. Several
+    processes may open the same folder; each sees the others' committed writes on its next call.
 
     Args:
         path: the index folder; created if missing.
@@ -82,6 +82,8 @@ class FaissIndex:
         self._db: RecordDB = RecordDB(self.path / DB_NAME, dimensions)
         self._lock = threading.RLock()
         self._ann: Ann | None = None
+        self._building = False  # a thread is building an HNSW graph with the lock released
+        self._built = threading.Condition(self._lock)
         self._cached_version: int | None = None  # the version vectors.faiss holds, when this instance knows it
         # Row id → (element, indexed text) of recent hits: a repeated hit skips SQLite, JSON and the rebuild.
         self._hot: dict[int, tuple[Element, str]] = {}
@@ -142,8 +144,9 @@ class FaissIndex:
         it if need be: an HNSW graph of 100k vectors takes about a minute on 2 cores) and saves it to the cache
         file, so that the next process to open the folder, such as a query right after ingest, starts at once.
         """
+        self._ready("persist", wait=True)
         with self._lock, self._sql("persist"):
-            ann = self._sync()
+            ann = self._sync_or_build()
             if self._cached_version != ann.version:
                 write_cache(self.path / CACHE_NAME, self._db.uid, ann)
                 self._cached_version = ann.version
@@ -187,8 +190,9 @@ class FaissIndex:
         if norm > 0:
             query *= 1.0 / norm
         query = query.reshape(1, -1)
+        self._ready("search")
         with self._lock, self._sql("search"):
-            ann = self._sync()
+            ann = self._sync_or_build()
             if filter:
                 scores, rowids = self._filtered(ann, query, k, filter)
             elif ann.n_alive:
@@ -234,11 +238,72 @@ class FaissIndex:
         allowed[positions] = True
         return ann.search(query, min(k, len(positions)), allowed)
 
-    def _sync(self) -> Ann:
-        """The FAISS index, up to date with the database (caller holds the lock)."""
+    def _ready(self, action: str, wait: bool = False) -> None:
+        """Build the HNSW graph if the index needs one, with the lock released (an HNSW build of 100k vectors
+        takes about a minute on 2 cores): searches from other threads meanwhile use the index as it was, kept up
+        to date with the database by the usual catch-up. With no index to use yet, or with ``wait``, they wait.
+        The finished graph is swapped in under the lock, then caught up with the writes made while it was built.
+        """
+        while True:
+            with self._lock, self._sql(action):
+                ann, want = self._sync()
+                if want is None:
+                    return
+                if self._building:
+                    if ann is not None and not wait:
+                        return
+                    self._built.wait(timeout=5.0)
+                    continue
+                rowids, vectors, version = self._snapshot(ann)
+                self._building = True
+            try:
+                logger.info("building the FAISS index of %s (%s, %d records)", self.path, want, len(rowids))
+                fresh = self._build(want, rowids, vectors, version)
+            finally:
+                with self._lock:
+                    self._building = False
+                    self._built.notify_all()
+            with self._lock, self._sql(action):
+                if self._ann is None or self._ann.version <= fresh.version or self._ann.kind != want:
+                    self._ann = fresh  # atomic swap: the next catch-up applies the writes made meanwhile
+                    write_cache(self.path / CACHE_NAME, self._db.uid, fresh)
+                    self._cached_version = fresh.version
+
+    def _build(self, kind: Kind, rowids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32], version: int) -> Ann:
+        """Build an index from a snapshot; runs without the lock (a seam for tests to pause a build)."""
+        return Ann.build(kind, self.dimensions, rowids, vectors, version)
+
+    def _snapshot(self, ann: Ann | None) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32], int]:
+        """(row ids, vectors, version) to build from: the alive rows of ``ann``, or the database (lock held)."""
+        if ann is not None:
+            keep = np.flatnonzero(ann.alive)
+            return ann.rowids[keep], ann.vectors()[keep].copy(), ann.version
+        with self._db.transaction("DEFERRED"):  # one snapshot: the version and the rows agree
+            version = self._db.version()
+            rowids, vectors = self._db.vectors_after(0)
+        return rowids, vectors.reshape(len(rowids), self.dimensions), version
+
+    def _sync_or_build(self) -> Ann:
+        """The index to search (lock held): the up-to-date one, the previous one while another thread builds,
+        or, if a write since :meth:`_ready` made a graph build necessary and nothing can serve, built here."""
+        ann, want = self._sync()
+        if ann is not None:
+            return ann
+        assert want is not None
+        rowids, vectors, version = self._snapshot(None)
+        self._ann = ann = self._build(want, rowids, vectors, version)
+        write_cache(self.path / CACHE_NAME, self._db.uid, ann)
+        self._cached_version = ann.version
+        return ann
+
+    def _sync(self) -> tuple[Ann | None, Kind | None]:
+        """(the FAISS index caught up with the database, or None; the kind of graph still to build, or None).
+
+        Caller holds the lock. Flat indexes are built here; an HNSW graph is left to :meth:`_ready`.
+        """
         version = self._db.version()
         if self._ann is not None and self._ann.version == version:
-            return self._ann
+            return self._ann, (self._ann.kind if self._building else None)
         loaded = False
         with self._db.transaction("DEFERRED"):  # one snapshot: the version and the rows agree
             version = self._db.version()
@@ -249,15 +314,19 @@ class FaissIndex:
                 self._cached_version = ann.version if ann is not None else None
             if ann is not None and ann.version > version:
                 ann = None  # a cache from a newer state of a restored database: not to be trusted
-            ann, rebuilt = self._catch_up(ann, version)
-        self._ann = ann
-        if rebuilt or (loaded and ann.version != self._cached_version):
-            write_cache(self.path / CACHE_NAME, self._db.uid, ann)
-            self._cached_version = ann.version
-        return ann
+            caught, rebuilt, want = self._catch_up(ann, version)
+        self._ann = caught
+        if caught is not None and (rebuilt or (loaded and caught.version != self._cached_version)):
+            write_cache(self.path / CACHE_NAME, self._db.uid, caught)
+            self._cached_version = caught.version
+        return caught, want
 
-    def _catch_up(self, ann: Ann | None, version: int) -> tuple[Ann, bool]:
-        """Apply the database's changes to ``ann`` (or build it); returns it and whether it was rebuilt."""
+    def _catch_up(self, ann: Ann | None, version: int) -> tuple[Ann | None, bool, Kind | None]:
+        """Apply the database's changes to ``ann`` (or build it, if flat).
+
+        Returns the index to search (None if there is none yet), whether it was rebuilt here, and the kind of
+        HNSW graph still to build (None if nothing is left to build).
+        """
         if ann is not None:
             rows = self._db.rowids()
             held = ann.rowids[ann.alive]
@@ -269,17 +338,22 @@ class FaissIndex:
                 ann.version = version
                 want = self._kind(ann.n_alive, ann.kind)
                 if want == ann.kind and ann.n_dead <= MAX_DEAD_SHARE * len(ann.rowids):
-                    return ann, False
+                    return ann, False, None
+                if want == "hnsw":
+                    return ann, False, want  # still right to search (tombstones are masked) until the graph is in
                 # Restructure from the vectors already in memory: no need to read the database again.
                 keep = np.flatnonzero(ann.alive)
                 vectors = ann.vectors()[keep].copy()
                 logger.info("rebuilding the FAISS index of %s as %s (%d records)", self.path, want, len(keep))
-                return Ann.build(want, self.dimensions, ann.rowids[keep], vectors, version), True
+                return Ann.build(want, self.dimensions, ann.rowids[keep], vectors, version), True, None
             logger.warning("the FAISS index of %s is out of step with the database: rebuilding it", self.path)
+        kind = self._kind(len(self._db.rowids()), None)
+        if kind == "hnsw":
+            return None, False, kind
         rowids, vectors = self._db.vectors_after(0)
-        kind = self._kind(len(rowids), None)
         logger.info("building the FAISS index of %s (%s, %d records)", self.path, kind, len(rowids))
-        return Ann.build(kind, self.dimensions, rowids, vectors.reshape(len(rowids), self.dimensions), version), True
+        built = Ann.build(kind, self.dimensions, rowids, vectors.reshape(len(rowids), self.dimensions), version)
+        return built, True, None
 
     def _kind(self, n: int, current: Kind | None) -> Kind:
         # Hysteresis: an HNSW graph is slow to build, so only fall back to flat well under the threshold.

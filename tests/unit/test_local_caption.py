@@ -194,3 +194,35 @@ def test_table_summary_with_context_and_only_markdown() -> None:
     el = Element(kind="table", source="x.html", text=text)
     assert summarize_table(el) == ("Table (3 rows × 2 columns) with columns: Party, Seats. "
                                    "Rows ('Party' column): Red, Blue, Green. Context: Table 2: Seat numbers by party.")
+
+
+def test_page_with_a_text_layer_is_not_read_by_ocr() -> None:
+    fake = _FakeOcr()
+    layer = Element(kind="page", source="doc.pdf", page=2, text="Results  of the\nsurvey", data=_png((300, 400)))
+    scanned = Element(kind="page", source="scan.pdf", page=1, data=_png((300, 401)), metadata={"needs_ocr": True})
+    out = LocalCaptioner(fake).caption([layer, scanned])
+    assert fake.reads == [scanned.data]  # only the page without a usable text layer
+    assert out[0].metadata[CAPTION_KEY] == "Page render, 300×400 px; text layer: Results of the survey"
+    assert out[0].metadata["caption_model"] == "local:text-layer"
+    assert out[1].metadata["ocr_text"] == f"n{len(scanned.data or b'')}"
+
+
+def test_tiny_images_hold_no_text_and_are_not_read(captioner: LocalCaptioner) -> None:
+    arrow = Element(kind="image", source="up.gif", data=_png((11, 11)))
+    out = captioner.caption([arrow])
+    assert out[0].metadata[CAPTION_KEY] == "Image, 11×11 px; no text found by OCR."
+    assert captioner.ocr is not None and isinstance(captioner.ocr, RapidOcrEngine)
+
+
+def test_vector_figure_with_its_labels_in_the_text_layer_is_not_read_by_ocr() -> None:
+    fake = _FakeOcr()
+    labels = {"figure": "vector", "text_layer": "OLS-based  CUSUM test\nTime"}
+    labelled = Element(kind="image", source="doc.pdf", page=3, text="Figure 3: OLS-based CUSUM process",
+                       data=_png((374, 232)), metadata=labels)
+    outlined = Element(kind="image", source="doc.pdf", page=4, text="Figure 4", data=_png((374, 233)),
+                       metadata={"figure": "vector"})  # labels drawn as paths: nothing in the text layer
+    out = LocalCaptioner(fake).caption([labelled, outlined])
+    assert fake.reads == [outlined.data]
+    assert out[0].metadata[CAPTION_KEY] == "Text in the figure (PDF text layer): OLS-based CUSUM test Time"
+    assert out[0].metadata["caption_model"] == "local:text-layer"
+    assert out[1].metadata[CAPTION_KEY] == f"Text in the image (OCR): n{len(outlined.data or b'')}"

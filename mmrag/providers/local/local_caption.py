@@ -59,6 +59,9 @@ class LocalCaptioner:
         """
         out = list(elements)
         todo = [i for i, el in enumerate(out) if el.kind in ("image", "page") and el.data is not None]
+        for i in [i for i in todo if _text_layer_covers(out[i])]:
+            out[i] = _text_layer_caption(out[i])
+        todo = [i for i in todo if not _text_layer_covers(out[i])]
         for i, el in enumerate(out):
             if el.kind == "table":
                 out[i] = _merged(el, {SUMMARY_KEY: summarize_table(el), "caption_model": "local:table-summary"})
@@ -114,6 +117,29 @@ class LocalCaptioner:
         if el.kind == "page" and el.metadata.get("needs_ocr"):
             extra["ocr_text"] = text
         return _merged(el, extra)
+
+
+def _text_layer_covers(el: Element) -> bool:
+    """The PDF's text layer already holds the words OCR would read, more exactly: no OCR.
+
+    That is a page render of a page with a real text layer (pages without one, or with a garbled one, carry
+    ``needs_ocr`` and are read), and a vector figure whose labels the parser found in the text layer
+    (``metadata["text_layer"]``, the words inside the figure's box)."""
+    if el.kind == "page":
+        return not el.metadata.get("needs_ocr") and bool(el.text.strip())
+    layer = el.metadata.get("text_layer")
+    return el.kind == "image" and isinstance(layer, str) and bool(layer.strip())
+
+
+def _text_layer_caption(el: Element) -> Element:
+    width, height = _size(el)
+    if el.kind == "page":
+        caption = f"Page render, {width}×{height} px; text layer: " + _cut(" ".join(el.text.split()),
+                                                                            CAPTION_MAX_CHARS)
+    else:
+        caption = "Text in the figure (PDF text layer): " + _cut(" ".join(str(el.metadata["text_layer"]).split()),
+                                                                 CAPTION_MAX_CHARS)
+    return _merged(el, {CAPTION_KEY: caption, "caption_model": "local:text-layer"})
 
 
 def summarize_table(el: Element) -> str:

@@ -27,7 +27,6 @@ from functools import cache
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageOps
 
 from mmrag.errors import ConfigError
 
@@ -76,6 +75,8 @@ def _unit(v: F32) -> F32:
 
 def _load(data: bytes) -> F32:
     """Decode to an RGB float array whose long edge is at most ``_WORK_PX``."""
+    from PIL import Image, ImageOps  # here, not at the top: `mmrag ask` loads this module but reads no image
+
     with Image.open(io.BytesIO(data)) as opened:
         opened.draft("RGB", (_WORK_PX * 2, _WORK_PX * 2))  # JPEG: decode at a reduced scale, much faster
         img: Image.Image = ImageOps.exif_transpose(opened)
@@ -110,6 +111,8 @@ def _trim(rgb: F32) -> F32:
 
 
 def _resize(gray: F32, size: int) -> F32:
+    from PIL import Image
+
     return np.array(Image.fromarray(gray, mode="F").resize((size, size), Image.Resampling.BILINEAR), np.float32)
 
 
@@ -170,6 +173,8 @@ def _glob_block(gray: F32) -> F32:
 
 
 def _colour_block(rgb: F32) -> F32:
+    from PIL import Image
+
     """Hue histogram (weighted by saturation) plus saturation and value histograms."""
     small = Image.fromarray(rgb.astype(np.uint8), mode="RGB").resize((32, 32), Image.Resampling.BILINEAR)
     hsv = np.asarray(small.convert("HSV"), dtype=np.float32).reshape(-1, 3) / 255.0

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
 __all__ = [
+    "MIN_TEXT_PIXELS",
     "OCR_UNAVAILABLE",
     "OcrChoice",
     "OcrEngine",
@@ -54,6 +55,11 @@ OCR_UNAVAILABLE = (
     "(or install the tesseract binary: apt-get install tesseract-ocr)"
 )
 """What to tell users when ``ocr="auto"`` found no engine."""
+
+MIN_TEXT_PIXELS = 12
+"""Images narrower or lower than this hold no legible line of text (arrows, bullets, spacers): not read.
+
+Both engines would upscale them first (RapidOCR's detector to 736 px on the short side) and find nothing."""
 
 _TESSERACT_HINT = (
     "install it with apt-get install tesseract-ocr (brew install tesseract on macOS), or use MMRAG_OCR=rapidocr"
@@ -176,6 +182,11 @@ class RapidOcrEngine:
         self._engine: Any = None
         self._lock = threading.Lock()
 
+    @property
+    def cache_key(self) -> str:
+        """Everything that changes what :meth:`read` returns (the OCR cache keys results by it)."""
+        return f"{self.name}|conf={self.min_confidence}|side={self.max_side}|v1"
+
     def warm_up(self) -> None:
         """Load the models now instead of on the first :meth:`read`."""
         if self._engine is None:
@@ -237,8 +248,10 @@ class RapidOcrEngine:
         """OCR one encoded image; raises :class:`ProviderError` if it cannot be decoded or OCR fails."""
         import numpy as np
 
-        self.warm_up()
         img, scale = _decode(image, self.max_side)
+        if min(img.size) < MIN_TEXT_PIXELS:
+            return OcrResult(text="", lines=(), engine=self.name)
+        self.warm_up()
         bgr = np.ascontiguousarray(np.asarray(img)[:, :, ::-1])
         try:
             found, _ = self._engine(bgr)
@@ -281,9 +294,16 @@ class TesseractEngine:
         self.max_side = max_side
         self.timeout = timeout
 
+    @property
+    def cache_key(self) -> str:
+        """Everything that changes what :meth:`read` returns (the OCR cache keys results by it)."""
+        return f"{self.name}|lang={self.lang}|conf={self.min_confidence}|side={self.max_side}|v1"
+
     def read(self, image: bytes) -> OcrResult:
         """OCR one encoded image; raises :class:`ProviderError` if it cannot be decoded or tesseract fails."""
         img, scale = _decode(image, self.max_side)
+        if min(img.size) < MIN_TEXT_PIXELS:
+            return OcrResult(text="", lines=(), engine=self.name)
         png = io.BytesIO()
         img.save(png, format="PNG")
         cmd = [self.binary, "-", "-", "--psm", "3"] + (["-l", self.lang] if self.lang else []) + ["tsv"]
