@@ -237,12 +237,26 @@ class CachedImageEmbedder:
         return self.counters.misses
 
     def embed_images(self, images: Sequence[bytes], captions: Sequence[str | None] | None = None) -> list[list[float]]:
+        return self._embed(images, captions, None)
+
+    def embed_images_by_kind(self, images: Sequence[bytes], kinds: Sequence[str],
+                             captions: Sequence[str | None] | None = None) -> list[list[float]]:
+        """:meth:`embed_images` for an inner model that reads images by element kind (Nova: page renders as
+        ``DOCUMENT_IMAGE``; the kind is then part of the key); other models ignore the kinds."""
+        if len(kinds) != len(images):
+            raise ValueError(f"got {len(images)} images but {len(kinds)} kinds")
+        return self._embed(images, captions, kinds if hasattr(self.inner, "embed_images_by_kind") else None)
+
+    def _embed(self, images: Sequence[bytes], captions: Sequence[str | None] | None,
+               kinds: Sequence[str] | None) -> list[list[float]]:
         caps: list[str | None] = list(captions) if captions is not None else [None] * len(images)
         if len(caps) != len(images):
             raise ValueError(f"got {len(images)} images but {len(caps)} captions")
+        marks = [f"kind={k}" for k in kinds] if kinds is not None else [None] * len(images)
         keys = [
-            cache_key("image-embedding", self.model_key, content_hash(content_hash(img), c or ""))
-            for img, c in zip(images, caps, strict=True)
+            cache_key("image-embedding", self.model_key,
+                      content_hash(content_hash(img), c or "", *([m] if m else [])))
+            for img, c, m in zip(images, caps, marks, strict=True)
         ]
         found = self.cache.get_vectors(keys)
         todo = [i for i, k in enumerate(keys) if k not in found]
@@ -250,7 +264,11 @@ class CachedImageEmbedder:
         idx = sorted(first.values())
         self.counters.count(len(keys) - len(todo), len(todo))
         if idx:
-            vectors = self.inner.embed_images([images[i] for i in idx], [caps[i] for i in idx])
+            if kinds is not None:
+                vectors = self.inner.embed_images_by_kind(  # type: ignore[attr-defined]
+                    [images[i] for i in idx], [kinds[i] for i in idx], [caps[i] for i in idx])
+            else:
+                vectors = self.inner.embed_images([images[i] for i in idx], [caps[i] for i in idx])
             fresh = {keys[i]: _f32(v) for i, v in zip(idx, vectors, strict=True)}
             self.cache.put_vectors(fresh)
             found.update(fresh)

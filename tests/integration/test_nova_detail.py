@@ -85,9 +85,7 @@ def test_embedders_without_kinds_still_work_through_the_same_call(emu: BedrockEm
 
 def test_ingest_sends_the_scanned_page_as_a_document_image(emu: BedrockEmulator, tmp_path: Path,
                                                            data_dir: Path) -> None:
-    # cache=False: the model cache's wrapper forwards the kinds only once it has embed_images_by_kind (see
-    # mmrag.providers.base.KindAwareImageEmbedder); the request bodies are what this test checks.
-    settings = _settings(emu, tmp_path, cache=False)
+    settings = _settings(emu, tmp_path)  # with the model cache (the default): it forwards the kinds
     emu.script_chat(lambda request: "A scanned page of printed text.")
     report = ingest([data_dir / "pdf/ocrmypdf-c03-29.pdf", data_dir / "images/img_029.png"], settings)
     assert report.ok, report.to_dict()
