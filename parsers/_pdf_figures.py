@@ -322,12 +322,18 @@ def vector_figures(
     options: ParseOptions,
     source: str,
 ) -> Iterator[Element]:
-    """Render each region to PNG as an ``image`` element with metadata ``{"figure": "vector"}``."""
+    """Render each region to PNG as an ``image`` element with metadata ``{"figure": "vector"}``, and
+    ``"text_layer"``: the words of the text layer inside the region (axis labels, legends), when there are any."""
     for rect in regions:
         dpi = render_dpi(rect, options)
         pix = page.get_pixmap(clip=pymupdf.Rect(rect), dpi=dpi)
         caption = caption_near(rect, blocks, kinds=_FIGURE_WORDS, prefer_below=True)
+        inside = [" ".join(b.text.split()) for b in blocks
+                  if area(b.bbox) > 0 and intersection_area(b.bbox, rect) >= 0.6 * area(b.bbox)]
+        metadata: dict[str, object] = {"figure": "vector", "dpi": dpi}
+        if inside:  # the figure's labels from the text layer: the local captioner then needs no OCR
+            metadata["text_layer"] = " ".join(inside)[:2000]
         element = image_element(pix.tobytes("png"), source, options, text=caption, page=page.number + 1,
-                                bbox=rect, metadata={"figure": "vector", "dpi": dpi})
+                                bbox=rect, metadata=metadata)
         if element is not None:
             yield element

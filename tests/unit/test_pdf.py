@@ -181,6 +181,9 @@ def test_strucchange_vector_charts_with_captions(parsed: Parse) -> None:
         assert img.width > 300  # ~244 pt at 110 dpi
     # the chart box (205..411 x 144..239 pt) and its axis labels are inside the render
     assert fig.bbox is not None and fig.bbox[0] <= 205 and fig.bbox[2] >= 411 and fig.bbox[1] <= 144
+    # its labels come from the text layer (so the offline captioner needs no OCR for them); not its caption
+    layer = fig.metadata["text_layer"]
+    assert "income" in layer and "billion US$" in layer and "1990" in layer and "Figure 1" not in layer
 
 
 def test_vcd_mosaic_plots_are_vector_figures(parsed: Parse) -> None:
