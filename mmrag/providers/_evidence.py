@@ -197,8 +197,18 @@ def _evidence_pieces(el: Element, *queries: str) -> list[str]:
         pieces = _sentence_pieces(el.text, min_words=3, known=known)
         return pieces or _sentence_pieces(el.text, min_words=1, known=known)
     out: list[str] = []
+    if _labels_only(el):  # a chart's axis labels and legend words are not statements: quote its caption
+        return _sentence_pieces(el.text, min_words=1)
     for source in (el.metadata.get(CAPTION_KEY), el.metadata.get("ocr_text"), el.text):
         for piece in _sentence_pieces(str(source or ""), min_words=1):  # OCR lines of a sign are evidence
             if piece not in out:
                 out.append(piece)
     return out
+
+
+def _labels_only(el: Element) -> bool:
+    """A vector figure with a caption of its own (``Figure 3: ...``) whose local description is only the words
+    drawn in it (text layer or OCR: axis ticks, labels, legend). Those words find the figure, but quoted as
+    evidence they crowd out sentences; a vision model's description (bedrock) is kept as evidence."""
+    model = str(el.metadata.get("caption_model") or "")
+    return el.metadata.get("figure") == "vector" and bool(el.text.strip()) and model.startswith("local:")

@@ -217,6 +217,21 @@ def test_table_rows_image_caption_and_markers_resolve() -> None:
     assert (cite.kind, cite.source, cite.page, cite.object_uri) == ("image", IMAGE.source, None, IMAGE.object_key)
 
 
+def test_a_charts_drawn_words_find_it_but_its_caption_is_what_is_quoted() -> None:
+    labels = "Text in the figure (PDF text layer): Improved Treatment Placebo Treated Marked Some None -1.7 0.0 1.9"
+    chart = Element("image", "docs/vcd-residual-shadings.pdf", page=2, data=b"\x89PNG fake",
+                    text="Figure 1: Classic mosaic plot for the arthritis data.",
+                    metadata={"figure": "vector", CAPTION_KEY: labels, "caption_model": "local:text-layer"})
+    q = "How many Treated patients showed Marked improvement in the arthritis data?"
+    ans = extractive_answer(q, _hits(chart), sub_questions=[q])
+    assert "Figure 1: Classic mosaic plot for the arthritis data. [1]" in ans.text
+    assert "Treated Marked" not in ans.text  # the drawn words are not statements
+    described = Element("image", chart.source, page=2, data=chart.data, text=chart.text,
+                        metadata={"figure": "vector", CAPTION_KEY: "A mosaic plot: Treated patients improved more.",
+                                  "caption_model": "global.anthropic.claude-haiku-4-5-20251001-v1:0"})
+    assert "Treated patients improved more" in extractive_answer(q, _hits(described), sub_questions=[q]).text
+
+
 def test_limits_duplicates_and_fallback() -> None:
     q = "What is the rseed value, and how many failures were recorded for compressor C4 in the South leg?"
     one = extractive_answer(q, _hits(TEXT, TABLE), max_citations=1, max_sentences=1)
