@@ -8,7 +8,6 @@ the pictures indexed again from their files with the bytes read back from S3.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,18 +28,6 @@ pytestmark = pytest.mark.integration
 
 PAGE = "Two_002dDimensional-Plots.html"
 FIGURES = ("errorbar.png", "hist.png", "plot.png", "polar.png")
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[EmbeddedPostgres]:
-    with EmbeddedPostgres() as pg:
-        yield pg
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[MotoS3Server]:
-    with MotoS3Server() as server:
-        yield server
 
 
 def test_files_then_page_then_remove_the_page_on_pgvector_and_s3(postgres: EmbeddedPostgres, s3: MotoS3Server,

@@ -4,7 +4,6 @@ pgvector (embedded PostgreSQL) + S3 objects (moto server), and OpenSearch (osmem
 from __future__ import annotations
 
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,18 +37,6 @@ def _open(settings: Settings, providers: Providers) -> Any:
     image = providers.image_embedder
     return open_collection(settings, text=SpaceInfo("hashing-384", 384), image=SpaceInfo(image.model_id,
                                                                                         image.dimensions))
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[EmbeddedPostgres]:
-    with EmbeddedPostgres() as pg:
-        yield pg
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[MotoS3Server]:
-    with MotoS3Server() as server:
-        yield server
 
 
 def test_pgvector_and_s3_ingest_query_reingest_delete(postgres: EmbeddedPostgres, s3: MotoS3Server,

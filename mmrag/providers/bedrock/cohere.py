@@ -19,13 +19,13 @@ shape of Cohere's v2 embed API, ``response_type: "embeddings_by_type"``).
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from mmrag.config import Settings
 from mmrag.errors import ConfigError, ProviderError
-from mmrag.providers._concurrency import AdaptiveLimiter, CallStats, RetryPolicy, bounded_map, call_with_retry
+from mmrag.providers._concurrency import AdaptiveLimiter, RetryPolicy, bounded_map
+from mmrag.providers.bedrock._image_space import InvokeModelEmbedder
 from mmrag.providers.bedrock.catalog import truncate_to_tokens
 from mmrag.providers.bedrock.images import fit_image
 
@@ -44,7 +44,7 @@ def _data_uri(image: bytes) -> str:
     return f"data:image/{fmt};base64,{base64.b64encode(fitted).decode('ascii')}"
 
 
-class CohereEmbedV4Embedder:
+class CohereEmbedV4Embedder(InvokeModelEmbedder):
     """Cohere Embed v4 as an :class:`~mmrag.providers.base.ImageEmbedder` (text queries supported).
 
     Args:
@@ -61,8 +61,6 @@ class CohereEmbedV4Embedder:
         ConfigError: ``dimensions`` is not one the model offers.
     """
 
-    supports_text_queries: bool = True
-
     def __init__(
         self,
         settings: Settings | None = None,
@@ -74,16 +72,12 @@ class CohereEmbedV4Embedder:
         limiter: AdaptiveLimiter | None = None,
         policy: RetryPolicy | None = None,
     ) -> None:
-        self.client = client
-        self.model_id = model_id or COHERE_EMBED_V4
-        self.dimensions = dimensions or (settings.image_embedding_dims if settings else 1024)
+        super().__init__(settings, client=client, model_id=model_id or COHERE_EMBED_V4, dimensions=dimensions,
+                         limiter=limiter, policy=policy)
         if self.dimensions not in DIMENSIONS:
             raise ConfigError(f"Cohere Embed v4 offers {', '.join(map(str, DIMENSIONS))} dimensions, not "
                               f"{self.dimensions}: set MMRAG_IMAGE_EMBEDDING_DIMS=1024 (or 256)")
         self.caption_max_tokens = caption_max_tokens or (settings.image_caption_max_tokens if settings else 128)
-        self.limiter = limiter or AdaptiveLimiter(settings.max_concurrency if settings else 16)
-        self.policy = policy or RetryPolicy(max_retries=settings.max_retries if settings else 8)
-        self.stats = CallStats()
 
     @property
     def cache_key(self) -> str:
@@ -109,11 +103,8 @@ class CohereEmbedV4Embedder:
         """The InvokeModel body for one image used as a query."""
         return {**self._common("search_query"), "images": [_data_uri(image)]}
 
-    def _invoke(self, body: dict[str, Any], expected: int) -> list[list[float]]:
-        def call() -> list[list[float]]:
-            response = self.client.invoke_model(modelId=self.model_id, body=json.dumps(body),
-                                                contentType="application/json", accept="application/json")
-            payload = json.loads(response["body"].read())
+    def _vectors(self, body: dict[str, Any], expected: int) -> list[list[float]]:
+        def parse(payload: dict[str, Any]) -> list[list[float]]:
             embeddings = payload.get("embeddings")
             vectors = embeddings.get("float") if isinstance(embeddings, dict) else embeddings
             if not isinstance(vectors, list) or len(vectors) != expected:
@@ -121,8 +112,7 @@ class CohereEmbedV4Embedder:
                                     f"{expected} vectors (keys: {sorted(payload)})")
             return [[float(v) for v in vector] for vector in vectors]
 
-        return call_with_retry(call, limiter=self.limiter, policy=self.policy, model_id=self.model_id,
-                               stats=self.stats)
+        return self._invoke(body, parse)
 
     def embed_images(self, images: Sequence[bytes], captions: Sequence[str | None] | None = None) -> list[list[float]]:
         """Index vectors (``search_document``), one request per image, each jointly with ``captions[i]``.
@@ -131,14 +121,12 @@ class CohereEmbedV4Embedder:
             ValueError: ``captions`` has a different length, or an image cannot be read.
             ProviderError: a request failed (after retries for retryable errors).
         """
-        if captions is not None and len(captions) != len(images):
-            raise ValueError(f"got {len(images)} images but {len(captions)} captions")
-        pairs = list(zip(images, captions if captions is not None else [None] * len(images), strict=True))
-        return bounded_map(lambda pair: self._invoke(self.image_body(*pair), 1)[0], pairs, limiter=self.limiter)
+        pairs = list(zip(images, self._captions(images, captions), strict=True))
+        return bounded_map(lambda pair: self._vectors(self.image_body(*pair), 1)[0], pairs, limiter=self.limiter)
 
     def embed_image_queries(self, images: Sequence[bytes]) -> list[list[float]]:
         """Query vectors for images used as queries (image→image search, ``search_query``)."""
-        return bounded_map(lambda image: self._invoke(self.image_query_body(image), 1)[0], list(images),
+        return bounded_map(lambda image: self._vectors(self.image_query_body(image), 1)[0], list(images),
                            limiter=self.limiter)
 
     def embed_texts(self, texts: Sequence[str]) -> list[list[float]]:
@@ -146,7 +134,7 @@ class CohereEmbedV4Embedder:
         out: list[list[float]] = [[0.0] * self.dimensions for _ in texts]
         todo = [i for i, t in enumerate(texts) if t.strip()]
         batches = [todo[i : i + MAX_PER_CALL] for i in range(0, len(todo), MAX_PER_CALL)]
-        results = bounded_map(lambda batch: self._invoke(self.texts_body([texts[i] for i in batch]), len(batch)),
+        results = bounded_map(lambda batch: self._vectors(self.texts_body([texts[i] for i in batch]), len(batch)),
                               batches, limiter=self.limiter)
         for batch, vectors in zip(batches, results, strict=True):
             for i, vector in zip(batch, vectors, strict=True):

@@ -24,12 +24,12 @@ documented request schema, https://docs.aws.amazon.com/nova/latest/userguide/emb
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from mmrag.config import Settings
-from mmrag.providers._concurrency import AdaptiveLimiter, CallStats, RetryPolicy, bounded_map, call_with_retry
+from mmrag.providers._concurrency import AdaptiveLimiter, RetryPolicy, bounded_map
+from mmrag.providers.bedrock._image_space import InvokeModelEmbedder
 from mmrag.providers.bedrock.catalog import truncate_to_tokens
 from mmrag.providers.bedrock.images import fit_image
 
@@ -45,7 +45,7 @@ DOCUMENT_KINDS = frozenset({"page"})
 """Element kinds embedded with ``detailLevel: DOCUMENT_IMAGE``: page renders (text PDFs and scanned pages)."""
 
 
-class NovaMultimodalEmbedder:
+class NovaMultimodalEmbedder(InvokeModelEmbedder):
     """Nova Multimodal Embeddings as an :class:`~mmrag.providers.base.ImageEmbedder` (text queries supported).
 
     Args:
@@ -59,8 +59,6 @@ class NovaMultimodalEmbedder:
         policy: retry/backoff settings.
     """
 
-    supports_text_queries: bool = True
-
     def __init__(
         self,
         settings: Settings | None = None,
@@ -72,13 +70,9 @@ class NovaMultimodalEmbedder:
         limiter: AdaptiveLimiter | None = None,
         policy: RetryPolicy | None = None,
     ) -> None:
-        self.client = client
-        self.model_id = model_id or NOVA_MME_MODEL
-        self.dimensions = dimensions or (settings.image_embedding_dims if settings else 1024)
+        super().__init__(settings, client=client, model_id=model_id or NOVA_MME_MODEL, dimensions=dimensions,
+                         limiter=limiter, policy=policy)
         self.detail_level = detail_level
-        self.limiter = limiter or AdaptiveLimiter(settings.max_concurrency if settings else 16)
-        self.policy = policy or RetryPolicy(max_retries=settings.max_retries if settings else 8)
-        self.stats = CallStats()
 
     @property
     def cache_key(self) -> str:
@@ -111,15 +105,8 @@ class NovaMultimodalEmbedder:
         value = truncate_to_tokens(text.strip(), _MAX_TEXT_TOKENS)
         return self._body(purpose, {"text": {"truncationMode": "END", "value": value}})
 
-    def _invoke(self, body: dict[str, Any]) -> list[float]:
-        def call() -> list[float]:
-            response = self.client.invoke_model(modelId=self.model_id, body=json.dumps(body),
-                                                contentType="application/json", accept="application/json")
-            payload = json.loads(response["body"].read())
-            return [float(v) for v in payload["embeddings"][0]["embedding"]]
-
-        return call_with_retry(call, limiter=self.limiter, policy=self.policy, model_id=self.model_id,
-                               stats=self.stats)
+    def _vector(self, body: dict[str, Any]) -> list[float]:
+        return self._invoke(body, _first_vector)
 
     def embed_images(self, images: Sequence[bytes], captions: Sequence[str | None] | None = None) -> list[list[float]]:
         """Index vectors (``GENERIC_INDEX``), one per image; captions are not part of a Nova image vector.
@@ -128,9 +115,8 @@ class NovaMultimodalEmbedder:
             ValueError: ``captions`` has a different length, or an image cannot be read.
             ProviderError: a request failed (after retries for retryable errors).
         """
-        if captions is not None and len(captions) != len(images):
-            raise ValueError(f"got {len(images)} images but {len(captions)} captions")
-        return bounded_map(lambda image: self._invoke(self.image_body(image)), list(images), limiter=self.limiter)
+        self._captions(images, captions)  # checked, not sent: a Nova image vector has no caption
+        return bounded_map(lambda image: self._vector(self.image_body(image)), list(images), limiter=self.limiter)
 
     def embed_images_by_kind(self, images: Sequence[bytes], kinds: Sequence[str],
                              captions: Sequence[str | None] | None = None) -> list[list[float]]:
@@ -145,12 +131,12 @@ class NovaMultimodalEmbedder:
             raise ValueError(f"got {len(images)} images but {len(kinds)} kinds"
                              + ("" if captions is None else f" and {len(captions)} captions"))
         pairs = list(zip(images, [self.detail_for(k) for k in kinds], strict=True))
-        return bounded_map(lambda pair: self._invoke(self.image_body(pair[0], detail=pair[1])), pairs,
+        return bounded_map(lambda pair: self._vector(self.image_body(pair[0], detail=pair[1])), pairs,
                            limiter=self.limiter)
 
     def embed_image_queries(self, images: Sequence[bytes]) -> list[list[float]]:
         """Query vectors for images used as queries (image→image search, ``GENERIC_RETRIEVAL``)."""
-        return bounded_map(lambda image: self._invoke(self.image_body(image, "GENERIC_RETRIEVAL")), list(images),
+        return bounded_map(lambda image: self._vector(self.image_body(image, "GENERIC_RETRIEVAL")), list(images),
                            limiter=self.limiter)
 
     def embed_texts(self, texts: Sequence[str]) -> list[list[float]]:
@@ -159,6 +145,11 @@ class NovaMultimodalEmbedder:
         def one(text: str) -> list[float]:
             if not text.strip():
                 return [0.0] * self.dimensions
-            return self._invoke(self.text_body(text))
+            return self._vector(self.text_body(text))
 
         return bounded_map(one, list(texts), limiter=self.limiter)
+
+
+def _first_vector(payload: dict[str, Any]) -> list[float]:
+    """The vector of a ``SINGLE_EMBEDDING`` response: ``embeddings[0].embedding``."""
+    return [float(v) for v in payload["embeddings"][0]["embedding"]]

@@ -7,7 +7,6 @@ through the shared :class:`~mmrag.providers._concurrency.AdaptiveLimiter` and mm
 from __future__ import annotations
 
 import base64
-import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -24,6 +23,7 @@ from mmrag.providers._concurrency import (
     bounded_map,
     call_with_retry,
 )
+from mmrag.providers.bedrock._image_space import InvokeModelEmbedder, invoke_json
 from mmrag.providers.bedrock.catalog import approx_tokens, facts_for, truncate_to_tokens
 from mmrag.providers.bedrock.images import fit_image
 
@@ -38,10 +38,10 @@ TITAN_MM_MAX_BYTES = 25_000_000  # "25 MB"; decimal, the stricter reading
 
 
 def _invoke(client: Any, model_id: str, body: dict[str, Any]) -> list[float]:
-    response = client.invoke_model(
-        modelId=model_id, body=json.dumps(body), contentType="application/json", accept="application/json"
-    )
-    payload = json.loads(response["body"].read())
+    return _vector(invoke_json(client, model_id, body))
+
+
+def _vector(payload: dict[str, Any]) -> list[float]:
     return [float(v) for v in payload["embedding"]]
 
 
@@ -133,7 +133,7 @@ class TitanTextEmbeddings(Embeddings):
         return (await abounded_map(self._embed_one, [text], limiter=self.limiter))[0]
 
 
-class TitanMultimodalEmbedder:
+class TitanMultimodalEmbedder(InvokeModelEmbedder):
     """Titan Multimodal Embeddings G1: images (with their caption) and text queries in one image space.
 
     For an image with a caption Titan returns ONE vector for both; AWS describes it as combining the image and
@@ -154,8 +154,6 @@ class TitanMultimodalEmbedder:
         policy: retry/backoff settings.
     """
 
-    supports_text_queries: bool = True
-
     def __init__(
         self,
         settings: Settings | None = None,
@@ -167,13 +165,9 @@ class TitanMultimodalEmbedder:
         limiter: AdaptiveLimiter | None = None,
         policy: RetryPolicy | None = None,
     ) -> None:
-        self.client = client
-        self.model_id = model_id or (settings.image_embedding_model if settings else DEFAULT_IMAGE_MODEL)
-        self.dimensions = dimensions or (settings.image_embedding_dims if settings else 1024)
+        super().__init__(settings, client=client, dimensions=dimensions, limiter=limiter, policy=policy,
+                         model_id=model_id or (settings.image_embedding_model if settings else DEFAULT_IMAGE_MODEL))
         self.caption_max_tokens = caption_max_tokens or (settings.image_caption_max_tokens if settings else 128)
-        self.limiter = limiter or AdaptiveLimiter(settings.max_concurrency if settings else 16)
-        self.policy = policy or RetryPolicy(max_retries=settings.max_retries if settings else 8)
-        self.stats = CallStats()
 
     @property
     def cache_key(self) -> str:
@@ -192,13 +186,7 @@ class TitanMultimodalEmbedder:
         return body
 
     def _call(self, body: dict[str, Any]) -> list[float]:
-        return call_with_retry(
-            lambda: _invoke(self.client, self.model_id, body),
-            limiter=self.limiter,
-            policy=self.policy,
-            model_id=self.model_id,
-            stats=self.stats,
-        )
+        return self._invoke(body, _vector)
 
     def embed_images(self, images: Sequence[bytes], captions: Sequence[str | None] | None = None) -> list[list[float]]:
         """One vector per image, jointly with ``captions[i]`` when given.
@@ -207,9 +195,7 @@ class TitanMultimodalEmbedder:
             ValueError: ``captions`` has a different length, or an image cannot be read.
             ProviderError: a request failed (after retries for retryable errors).
         """
-        if captions is not None and len(captions) != len(images):
-            raise ValueError(f"got {len(images)} images but {len(captions)} captions")
-        pairs = list(zip(images, captions if captions is not None else [None] * len(images), strict=True))
+        pairs = list(zip(images, self._captions(images, captions), strict=True))
         return bounded_map(lambda pair: self._call(self.request_body(*pair)), pairs, limiter=self.limiter)
 
     def embed_texts(self, texts: Sequence[str]) -> list[list[float]]:
@@ -226,9 +212,7 @@ class TitanMultimodalEmbedder:
         self, images: Sequence[bytes], captions: Sequence[str | None] | None = None
     ) -> list[list[float]]:
         """Async :meth:`embed_images`."""
-        if captions is not None and len(captions) != len(images):
-            raise ValueError(f"got {len(images)} images but {len(captions)} captions")
-        pairs = list(zip(images, captions if captions is not None else [None] * len(images), strict=True))
+        pairs = list(zip(images, self._captions(images, captions), strict=True))
         return await abounded_map(lambda pair: self._call(self.request_body(*pair)), pairs, limiter=self.limiter)
 
 
