@@ -96,10 +96,11 @@ def described_text(element: Element) -> str:
     return text
 
 
-INDEXED_TEXT_VERSION = 2
+INDEXED_TEXT_VERSION = 3
 """The version of what ingest indexes for an element, for the ingest fingerprint: 1: caption or summary, text, OCR
 text; 2: + the document label (text space only) and the page context, and (same release) PDF tables take a header
-line from above their rules, pictures have one id wherever they appear, long tables split for Titan."""
+line from above their rules, pictures have one id wherever they appear, long tables split for Titan; 3: a PDF
+chart's drawn words (tick labels, legend) belong to the chart, not to the page's text chunks."""
 
 
 def _document_label(element: Element, text: str) -> str:

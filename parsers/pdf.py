@@ -138,7 +138,9 @@ class PdfParser:
             tables = find_page_tables(page, vectors, blocks)
         table_boxes = [t.bbox for t in tables]
 
-        prose = [b for b in blocks if not _inside(b.bbox, table_boxes)]
+        regions = vector_regions(vectors, blocks, page_rect, avoid=table_boxes) if len(vectors) >= 4 else []
+        # A table's cells are the table's; a chart's tick labels and legend are the chart's (its ``text_layer``).
+        prose = [b for b in blocks if not _inside(b.bbox, table_boxes) and (garbled or not _inside(b.bbox, regions))]
         ordered = reading_order(prose, page_rect[2] - page_rect[0])
         yield from self._chunks(ordered, page_rect, number, source, garbled)
 
@@ -146,7 +148,6 @@ class PdfParser:
             yield Element(kind="table", source=source, text=t.text(), page=number, bbox=clip_box(t.bbox, page_rect),
                           mime_type="text/markdown", metadata=t.metadata())
 
-        regions = vector_regions(vectors, blocks, page_rect, avoid=table_boxes) if len(vectors) >= 4 else []
         try:
             yield from raster_images(page, blocks, state, options, source, skip_page_scans=ocr_reason is not None,
                                      covered=regions)
