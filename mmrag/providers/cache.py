@@ -149,7 +149,21 @@ class _Counters:
             self.misses += misses
 
 
-class CachedEmbeddings(Embeddings):
+class _Counted:
+    """``hits`` and ``misses`` of a caching wrapper, from its thread-safe ``counters``."""
+
+    counters: _Counters
+
+    @property
+    def hits(self) -> int:
+        return self.counters.hits
+
+    @property
+    def misses(self) -> int:
+        return self.counters.misses
+
+
+class CachedEmbeddings(_Counted, Embeddings):
     """An ``Embeddings`` that asks ``inner`` only for texts not in the cache.
 
     Vectors are float32 precision (how they are stored), on a miss as on a hit.
@@ -167,14 +181,6 @@ class CachedEmbeddings(Embeddings):
         self.model_id = str(getattr(inner, "model_id", type(inner).__name__))
         self.dimensions: int | None = getattr(inner, "dimensions", None)  # None: known after the first call
         self.counters = _Counters()
-
-    @property
-    def hits(self) -> int:
-        return self.counters.hits
-
-    @property
-    def misses(self) -> int:
-        return self.counters.misses
 
     def _lookup(self, texts: Sequence[str]) -> tuple[list[str], dict[str, list[float]], list[str]]:
         keys = [cache_key("text-embedding", self.model_key, content_hash(t)) for t in texts]
@@ -210,7 +216,7 @@ class CachedEmbeddings(Embeddings):
         return (await self.aembed_documents([text]))[0]
 
 
-class CachedImageEmbedder:
+class CachedImageEmbedder(_Counted):
     """An :class:`~mmrag.providers.base.ImageEmbedder` that asks ``inner`` only for inputs not in the cache.
 
     Args:
@@ -227,14 +233,6 @@ class CachedImageEmbedder:
         self.dimensions = inner.dimensions
         self.supports_text_queries = inner.supports_text_queries
         self.counters = _Counters()
-
-    @property
-    def hits(self) -> int:
-        return self.counters.hits
-
-    @property
-    def misses(self) -> int:
-        return self.counters.misses
 
     def embed_images(self, images: Sequence[bytes], captions: Sequence[str | None] | None = None) -> list[list[float]]:
         return self._embed(images, captions, None)
@@ -295,7 +293,7 @@ class CachedImageEmbedder:
         return [found[k] for k in keys]
 
 
-class CachedCaptioner:
+class CachedCaptioner(_Counted):
     """A :class:`~mmrag.providers.base.Captioner` that asks ``inner`` only for elements not in the cache.
 
     The key covers the element's kind, its content (image bytes or table markdown) and its context text (which
@@ -315,14 +313,6 @@ class CachedCaptioner:
         self.model_key = model_key or default_model_key(inner)
         self.model_id = str(getattr(inner, "model_id", model_key))
         self.counters = _Counters()
-
-    @property
-    def hits(self) -> int:
-        return self.counters.hits
-
-    @property
-    def misses(self) -> int:
-        return self.counters.misses
 
     def _key(self, element: Element) -> str:
         return cache_key("caption", self.model_key, content_hash(element.kind, element.content_hash, element.text))
@@ -391,7 +381,7 @@ class CachedCaptioner:
         return self._merge(out, missing, results)
 
 
-class CachedOcrEngine:
+class CachedOcrEngine(_Counted):
     """An :class:`~mmrag.providers.local.ocr.OcrEngine` that reads each distinct image once.
 
     Results are kept by image content hash and the engine's ``cache_key`` (engine, models, thresholds): in
@@ -414,14 +404,6 @@ class CachedOcrEngine:
         self._memo: dict[str, OcrResult] = {}
         self._inflight: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
-
-    @property
-    def hits(self) -> int:
-        return self.counters.hits
-
-    @property
-    def misses(self) -> int:
-        return self.counters.misses
 
     def warm_up(self) -> None:
         warm_up = getattr(self.inner, "warm_up", None)

@@ -87,6 +87,15 @@ LOCK_TIMEOUT = 120.0
 _CHUNK = 500
 
 
+def _rows_in(db: sqlite3.Connection, sql: str, values: Sequence[str]) -> Iterator[Any]:
+    """The rows of ``sql`` for ``values``, ``_CHUNK`` at a time (SQLite caps host parameters): each ``{marks}`` in
+    ``sql`` becomes one ``?`` list of the chunk; only placeholders are formatted in, never values."""
+    for start in range(0, len(values), _CHUNK):
+        part = list(values[start : start + _CHUNK])
+        query = sql.format(marks=",".join("?" * len(part)))
+        yield from db.execute(query, part * sql.count("{marks}"))  # noqa: S608 - placeholders only
+
+
 @dataclass(frozen=True, slots=True)
 class SourceEntry:
     """A committed source: its fingerprint, element count, counts by kind, and when it was ingested."""
@@ -275,12 +284,8 @@ class Manifest:
         out: set[str] = set()
         unique = list(dict.fromkeys(ids))
         with self._read() as db:
-            for start in range(0, len(unique), _CHUNK):
-                part = unique[start : start + _CHUNK]
-                marks = ",".join("?" * len(part))
-                out.update(r[0] for r in db.execute(
-                    f"SELECT id FROM pending WHERE id IN ({marks}) EXCEPT "  # noqa: S608 - placeholders only
-                    f"SELECT id FROM elements WHERE id IN ({marks})", part + part))
+            out.update(r[0] for r in _rows_in(db, "SELECT id FROM pending WHERE id IN ({marks}) EXCEPT "
+                                              "SELECT id FROM elements WHERE id IN ({marks})", unique))
         return out
 
     def uncommitted_by_source(self) -> dict[str, set[str]]:
@@ -325,12 +330,9 @@ class Manifest:
             return []
         with self._tx() as db:
             referenced: set[str] = set()
-            for start in range(0, len(keys), _CHUNK):
-                part = keys[start : start + _CHUNK]
-                marks = ",".join("?" * len(part))
-                referenced.update(r[0] for r in db.execute(
-                    f"SELECT object_key FROM elements WHERE object_key IN ({marks}) UNION "  # noqa: S608
-                    f"SELECT object_key FROM pending WHERE object_key IN ({marks})", part + part))
+            referenced.update(r[0] for r in _rows_in(
+                db, "SELECT object_key FROM elements WHERE object_key IN ({marks}) UNION "
+                "SELECT object_key FROM pending WHERE object_key IN ({marks})", keys))
             unreferenced = [k for k in keys if k not in referenced]
             if unreferenced:
                 delete(unreferenced)
@@ -388,10 +390,7 @@ class Manifest:
         seen: dict[str, str] = {}
         unique = sorted(set(sources))
         with self._read() as db:
-            for start in range(0, len(unique), _CHUNK):
-                part = unique[start : start + _CHUNK]
-                marks = ",".join("?" * len(part))
-                seen.update(db.execute(f"SELECT id, kind FROM elements WHERE source IN ({marks})", part))  # noqa: S608
+            seen.update(_rows_in(db, "SELECT id, kind FROM elements WHERE source IN ({marks})", unique))
         out: dict[str, int] = {}
         for kind in seen.values():
             out[kind] = out.get(kind, 0) + 1
@@ -404,12 +403,8 @@ class Manifest:
         out: dict[str, list[Place]] = {}
         unique = sorted(set(ids))
         with self._read() as db:
-            for start in range(0, len(unique), _CHUNK):
-                part = unique[start : start + _CHUNK]
-                marks = ",".join("?" * len(part))
-                for row in db.execute(f"SELECT * FROM places WHERE id IN ({marks}) "  # noqa: S608 - placeholders
-                                      "ORDER BY id, source, seq", part):
-                    out.setdefault(row[0], []).append(Place.from_row(row))
+            for row in _rows_in(db, "SELECT * FROM places WHERE id IN ({marks}) ORDER BY id, source, seq", unique):
+                out.setdefault(row[0], []).append(Place.from_row(row))
         return out
 
     def places_in(self, sources: Iterable[str]) -> dict[str, list[Place]]:
@@ -419,10 +414,7 @@ class Manifest:
         with self._read() as db:
             if db.execute("SELECT NOT EXISTS (SELECT 1 FROM places)").fetchone()[0]:
                 return {}
-            for start in range(0, len(unique), _CHUNK):
-                part = unique[start : start + _CHUNK]
-                marks = ",".join("?" * len(part))
-                ids.update(r[0] for r in db.execute(f"SELECT id FROM places WHERE source IN ({marks})", part))  # noqa: S608
+            ids.update(r[0] for r in _rows_in(db, "SELECT id FROM places WHERE source IN ({marks})", unique))
         return {i: places for i, places in self.places(ids).items() if len({p.source for p in places}) > 1}
 
     def holders(self, ids: Iterable[str]) -> dict[str, set[str]]:
@@ -430,11 +422,8 @@ class Manifest:
         out: dict[str, set[str]] = {}
         unique = sorted(set(ids))
         with self._read() as db:
-            for start in range(0, len(unique), _CHUNK):
-                part = unique[start : start + _CHUNK]
-                marks = ",".join("?" * len(part))
-                for i, source in db.execute(f"SELECT id, source FROM elements WHERE id IN ({marks})", part):  # noqa: S608
-                    out.setdefault(i, set()).add(source)
+            for i, source in _rows_in(db, "SELECT id, source FROM elements WHERE id IN ({marks})", unique):
+                out.setdefault(i, set()).add(source)
         return out
 
 
