@@ -15,6 +15,7 @@ Exit codes (also in the README):
 6     a vector index or object store failed
 70    an internal error (a bug: please report it with the output of ``-v``)
 130   interrupted (Ctrl-C)
+141   the output was closed early (``mmrag ask ... | head``): stops quietly, as a killed-by-SIGPIPE tool does
 ====  ==========================================================================================
 """
 
@@ -33,7 +34,7 @@ __all__ = ["EXIT_CODES", "cli", "exit_code_for", "main", "parse_options", "setti
 
 EXIT_CODES = {
     "ok": 0, "partial": 1, "usage": 2, "not_found": 3, "config": 4, "provider": 5, "store": 6,
-    "internal": 70, "interrupted": 130,
+    "internal": 70, "interrupted": 130, "closed_output": 141,
 }
 
 
@@ -66,6 +67,14 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(EXIT_CODES["interrupted"])
+        except BrokenPipeError:
+            # The reader of stdout went away (``| head``): not an error to report. Point stdout at /dev/null so
+            # the flush at exit cannot fail again (https://docs.python.org/3/library/signal.html#note-on-sigpipe).
+            import os
+
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(EXIT_CODES["closed_output"])
         except Exception as error:  # noqa: BLE001 — the one place errors become messages
             if ctx.meta.get("mmrag.verbose"):
                 raise

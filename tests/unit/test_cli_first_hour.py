@@ -106,3 +106,17 @@ def test_ingest_has_every_parse_option(runner: CliRunner) -> None:
     ingest_help = runner.invoke(cli, ["ingest", "--help"]).output
     for option in ("--chunk-size", "--chunk-overlap", "--pages-as-images", "--find-tables", "--allow-private-urls"):
         assert option in parse_help and option in ingest_help, option
+
+
+def test_output_closed_early_stops_quietly(data_dir: Path) -> None:
+    """``mmrag parse ... | head``: the reader goes away; no "internal error", no traceback, exit 141."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "mmrag", "parse", str(data_dir / "pdf" / "strucchange-intro.pdf"),
+                             "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the first line is written: every write fails with EPIPE
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 141, stderr
+    assert "error" not in stderr and "Traceback" not in stderr, stderr
