@@ -28,7 +28,7 @@ from typing import Any
 
 from mmrag.elements import Element
 
-__all__ = ["SUMMARY_HEADROOM", "fit_tables", "split_long_tables", "text_input_limit"]
+__all__ = ["SUMMARY_HEADROOM", "fit_tables", "split_long_tables", "split_table_rows", "text_input_limit"]
 
 SUMMARY_HEADROOM = 2_048
 """Tokens of the text model's input kept free in each part for what is embedded with it: the table summary the
@@ -75,7 +75,6 @@ def split_long_tables(elements: Iterable[Element], max_tokens: int) -> Iterator[
     provider cuts it to the model's limit.
     """
     from mmrag.providers.bedrock.catalog import approx_tokens
-    from mmrag.providers.bedrock.titan import split_table_rows
 
     for element in elements:
         if element.kind != "table" or approx_tokens(element.text) <= max_tokens:
@@ -103,6 +102,37 @@ def split_long_tables(elements: Iterable[Element], max_tokens: int) -> Iterator[
                 meta["csv"] = _csv_text([csv_rows[0], *csv_rows[first : first + rows]])
             first += rows
             yield replace(element, text=f"{context}\n\n{piece}" if context else piece, metadata=meta)
+
+
+def split_table_rows(markdown: str, max_tokens: int = 8_000) -> list[str]:
+    """A markdown table cut into pieces of whole rows, each within ``max_tokens`` (:func:`approx_tokens`) and each
+    starting with the header row (and its ``|---|`` separator), so every piece still reads as a table.
+
+    For tables longer than an embedding model's input (Titan Text V2: 8,192 tokens): index one element per piece
+    instead of embedding a truncated table. A single row over the limit is cut to it. Short tables come back as one
+    piece, unchanged.
+    """
+    from mmrag.providers.bedrock.catalog import approx_tokens, truncate_to_tokens
+
+    if approx_tokens(markdown) <= max_tokens:
+        return [markdown]
+    lines = markdown.splitlines()
+    header_end = 2 if len(lines) > 1 and set(lines[1].replace("|", "").strip()) <= set("-: ") else 1
+    header = "\n".join(lines[:header_end])
+    budget = max(1, max_tokens - approx_tokens(header) - 1)
+    pieces: list[str] = []
+    rows: list[str] = []
+    used = 0
+    for row in lines[header_end:]:
+        cost = approx_tokens(row) + 1
+        if rows and used + cost > budget:
+            pieces.append("\n".join([header, *rows]))
+            rows, used = [], 0
+        rows.append(row if cost <= budget else truncate_to_tokens(row, budget - 1))
+        used += min(cost, budget)
+    if rows:
+        pieces.append("\n".join([header, *rows]))
+    return pieces
 
 
 def _csv_rows(text: Any, body_rows: int) -> list[list[str]] | None:

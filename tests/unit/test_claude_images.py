@@ -84,7 +84,7 @@ def test_caption_truncation_is_conservative() -> None:
 
 
 def test_long_tables_split_by_rows_keep_the_header() -> None:
-    from mmrag.providers.bedrock.titan import split_table_rows
+    from mmrag.chains._split import split_table_rows
 
     header = "| id | region | revenue |\n|---|---|---|"
     rows = [f"| {i} | region-{i % 7} | {i * 13.7:.1f} |" for i in range(900)]

@@ -29,7 +29,7 @@ from mmrag.providers.bedrock.images import fit_image
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TitanMultimodalEmbedder", "TitanTextEmbeddings", "approx_tokens", "split_table_rows", "truncate_to_tokens"]
+__all__ = ["TitanMultimodalEmbedder", "TitanTextEmbeddings", "approx_tokens", "truncate_to_tokens"]
 
 DEFAULT_TEXT_MODEL = "amazon.titan-embed-text-v2:0"
 DEFAULT_IMAGE_MODEL = "amazon.titan-embed-image-v1"
@@ -214,32 +214,3 @@ class TitanMultimodalEmbedder(InvokeModelEmbedder):
         """Async :meth:`embed_images`."""
         pairs = list(zip(images, self._captions(images, captions), strict=True))
         return await abounded_map(lambda pair: self._call(self.request_body(*pair)), pairs, limiter=self.limiter)
-
-
-def split_table_rows(markdown: str, max_tokens: int = 8_000) -> list[str]:
-    """A markdown table cut into pieces of whole rows, each within ``max_tokens`` (:func:`approx_tokens`) and each
-    starting with the header row (and its ``|---|`` separator), so every piece still reads as a table.
-
-    For tables longer than an embedding model's input (Titan Text V2: 8,192 tokens): index one element per piece
-    instead of embedding a truncated table. A single row over the limit is cut to it. Short tables come back as one
-    piece, unchanged.
-    """
-    if approx_tokens(markdown) <= max_tokens:
-        return [markdown]
-    lines = markdown.splitlines()
-    header_end = 2 if len(lines) > 1 and set(lines[1].replace("|", "").strip()) <= set("-: ") else 1
-    header = "\n".join(lines[:header_end])
-    budget = max(1, max_tokens - approx_tokens(header) - 1)
-    pieces: list[str] = []
-    rows: list[str] = []
-    used = 0
-    for row in lines[header_end:]:
-        cost = approx_tokens(row) + 1
-        if rows and used + cost > budget:
-            pieces.append("\n".join([header, *rows]))
-            rows, used = [], 0
-        rows.append(row if cost <= budget else truncate_to_tokens(row, budget - 1))
-        used += min(cost, budget)
-    if rows:
-        pieces.append("\n".join([header, *rows]))
-    return pieces
