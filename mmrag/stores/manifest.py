@@ -166,15 +166,29 @@ class Manifest:
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                        timeout=timeout)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(pending)")}
-            if "object_key" not in columns:  # manifests written before object reference counting
-                self._db.execute("ALTER TABLE pending ADD COLUMN object_key TEXT")
-            self._db.executescript(_INDEXES)
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    self._prepare()
+                    break
+                except sqlite3.OperationalError as e:
+                    # Two processes creating the same new manifest can deadlock on their schema locks; SQLite
+                    # then fails one at once ("database is locked") without waiting: try again until timeout.
+                    if "locked" not in str(e) or time.monotonic() >= deadline:
+                        raise
+                    time.sleep(0.05)
         except sqlite3.Error as e:
             raise self._error("open", e) from e
+
+    def _prepare(self) -> None:
+        """WAL mode and the schema (idempotent)."""
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(pending)")}
+        if "object_key" not in columns:  # manifests written before object reference counting
+            self._db.execute("ALTER TABLE pending ADD COLUMN object_key TEXT")
+        self._db.executescript(_INDEXES)
 
     def _error(self, what: str, e: sqlite3.Error) -> StoreError:
         text = str(e)
