@@ -153,7 +153,7 @@ class AnswerCache:
         if not 0 < self.threshold <= 1:
             raise ValueError(f"threshold must be in (0, 1], not {self.threshold!r}")
         self._lock = threading.Lock()
-        from mmrag.stores._sqlite import open_sqlite
+        from mmrag._sqlite import open_sqlite
 
         self._db = open_sqlite(self.path, _SCHEMA, "answer cache")
 

@@ -244,7 +244,7 @@ class SQLiteChatHistory(BaseChatMessageHistory):
             raise ValueError("the session id is empty")
         self.path, self.session_id = Path(path), session_id
         self._lock = threading.Lock()
-        from mmrag.stores._sqlite import open_sqlite
+        from mmrag._sqlite import open_sqlite
 
         self._db = open_sqlite(self.path, _SCHEMA, "chat history")
 

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.embeddings import Embeddings
 
+from mmrag._sqlite import connect_wal
 from mmrag.elements import Element, content_hash
+from mmrag.errors import StoreError
 from mmrag.providers.base import CAPTION_KEY, SUMMARY_KEY, Captioner, ImageEmbedder
 
 if TYPE_CHECKING:
@@ -73,6 +75,9 @@ def _f32(vector: Sequence[float]) -> list[float]:
     return _unpack(_pack(vector))
 
 
+_SCHEMA = "CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
+
+
 class ModelCache:
     """sqlite (WAL) key-value cache of vectors and texts; safe to share between threads.
 
@@ -84,10 +89,11 @@ class ModelCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID")
+        try:
+            self._db = connect_wal(self.path, _SCHEMA)
+        except sqlite3.Error as e:
+            raise StoreError(f"{self.path}: cannot open the model cache ({e}); delete the file to start a new "
+                             "cache") from e
 
     def close(self) -> None:
         with self._lock:

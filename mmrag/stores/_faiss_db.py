@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from mmrag._sqlite import connect_wal
 from mmrag.elements import Element
 from mmrag.errors import StoreError
 from mmrag.stores.base import Filter, IndexRecord, check_filter, element_from_payload, element_payload
@@ -122,18 +123,8 @@ class RecordDB:
     def __init__(self, path: Path, dimensions: int) -> None:
         self.path = path
         try:
-            self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, cached_statements=256)
-            self.conn.execute("PRAGMA busy_timeout = 30000")  # another process writing: wait, don't fail
-            self.conn.execute("PRAGMA journal_mode = WAL")
-            self.conn.execute("PRAGMA synchronous = FULL")  # a committed write survives power loss too
-            # executescript commits any open transaction first, so the script carries its own; IF NOT EXISTS and
-            # INSERT OR IGNORE let two processes open a new folder at once.
-            try:
-                self.conn.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}\nCOMMIT;")
-            except sqlite3.Error:
-                if self.conn.in_transaction:
-                    self.conn.execute("ROLLBACK")
-                raise
+            # IF NOT EXISTS and INSERT OR IGNORE let two processes open a new folder at once.
+            self.conn = connect_wal(path, _SCHEMA, timeout=30.0, synchronous="FULL")  # committed = survives power loss
             with self.transaction():
                 self.conn.execute("INSERT OR IGNORE INTO state VALUES (1, ?, 0, ?, ?)",
                                   (dimensions, uuid.uuid4().hex, SCHEMA_VERSION))

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from mmrag._sqlite import connect_wal
 from mmrag.elements import BBox
 from mmrag.errors import StoreError
 
@@ -76,6 +77,17 @@ CREATE TABLE IF NOT EXISTS places (
     PRIMARY KEY (id, source, seq)
 );
 """
+def _migrate(db: sqlite3.Connection) -> None:
+    """Columns added since the first manifests (idempotent: another process may add one at the same moment)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(pending)")}
+    if "object_key" not in columns:  # manifests written before object reference counting
+        try:
+            db.execute("ALTER TABLE pending ADD COLUMN object_key TEXT")
+        except sqlite3.OperationalError as e:
+            if "duplicate column" not in str(e):
+                raise
+
+
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS elements_by_id ON elements (id);
 CREATE INDEX IF NOT EXISTS elements_by_object ON elements (object_key);
@@ -164,31 +176,9 @@ class Manifest:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
-                                       timeout=timeout)
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    self._prepare()
-                    break
-                except sqlite3.OperationalError as e:
-                    # Two processes creating the same new manifest can deadlock on their schema locks; SQLite
-                    # then fails one at once ("database is locked") without waiting: try again until timeout.
-                    if "locked" not in str(e) or time.monotonic() >= deadline:
-                        raise
-                    time.sleep(0.05)
+            self._db = connect_wal(self.path, _SCHEMA, _migrate, _INDEXES, timeout=timeout)
         except sqlite3.Error as e:
             raise self._error("open", e) from e
-
-    def _prepare(self) -> None:
-        """WAL mode and the schema (idempotent)."""
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(pending)")}
-        if "object_key" not in columns:  # manifests written before object reference counting
-            self._db.execute("ALTER TABLE pending ADD COLUMN object_key TEXT")
-        self._db.executescript(_INDEXES)
 
     def _error(self, what: str, e: sqlite3.Error) -> StoreError:
         text = str(e)
