@@ -156,7 +156,7 @@ def _model_question(el: Element, llm: BaseChatModel) -> dict[str, Any] | None:
     prompt = DRAFT_PROMPT.format(kind=el.kind, source=_name(el.source), text=text)
     from mmrag.providers.bedrock.catalog import structured_output_kwargs
 
-    structured = llm.with_structured_output(DraftQuestion, **structured_output_kwargs(llm))
+    structured = llm.with_structured_output(DraftQuestion, include_raw=False, **structured_output_kwargs(llm))
     model_id = str(getattr(llm, "model_id", "chat model"))
     draft = call_with_retry(lambda: structured.invoke([("human", prompt)]), model_id=model_id)
     if not isinstance(draft, DraftQuestion) or not draft.question.strip():
