@@ -27,7 +27,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
-from mmrag.retrievers.cues import CUE_K, cue_filter, question_cues
+from mmrag.retrievers.cues import CODE_POOL, CUE_K, code_terms, cue_filter, holds_code, question_cues
 from mmrag.retrievers.fusion import RRF_K, reciprocal_rank_fusion
 from mmrag.stores.base import Filter, ScoredRecord
 
@@ -76,16 +76,22 @@ class MultimodalRetriever(BaseRetriever):
                     and self.collection.image.count() > 0)
 
     def rank(self, query: str, *, filter: Filter | None = None) -> dict[str, list[ScoredRecord]]:
-        """The ranked lists for one query, by name, best first: ``dense``, ``bm25``, ``image``, then the cue lists
-        (``dense-image``, ``bm25-image``, ``dense-table``, ``bm25-table``) for the kinds the query names."""
+        """The ranked lists for one query, by name, best first: ``dense``, ``bm25``, ``image``, then the cue lists:
+        ``bm25-code`` when the query quotes code, and ``dense-image``, ``bm25-image``, ``dense-table``,
+        ``bm25-table`` for the kinds it names."""
         active = filter if filter is not None else self.filter
         lists: dict[str, list[ScoredRecord]] = {}
         vector = self.text_embeddings.embed_query(query)
         has_vector = any(vector)
         dense = self.collection.text.search(vector, k=self.k, filter=active) if has_vector else []
         lists["dense"] = self._threshold(dense)
+        terms = code_terms(query) if self.cues and self.use_bm25 else ()
         if self.use_bm25:
-            lists["bm25"] = self.collection.text.keyword_search(query, k=self.k, filter=active)
+            keyword = self.collection.text.keyword_search(query, k=max(self.k, CODE_POOL if terms else 0),
+                                                          filter=active)
+            lists["bm25"] = keyword[: self.k]
+            if terms:
+                lists["bm25-code"] = [h for h in keyword if holds_code(h.element.text, terms)][: self.cue_k]
         if self.image_queries:
             [image_vector] = self.image_embedder.embed_texts([query])
             lists["image"] = self._threshold(self.collection.image.search(image_vector, k=self.k, filter=active))

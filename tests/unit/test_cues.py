@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from mmrag.retrievers.cues import CUES, cue_filter, question_cues
+from mmrag.retrievers.cues import CUES, code_terms, cue_filter, holds_code, question_cues
 
 IMAGE, TABLE = CUES
 
@@ -47,3 +47,32 @@ def test_cue_filter_narrows_and_never_widens(base: dict[str, Any] | None, cue: A
     before = None if base is None else dict(base)
     assert cue_filter(cue, base) == expected
     assert base == before  # the input is not changed
+
+
+@pytest.mark.parametrize(("question", "terms"), [
+    ("Which data set is loaded with data() to illustrate the structural change tests?", ("data(",)),
+    ('What does efp(ecm.model, type="OLS-CUSUM") compute, and what is coint.res?', ("efp(", "ecm.model", "coint.res")),
+    ("Which regular-expression library does Apache mod_rewrite use?", ("mod_rewrite",)),
+    ("Which species is in row 150 of the iris table in tabula-data.pdf?", ()),  # a file name is not code
+    ("Which hue is used for the social democrats (SPD)?", ()),  # prose brackets: a space before them
+    ("Which values does it take, e.g. the default?", ()),  # "e.g." is not a dotted name
+    ("", ()),
+])
+def test_code_terms_are_the_calls_and_identifiers_a_question_quotes(question: str, terms: tuple[str, ...]) -> None:
+    assert code_terms(question) == terms
+
+
+# Lines of tests/data/pdf/strucchange-intro.pdf (pages 2, 3 and 6).
+CODE = '> library("strucchange")\n> data("USIncExp")\n> USIncExp2 <- window(USIncExp, start = c(1985,12))'
+PROSE = "The data is available in the strucchange package: it can be loaded and a suitable subset chosen by"
+EFP = '> ocus <- efp(ecm.model, type="OLS-CUSUM", data=USIncExp2)'
+
+
+def test_holds_code_needs_the_call_bracket_or_the_whole_identifier() -> None:
+    assert holds_code(CODE, ("data(",))
+    assert not holds_code(PROSE, ("data(",))  # the word alone is not the call
+    assert not holds_code(EFP, ("data(",))  # an argument named data= is not a call of data()
+    assert holds_code(EFP, ("efp(",)) and holds_code(EFP, ("ecm.model",))
+    assert not holds_code(EFP, ("model",))  # part of a dotted name is not the name
+    assert not holds_code("USIncExp2 <- window(USIncExp2)", ("window.USIncExp",))
+    assert not holds_code(CODE, ())
