@@ -13,6 +13,11 @@ the quoted code and :func:`holds_code` tells whether a text holds it as code (``
 retriever then adds a ``bm25-code`` list: the best BM25 matches of the query (from the :data:`CODE_POOL` best) that
 hold the quoted code, :data:`CUE_K` of them.
 
+In the same way a question can name a numbered figure or table ("Figure 15.4", "Table 3"): keyword search sees the
+words "figure", "15" and "4", which every figure of chapter 15 shares. :func:`label_terms` reads the labels, and
+:func:`holds_label` tells whether a text holds one (``Figure 15.4`` or ``Fig. 15.4``, not ``Figure 15.4.1``); the
+``bm25-label`` list holds the best BM25 matches (from the :data:`CODE_POOL` best) that hold it.
+
 Pure functions, no models: :func:`question_cues` reads the words, :func:`cue_filter` narrows a store filter.
 """
 
@@ -23,7 +28,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CODE_POOL", "CUES", "CUE_K", "Cue", "code_terms", "cue_filter", "holds_code", "question_cues"]
+__all__ = [
+    "CODE_POOL",
+    "CUES",
+    "CUE_K",
+    "Cue",
+    "code_terms",
+    "cue_filter",
+    "holds_code",
+    "holds_label",
+    "label_terms",
+    "question_cues",
+]
 
 CUE_K = 1
 """Elements per cue list: the best element of the named kind, per list (dense, BM25) and per (sub-)question.
@@ -122,5 +138,31 @@ def holds_code(text: str, terms: tuple[str, ...]) -> bool:
     for term in terms:
         name = re.escape(term[:-1]) + r"\s*\(" if term.endswith("(") else re.escape(term) + r"(?![\w])"
         if re.search(r"(?<![\w.])" + name, text):
+            return True
+    return False
+
+
+_LABEL = re.compile(r"\b(fig(?:ure)?s?\.?|tab(?:le)?s?\.?)\s*(\d+(?:\.\d+)*[a-z]?)\b(?!\.\d)", re.IGNORECASE)
+
+
+def label_terms(question: str) -> tuple[tuple[str, str], ...]:
+    """The numbered figures and tables a question names, as (``figure`` | ``table``, number), without repeats.
+
+    >>> label_terms("What does Figure 15.4 show, and what does fig. 2 of Table 3 list?")
+    (('figure', '15.4'), ('figure', '2'), ('table', '3'))
+    >>> label_terms("Which figure shows the seats?")
+    ()
+    """
+    found = [("figure" if m.group(1).lower().startswith("fig") else "table", m.group(2).lower())
+             for m in _LABEL.finditer(question)]
+    return tuple(dict.fromkeys(found))
+
+
+def holds_label(text: str, labels: tuple[tuple[str, str], ...]) -> bool:
+    """Whether ``text`` holds any of ``labels`` (from :func:`label_terms`): ``Figure 15.4`` or ``Fig. 15.4`` for
+    (``figure``, ``15.4``), never ``Figure 15.40`` or ``Figure 15.4.1``."""
+    for kind, number in labels:
+        name = r"fig(?:ure)?s?\.?" if kind == "figure" else r"tab(?:le)?s?\.?"
+        if re.search(rf"\b{name}\s*{re.escape(number)}(?![\w]|\.\d)", text, re.IGNORECASE):
             return True
     return False

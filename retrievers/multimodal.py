@@ -27,7 +27,16 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
-from mmrag.retrievers.cues import CODE_POOL, CUE_K, code_terms, cue_filter, holds_code, question_cues
+from mmrag.retrievers.cues import (
+    CODE_POOL,
+    CUE_K,
+    code_terms,
+    cue_filter,
+    holds_code,
+    holds_label,
+    label_terms,
+    question_cues,
+)
 from mmrag.retrievers.fusion import RRF_K, reciprocal_rank_fusion
 from mmrag.stores.base import Filter, ScoredRecord
 
@@ -77,8 +86,8 @@ class MultimodalRetriever(BaseRetriever):
 
     def rank(self, query: str, *, filter: Filter | None = None) -> dict[str, list[ScoredRecord]]:
         """The ranked lists for one query, by name, best first: ``dense``, ``bm25``, ``image``, then the cue lists:
-        ``bm25-code`` when the query quotes code, and ``dense-image``, ``bm25-image``, ``dense-table``,
-        ``bm25-table`` for the kinds it names."""
+        ``bm25-code`` when the query quotes code, ``bm25-label`` when it names a numbered figure or table, and
+        ``dense-image``, ``bm25-image``, ``dense-table``, ``bm25-table`` for the kinds it names."""
         active = filter if filter is not None else self.filter
         lists: dict[str, list[ScoredRecord]] = {}
         vector = self.text_embeddings.embed_query(query)
@@ -86,12 +95,15 @@ class MultimodalRetriever(BaseRetriever):
         dense = self.collection.text.search(vector, k=self.k, filter=active) if has_vector else []
         lists["dense"] = self._threshold(dense)
         terms = code_terms(query) if self.cues and self.use_bm25 else ()
+        labels = label_terms(query) if self.cues and self.use_bm25 else ()
         if self.use_bm25:
-            keyword = self.collection.text.keyword_search(query, k=max(self.k, CODE_POOL if terms else 0),
-                                                          filter=active)
+            pool = CODE_POOL if terms or labels else 0
+            keyword = self.collection.text.keyword_search(query, k=max(self.k, pool), filter=active)
             lists["bm25"] = keyword[: self.k]
             if terms:
                 lists["bm25-code"] = [h for h in keyword if holds_code(h.element.text, terms)][: self.cue_k]
+            if labels:
+                lists["bm25-label"] = [h for h in keyword if holds_label(h.element.text, labels)][: self.cue_k]
         if self.image_queries:
             [image_vector] = self.image_embedder.embed_texts([query])
             lists["image"] = self._threshold(self.collection.image.search(image_vector, k=self.k, filter=active))

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from mmrag.retrievers.cues import CUES, code_terms, cue_filter, holds_code, question_cues
+from mmrag.retrievers.cues import CUES, code_terms, cue_filter, holds_code, holds_label, label_terms, question_cues
 
 IMAGE, TABLE = CUES
 
@@ -76,3 +76,25 @@ def test_holds_code_needs_the_call_bracket_or_the_whole_identifier() -> None:
     assert not holds_code(EFP, ("model",))  # part of a dotted name is not the name
     assert not holds_code("USIncExp2 <- window(USIncExp2)", ("window.USIncExp",))
     assert not holds_code(CODE, ())
+
+
+@pytest.mark.parametrize(("question", "labels"), [
+    ("What does Figure 15.4 show?", (("figure", "15.4"),)),
+    ("What do Fig. 2 and Table 4 of the SSL introduction show?", (("figure", "2"), ("table", "4"))),
+    ("Which figure shows the seats, and which table lists them?", ()),
+    ("In 15.4 seconds, how many tables?", ()),
+])
+def test_label_terms_are_the_numbered_figures_and_tables_a_question_names(
+        question: str, labels: tuple[tuple[str, str], ...]) -> None:
+    assert label_terms(question) == labels
+
+
+def test_holds_label_needs_the_whole_number() -> None:
+    # Captions and a sentence of tests/data/html/octave/Two_002dDimensional-Plots.html.
+    labels = label_terms("What does Figure 15.4 show?")
+    assert holds_label("polar\nFigure 15.4: Polar plot.", labels)
+    assert holds_label("produces the spiral plot shown in Figure 15.4.", labels)
+    assert holds_label("see fig. 15.4", labels)
+    assert not holds_label("hist\nFigure 15.2: Histogram.", labels)
+    assert not holds_label("Figure 15.40 and Figure 15.4.1", labels)
+    assert not holds_label("Table 15.4", labels)
