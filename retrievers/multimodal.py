@@ -20,6 +20,7 @@ query chain uses :meth:`MultimodalRetriever.rank` to fuse the lists of every sub
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -101,9 +102,9 @@ class MultimodalRetriever(BaseRetriever):
             keyword = self.collection.text.keyword_search(query, k=max(self.k, pool), filter=active)
             lists["bm25"] = keyword[: self.k]
             if terms:
-                lists["bm25-code"] = [h for h in keyword if holds_code(h.element.text, terms)][: self.cue_k]
+                lists["bm25-code"] = self._holding(keyword, lambda text: holds_code(text, terms))
             if labels:
-                lists["bm25-label"] = [h for h in keyword if holds_label(h.element.text, labels)][: self.cue_k]
+                lists["bm25-label"] = self._holding(keyword, lambda text: holds_label(text, labels))
         if self.image_queries:
             [image_vector] = self.image_embedder.embed_texts([query])
             lists["image"] = self._threshold(self.collection.image.search(image_vector, k=self.k, filter=active))
@@ -117,6 +118,15 @@ class MultimodalRetriever(BaseRetriever):
             if self.use_bm25:
                 lists[f"bm25-{cue.name}"] = self.collection.text.keyword_search(query, k=self.cue_k, filter=narrowed)
         return lists
+
+    def _holding(self, keyword: list[ScoredRecord], holds: Callable[[str], bool]) -> list[ScoredRecord]:
+        """The ``cue_k`` best of ``keyword`` whose text ``holds`` the quoted code or label; none when most of the
+        plain BM25 list holds it already (a module name on every page of its manual picks nothing out)."""
+        held = [h for h in keyword if holds(h.element.text)]
+        top = keyword[: self.k]
+        if 2 * sum(1 for h in top if holds(h.element.text)) > len(top):
+            return []
+        return held[: self.cue_k]
 
     def _threshold(self, hits: list[ScoredRecord]) -> list[ScoredRecord]:
         if self.score_threshold is None:

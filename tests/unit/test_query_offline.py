@@ -138,7 +138,7 @@ def test_a_question_quoting_code_gets_the_chunks_that_hold_that_code(components:
 def test_a_question_naming_a_numbered_figure_gets_the_element_that_holds_that_label(
         components: tuple[Any, Any]) -> None:
     providers, collection = components
-    retriever = MultimodalRetriever(collection=collection, text_embeddings=providers.text_embeddings, k=5)
+    retriever = MultimodalRetriever(collection=collection, text_embeddings=providers.text_embeddings, k=8)
     lists = retriever.rank("What does Figure 15.4 show?")
     assert "Figure 15.4" in lists["bm25-label"][0].element.text
     assert "bm25-label" not in retriever.rank("Which figure shows a polar plot?")
