@@ -11,12 +11,15 @@ A question can also quote code: a call (``data()``, ``efp(...)``) or an identifi
 Keyword search splits code into words, so ``data()`` matches every chunk that says "data"; :func:`code_terms` finds
 the quoted code and :func:`holds_code` tells whether a text holds it as code (``data(`` with its bracket). The
 retriever then adds a ``bm25-code`` list: the best BM25 matches of the query (from the :data:`CODE_POOL` best) that
-hold the quoted code, :data:`CUE_K` of them.
+hold the quoted code, :data:`CUE_K` of them; none when most of the plain BM25 list holds it already (a module
+name on every page of its manual picks nothing out). Measured with ``mmrag eval`` on the bundled golden set
+(decompose+rrf): text recall@5 0.92 → 1.00 (the ``data("USIncExp")`` chunk of "loaded with data()" rose from 7th
+to 2nd), MRR 0.83 → 0.84, every other row unchanged.
 
 In the same way a question can name a numbered figure or table ("Figure 15.4", "Table 3"): keyword search sees the
 words "figure", "15" and "4", which every figure of chapter 15 shares. :func:`label_terms` reads the labels, and
 :func:`holds_label` tells whether a text holds one (``Figure 15.4`` or ``Fig. 15.4``, not ``Figure 15.4.1``); the
-``bm25-label`` list holds the best BM25 matches (from the :data:`CODE_POOL` best) that hold it.
+``bm25-label`` list holds the best BM25 matches (from the :data:`CODE_POOL` best) that hold it, on the same terms.
 
 Pure functions, no models: :func:`question_cues` reads the words, :func:`cue_filter` narrows a store filter.
 """
@@ -106,7 +109,8 @@ def cue_filter(cue: Cue, base: Mapping[str, Any] | None) -> dict[str, Any] | Non
 
 
 CODE_POOL = 50
-"""BM25 matches of a query searched for the code it quotes (the ``bm25-code`` list keeps those that hold it)."""
+"""BM25 matches of a query searched for the code or label it quotes (``bm25-code``/``bm25-label`` keep those that
+hold it)."""
 
 _CALL = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*)\([^()]{0,80}\)")
 _IDENTIFIER = re.compile(r"(?<![\w.])([A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+"  # snake_case
