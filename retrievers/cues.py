@@ -7,6 +7,20 @@ adds, for each cue in a query, its dense and BM25 lists again restricted to the 
 ``bm25-table``), each holding the :data:`CUE_K` best elements of that kind. Rank fusion then lifts the figure or
 table that best matches into the context.
 
+A question can also quote code: a call (``data()``, ``efp(...)``) or an identifier (``coint.res``, ``mod_rewrite``).
+Keyword search splits code into words, so ``data()`` matches every chunk that says "data"; :func:`code_terms` finds
+the quoted code and :func:`holds_code` tells whether a text holds it as code (``data(`` with its bracket). The
+retriever then adds a ``bm25-code`` list: the best BM25 matches of the query (from the :data:`CODE_POOL` best) that
+hold the quoted code, :data:`CUE_K` of them; none when most of the plain BM25 list holds it already (a module
+name on every page of its manual picks nothing out). Measured with ``mmrag eval`` on the bundled golden set
+(decompose+rrf): text recall@5 0.92 → 1.00 (the ``data("USIncExp")`` chunk of "loaded with data()" rose from 7th
+to 2nd), MRR 0.83 → 0.84, every other row unchanged.
+
+In the same way a question can name a numbered figure or table ("Figure 15.4", "Table 3"): keyword search sees the
+words "figure", "15" and "4", which every figure of chapter 15 shares. :func:`label_terms` reads the labels, and
+:func:`holds_label` tells whether a text holds one (``Figure 15.4`` or ``Fig. 15.4``, not ``Figure 15.4.1``); the
+``bm25-label`` list holds the best BM25 matches (from the :data:`CODE_POOL` best) that hold it, on the same terms.
+
 Pure functions, no models: :func:`question_cues` reads the words, :func:`cue_filter` narrows a store filter.
 """
 
@@ -17,7 +31,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CUES", "CUE_K", "Cue", "cue_filter", "question_cues"]
+__all__ = [
+    "CODE_POOL",
+    "CUES",
+    "CUE_K",
+    "Cue",
+    "code_terms",
+    "cue_filter",
+    "holds_code",
+    "holds_label",
+    "label_terms",
+    "question_cues",
+]
 
 CUE_K = 1
 """Elements per cue list: the best element of the named kind, per list (dense, BM25) and per (sub-)question.
@@ -81,3 +106,67 @@ def cue_filter(cue: Cue, base: Mapping[str, Any] | None) -> dict[str, Any] | Non
         return None
     active["kind"] = kept
     return active
+
+
+CODE_POOL = 50
+"""BM25 matches of a query searched for the code or label it quotes (``bm25-code``/``bm25-label`` keep those that
+hold it)."""
+
+_CALL = re.compile(r"(?<![\w.])([A-Za-z_][\w.]*)\([^()]{0,80}\)")
+_IDENTIFIER = re.compile(r"(?<![\w.])([A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+"  # snake_case
+                         r"|[A-Za-z]{2,}[A-Za-z0-9]*(?:\.[A-Za-z]{2,}[A-Za-z0-9]*)+)(?![\w(])")  # dotted.name
+_FILE_SUFFIXES = frozenset({"pdf", "html", "htm", "png", "jpg", "jpeg", "gif", "svg", "txt", "csv", "json", "md"})
+
+
+def code_terms(question: str) -> tuple[str, ...]:
+    """The code a question quotes: calls as ``name(`` (``data()`` → ``data(``), identifiers with ``_`` or ``.``
+    as they are (``coint.res``); file names (``report.pdf``) are not code. In order, without repeats.
+
+    >>> code_terms("Which data set is loaded with data() in the strucchange introduction?")
+    ('data(',)
+    >>> code_terms("What does mod_rewrite use, and what is in tabula-data.pdf?")
+    ('mod_rewrite',)
+    """
+    found: list[tuple[int, str]] = [(m.start(), f"{m.group(1)}(") for m in _CALL.finditer(question)]
+    for m in _IDENTIFIER.finditer(question):
+        name = m.group(1)
+        if "." in name and name.rsplit(".", 1)[1].lower() in _FILE_SUFFIXES:
+            continue
+        found.append((m.start(), name))
+    return tuple(dict.fromkeys(term for _, term in sorted(found)))
+
+
+def holds_code(text: str, terms: tuple[str, ...]) -> bool:
+    """Whether ``text`` holds any of ``terms`` (from :func:`code_terms`) as code: the name as a whole word, and a
+    call with its opening bracket (``data(`` matches ``data("USIncExp")``, not "the data set")."""
+    for term in terms:
+        name = re.escape(term[:-1]) + r"\s*\(" if term.endswith("(") else re.escape(term) + r"(?![\w])"
+        if re.search(r"(?<![\w.])" + name, text):
+            return True
+    return False
+
+
+_LABEL = re.compile(r"\b(fig(?:ure)?s?\.?|tab(?:le)?s?\.?)\s*(\d+(?:\.\d+)*[a-z]?)\b(?!\.\d)", re.IGNORECASE)
+
+
+def label_terms(question: str) -> tuple[tuple[str, str], ...]:
+    """The numbered figures and tables a question names, as (``figure`` | ``table``, number), without repeats.
+
+    >>> label_terms("What does Figure 15.4 show, and what does fig. 2 of Table 3 list?")
+    (('figure', '15.4'), ('figure', '2'), ('table', '3'))
+    >>> label_terms("Which figure shows the seats?")
+    ()
+    """
+    found = [("figure" if m.group(1).lower().startswith("fig") else "table", m.group(2).lower())
+             for m in _LABEL.finditer(question)]
+    return tuple(dict.fromkeys(found))
+
+
+def holds_label(text: str, labels: tuple[tuple[str, str], ...]) -> bool:
+    """Whether ``text`` holds any of ``labels`` (from :func:`label_terms`): ``Figure 15.4`` or ``Fig. 15.4`` for
+    (``figure``, ``15.4``), never ``Figure 15.40`` or ``Figure 15.4.1``."""
+    for kind, number in labels:
+        name = r"fig(?:ure)?s?\.?" if kind == "figure" else r"tab(?:le)?s?\.?"
+        if re.search(rf"\b{name}\s*{re.escape(number)}(?![\w]|\.\d)", text, re.IGNORECASE):
+            return True
+    return False

@@ -20,6 +20,7 @@ query chain uses :meth:`MultimodalRetriever.rank` to fuse the lists of every sub
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -27,7 +28,16 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
-from mmrag.retrievers.cues import CUE_K, cue_filter, question_cues
+from mmrag.retrievers.cues import (
+    CODE_POOL,
+    CUE_K,
+    code_terms,
+    cue_filter,
+    holds_code,
+    holds_label,
+    label_terms,
+    question_cues,
+)
 from mmrag.retrievers.fusion import RRF_K, reciprocal_rank_fusion
 from mmrag.stores.base import Filter, ScoredRecord
 
@@ -76,16 +86,25 @@ class MultimodalRetriever(BaseRetriever):
                     and self.collection.image.count() > 0)
 
     def rank(self, query: str, *, filter: Filter | None = None) -> dict[str, list[ScoredRecord]]:
-        """The ranked lists for one query, by name, best first: ``dense``, ``bm25``, ``image``, then the cue lists
-        (``dense-image``, ``bm25-image``, ``dense-table``, ``bm25-table``) for the kinds the query names."""
+        """The ranked lists for one query, by name, best first: ``dense``, ``bm25``, ``image``, then the cue lists:
+        ``bm25-code`` when the query quotes code, ``bm25-label`` when it names a numbered figure or table, and
+        ``dense-image``, ``bm25-image``, ``dense-table``, ``bm25-table`` for the kinds it names."""
         active = filter if filter is not None else self.filter
         lists: dict[str, list[ScoredRecord]] = {}
         vector = self.text_embeddings.embed_query(query)
         has_vector = any(vector)
         dense = self.collection.text.search(vector, k=self.k, filter=active) if has_vector else []
         lists["dense"] = self._threshold(dense)
+        terms = code_terms(query) if self.cues and self.use_bm25 else ()
+        labels = label_terms(query) if self.cues and self.use_bm25 else ()
         if self.use_bm25:
-            lists["bm25"] = self.collection.text.keyword_search(query, k=self.k, filter=active)
+            pool = CODE_POOL if terms or labels else 0
+            keyword = self.collection.text.keyword_search(query, k=max(self.k, pool), filter=active)
+            lists["bm25"] = keyword[: self.k]
+            if terms:
+                lists["bm25-code"] = self._holding(keyword, lambda text: holds_code(text, terms))
+            if labels:
+                lists["bm25-label"] = self._holding(keyword, lambda text: holds_label(text, labels))
         if self.image_queries:
             [image_vector] = self.image_embedder.embed_texts([query])
             lists["image"] = self._threshold(self.collection.image.search(image_vector, k=self.k, filter=active))
@@ -99,6 +118,15 @@ class MultimodalRetriever(BaseRetriever):
             if self.use_bm25:
                 lists[f"bm25-{cue.name}"] = self.collection.text.keyword_search(query, k=self.cue_k, filter=narrowed)
         return lists
+
+    def _holding(self, keyword: list[ScoredRecord], holds: Callable[[str], bool]) -> list[ScoredRecord]:
+        """The ``cue_k`` best of ``keyword`` whose text ``holds`` the quoted code or label; none when most of the
+        plain BM25 list holds it already (a module name on every page of its manual picks nothing out)."""
+        held = [h for h in keyword if holds(h.element.text)]
+        top = keyword[: self.k]
+        if 2 * sum(1 for h in top if holds(h.element.text)) > len(top):
+            return []
+        return held[: self.cue_k]
 
     def _threshold(self, hits: list[ScoredRecord]) -> list[ScoredRecord]:
         if self.score_threshold is None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from mmrag.retrievers.cues import CUES, cue_filter, question_cues
+from mmrag.retrievers.cues import CUES, code_terms, cue_filter, holds_code, holds_label, label_terms, question_cues
 
 IMAGE, TABLE = CUES
 
@@ -47,3 +47,54 @@ def test_cue_filter_narrows_and_never_widens(base: dict[str, Any] | None, cue: A
     before = None if base is None else dict(base)
     assert cue_filter(cue, base) == expected
     assert base == before  # the input is not changed
+
+
+@pytest.mark.parametrize(("question", "terms"), [
+    ("Which data set is loaded with data() to illustrate the structural change tests?", ("data(",)),
+    ('What does efp(ecm.model, type="OLS-CUSUM") compute, and what is coint.res?', ("efp(", "ecm.model", "coint.res")),
+    ("Which regular-expression library does Apache mod_rewrite use?", ("mod_rewrite",)),
+    ("Which species is in row 150 of the iris table in tabula-data.pdf?", ()),  # a file name is not code
+    ("Which hue is used for the social democrats (SPD)?", ()),  # prose brackets: a space before them
+    ("Which values does it take, e.g. the default?", ()),  # "e.g." is not a dotted name
+    ("", ()),
+])
+def test_code_terms_are_the_calls_and_identifiers_a_question_quotes(question: str, terms: tuple[str, ...]) -> None:
+    assert code_terms(question) == terms
+
+
+# Lines of tests/data/pdf/strucchange-intro.pdf (pages 2, 3 and 6).
+CODE = '> library("strucchange")\n> data("USIncExp")\n> USIncExp2 <- window(USIncExp, start = c(1985,12))'
+PROSE = "The data is available in the strucchange package: it can be loaded and a suitable subset chosen by"
+EFP = '> ocus <- efp(ecm.model, type="OLS-CUSUM", data=USIncExp2)'
+
+
+def test_holds_code_needs_the_call_bracket_or_the_whole_identifier() -> None:
+    assert holds_code(CODE, ("data(",))
+    assert not holds_code(PROSE, ("data(",))  # the word alone is not the call
+    assert not holds_code(EFP, ("data(",))  # an argument named data= is not a call of data()
+    assert holds_code(EFP, ("efp(",)) and holds_code(EFP, ("ecm.model",))
+    assert not holds_code(EFP, ("model",))  # part of a dotted name is not the name
+    assert not holds_code("USIncExp2 <- window(USIncExp2)", ("window.USIncExp",))
+    assert not holds_code(CODE, ())
+
+
+@pytest.mark.parametrize(("question", "labels"), [
+    ("What does Figure 15.4 show?", (("figure", "15.4"),)),
+    ("What do Fig. 2 and Table 4 of the SSL introduction show?", (("figure", "2"), ("table", "4"))),
+    ("Which figure shows the seats, and which table lists them?", ()),
+    ("In 15.4 seconds, how many tables?", ()),
+])
+def test_label_terms_are_the_numbered_figures_and_tables_a_question_names(
+        question: str, labels: tuple[tuple[str, str], ...]) -> None:
+    assert label_terms(question) == labels
+
+
+def test_holds_label_needs_the_whole_number() -> None:
+    # Captions and a sentence of tests/data/html/octave/Two_002dDimensional-Plots.html.
+    labels = label_terms("What does Figure 15.4 show?")
+    assert holds_label("polar\nFigure 15.4: Polar plot.", labels)
+    assert holds_label("produces the spiral plot shown in Figure 15.4.", labels)
+    assert holds_label("see fig. 15.4", labels)
+    assert not holds_label("hist\nFigure 15.2: Histogram.", labels)
+    assert not holds_label("Figure 15.40 and Figure 15.4.1", labels)
+    assert not holds_label("Table 15.4", labels)

@@ -125,6 +125,25 @@ def test_cue_lists_are_kind_restricted_and_only_for_questions_that_name_a_kind(c
     assert docs[0].metadata["kind"] == "table" and "dense-table" in docs[0].metadata["lists"]
 
 
+def test_a_question_quoting_code_gets_the_chunks_that_hold_that_code(components: tuple[Any, Any]) -> None:
+    providers, collection = components
+    retriever = MultimodalRetriever(collection=collection, text_embeddings=providers.text_embeddings, k=5)
+    lists = retriever.rank("Which example calls sin() to draw in polar coordinates?")
+    assert set(lists) == {"dense", "bm25", "bm25-code"} and len(lists["bm25-code"]) == 1
+    assert re.search(r"\bsin\s*\(", lists["bm25-code"][0].element.text)  # Octave's style: "sin (t)" too
+    assert set(retriever.rank("Which example draws the sine in polar coordinates?")) == {"dense", "bm25"}
+    assert set(retriever.model_copy(update={"cues": False}).rank("Which example calls sin()?")) == {"dense", "bm25"}
+
+
+def test_a_question_naming_a_numbered_figure_gets_the_element_that_holds_that_label(
+        components: tuple[Any, Any]) -> None:
+    providers, collection = components
+    retriever = MultimodalRetriever(collection=collection, text_embeddings=providers.text_embeddings, k=8)
+    lists = retriever.rank("What does Figure 15.4 show?")
+    assert "Figure 15.4" in lists["bm25-label"][0].element.text
+    assert "bm25-label" not in retriever.rank("Which figure shows a polar plot?")
+
+
 def test_a_documents_name_finds_its_elements(components: tuple[Any, Any]) -> None:
     _, collection = components  # the indexed text starts with the file name (chains._enrich.indexed_text)
     found = collection.text.keyword_search("tabula", k=5)
