@@ -75,8 +75,9 @@ class QueryOptions:
             :mod:`mmrag.chains.answer_cache`); None: follow ``MMRAG_ANSWER_CACHE``.
         cache_threshold: cosine similarity from which a cached question counts as the same; None: the default.
         cues: when a (sub-)question names a figure, chart, diagram... or a table, add dense and BM25 lists
-            restricted to image/page (or table) elements, so such evidence reaches the context (see
-            :mod:`mmrag.retrievers.cues`).
+            restricted to image/page (or table) elements, and when it quotes code (``data()``, ``coint.res``) or
+            names a numbered figure or table ("Figure 15.4"), a BM25 list of the best match that holds it, so such
+            evidence reaches the context (see :mod:`mmrag.retrievers.cues`).
     """
 
     k: int = 8
