@@ -116,6 +116,13 @@ class Ann:
 
     def search(self, query: Vectors, k: int, allowed: npt.NDArray[np.bool_] | None = None) -> tuple[Vectors, RowIds]:
         """(scores, row ids) of the best ``k`` rows, best first; ``allowed`` masks positions (None: all alive)."""
+        if allowed is None and not self.n_dead and (self.kind == "flat" or k <= HNSW_EF_SEARCH):
+            scores, labels = self.index.search(query, k)  # the common case, kept short: it runs per query
+            found = labels[0]
+            if found[-1] >= 0:  # FAISS pads a short result with -1 at the end
+                return scores[0], self.rowids[found]
+            keep = found >= 0
+            return scores[0][keep], self.rowids[found[keep]]
         faiss = _faiss()
 
         sel: Any = None
