@@ -47,7 +47,13 @@ DB_NAME = "index.sqlite3"
 CACHE_NAME = "vectors.faiss"
 EXACT_FILTER_SHARE = 0.1
 HOT_ROWS = 16_384
-"""Elements of recently returned rows kept per index (rows are immutable and row ids never reused: always valid)."""
+"""Elements of recently returned rows kept per index (rows are immutable and row ids never reused: always valid).
+
+A first hit costs a SQLite read, JSON and an element rebuild, about 25 us per row, which is as much as a flat
+search of 10k vectors for a whole page of hits; a cached hit costs a dict lookup. At about 1.1 KB per 200-character
+chunk (the text is held once), the full cache is about 20 MB, 30-40 MB with 1000-character chunks: next to the
+150 MB of float32 vectors of a 100k-row index that needs it most. The oldest quarter is dropped when it is full.
+"""
 
 
 class FaissIndex:
