@@ -197,7 +197,7 @@ class FaissIndex:
         with self._lock, self._sql("search"):
             ann = self._ann
             # The common case: nothing committed since the last sync and no graph pending. One cached statement.
-            if ann is not None and not self._building and ann.version == self._db.version():
+            if ann is not None and not self._building and ann.version == self._db.current_version():
                 return self._search(ann, query, k, filter)
         self._ready("search")
         with self._lock, self._sql("search"):
@@ -317,7 +317,7 @@ class FaissIndex:
 
         Caller holds the lock. Flat indexes are built here; an HNSW graph is left to :meth:`_ready`.
         """
-        version = self._db.version()
+        version = self._db.current_version()
         if self._ann is not None and self._ann.version == version:
             return self._ann, (self._ann.kind if self._building else None)
         loaded = False

@@ -106,3 +106,30 @@ def test_every_query_form_gives_the_same_hits(tmp_path: Path) -> None:
     results = [[(h.id, round(h.score, 5)) for h in index.search(form, k=5)] for form in forms]  # type: ignore[arg-type]
     assert all(r == results[0] for r in results[1:])
     assert len(results[0]) == 5
+
+
+_COMMIT = textwrap.dedent("""
+    import sqlite3, sys
+    conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+    if sys.argv[2] == "restart":  # checkpoint everything and truncate the WAL: the next commit restarts it
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("UPDATE state SET version = version + 1")
+    conn.close()
+""")
+
+
+def test_the_version_check_sees_every_commit_and_skips_sqlite_otherwise(tmp_path: Path) -> None:
+    index = FaissIndex(tmp_path / "idx", DIMS)
+    index.add(_records(5))
+    db = index._db
+    statements: list[str] = []
+    db.conn.set_trace_callback(statements.append)
+    for mode in ("append", "restart", "append", "restart"):
+        before = db.current_version()
+        subprocess.run([sys.executable, "-c", _COMMIT, str(db.path), mode], check=True, timeout=120)
+        assert db.current_version() == before + 1 == db.version()  # another process's commit is seen
+        statements.clear()
+        assert db.current_version() == before + 1
+        assert statements == []  # nothing committed since: no statement ran
+    index.add(_records(1, seed=9))  # this connection's own commit
+    assert db.current_version() == db.version()
