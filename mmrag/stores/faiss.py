@@ -23,8 +23,7 @@ import logging
 import math
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from itertools import islice
 from pathlib import Path
 from types import TracebackType
@@ -190,7 +189,8 @@ class FaissIndex:
                 f"the query vector has {len(vector)} dimensions but this index holds {self.dimensions}: embed the "
                 "query with the model this collection was built with"
             )
-        check_filter(filter)
+        if filter:
+            check_filter(filter)
         if k <= 0:
             return []
         query = _as_query(vector)
@@ -380,15 +380,29 @@ class FaissIndex:
             return "hnsw"
         return "hnsw" if current == "hnsw" and n > self.hnsw_threshold // 2 else "flat"
 
-    @contextmanager
-    def _sql(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.Error as e:
-            raise StoreError(f"could not {action} the index at {self.path}: {e}") from e
-        except json.JSONDecodeError as e:
-            raise StoreError(f"the index at {self.path} holds a damaged record ({e}): delete the folder and "
-                             "re-ingest") from e
+    def _sql(self, action: str) -> _SqlErrors:
+        return _SqlErrors(self.path, action)
+
+
+class _SqlErrors:
+    """Turns database errors into :class:`StoreError` naming the index and the action. A class, not a
+    ``contextmanager`` generator: it wraps every search, and is cheaper to enter and leave."""
+
+    __slots__ = ("action", "path")
+
+    def __init__(self, path: Path, action: str) -> None:
+        self.path = path
+        self.action = action
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        if isinstance(error, sqlite3.Error):
+            raise StoreError(f"could not {self.action} the index at {self.path}: {error}") from error
+        if isinstance(error, json.JSONDecodeError):
+            raise StoreError(f"the index at {self.path} holds a damaged record ({error}): delete the folder and "
+                             "re-ingest") from error
 
 
 def _as_query(vector: Sequence[float]) -> npt.NDArray[np.float32]:
