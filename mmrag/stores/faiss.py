@@ -224,23 +224,25 @@ class FaissIndex:
             return []
         ids = rowids.tolist()
         hot = self._hot
-        rows = {r: hot[r] for r in ids if r in hot}
-        if len(rows) < len(ids):
-            missing = [r for r in ids if r not in rows]
+        entries = [hot.get(r) for r in ids]
+        if None in entries:
+            missing = [r for r, e in zip(ids, entries, strict=True) if e is None]
+            fetched: dict[int, tuple[Element, str]] = {}
             for r, (payload, text) in self._db.payloads(missing).items():
                 element = restore_element(payload)
-                rows[r] = (element, element.text if text == element.text else text)  # one copy of the text kept
-            excess = len(hot) + len(missing) - HOT_ROWS
-            if excess > 0:
+                fetched[r] = (element, element.text if text == element.text else text)  # one copy of the text kept
+            excess = len(hot) + len(fetched) - HOT_ROWS
+            if excess > 0:  # the oldest first (dicts keep insertion order); this search's rows are in `entries`
                 for r in list(islice(hot, excess + HOT_ROWS // 4)):
-                    del hot[r]  # the oldest first (dicts keep insertion order)
-            hot.update((r, rows[r]) for r in missing if r in rows)
+                    del hot[r]
+            hot.update(fetched)
+            entries = [e if e is not None else fetched.get(r) for r, e in zip(ids, entries, strict=True)]
         # A row deleted since the sync (by another process) is skipped as before, unless it was hot: then
         # it is as stale as if the other process had deleted it just after this search.
         return [
-            ScoredRecord(rows[r][0], min(1.0, max(-1.0, s)), rows[r][1])
-            for s, r in zip(scores.tolist(), ids, strict=True)
-            if r in rows
+            ScoredRecord(e[0], min(1.0, max(-1.0, s)), e[1])
+            for s, e in zip(scores.tolist(), entries, strict=True)
+            if e is not None
         ]
 
     def _filtered(
