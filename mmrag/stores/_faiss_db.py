@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,7 @@ from mmrag.elements import Element
 from mmrag.errors import StoreError
 from mmrag.stores.base import Filter, IndexRecord, check_filter, element_from_payload, element_payload
 
-__all__ = ["RecordDB", "WalIndexHeader", "filter_sql", "fts_query", "restore_element"]
+__all__ = ["RecordDB", "SqlErrors", "WalIndexHeader", "filter_sql", "fts_query", "restore_element"]
 
 SCHEMA_VERSION = 1
 _CHUNK = 900  # ids per IN (...) list: well under SQLite's host-parameter limit
@@ -317,6 +318,27 @@ class WalIndexHeader:
         if self._map is not None:
             self._map.close()
             self._map = None
+
+
+class SqlErrors:
+    """A context that turns database errors into :class:`StoreError` naming the index and the action. A class,
+    not a ``contextmanager`` generator: it wraps every search, and is cheaper to enter and leave."""
+
+    __slots__ = ("action", "path")
+
+    def __init__(self, path: Path, action: str) -> None:
+        self.path = path
+        self.action = action
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        if isinstance(error, sqlite3.Error):
+            raise StoreError(f"could not {self.action} the index at {self.path}: {error}") from error
+        if isinstance(error, json.JSONDecodeError):
+            raise StoreError(f"the index at {self.path} holds a damaged record ({error}): delete the folder and "
+                             "re-ingest") from error
 
 
 def _marks(items: Sequence[Any]) -> str:
