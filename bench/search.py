@@ -11,8 +11,16 @@ with the query already a normalised float32 array. Each query runs on both back 
 each keeps its best time (robust to a busy machine). FAISS runs single-threaded (``--threads``) on both sides.
 
 Times are thread CPU time (steady on a shared machine); wall-clock figures are reported alongside. The value is
-the worse queries/s ratio over the sizes; goal >= 0.8.
-The last line printed is one JSON object.
+the worse queries/s ratio over the sizes; goal >= 0.9.
+
+Repeated rounds over the same queries find their rows in FaissIndex's element cache (what a user's repeated or
+related questions meet). The first touch of a row costs a SQLite read, JSON and an element rebuild: the
+``first_touch`` figures time a fresh FaissIndex on the folder over ``--queries`` new queries, each run once
+(cold element cache, FAISS loaded from its file) against raw FAISS on the same queries, and report the element
+cache's size and memory (tracemalloc) after the repeated rounds.
+
+Run it against another checkout (the code before a change) with ``PYTHONPATH=/that/checkout``; the first line
+names the mmrag it imported. The last line printed is one JSON object.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import argparse
 import json
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -29,6 +38,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+import mmrag
 from mmrag.elements import Element
 from mmrag.stores.base import IndexRecord
 from mmrag.stores.faiss import FaissIndex
@@ -120,6 +130,9 @@ def run_size(n: int, dims: int, n_queries: int, repeat: int, folder: Path) -> di
         got = {int(h.element.metadata["chunk"]) for h in ours.search(q, k=K)}
         overlap += len(got & want)
     qps_ours, qps_raw = n_queries / t_ours, n_queries / t_raw
+    ours.close()
+    first_ours, first_raw = first_touch(folder / f"n{n}", dims, raw, unit_rows(rng, n_queries, dims))
+    cached_rows, cache_bytes = cache_footprint(folder / f"n{n}", dims, query_lists)
     result = {
         "n": n, "kind": kind, "qps_ours": round(qps_ours, 1), "qps_raw": round(qps_raw, 1),
         "ratio": round(qps_ours / qps_raw, 3),
@@ -128,14 +141,51 @@ def run_size(n: int, dims: int, n_queries: int, repeat: int, folder: Path) -> di
         "wall_qps_ours": round(n_queries / w_ours, 1), "wall_qps_raw": round(n_queries / w_raw, 1),
         "wall_ratio": round(w_raw / w_ours, 3),
         "overhead_us_per_query": round((t_ours - t_raw) / n_queries * 1e6, 1),
+        "first_touch_ratio": round(first_raw / first_ours, 3),
+        "first_touch_overhead_us_per_query": round((first_ours - first_raw) / n_queries * 1e6, 1),
+        "element_cache_rows": cached_rows, "element_cache_mb": round(cache_bytes / 2**20, 1),
     }
     print(f"{n} x {dims} ({kind}): FaissIndex {qps_ours:.0f} q/s, raw FAISS {qps_raw:.0f} q/s, "
           f"ratio {result['ratio']:.2f} (wall clock: {result['wall_ratio']:.2f}, "
           f"{result['overhead_us_per_query']:.0f} us overhead per query); "
           f"add + persist (builds the index) {t_add:.1f} s vs raw build {t_raw_build:.1f} s; "
-          f"top-10 overlap with raw {result['top10_overlap_with_raw']:.2f}")
-    ours.close()
+          f"top-10 overlap with raw {result['top10_overlap_with_raw']:.2f}; first touch (cold element cache): "
+          f"ratio {result['first_touch_ratio']:.2f}, {result['first_touch_overhead_us_per_query']:.0f} us overhead; "
+          f"element cache {cached_rows} rows, {result['element_cache_mb']} MB")
     return result
+
+
+def cache_footprint(folder: Path, dims: int, queries: list[list[float]]) -> tuple[int, int]:
+    """(rows, bytes) the element cache of a fresh FaissIndex holds after ``queries`` (traced apart from any timing:
+    tracemalloc slows every allocation)."""
+    fresh = FaissIndex(folder, dims, hnsw_threshold=HNSW_THRESHOLD)
+    fresh.search(queries[0], k=K)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for q in queries:
+        fresh.search(q, k=K)
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    rows = len(getattr(fresh, "_hot", ()))  # the before-code has one too (smaller); a checkout without one: 0
+    fresh.close()
+    return rows, held
+
+
+def first_touch(folder: Path, dims: int, raw: Any, queries: np.ndarray) -> tuple[float, float]:
+    """CPU seconds of a fresh FaissIndex (cold element cache) and of raw FAISS over ``queries``, each run once."""
+    fresh = FaissIndex(folder, dims, hnsw_threshold=HNSW_THRESHOLD)
+    fresh.search(queries[0].tolist(), k=K)  # loads the FAISS index from its file (not a per-query cost)
+    t_ours = t_raw = 0.0
+    for q in queries[1:]:
+        ql, qr = q.tolist(), q.reshape(1, -1)
+        t = time.thread_time()
+        fresh.search(ql, k=K)
+        t_ours += time.thread_time() - t
+        t = time.thread_time()
+        raw.search(qr, K)
+        t_raw += time.thread_time() - t
+    fresh.close()
+    return t_ours, t_raw
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
                          "from more, and on a busy 2-core machine their barriers make timings erratic)")
     args = ap.parse_args(argv)
     faiss.omp_set_num_threads(args.threads)
-    print(f"faiss {faiss.__version__}, {faiss.omp_get_max_threads()} threads, k={K}, {args.queries} queries")
+    print(f"mmrag from {Path(mmrag.__file__).parent}; faiss {faiss.__version__}, {faiss.omp_get_max_threads()} "
+          f"threads, k={K}, {args.queries} queries")
     with tempfile.TemporaryDirectory(prefix="mmrag-bench-search-") as tmp:
         results = [run_size(int(s), args.dims, args.queries, args.repeat, Path(tmp))
                    for s in args.sizes.split(",")]
@@ -158,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         "bench": "search",
         "metric": "qps_ratio_vs_raw_faiss",
         "value": worst["ratio"],
-        "goal": 0.8,
+        "goal": 0.9,
         "baseline": {f"raw_faiss_{r['kind']}_{r['n']}_qps": r["qps_raw"] for r in results},
         "sizes": results,
     }))

@@ -9,18 +9,21 @@ written to a temporary file and swapped in with ``os.replace``; a cache that fai
 
 from __future__ import annotations
 
+import array
 import json
 import logging
+import math
 import os
 import threading
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["HNSW_EF_SEARCH", "HNSW_M", "MAX_DEAD_SHARE", "Ann", "read_cache", "write_cache"]
+__all__ = ["HNSW_EF_SEARCH", "HNSW_M", "MAX_DEAD_SHARE", "Ann", "as_query", "normalise", "read_cache", "write_cache"]
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +119,13 @@ class Ann:
 
     def search(self, query: Vectors, k: int, allowed: npt.NDArray[np.bool_] | None = None) -> tuple[Vectors, RowIds]:
         """(scores, row ids) of the best ``k`` rows, best first; ``allowed`` masks positions (None: all alive)."""
+        if allowed is None and not self.n_dead and (self.kind == "flat" or k <= HNSW_EF_SEARCH):
+            scores, labels = self.index.search(query, k)  # the common case, kept short: it runs per query
+            found = labels[0]
+            if found[-1] >= 0:  # FAISS pads a short result with -1 at the end
+                return scores[0], self.rowids[found]
+            keep = found >= 0
+            return scores[0][keep], self.rowids[found[keep]]
         faiss = _faiss()
 
         sel: Any = None
@@ -243,3 +253,24 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def as_query(vector: Sequence[float]) -> npt.NDArray[np.float32]:
+    """``vector`` as a unit-length (1, dims) float32 row. A list (what embedders return) goes through
+    ``array.array``: three times faster than ``np.array`` on a list of 384 floats, a tenth of a flat search."""
+    try:
+        if not isinstance(vector, list | tuple):
+            raise TypeError
+        query = np.frombuffer(array.array("f", vector), dtype=np.float32)  # writable: the array owns it
+    except (TypeError, OverflowError):  # an array, or values a float32 cannot hold: numpy's rules
+        query = np.array(vector, dtype=np.float32)
+    norm = math.sqrt(float(query @ query))
+    if norm > 0:
+        query *= 1.0 / norm
+    return query.reshape(1, -1)
+
+
+def normalise(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Rows scaled to unit length, so inner product is cosine similarity (zero rows stay zero)."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.ascontiguousarray(vectors / np.where(norms > 0, norms, 1.0), dtype=np.float32)
