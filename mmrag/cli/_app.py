@@ -21,8 +21,11 @@ Exit codes (also in the README):
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -30,7 +33,7 @@ import click
 if TYPE_CHECKING:
     from mmrag.config import Settings
 
-__all__ = ["EXIT_CODES", "cli", "exit_code_for", "main", "parse_options", "settings_from"]
+__all__ = ["EXIT_CODES", "cli", "exit_code_for", "gc_paused", "main", "parse_options", "settings_from"]
 
 EXIT_CODES = {
     "ok": 0, "partial": 1, "usage": 2, "not_found": 3, "config": 4, "provider": 5, "store": 6,
@@ -99,6 +102,23 @@ def settings_from(ctx: click.Context, **overrides: Any) -> Settings:
         raise click.UsageError(f"invalid settings: {problems}", ctx) from e
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside the block (reference counting still frees as usual).
+
+    For a command's imports and set-up: LangChain, pydantic and numpy make a few hundred thousand long-lived
+    objects, and the collector's passes over them while they are being made find nothing to free (measured:
+    ~30 ms of a cold ``mmrag ask``). Restores the collector's previous state.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def parse_options(command: Any) -> Any:
     """The parsing options, shared by ``mmrag parse`` and ``mmrag ingest`` (they parse the same way)."""
     options = [
@@ -133,4 +153,10 @@ def cli(ctx: click.Context, verbose: int) -> None:
 
 def main() -> None:
     """Entry point of the ``mmrag`` console script and ``python -m mmrag``."""
-    cli(prog_name="mmrag")
+    try:
+        cli(prog_name="mmrag")
+    finally:
+        # The process ends next. The interpreter's last collections walk every object the imports made
+        # (~0.15 s of a cold `mmrag ask`); frozen objects are skipped. Reference counting still frees them and
+        # runs their finalizers as the modules are cleared; only garbage cycles are left to the OS.
+        gc.freeze()
