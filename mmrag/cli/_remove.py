@@ -28,5 +28,6 @@ def remove(ctx: click.Context, /, sources: tuple[str, ...], collection: str | No
         if as_json:
             click.echo(json.dumps(row, ensure_ascii=False))
         else:
-            click.echo(plain(f"removed {row['source']}: {row['elements']} elements, "
+            kept = f", {row['shared']} kept (other sources show them)" if row["shared"] else ""
+            click.echo(plain(f"removed {row['source']}: {row['elements']} elements{kept}, "
                              f"{row['objects_deleted']} objects deleted"))

@@ -6,7 +6,9 @@ elements, the rest filled round-robin), deterministically for a given ``seed``. 
 
 **With a chat model** (the fast model, Claude Haiku on Bedrock), one request per sampled element: the element's
 text (caption/OCR text for images), fenced as data, and the instruction to write one question that it answers
-and a short answer, returned through a forced ``DraftQuestion`` tool call (Converse ``toolConfig``).
+and a short answer, returned as a ``DraftQuestion``: Bedrock's native structured output (Converse
+``outputConfig``, JSON schema) where the model supports it, else a forced tool call (``toolConfig``), as for
+decomposition and the judge.
 
 **Offline**, by template (no model):
 
@@ -152,7 +154,9 @@ def _model_question(el: Element, llm: BaseChatModel) -> dict[str, Any] | None:
     if not text:
         return None
     prompt = DRAFT_PROMPT.format(kind=el.kind, source=_name(el.source), text=text)
-    structured = llm.with_structured_output(DraftQuestion)
+    from mmrag.providers.bedrock.catalog import structured_output_kwargs
+
+    structured = llm.with_structured_output(DraftQuestion, include_raw=False, **structured_output_kwargs(llm))
     model_id = str(getattr(llm, "model_id", "chat model"))
     draft = call_with_retry(lambda: structured.invoke([("human", prompt)]), model_id=model_id)
     if not isinstance(draft, DraftQuestion) or not draft.question.strip():

@@ -110,7 +110,7 @@ def _bedrock_roles(settings: Settings) -> list[RoleInfo]:
             ("captions / table summaries", settings.fast_model), ("decomposition", settings.fast_model),
             ("synthesis", settings.strong_model))]
     from mmrag.errors import ConfigError
-    from mmrag.providers.bedrock.catalog import Resolved
+    from mmrag.providers.bedrock.catalog import Resolved, facts_for
     from mmrag.providers.bedrock.claude import token_budget
     from mmrag.providers.bedrock.client import resolve_roles
 
@@ -121,6 +121,15 @@ def _bedrock_roles(settings: Settings) -> list[RoleInfo]:
         if resolved is None:
             return RoleInfo(role, "bedrock", model + extra, error or problem or "not resolved", False)
         return RoleInfo(role, "bedrock", resolved.model_id + extra, f"{resolved.why}{where}", True)
+
+    def embedding(role: str, model: str, resolved: Resolved | None, dims: int, variable: str) -> RoleInfo:
+        facts = facts_for(resolved.model_id) if resolved else None
+        if resolved is not None and facts is not None and facts.dimensions and dims not in facts.dimensions:
+            offered = ", ".join(map(str, facts.dimensions))
+            return RoleInfo(role, "bedrock", f"{resolved.model_id} ({dims} dims)",
+                            f"{facts.name} offers {offered} dimensions, not {dims}: set {variable}="
+                            f"{facts.dimensions[0]}", False)
+        return info(role, model, resolved, f" ({dims} dims)", error)
 
     roles: dict[str, Resolved | None] = dict.fromkeys(("fast", "strong", "text", "image"))
     error: str | None = None
@@ -134,10 +143,10 @@ def _bedrock_roles(settings: Settings) -> list[RoleInfo]:
     fast_tokens = token_budget(fast.model_id, settings.fast_max_tokens) if fast else settings.fast_max_tokens
     strong_tokens = token_budget(strong.model_id, settings.strong_max_tokens) if strong else settings.strong_max_tokens
     return [
-        info("text embeddings", settings.text_embedding_model, roles["text"],
-             f" ({settings.text_embedding_dims} dims)", error),
-        info("image space", settings.image_embedding_model, roles["image"], f" ({settings.image_embedding_dims} dims)",
-             error),
+        embedding("text embeddings", settings.text_embedding_model, roles["text"], settings.text_embedding_dims,
+                  "MMRAG_TEXT_EMBEDDING_DIMS"),
+        embedding("image space", settings.image_embedding_model, roles["image"], settings.image_embedding_dims,
+                  "MMRAG_IMAGE_EMBEDDING_DIMS"),
         info("captions / table summaries", settings.fast_model, fast, f" (maxTokens {fast_tokens})", error),
         info("decomposition", settings.fast_model, fast, "", error),
         info("synthesis", settings.strong_model, strong, f" (maxTokens {strong_tokens})", error),

