@@ -130,12 +130,17 @@ def _reference(config: BertConfig, w: dict[str, np.ndarray], ids: np.ndarray) ->
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])
-def test_encoder_on_mapped_weights_matches_reference(tmp_path: Path, dtype: Any) -> None:
+@pytest.mark.parametrize("shape", [(2, 4), (6, 16)], ids=["8 rows", "96 rows"])
+def test_encoder_on_mapped_weights_matches_reference(tmp_path: Path, dtype: Any, shape: tuple[int, int]) -> None:
+    # Both ways _linear multiplies: up to _THIN token rows (a query) and more (a batch of documents).
+    from mmrag.providers.local._bert import _THIN
+
+    assert 8 <= _THIN < 96  # the two shapes fall on either side
     config, weights = _tiny_bert(dtype)
     path = tmp_path / "model.safetensors"
     safetensors_numpy.save_file(weights, str(path))
     encoder = BertEncoder(config, read_safetensors(path))
-    ids = np.array([[1, 5, 7, 2], [3, 4, 9, 11]], dtype=np.int64)
+    ids = np.random.default_rng(2).integers(1, 20, size=shape)
     got = encoder(ids, np.ones_like(ids))
     expected = _reference(config, {k: v.astype(np.float64) for k, v in weights.items()}, ids)
     np.testing.assert_allclose(got, expected, atol=2e-5)

@@ -214,6 +214,25 @@ class _Layer:
     ln2_b: F32
 
 
+_THIN = 64
+"""Row count up to which :func:`_linear` multiplies as ``(W @ x.T).T``."""
+
+
+def _linear(x: F32, w: F32, b: F32) -> F32:
+    """``x @ w + b`` for ``w = W.T``, a transposed view of the checkpoint's (out, in) matrix ``W``.
+
+    With few rows (a query's tokens) OpenBLAS is faster with ``W`` itself as the left operand (measured 1.5-2x on
+    a 20-token query's projections); with many rows (batches of documents) ``x @ w`` is as fast as on a
+    contiguous copy.
+    """
+    if x.shape[0] <= _THIN:
+        thin: F32 = np.ascontiguousarray((w.T @ x.T).T)
+        thin += b
+        return thin
+    out: F32 = x @ w + b
+    return out
+
+
 class BertEncoder:
     """BERT's embeddings + transformer encoder (no pooler), run on the checkpoint's tensors in place.
 
@@ -293,18 +312,18 @@ class BertEncoder:
         for layer in self.layers:
             # Contiguous (batch*heads, T, d) operands: numpy's stacked matmul on strided 4-d views can fall off
             # its BLAS path (measured: 8.5 s instead of ~0.1 s for the attention of 16 x 256 tokens).
-            q = split_heads((x @ layer.q_w + layer.q_b) * scale)
-            k = (x @ layer.k_w + layer.k_b).reshape(batch, seq, heads, head_dim)
+            q = split_heads(_linear(x, layer.q_w, layer.q_b) * scale)
+            k = _linear(x, layer.k_w, layer.k_b).reshape(batch, seq, heads, head_dim)
             k_t = np.ascontiguousarray(k.transpose(0, 2, 3, 1)).reshape(batch * heads, head_dim, seq)
-            v = split_heads(x @ layer.v_w + layer.v_b)
+            v = split_heads(_linear(x, layer.v_w, layer.v_b))
             scores: F32 = (q @ k_t).reshape(batch, heads, seq, seq) + key_bias
             scores -= scores.max(axis=-1, keepdims=True)
             np.exp(scores, out=scores)
             scores /= scores.sum(axis=-1, keepdims=True)
             per_head: F32 = (scores.reshape(batch * heads, seq, seq) @ v).reshape(batch, heads, seq, head_dim)
             ctx: F32 = per_head.transpose(0, 2, 1, 3).reshape(batch * seq, hidden)
-            x = layer_norm(ctx @ layer.out_w + layer.out_b + x, layer.ln1_w, layer.ln1_b, cfg.layer_norm_eps)
-            up = gelu_(x @ layer.up_w + layer.up_b)
-            x = layer_norm(up @ layer.down_w + layer.down_b + x, layer.ln2_w, layer.ln2_b, cfg.layer_norm_eps)
+            x = layer_norm(_linear(ctx, layer.out_w, layer.out_b) + x, layer.ln1_w, layer.ln1_b, cfg.layer_norm_eps)
+            up = gelu_(_linear(x, layer.up_w, layer.up_b))
+            x = layer_norm(_linear(up, layer.down_w, layer.down_b) + x, layer.ln2_w, layer.ln2_b, cfg.layer_norm_eps)
         out: F32 = x.reshape(batch, seq, hidden)
         return out
