@@ -108,7 +108,7 @@ def gc_paused() -> Iterator[None]:
 
     For a command's imports and set-up: LangChain, pydantic and numpy make a few hundred thousand long-lived
     objects, and the collector's passes over them while they are being made find nothing to free (measured:
-    ~30 ms of a cold ``mmrag ask``). Restores the collector's previous state.
+    ~50 ms of a cold ``mmrag ask``). Restores the collector's previous state.
     """
     was_enabled = gc.isenabled()
     gc.disable()
