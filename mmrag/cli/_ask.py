@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mmrag.cli._app import cli, gc_paused, settings_from
+from mmrag.cli._app import cli, freeze_imports, gc_paused, settings_from
 
 if TYPE_CHECKING:
     from mmrag.answers import Answer
@@ -96,6 +96,7 @@ def ask(ctx: click.Context, /, question: str, collection: str | None, k: int, su
         from mmrag.chains.synthesis import render_context
         from mmrag.terminal import plain
 
+        freeze_imports()
         settings = settings_from(ctx, collection=collection)
         providers, col = open_components(settings, create=False)
     options = QueryOptions(k=k, max_sub_questions=sub_questions, decompose=not no_decompose, mode=mode,  # type: ignore[arg-type]
