@@ -21,8 +21,11 @@ Exit codes (also in the README):
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -30,7 +33,8 @@ import click
 if TYPE_CHECKING:
     from mmrag.config import Settings
 
-__all__ = ["EXIT_CODES", "cli", "exit_code_for", "main", "parse_options", "settings_from"]
+__all__ = ["EXIT_CODES", "cli", "exit_code_for", "freeze_imports", "gc_paused", "main", "parse_options",
+           "settings_from"]
 
 EXIT_CODES = {
     "ok": 0, "partial": 1, "usage": 2, "not_found": 3, "config": 4, "provider": 5, "store": 6,
@@ -99,6 +103,40 @@ def settings_from(ctx: click.Context, **overrides: Any) -> Settings:
         raise click.UsageError(f"invalid settings: {problems}", ctx) from e
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside the block (reference counting still frees as usual).
+
+    For a command's imports and set-up: LangChain, pydantic and numpy make a few hundred thousand long-lived
+    objects, and the collector's passes over them while they are being made find nothing to free (measured:
+    ~50 ms of a cold ``mmrag ask``). Restores the collector's previous state.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+_WHOLE_PROCESS = False
+"""True when :func:`main` runs: the process is this one command (not a test or a program calling ``cli``)."""
+
+
+def freeze_imports() -> None:
+    """Move every object made so far (modules, classes, schemas: what a command's imports made) out of the
+    collector's reach, when the process is one ``mmrag`` command (:func:`main`); otherwise do nothing.
+
+    Collections, including the interpreter's last ones at exit, then skip a few hundred thousand objects that
+    live until the end anyway (measured: ~0.15 s of a cold ``mmrag ask``). Call it after the imports and before
+    opening files or connections: objects made later (sqlite connections, indexes) stay collectable, so they are
+    closed at exit as before. Never in a long-lived process: garbage cycles frozen with the rest are never freed.
+    """
+    if _WHOLE_PROCESS:
+        gc.freeze()
+
+
 def parse_options(command: Any) -> Any:
     """The parsing options, shared by ``mmrag parse`` and ``mmrag ingest`` (they parse the same way)."""
     options = [
@@ -133,4 +171,6 @@ def cli(ctx: click.Context, verbose: int) -> None:
 
 def main() -> None:
     """Entry point of the ``mmrag`` console script and ``python -m mmrag``."""
+    global _WHOLE_PROCESS
+    _WHOLE_PROCESS = True
     cli(prog_name="mmrag")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mmrag.cli._app import cli, settings_from
+from mmrag.cli._app import cli, freeze_imports, gc_paused, settings_from
 
 if TYPE_CHECKING:
     from mmrag.answers import Answer
@@ -83,20 +83,22 @@ def ask(ctx: click.Context, /, question: str, collection: str | None, k: int, su
         kinds: tuple[str, ...], pages: tuple[int, ...], answer_cache: bool | None, as_json: bool,
         show_context: bool, html_path: str | None = None, open_browser: bool = False) -> None:
     """Answer QUESTION from a collection, with numbered citations (streamed as it is written)."""
-    from mmrag.answers import Answer
-    from mmrag.chains._components import open_components
-    from mmrag.chains.answer_cache import CachedAnswer
-    from mmrag.chains.query import QueryOptions, build_query_chain, metadata_filter
-    from mmrag.chains.synthesis import render_context
-    from mmrag.terminal import plain
-
     if not question.strip():
         raise click.UsageError("the question is empty", ctx)
     fusion = fusion or ("weighted" if weights else "rrf")
     if weights and fusion == "rrf":
         raise click.UsageError("--weights needs --fusion weighted or relative", ctx)
-    settings = settings_from(ctx, collection=collection)
-    providers, col = open_components(settings, create=False)
+    with gc_paused():  # imports and opening: most of a cold ask (bench/startup.py)
+        from mmrag.answers import Answer
+        from mmrag.chains._components import open_components
+        from mmrag.chains.answer_cache import CachedAnswer
+        from mmrag.chains.query import QueryOptions, build_query_chain, metadata_filter
+        from mmrag.chains.synthesis import render_context
+        from mmrag.terminal import plain
+
+        freeze_imports()
+        settings = settings_from(ctx, collection=collection)
+        providers, col = open_components(settings, create=False)
     options = QueryOptions(k=k, max_sub_questions=sub_questions, decompose=not no_decompose, mode=mode,  # type: ignore[arg-type]
                            fusion=fusion, weights=weights,  # type: ignore[arg-type]
                            filter=metadata_filter(col, sources=sources, kinds=kinds, pages=pages),
