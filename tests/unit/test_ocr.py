@@ -225,8 +225,7 @@ def test_sessions_keep_onnxruntime_memory_arena_on(engine: RapidOcrEngine) -> No
     # rapidocr turns the arena off; with it on, reads take ~11% less CPU (bench/offline_ingest.py).
     inner = engine._engine
     sessions = [inner.text_det.infer.session, inner.text_cls.infer.session, inner.text_rec.session.session]
-    assert all(s._sess_options.enable_cpu_mem_arena for s in sessions)
-    assert all(s._sess_options.intra_op_num_threads == engine.threads for s in sessions)
+    assert all(s.get_session_options().enable_cpu_mem_arena for s in sessions)
 
 
 def test_concurrent_reads_give_what_sequential_reads_give(engine: RapidOcrEngine) -> None:

@@ -281,7 +281,7 @@ def _with_memory_arena(engine: Any) -> Any:
         wrapper = getattr(holder, "infer", None) or getattr(holder, "session", None)
         session = getattr(wrapper, "session", None)
         path = getattr(session, "_model_path", None)
-        options = getattr(session, "_sess_options", None)
+        options = session.get_session_options() if session is not None else None
         if session is None or not isinstance(path, str) or options is None:
             continue  # another rapidocr layout: keep its sessions as they are
         options.enable_cpu_mem_arena = True
