@@ -278,12 +278,12 @@ def _with_memory_arena(engine: Any) -> Any:
 
     for holder in (getattr(engine, "text_det", None), getattr(engine, "text_cls", None),
                    getattr(engine, "text_rec", None)):
-        wrapper = getattr(holder, "infer", None) or getattr(holder, "session", None)
-        session = getattr(wrapper, "session", None)
+        wrapper: Any = getattr(holder, "infer", None) or getattr(holder, "session", None)
+        session: Any = getattr(wrapper, "session", None)
         path = getattr(session, "_model_path", None)
-        options = session.get_session_options() if session is not None else None
-        if session is None or not isinstance(path, str) or options is None:
+        if wrapper is None or session is None or not isinstance(path, str):
             continue  # another rapidocr layout: keep its sessions as they are
+        options = session.get_session_options()
         options.enable_cpu_mem_arena = True
         # The arena grows by what is asked, not in powers of two: its peak is the largest image read at once.
         providers = [(name, {"arena_extend_strategy": "kSameAsRequested"} if name == "CPUExecutionProvider" else {})
