@@ -222,7 +222,7 @@ def test_pp_ocr_v4_fallback_reads_too() -> None:
 
 
 def test_sessions_keep_onnxruntime_memory_arena_on(engine: RapidOcrEngine) -> None:
-    # rapidocr turns the arena off; with it on, reads take ~11% less CPU (bench/offline_ingest.py).
+    # rapidocr turns the arena off; with it on, reads take ~5% less CPU for the same text.
     inner = engine._engine
     sessions = [inner.text_det.infer.session, inner.text_cls.infer.session, inner.text_rec.session.session]
     assert all(s.get_session_options().enable_cpu_mem_arena for s in sessions)
