@@ -226,3 +226,20 @@ def test_vector_figure_with_its_labels_in_the_text_layer_is_not_read_by_ocr() ->
     assert out[0].metadata[CAPTION_KEY] == "Text in the figure (PDF text layer): OLS-based CUSUM test Time"
     assert out[0].metadata["caption_model"] == "local:text-layer"
     assert out[1].metadata[CAPTION_KEY] == f"Text in the image (OCR): n{len(outlined.data or b'')}"
+
+
+def test_captions_do_not_depend_on_which_read_finishes_first() -> None:
+    import random
+    import time
+
+    class Jittery(_FakeOcr):
+        def read(self, image: bytes) -> OcrResult:
+            time.sleep(random.uniform(0, 0.02))  # reads finish in a different order every run
+            return super().read(image)
+
+    elements = [Element(kind="image", source=f"p{i}.html", text=f"context {i}", data=_png((20 + i, 20)))
+                for i in range(24)]
+    elements.append(Element(kind="image", source="bad.html", data=b"bad"))
+    sequential = LocalCaptioner(_FakeOcr(), max_workers=1).caption(elements)
+    for _ in range(3):
+        assert LocalCaptioner(Jittery(), max_workers=4).caption(elements) == sequential
