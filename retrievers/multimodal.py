@@ -122,11 +122,11 @@ class MultimodalRetriever(BaseRetriever):
     def _holding(self, keyword: list[ScoredRecord], holds: Callable[[str], bool]) -> list[ScoredRecord]:
         """The ``cue_k`` best of ``keyword`` whose text ``holds`` the quoted code or label; none when most of the
         plain BM25 list holds it already (a module name on every page of its manual picks nothing out)."""
-        held = [h for h in keyword if holds(h.element.text)]
-        top = keyword[: self.k]
-        if 2 * sum(1 for h in top if holds(h.element.text)) > len(top):
+        flags = [holds(h.element.text) for h in keyword]
+        top = flags[: self.k]
+        if 2 * sum(top) > len(top):
             return []
-        return held[: self.cue_k]
+        return [h for h, held in zip(keyword, flags, strict=True) if held][: self.cue_k]
 
     def _threshold(self, hits: list[ScoredRecord]) -> list[ScoredRecord]:
         if self.score_threshold is None:

@@ -77,6 +77,8 @@ CREATE TABLE IF NOT EXISTS places (
     PRIMARY KEY (id, source, seq)
 );
 """
+
+
 def _migrate(db: sqlite3.Connection) -> None:
     """Columns added since the first manifests (idempotent: another process may add one at the same moment)."""
     columns = {row[1] for row in db.execute("PRAGMA table_info(pending)")}
