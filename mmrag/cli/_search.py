@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from mmrag.cli._app import cli, settings_from
+from mmrag.cli._app import cli, freeze_imports, gc_paused, settings_from
 
 if TYPE_CHECKING:
     from mmrag.answers import Hit
@@ -63,19 +63,21 @@ def search(ctx: click.Context, /, query: str | None, image_ref: str | None, imag
       mmrag search "confusion matrix" --images --html gallery.html
       mmrag search --image tests/data/images/img_029.png -k 5 --json
     """
-    from mmrag.chains._components import open_components
-    from mmrag.parsers.sources import load_blob
-    from mmrag.retrievers.search import SearchFilter, search_image, search_text
-
     if (query is None) == (image_ref is None):
         raise click.UsageError("give either a text QUERY or --image FILE_OR_URL", ctx)
     if query is not None and not query.strip():
         raise click.UsageError("the query is empty", ctx)
     if open_browser and not html_path:
         raise click.UsageError("--open needs --html PATH (the page to open)", ctx)
-    settings = settings_from(ctx, collection=collection)
-    where = SearchFilter(kinds=kinds, source=source_glob, page=page, threshold=threshold)
-    providers, col = open_components(settings, create=False)
+    with gc_paused():  # imports and opening: most of a cold search, as for ``mmrag ask``
+        from mmrag.chains._components import open_components
+        from mmrag.parsers.sources import load_blob
+        from mmrag.retrievers.search import SearchFilter, search_image, search_text
+
+        freeze_imports()
+        settings = settings_from(ctx, collection=collection)
+        where = SearchFilter(kinds=kinds, source=source_glob, page=page, threshold=threshold)
+        providers, col = open_components(settings, create=False)
     if image_ref is not None:
         blob = load_blob(image_ref)  # a URL is fetched with ingest's safety rules (no private addresses...)
         hits = search_image(blob.data, providers, col, k=k, name=image_ref, where=where)

@@ -41,9 +41,10 @@ def _run_main(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
 
 
-def test_only_ask_in_its_own_process_freezes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["ask", "search"])
+def test_only_ask_and_search_in_their_own_process_freeze(tmp_path: Path, command: str) -> None:
     assert "frozen False" in _run_main("--help").stderr
-    missing = _run_main("ask", "anything?", "-c", "nothing-here")  # imports, freezes, then finds no collection
+    missing = _run_main(command, "anything?", "-c", "nothing-here")  # imports, freezes, then finds no collection
     assert missing.returncode == 3 and "frozen True" in missing.stderr
 
 
@@ -58,17 +59,18 @@ def home(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     return home
 
 
+@pytest.mark.parametrize(("command", "expected"), [("ask", "Sources:"), ("search", "tabula-data.pdf")])
 def test_connections_opened_after_the_freeze_still_close_at_exit(
-    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str, expected: str
 ) -> None:
     # SQLite removes a WAL file when its last connection closes: left behind, it would mean that the collection's
     # connections (made after freeze_imports) were frozen too and never closed.
     home = Path(shutil.copytree(home, tmp_path / "copy"))
     assert not [p for p in home.rglob("*") if p.name.endswith(("-wal", "-shm"))]
     monkeypatch.setenv("MMRAG_HOME", str(home))
-    done = _run_main("ask", "What is the horsepower of the Mazda RX4?")
+    done = _run_main(command, "What is the horsepower of the Mazda RX4?")
     assert done.returncode == 0, done.stderr
-    assert "Sources:" in done.stdout and "frozen True" in done.stderr
+    assert expected in done.stdout and "frozen True" in done.stderr
     assert sorted(p.name for p in home.rglob("*") if p.name.endswith(("-wal", "-shm"))) == []
 
 
