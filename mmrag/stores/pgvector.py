@@ -25,9 +25,7 @@ are OR-ed and ranked with ``ts_rank`` (term frequency with a log length normalis
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -35,7 +33,19 @@ from typing import TYPE_CHECKING, Any
 
 from mmrag.elements import Element
 from mmrag.errors import MissingDependencyError, StoreError
-from mmrag.stores.base import Filter, IndexRecord, ScoredRecord, check_filter, element_from_payload, element_payload
+from mmrag.stores._pgvector_sql import (
+    MAX_HNSW_DIMENSIONS,
+    TABLE_NAME,
+    TS_CONFIG,
+    TableSpec,
+    collection_table,
+    describe_dsn,
+    ensure_schema,
+    filter_sql,
+    no_nul,
+    or_tsquery,
+)
+from mmrag.stores.base import Filter, IndexRecord, ScoredRecord, element_from_payload, element_payload
 
 if TYPE_CHECKING:
     import numpy as np
@@ -46,30 +56,7 @@ __all__ = ["PgVectorIndex", "collection_table"]
 
 logger = logging.getLogger(__name__)
 
-TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,62}$")
-"""Lowercase, so psql users can find the table; PostgreSQL truncates identifiers past 63 bytes."""
-TS_CONFIG = "english"
-MAX_HNSW_DIMENSIONS = 2000  # pgvector's limit for an HNSW index on the vector type
-_FILTER_TYPES: dict[str, type] = {"source": str, "kind": str, "page": int, "mime_type": str}
 _SAVEPOINT = "mmrag_op"
-_OWNER_MARK = "mmrag collection: "
-
-
-def collection_table(collection: str, space: str) -> str:
-    """The table of one space of one collection; different collections always get different tables.
-
-    ``mmrag_<collection>_<space>`` when the collection name is already a plain identifier that fits (so the
-    tables of ``default`` stay ``mmrag_default_text``); otherwise (a ``-`` in the name, or too long for
-    PostgreSQL's 63 bytes) the name is shortened and a hash of the exact name is added, so ``team-a`` and
-    ``team_a`` no longer share ``mmrag_team_a_text``. The table's comment records its collection as well, and
-    opening a table that belongs to another collection fails (see ``PgVectorIndex(owner=...)``).
-    """
-    plain = f"mmrag_{collection}_{space}"
-    if re.fullmatch(r"[a-z0-9_]+", collection) and len(plain) <= 63:
-        return plain
-    digest = hashlib.sha256(collection.encode("utf-8")).hexdigest()[:12]
-    slug = re.sub(r"[^a-z0-9_]", "_", collection)[: 63 - len(f"mmrag___{digest}_{space}")]
-    return f"mmrag_{slug}__{digest}_{space}"
 
 
 def _require_sdk() -> None:
@@ -78,15 +65,6 @@ def _require_sdk() -> None:
         import psycopg  # noqa: F401
     except ImportError as e:
         raise MissingDependencyError(e.name or "psycopg", "pgvector", feature="PgVectorIndex") from e
-
-
-def or_tsquery(lexemes: Sequence[str]) -> str:
-    """A tsquery matching any of these (already normalised) lexemes, each quoted for the tsquery parser.
-
-    Feeding user text to ``to_tsquery`` lets its operators through (``!``, ``&``, ``(``) and fails on stray
-    ones; ``plainto_tsquery`` ANDs the words, so "europe revenue" would miss a text with only "revenue".
-    """
-    return " | ".join("'" + lx.replace("\\", "\\\\").replace("'", "''") + "'" for lx in lexemes)
 
 
 class PgVectorIndex:
@@ -140,7 +118,7 @@ class PgVectorIndex:
         self._m, self._ef_construction = m, ef_construction
         self._batch_size = max(1, batch_size)
         self._dsn, self._connect_timeout = dsn, connect_timeout
-        self._where, self._password = _describe(dsn)
+        self._where, self._password = describe_dsn(dsn)
         self._conn: psycopg.Connection[Any] | None = None
         self._dirty = False  # writes pending since the last persist
         self._iterative_scan = False  # pgvector >= 0.8: HNSW scans go on until filtered queries fill k
@@ -186,7 +164,7 @@ class PgVectorIndex:
         """
         from psycopg import sql
 
-        condition, params = _filters(filter)
+        condition, params = filter_sql(filter)
         if k <= 0 or not query.strip():
             return []
         stmt = sql.SQL(
@@ -194,7 +172,7 @@ class PgVectorIndex:
             "WHERE tsv @@ query.q{filter} ORDER BY score DESC, id LIMIT %s"
         ).format(t=self._t, filter=sql.SQL(" AND ") + condition if condition else sql.SQL(""))
         with self._op("keyword search", write=False) as cur:
-            cur.execute("SELECT lexeme FROM unnest(to_tsvector(%s::regconfig, %s))", [TS_CONFIG, _no_nul(query)])
+            cur.execute("SELECT lexeme FROM unnest(to_tsvector(%s::regconfig, %s))", [TS_CONFIG, no_nul(query)])
             lexemes = [row[0] for row in cur.fetchall()]
             if not lexemes:
                 return []
@@ -291,13 +269,13 @@ class PgVectorIndex:
 
         e = record.element
         return (e.id, e.source, e.kind, e.page, e.mime_type, Jsonb(element_payload(e)),
-                _no_nul(record.text), self._vector(record.vector, f"the vector of element {e.id}"))
+                no_nul(record.text), self._vector(record.vector, f"the vector of element {e.id}"))
 
     def _search_sql(self, vector: Sequence[float], k: int, filter: Filter | None) -> tuple[sql.Composed, list[Any]]:
         from psycopg import sql
 
         array = self._vector(vector, "the query vector", query=True)
-        condition, params = _filters(filter)
+        condition, params = filter_sql(filter)
         query = sql.SQL(
             # A stored zero vector has no cosine distance (NaN, sorted last): score it 0, as FAISS does.
             "SELECT payload, text, coalesce(nullif(embedding <=> %s, 'NaN'), 1) AS distance FROM {t}{where} "
@@ -392,7 +370,8 @@ class PgVectorIndex:
         except psycopg.Error as e:
             raise self._error("connecting", e) from e
         try:
-            self._ensure_schema(conn)
+            self._iterative_scan = ensure_schema(conn, TableSpec(self.table, self.dimensions, self.owner, self._where,
+                                                                 self._m, self._ef_construction))
             register_vector(conn)
             conn.commit()
         except BaseException as e:
@@ -402,88 +381,6 @@ class PgVectorIndex:
             raise
         self._conn = conn
         return conn
-
-    def _ensure_schema(self, conn: psycopg.Connection[Any]) -> None:
-        from psycopg import errors, sql
-
-        version_sql = "SELECT extversion FROM pg_extension WHERE extname = 'vector'"
-        row = conn.execute(version_sql).fetchone()
-        if row is None:
-            try:
-                conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-            except (errors.FeatureNotSupported, errors.UndefinedFile) as e:
-                raise StoreError(f"PostgreSQL at {self._where} has no pgvector extension: install pgvector on the "
-                                 "server (https://github.com/pgvector/pgvector#installation)") from e
-            except errors.InsufficientPrivilege as e:
-                raise StoreError(f"PostgreSQL at {self._where}: this user may not create the pgvector extension: "
-                                 "have a superuser run CREATE EXTENSION vector in this database") from e
-            row = conn.execute(version_sql).fetchone()
-        version = tuple(int(p) for p in re.findall(r"\d+", str(row[0] if row else ""))[:2])
-        if version < (0, 5):
-            raise StoreError(f"pgvector {row[0] if row else '?'} at {self._where} has no HNSW index: "
-                             "run ALTER EXTENSION vector UPDATE (pgvector >= 0.5 is needed)")
-        self._iterative_scan = version >= (0, 8)
-
-        names = [index_name(self.table, suffix) for suffix in ("embedding_hnsw", "tsv_gin", "source")]
-        table_found, indexes_found = conn.execute(
-            "SELECT to_regclass(%s) IS NOT NULL, bool_and(to_regclass(n) IS NOT NULL) FROM unnest(%s::text[]) AS n",
-            [self._t.as_string(conn), [sql.Identifier(n).as_string(conn) for n in names]],
-        ).fetchone() or (False, False)
-        if table_found:
-            self._check_table(conn)
-            self._check_owner(conn)
-            if indexes_found:
-                return
-        # Only a missing table or index gets here: CREATE INDEX waits for other sessions' pending writes.
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ["mmrag:" + self.table])
-        conn.execute(sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {t} (id text PRIMARY KEY, source text NOT NULL, kind text NOT NULL, "
-            "page integer, mime_type text, payload jsonb NOT NULL, text text NOT NULL DEFAULT '', "
-            "tsv tsvector GENERATED ALWAYS AS (to_tsvector({cfg}::regconfig, text)) STORED, "
-            "embedding vector({d}) NOT NULL)"
-        ).format(t=self._t, cfg=sql.Literal(TS_CONFIG), d=sql.Literal(self.dimensions)))
-        self._check_table(conn)  # another process may have created it first, with other dimensions
-        self._check_owner(conn)
-        hnsw, gin, source = (sql.Identifier(n) for n in names)
-        conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {i} ON {t} USING hnsw (embedding vector_cosine_ops) "
-                             "WITH (m = {m}, ef_construction = {efc})").format(
-            i=hnsw, t=self._t, m=sql.Literal(self._m), efc=sql.Literal(self._ef_construction)))
-        conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {i} ON {t} USING gin (tsv)").format(i=gin, t=self._t))
-        conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {i} ON {t} (source)").format(i=source, t=self._t))
-        logger.info("created table %s (or its missing indexes) on %s", self.table, self._where)
-
-    def _check_table(self, conn: psycopg.Connection[Any]) -> None:
-        columns = dict(conn.execute(
-            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-            "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped", [self._t.as_string(conn)],
-        ).fetchall())
-        missing = {"id", "source", "kind", "page", "mime_type", "payload", "text", "tsv", "embedding"} - set(columns)
-        if missing:
-            raise StoreError(f"table {self.table} at {self._where} exists but is not an mmrag index (no "
-                             f"{', '.join(sorted(missing))} column): choose another table name")
-        if columns["embedding"] != f"vector({self.dimensions})":
-            raise StoreError(f"table {self.table} at {self._where} holds {columns['embedding']} embeddings, but this "
-                             f"index has {self.dimensions} dimensions: use the embedding model the table was built "
-                             "with, or another table (collection)")
-
-    def _check_owner(self, conn: psycopg.Connection[Any]) -> None:
-        """Refuse a table that another collection owns; record this one as the owner of an unowned table."""
-        from psycopg import sql
-
-        if self.owner is None:
-            return
-        row = conn.execute("SELECT obj_description(to_regclass(%s), 'pg_class')",
-                           [self._t.as_string(conn)]).fetchone()
-        comment = str(row[0]) if row and row[0] else ""
-        mark = _OWNER_MARK + self.owner
-        if comment.startswith(_OWNER_MARK):
-            if comment != mark:
-                other = comment[len(_OWNER_MARK):]
-                raise StoreError(f"table {self.table} at {self._where} belongs to collection {other!r}, not "
-                                 f"{self.owner!r}: refusing to mix their records (name collision from an older "
-                                 "mmrag?); use another collection name or another database")
-            return
-        conn.execute(sql.SQL("COMMENT ON TABLE {t} IS {c}").format(t=self._t, c=sql.Literal(mark)))
 
     def _error(self, what: str, e: Exception, *, lost: bool = False) -> StoreError:
         import psycopg
@@ -504,54 +401,3 @@ class PgVectorIndex:
         return StoreError(f"PostgreSQL at {self._where} (table {self.table}): {what} failed: {reason}{hint}{lost_note}")
 
 
-def _describe(dsn: str) -> tuple[str, str | None]:
-    """Where the server is, for messages (never the password), and the password, to scrub it from them."""
-    import psycopg
-
-    try:
-        info = psycopg.conninfo.conninfo_to_dict(dsn)
-    except psycopg.Error:
-        return "an unparseable DSN", None
-    host = str(info.get("host") or info.get("hostaddr") or "the local socket")
-    port = f":{info['port']}" if info.get("port") else ""
-    db = f"/{info['dbname']}" if info.get("dbname") else ""
-    password = info.get("password")
-    return f"{host}{port}{db}", str(password) if password else None
-
-
-def index_name(table: str, suffix: str) -> str:
-    """``<table>_<suffix>``, or a shortened table name plus a hash of it when that would pass 63 bytes."""
-    name = f"{table}_{suffix}"
-    if len(name) <= 63:
-        return name
-    digest = hashlib.sha256(table.encode()).hexdigest()[:8]
-    return f"{table[: 63 - len(suffix) - 10]}_{digest}_{suffix}"
-
-
-def _no_nul(text: str) -> str:
-    return text.replace("\x00", " ")  # PostgreSQL text cannot hold NUL characters
-
-
-def _filters(filter: Filter | None) -> tuple[sql.Composable | None, list[Any]]:
-    """The SQL condition for a filter (None without one) and its parameters.
-
-    Values of the wrong type for a column (a string for ``page``) match nothing, as in
-    :func:`~mmrag.stores.base.matches_filter`.
-    """
-    from psycopg import sql
-
-    clauses: list[sql.Composable] = []
-    params: list[Any] = []
-    for field, values in check_filter(filter).items():
-        column = sql.Identifier(field)
-        wanted = [v for v in values if isinstance(v, _FILTER_TYPES[field]) and not isinstance(v, bool)]
-        parts: list[sql.Composable] = []
-        if wanted:
-            parts.append(sql.SQL("{} = ANY(%s)").format(column))
-            params.append(wanted)
-        if None in values:
-            parts.append(sql.SQL("{} IS NULL").format(column))
-        clauses.append(sql.SQL("({})").format(sql.SQL(" OR ").join(parts)) if parts else sql.SQL("FALSE"))
-    if not clauses:
-        return None, []
-    return sql.SQL(" AND ").join(clauses), params

@@ -12,8 +12,9 @@ import psycopg
 import pytest
 
 from mmrag.errors import ConfigError, StoreError
+from mmrag.stores._pgvector_sql import index_name, or_tsquery
 from mmrag.stores.base import VectorIndex
-from mmrag.stores.pgvector import PgVectorIndex, index_name, or_tsquery
+from mmrag.stores.pgvector import PgVectorIndex
 from mmrag.testing.conformance import DIMS, VectorIndexConformance, make_record
 from mmrag.testing.postgres import EmbeddedPostgres
 

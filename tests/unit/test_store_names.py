@@ -6,8 +6,8 @@ import itertools
 import random
 import re
 
+from mmrag.stores._pgvector_sql import TABLE_NAME, collection_table
 from mmrag.stores.collection import opensearch_index, s3_collection_prefix
-from mmrag.stores.pgvector import TABLE_NAME, collection_table
 
 
 def _names() -> list[str]:
