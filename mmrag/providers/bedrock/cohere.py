@@ -76,7 +76,7 @@ class CohereEmbedV4Embedder(InvokeModelEmbedder):
                          limiter=limiter, policy=policy)
         if self.dimensions not in DIMENSIONS:
             raise ConfigError(f"Cohere Embed v4 offers {', '.join(map(str, DIMENSIONS))} dimensions, not "
-                              f"{self.dimensions}: set MMRAG_IMAGE_EMBEDDING_DIMS=1024 (or 256)")
+                              f"{self.dimensions}: set MMRAG_IMAGE_EMBEDDING_DIMS={DIMENSIONS[0]} (or another of them)")
         self.caption_max_tokens = caption_max_tokens or (settings.image_caption_max_tokens if settings else 128)
 
     @property
