@@ -36,6 +36,8 @@ from mmrag.retrievers.cues import (
     holds_code,
     holds_label,
     label_terms,
+    name_words,
+    query_words,
     question_cues,
 )
 from mmrag.retrievers.fusion import RRF_K, reciprocal_rank_fusion
@@ -105,6 +107,11 @@ class MultimodalRetriever(BaseRetriever):
                 lists["bm25-code"] = self._holding(keyword, lambda text: holds_code(text, terms))
             if labels:
                 lists["bm25-label"] = self._holding(keyword, lambda text: holds_label(text, labels))
+            named = self._named_sources(query, active) if self.cues else []
+            if named and 2 * sum(h.element.source in named for h in lists["bm25"]) <= len(lists["bm25"]):
+                narrowed_source = {**(active or {}), "source": named}
+                lists["bm25-source"] = self.collection.text.keyword_search(query, k=self.cue_k,
+                                                                           filter=narrowed_source)
         if self.image_queries:
             [image_vector] = self.image_embedder.embed_texts([query])
             lists["image"] = self._threshold(self.collection.image.search(image_vector, k=self.k, filter=active))
@@ -118,6 +125,23 @@ class MultimodalRetriever(BaseRetriever):
             if self.use_bm25:
                 lists[f"bm25-{cue.name}"] = self.collection.text.keyword_search(query, k=self.cue_k, filter=narrowed)
         return lists
+
+    def _named_sources(self, query: str, active: Filter | None) -> list[str]:
+        """The sources the query names by a word of their file name that mostly occurs in them (see
+        :mod:`mmrag.retrievers.cues`); none when the filter already picks sources."""
+        if active and "source" in active:
+            return []
+        words = query_words(query)
+        by_word: dict[str, list[str]] = {}
+        for entry in self.collection.manifest.sources():
+            for word in name_words(entry.source) & words:
+                by_word.setdefault(word, []).append(entry.source)
+        named: list[str] = []
+        for word, sources in sorted(by_word.items()):
+            hits = self.collection.text.keyword_search(word, k=CODE_POOL, filter=active)
+            if hits and 2 * sum(h.element.source in sources for h in hits) > len(hits):
+                named.extend(s for s in sources if s not in named)
+        return named
 
     def _holding(self, keyword: list[ScoredRecord], holds: Callable[[str], bool]) -> list[ScoredRecord]:
         """The ``cue_k`` best of ``keyword`` whose text ``holds`` the quoted code or label; none when most of the
