@@ -10,7 +10,7 @@ A text is unfinished (:func:`is_unfinished`) when it ends with a colon or with a
 (an article, a preposition, a conjunction: "by", "of", "the", "and"...). Its continuation is the text chunk of the
 same source that holds the unfinished text's last line followed by more text: consecutive chunks overlap (the
 splitter's overlap, or the sentence carried over from the previous page, kept in the next chunk's ``context``
-metadata), so the next chunk repeats that line.
+metadata and indexed with it), so the next chunk repeats that line.
 It is found with one keyword search for that line, restricted to the source.
 """
 
@@ -39,6 +39,7 @@ _OPEN_WORDS = _wordset(
     "its their our your his her this these those is are was were be been can could will would shall should may "
     "might must"
 )
+_CONTEXT_KEY = "context"  # mmrag.parsers._pdf_text.CONTEXT_KEY; not imported, that module loads PyMuPDF
 _LAST_WORD = re.compile(r"([A-Za-z]+)\W*$")
 
 
@@ -81,8 +82,8 @@ def continuation_of(hit: Hit, text_index: Any) -> Hit | None:
         other = record.element
         if other.id == element.id:
             continue
-        context = other.metadata.get("context")
-        flat = _flat(f"{context} {other.text}" if isinstance(context, str) else other.text)
+        context = other.metadata.get(_CONTEXT_KEY)
+        flat = _flat(record.text or (f"{context} {other.text}" if isinstance(context, str) else other.text))
         at = flat.find(tail)
         if at < 0 or at + len(tail) >= len(flat):
             continue
