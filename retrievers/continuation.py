@@ -8,10 +8,10 @@ continues it right after it (moving it up if it is further down, adding it if it
 
 A text is unfinished (:func:`is_unfinished`) when it ends with a colon or with a word that cannot end a sentence
 (an article, a preposition, a conjunction: "by", "of", "the", "and"...). Its continuation is the text chunk of the
-same source that holds the unfinished text's last line followed by more text: consecutive chunks overlap (the
+same source that holds the unfinished sentence (the text's end) followed by more text: consecutive chunks overlap (the
 splitter's overlap, or the sentence carried over from the previous page, kept in the next chunk's ``context``
-metadata and indexed with it), so the next chunk repeats that line.
-It is found with one keyword search for that line, restricted to the source.
+metadata and indexed with it), so the next chunk repeats that sentence.
+It is found with one keyword search for that sentence, restricted to the source.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ CONTINUED_LIST = "continuation"
 """The name in :attr:`Hit.lists` of a hit added (or moved up) because it continues the hit before it."""
 
 TAIL_CHARS = 120
-"""Characters at the end of an unfinished text looked for at the start of its continuation."""
+"""Most characters of an unfinished text's last sentence looked for in its continuation."""
 
 def _wordset(words: str) -> frozenset[str]:
     return frozenset(words.split())
@@ -40,6 +40,7 @@ _OPEN_WORDS = _wordset(
     "might must"
 )
 _CONTEXT_KEY = "context"  # mmrag.parsers._pdf_text.CONTEXT_KEY; not imported, that module loads PyMuPDF
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
 _LAST_WORD = re.compile(r"([A-Za-z]+)\W*$")
 
 
@@ -72,8 +73,10 @@ def continuation_of(hit: Hit, text_index: Any) -> Hit | None:
     element = hit.element
     if element.kind != "text" or not is_unfinished(element.text):
         return None
-    tail = _flat(element.text)[-TAIL_CHARS:]
-    tail = tail.split(" ", 1)[1] if " " in tail and len(_flat(element.text)) > TAIL_CHARS else tail  # whole words
+    flat_text = _flat(element.text)
+    tail = _SENTENCE_END.split(flat_text)[-1]  # the unfinished sentence: what the next chunk repeats
+    if len(tail) > TAIL_CHARS:
+        tail = tail[-TAIL_CHARS:].split(" ", 1)[-1]  # whole words
     if len(tail.split()) < 3:
         return None
     found = text_index.keyword_search(tail, k=5, filter={"source": element.source, "kind": "text"})
