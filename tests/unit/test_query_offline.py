@@ -144,6 +144,19 @@ def test_a_question_naming_a_numbered_figure_gets_the_element_that_holds_that_la
     assert "bm25-label" not in retriever.rank("Which figure shows a polar plot?")
 
 
+def test_a_question_naming_a_document_gets_its_best_keyword_match(components: tuple[Any, Any]) -> None:
+    providers, collection = components
+    retriever = MultimodalRetriever(collection=collection, text_embeddings=providers.text_embeddings, k=5)
+    question = "Which data set is plotted in the tabula document?"
+    lists = retriever.rank(question)
+    assert {Path(r.element.source).name for r in lists["bm25"][:3]} == {"Two_002dDimensional-Plots.html"}
+    assert len(lists["bm25-source"]) == 1 and Path(lists["bm25-source"][0].element.source).name == "tabula-data.pdf"
+    # "data" is in the name tabula-data.pdf, but most chunks that say "data" are elsewhere: it names nothing
+    assert "bm25-source" not in retriever.rank("What does the data of the plot show?")
+    assert "bm25-source" not in retriever.rank(question, filter={"source": lists["bm25"][0].element.source})
+    assert "bm25-source" not in retriever.model_copy(update={"cues": False}).rank(question)
+
+
 def test_a_documents_name_finds_its_elements(components: tuple[Any, Any]) -> None:
     _, collection = components  # the indexed text starts with the file name (chains._enrich.indexed_text)
     found = collection.text.keyword_search("tabula", k=5)
