@@ -157,6 +157,19 @@ def test_a_question_naming_a_document_gets_its_best_keyword_match(components: tu
     assert "bm25-source" not in retriever.model_copy(update={"cues": False}).rank(question)
 
 
+def test_a_hit_that_stops_mid_sentence_is_followed_by_the_chunk_that_finishes_it(components: tuple[Any, Any]) -> None:
+    question = "How are the x and y values of errorbar interpreted?"
+    hits = _chain(components).invoke(question).hits
+    cut = [i for i, h in enumerate(hits) if h.element.text.rstrip().endswith("interpreted as follows:")]
+    assert cut and cut[0] + 1 < len(hits)
+    after = hits[cut[0] + 1]
+    assert "continuation" in after.lists and after.element.source == hits[cut[0]].element.source
+    assert "interpreted as follows:" in " ".join(after.element.text.split())  # the chunks overlap there
+    assert not after.element.text.rstrip().endswith("interpreted as follows:")
+    plain = _chain(components, continuations=False).invoke(question).hits
+    assert not any("continuation" in h.lists for h in plain)
+
+
 def test_a_documents_name_finds_its_elements(components: tuple[Any, Any]) -> None:
     _, collection = components  # the indexed text starts with the file name (chains._enrich.indexed_text)
     found = collection.text.keyword_search("tabula", k=5)
