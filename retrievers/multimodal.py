@@ -11,7 +11,9 @@ For one query it returns up to three ranked lists:
 When the query names a kind of evidence (a figure, chart, diagram, screenshot... or a table; see
 :mod:`mmrag.retrievers.cues`), the dense and BM25 lists are added again restricted to that kind: ``dense-image``,
 ``bm25-image`` (image and page elements), ``dense-table``, ``bm25-table``, each holding the ``cue_k`` best
-elements of that kind (default 1). The query is embedded once for all of them. ``cues=False`` switches this off.
+elements of that kind (default 1). The query is embedded once for all of them. The code, label and source cues
+add BM25 lists too: ``bm25-code``, ``bm25-label`` and ``bm25-source`` (the best keyword match in the document the
+query names by its file name, "the strucchange introduction"). ``cues=False`` switches all of these off.
 
 As a LangChain ``BaseRetriever`` it fuses those lists with reciprocal rank fusion and returns Documents; the
 query chain uses :meth:`MultimodalRetriever.rank` to fuse the lists of every sub-question at once.
@@ -89,7 +91,8 @@ class MultimodalRetriever(BaseRetriever):
 
     def rank(self, query: str, *, filter: Filter | None = None) -> dict[str, list[ScoredRecord]]:
         """The ranked lists for one query, by name, best first: ``dense``, ``bm25``, ``image``, then the cue lists:
-        ``bm25-code`` when the query quotes code, ``bm25-label`` when it names a numbered figure or table, and
+        ``bm25-code`` when the query quotes code, ``bm25-label`` when it names a numbered figure or table,
+        ``bm25-source`` when it names a document by a word of its file name, and
         ``dense-image``, ``bm25-image``, ``dense-table``, ``bm25-table`` for the kinds it names."""
         active = filter if filter is not None else self.filter
         lists: dict[str, list[ScoredRecord]] = {}
@@ -128,12 +131,13 @@ class MultimodalRetriever(BaseRetriever):
 
     def _named_sources(self, query: str, active: Filter | None) -> list[str]:
         """The sources the query names by a word of their file name that mostly occurs in them (see
-        :mod:`mmrag.retrievers.cues`); none when the filter already picks sources."""
-        if active and "source" in active:
+        :mod:`mmrag.retrievers.cues`); none when the filter already picks sources, or without a manifest."""
+        manifest = getattr(self.collection, "manifest", None)
+        if manifest is None or (active and "source" in active):
             return []
         words = query_words(query)
         by_word: dict[str, list[str]] = {}
-        for entry in self.collection.manifest.sources():
+        for entry in manifest.sources():
             for word in name_words(entry.source) & words:
                 by_word.setdefault(word, []).append(entry.source)
         named: list[str] = []
