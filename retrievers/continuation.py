@@ -8,10 +8,10 @@ continues it right after it (moving it up if it is further down, adding it if it
 
 A text is unfinished (:func:`is_unfinished`) when it ends with a colon or with a word that cannot end a sentence
 (an article, a preposition, a conjunction: "by", "of", "the", "and"...). Its continuation is the text chunk of the
-same source that holds the unfinished sentence (the text's end) followed by more text: consecutive chunks overlap (the
-splitter's overlap, or the sentence carried over from the previous page, kept in the next chunk's ``context``
-metadata and indexed with it), so the next chunk repeats that sentence.
-It is found with one keyword search for that sentence, restricted to the source.
+same source, on the same or the next page, that starts by repeating the unfinished sentence (the text's end) and
+goes on: consecutive chunks overlap (the splitter's overlap, or the sentence carried over from the previous page,
+kept in the next chunk's ``context`` metadata and indexed with it). It is found with one keyword search for that
+sentence, restricted to the source.
 """
 
 from __future__ import annotations
@@ -22,13 +22,18 @@ from typing import Any
 
 from mmrag.answers import Hit
 
-__all__ = ["CONTINUED_LIST", "TAIL_CHARS", "continuation_of", "is_unfinished", "with_continuations"]
+__all__ = ["CONTINUED_LIST", "LEAD_CHARS", "TAIL_CHARS", "continuation_of", "is_unfinished", "with_continuations"]
 
 CONTINUED_LIST = "continuation"
 """The name in :attr:`Hit.lists` of a hit added (or moved up) because it continues the hit before it."""
 
 TAIL_CHARS = 120
 """Most characters of an unfinished text's last sentence looked for in its continuation."""
+
+LEAD_CHARS = 400
+"""How far into a chunk's indexed text (after its source name and headings) the repeated sentence may start: the
+overlap of consecutive chunks is at their start, while the same sentence quoted later elsewhere is no
+continuation."""
 
 def _wordset(words: str) -> frozenset[str]:
     return frozenset(words.split())
@@ -39,6 +44,10 @@ _OPEN_WORDS = _wordset(
     "its their our your his her this these those is are was were be been can could will would shall should may "
     "might must"
 )
+def _next_page(page: int | None, other: int | None) -> bool:
+    return page is None or other is None or other in (page, page + 1)
+
+
 _CONTEXT_KEY = "context"  # mmrag.parsers._pdf_text.CONTEXT_KEY; not imported, that module loads PyMuPDF
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
 _LAST_WORD = re.compile(r"([A-Za-z]+)\W*$")
@@ -88,7 +97,7 @@ def continuation_of(hit: Hit, text_index: Any) -> Hit | None:
         context = other.metadata.get(_CONTEXT_KEY)
         flat = _flat(record.text or (f"{context} {other.text}" if isinstance(context, str) else other.text))
         at = flat.find(tail)
-        if at < 0 or at + len(tail) >= len(flat):
+        if at < 0 or at > LEAD_CHARS or at + len(tail) >= len(flat) or not _next_page(element.page, other.page):
             continue
         if best is None or at < best[0]:
             best = (at, Hit(other, hit.score, (CONTINUED_LIST,)))

@@ -86,3 +86,17 @@ def test_with_continuations_puts_the_continuation_right_after_its_hit(index: Fai
     assert moved[1].element.id == below.element.id and moved[1].lists == ("dense:q2", CONTINUED_LIST)
     assert moved[1].score == 0.1 and len(moved) == 3
     assert with_continuations([finished], index) == [finished]
+
+
+def test_the_same_sentence_quoted_later_or_pages_away_is_no_continuation(tmp_path: Path) -> None:
+    cut = Element("text", "/d/a.pdf", text="Counting starts at dawn. The herds are counted from the air by", page=1)
+    quoted = Element("text", "/d/a.pdf", page=2, text="Filler about grass and rain. " * 20
+                     + "The herds are counted from the air by plane, said the report.")
+    far = Element("text", "/d/a.pdf", page=4, text="The herds are counted from the air by plane each year.")
+    index = FaissIndex(tmp_path / "text", 3)
+    index.add([IndexRecord(e, [1.0, 0.0, float(i)], e.text) for i, e in enumerate([cut, quoted, far])])
+    assert continuation_of(Hit(cut, 1.0), index) is None
+    nxt = Element("text", "/d/a.pdf", page=2, text="The herds are counted from the air by plane in June.")
+    index.add([IndexRecord(nxt, [0.0, 1.0, 0.0], nxt.text)])
+    found = continuation_of(Hit(cut, 1.0), index)
+    assert found is not None and found.element.id == nxt.id
