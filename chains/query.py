@@ -80,6 +80,7 @@ class QueryOptions:
             evidence reaches the context (see :mod:`mmrag.retrievers.cues`).
         cover: open the fused hits with the best hit of every sub-question, so each part of a multi-part question
             has evidence in the context (see :mod:`mmrag.retrievers.coverage`); a single question is unchanged.
+            Applies to the built-in fusions, not to a ``fuse=`` stage passed to :func:`build_query_chain`.
         continuations: put right after a text hit that stops mid-sentence ("... chosen by", "you could use:") the
             chunk that continues it (see :mod:`mmrag.retrievers.continuation`).
     """
@@ -245,6 +246,7 @@ def build_query_chain(
                 collection=collection, text_embeddings=providers.text_embeddings,
                 image_embedder=providers.image_embedder, k=options.k, filter=options.filter, cues=options.cues)
         retrieve = retrieve_stage(retriever, filter=options.filter)
+    own_fuse = fuse is not None  # a fuse stage passed in decides the order itself: no coverage step after it
     if fuse is None:
         fuse = fuse_stage(options.fusion, weights=options.weights or None, k=options.rrf_k,
                           limit=options.context_size)
@@ -254,7 +256,7 @@ def build_query_chain(
         RunnablePassthrough.assign(lists=itemgetter("sub_questions") | retrieve),
         RunnablePassthrough.assign(hits=itemgetter("lists") | fuse),
     ]
-    if options.cover:
+    if options.cover and not own_fuse:
         from mmrag.retrievers.coverage import cover_sub_questions
 
         steps.append(RunnablePassthrough.assign(hits=RunnableLambda(

@@ -66,6 +66,20 @@ def test_multi_part_question_retrieves_evidence_for_each_part(components: tuple[
     assert {"tabula-data.pdf", "Two_002dDimensional-Plots.html"} <= cited
 
 
+def test_the_context_opens_with_the_best_hit_of_every_sub_question(components: tuple[Any, Any]) -> None:
+    from mmrag.retrievers.fusion import reciprocal_rank_fusion
+
+    providers, collection = components
+    # Without the coverage step the polar-plot part's best hit is 4th here: the iris part's hits outrank it.
+    question = "Which species has the widest sepals, and how do you draw a polar plot?"
+    answer = _chain(components).invoke(question)
+    retriever = MultimodalRetriever(collection=collection, text_embeddings=providers.text_embeddings,
+                                    image_embedder=providers.image_embedder, k=QueryOptions().k)
+    bests = {reciprocal_rank_fusion(retriever.rank(q), limit=1)[0].element.id for q in answer.sub_questions}
+    opening = {h.element.id for h in answer.hits[: len(bests) + 1]}  # + the fused best
+    assert len(answer.sub_questions) == 3 and bests <= opening
+
+
 def test_stream_yields_text_then_the_answer_and_async_agrees(components: tuple[Any, Any]) -> None:
     chain = _chain(components, decompose=False)
     pieces = list(chain.stream("How do you draw a polar plot?"))
