@@ -77,8 +77,9 @@ def is_unfinished(text: str) -> bool:
 
 
 def continuation_of(hit: Hit, text_index: Any) -> Hit | None:
-    """The text chunk of ``hit``'s source that continues it, or None (not unfinished, or no chunk repeats its
-    end followed by more text). ``text_index`` is the collection's text :class:`~mmrag.stores.base.VectorIndex`."""
+    """The text chunk of ``hit``'s source that continues it (score 0.0, list :data:`CONTINUED_LIST`), or None
+    (not unfinished, or no chunk repeats its end followed by more text). ``text_index`` is the collection's text
+    :class:`~mmrag.stores.base.VectorIndex`."""
     element = hit.element
     if element.kind != "text" or not is_unfinished(element.text):
         return None
@@ -100,7 +101,7 @@ def continuation_of(hit: Hit, text_index: Any) -> Hit | None:
         if at < 0 or at > LEAD_CHARS or at + len(tail) >= len(flat) or not _next_page(element.page, other.page):
             continue
         if best is None or at < best[0]:
-            best = (at, Hit(other, hit.score, (CONTINUED_LIST,)))
+            best = (at, Hit(other, 0.0, (CONTINUED_LIST,)))
     return best[1] if best else None
 
 
@@ -108,7 +109,8 @@ def with_continuations(hits: Sequence[Hit], text_index: Any, *, limit: int | Non
     """``hits`` with the continuation of every unfinished text hit right after it (see the module docstring).
 
     A continuation already among ``hits`` moves up to just after the hit it continues (keeping its own score and
-    lists, plus :data:`CONTINUED_LIST`); one that is not is added with the score of the hit it continues. Only the
+    lists, plus :data:`CONTINUED_LIST`); one that is not is added with score 0.0 (no list found it: its place,
+    not a score, puts it there; a copied score would also make it tie with the hit it continues). Only the
     hits of the input are continued (a continuation's own continuation is not added). ``limit`` cuts the result.
     """
     by_id = {hit.element.id: hit for hit in hits}
