@@ -11,7 +11,9 @@ A text is unfinished (:func:`is_unfinished`) when it ends with a colon or with a
 same source, on the same or the next page, that starts by repeating the unfinished sentence (the text's end) and
 goes on: consecutive chunks overlap (the splitter's overlap, or the sentence carried over from the previous page,
 kept in the next chunk's ``context`` metadata and indexed with it). It is found with one keyword search for that
-sentence, restricted to the source.
+sentence, restricted to the source. On the bundled sample 20 of 285 text chunks end unfinished; with coverage
+(:mod:`mmrag.retrievers.coverage`) this puts the ``data("USIncExp")`` chunk of "Which data set does the strucchange
+introduction load, and which figure shows its OLS-based CUSUM process?" third (it was outside the top 10).
 """
 
 from __future__ import annotations

@@ -11,6 +11,10 @@ sub-question (its own lists fused by RRF) to the front, in the order of the fuse
 (which stays first); the rest follow in their fused order. A single question, or one whose sub-questions agree
 on their best hit, keeps its ranking.
 
+Measured with ``mmrag eval`` on the bundled golden set (offline, decompose+rrf), together with the ``bm25-source``
+cue list (:mod:`mmrag.retrievers.cues`) and continuations (:mod:`mmrag.retrievers.continuation`): multi-hop
+recall@5 0.92 → 1.00, overall 0.99 → 1.00, MRR 0.845 → 0.867; each of the three alone leaves multi-hop at 0.92.
+
 Pure functions keyed on element ids; inputs are never changed. List names follow the query chain's
 ``<list>:q<i>`` convention (``<list>`` alone counts as one sub-question).
 """
