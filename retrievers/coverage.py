@@ -13,7 +13,7 @@ on their best hit, keeps its ranking.
 
 Measured with ``mmrag eval`` on the bundled golden set (offline, decompose+rrf), together with the ``bm25-source``
 cue list (:mod:`mmrag.retrievers.cues`) and continuations (:mod:`mmrag.retrievers.continuation`): multi-hop
-recall@5 0.92 → 1.00, overall 0.99 → 1.00, MRR 0.845 → 0.867; each of the three alone leaves multi-hop at 0.92.
+recall@5 0.92 → 1.00, overall 0.99 → 1.00, MRR 0.845 → 0.867; without any one of the three, multi-hop stays 0.92.
 
 Pure functions keyed on element ids; inputs are never changed. List names follow the query chain's
 ``<list>:q<i>`` convention (``<list>`` alone counts as one sub-question).
