@@ -78,6 +78,11 @@ class QueryOptions:
             restricted to image/page (or table) elements, and when it quotes code (``data()``, ``coint.res``) or
             names a numbered figure or table ("Figure 15.4"), a BM25 list of the best match that holds it, so such
             evidence reaches the context (see :mod:`mmrag.retrievers.cues`).
+        cover: open the fused hits with the best hit of every sub-question, so each part of a multi-part question
+            has evidence in the context (see :mod:`mmrag.retrievers.coverage`); a single question is unchanged.
+            Applies to the built-in fusions, not to a ``fuse=`` stage passed to :func:`build_query_chain`.
+        continuations: put right after a text hit that stops mid-sentence ("... chosen by", "you could use:") the
+            chunk that continues it (see :mod:`mmrag.retrievers.continuation`).
     """
 
     k: int = 8
@@ -93,6 +98,8 @@ class QueryOptions:
     answer_cache: bool | None = None
     cache_threshold: float | None = None
     cues: bool = True
+    cover: bool = True
+    continuations: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in ("fusion", "qa-pairs"):
@@ -239,6 +246,7 @@ def build_query_chain(
                 collection=collection, text_embeddings=providers.text_embeddings,
                 image_embedder=providers.image_embedder, k=options.k, filter=options.filter, cues=options.cues)
         retrieve = retrieve_stage(retriever, filter=options.filter)
+    own_fuse = fuse is not None  # a fuse stage passed in decides the order itself: no coverage step after it
     if fuse is None:
         fuse = fuse_stage(options.fusion, weights=options.weights or None, k=options.rrf_k,
                           limit=options.context_size)
@@ -248,6 +256,18 @@ def build_query_chain(
         RunnablePassthrough.assign(lists=itemgetter("sub_questions") | retrieve),
         RunnablePassthrough.assign(hits=itemgetter("lists") | fuse),
     ]
+    if options.cover and not own_fuse:
+        from mmrag.retrievers.coverage import cover_sub_questions
+
+        steps.append(RunnablePassthrough.assign(hits=RunnableLambda(
+            lambda state: cover_sub_questions(state["hits"], state["lists"], k=options.rrf_k,
+                                              limit=options.context_size), name="cover")))
+    if options.continuations and collection is not None:
+        from mmrag.retrievers.continuation import with_continuations
+
+        steps.append(RunnablePassthrough.assign(hits=RunnableLambda(
+            lambda state: with_continuations(state["hits"], collection.text, limit=options.context_size),
+            name="continuations")))
     if collection is not None:  # a picture that is in a page and a folder is one hit listing both places
         from mmrag.retrievers.search import with_places
 
@@ -289,5 +309,6 @@ def _variant(options: QueryOptions, providers: Providers) -> str:
     parts = {"k": options.k, "context": options.context_size, "subs": options.max_sub_questions,
              "decompose": options.decompose, "mode": options.mode, "images": options.max_images,
              "filter": options.filter, "rrf_k": options.rrf_k, "fusion": options.fusion,
-             "weights": dict(sorted(options.weights.items())), "cues": options.cues, "model": str(model)}
+             "weights": dict(sorted(options.weights.items())), "cues": options.cues, "cover": options.cover,
+             "continuations": options.continuations, "model": str(model)}
     return repr(sorted(parts.items(), key=lambda kv: kv[0]))

@@ -1,5 +1,5 @@
-"""Retrievers (imported as ``mmrag.retrievers``): multimodal retrieval, rank fusion (RRF, weighted, relative) and
-image search.
+"""Retrievers (imported as ``mmrag.retrievers``): multimodal retrieval, rank fusion (RRF, weighted, relative), what
+the query chain does after fusion (sub-question coverage, continuations of cut sentences) and image search.
 
 Names load on first use, so ``import mmrag.retrievers`` stays cheap.
 """
@@ -12,9 +12,11 @@ from typing import Any
 _EXPORTS = {
     "MultimodalRetriever": "mmrag.retrievers.multimodal",
     "RRF_K": "mmrag.retrievers.fusion",
+    "cover_sub_questions": "mmrag.retrievers.coverage",
     "reciprocal_rank_fusion": "mmrag.retrievers.fusion",
     "relative_score_fusion": "mmrag.retrievers.fusion",
     "weighted_reciprocal_rank_fusion": "mmrag.retrievers.fusion",
+    "with_continuations": "mmrag.retrievers.continuation",
     "search_images": "mmrag.retrievers.search",
 }
 

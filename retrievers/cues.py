@@ -21,6 +21,16 @@ words "figure", "15" and "4", which every figure of chapter 15 shares. :func:`la
 :func:`holds_label` tells whether a text holds one (``Figure 15.4`` or ``Fig. 15.4``, not ``Figure 15.4.1``); the
 ``bm25-label`` list holds the best BM25 matches (from the :data:`CODE_POOL` best) that hold it, on the same terms.
 
+A question can also name the document it is about ("Which data set does the strucchange introduction load?"
+about ``strucchange-intro.pdf``). Keyword search weighs such a name little: every chunk of that document holds it
+(chunks start with their source's name), so its IDF is low, and the question's other words ("data", "set",
+"introduction") pull in chunks of other documents (an "SSL/TLS Strong Encryption: An Introduction" page). The
+retriever then adds a ``bm25-source`` list: the best BM25 matches of the query restricted to the named sources,
+:data:`CUE_K` of them. :func:`name_words` gives the words of a source's file name; a query word names those
+sources when it is one of them and most of its own BM25 matches come from them (``strucchange``), not when it is
+a common word that happens to be in a file name ("data" in ``tabula-data.pdf``). None is added when most of the
+plain BM25 list is from the named sources already.
+
 Pure functions, no models: :func:`question_cues` reads the words, :func:`cue_filter` narrows a store filter.
 """
 
@@ -41,6 +51,8 @@ __all__ = [
     "holds_code",
     "holds_label",
     "label_terms",
+    "name_words",
+    "query_words",
     "question_cues",
 ]
 
@@ -170,3 +182,24 @@ def holds_label(text: str, labels: tuple[tuple[str, str], ...]) -> bool:
         if re.search(rf"\b{name}\s*{re.escape(number)}(?![\w]|\.\d)", text, re.IGNORECASE):
             return True
     return False
+
+
+_NAME_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]{2,}")
+
+
+def name_words(source: str) -> frozenset[str]:
+    """The words of a source's file name (without folders and extension), lower case, three characters or more.
+
+    >>> sorted(name_words("/data/pdf/strucchange-intro.pdf"))
+    ['intro', 'strucchange']
+    >>> sorted(name_words("https://example.org/docs/ssl_intro.html#certs"))
+    ['intro', 'ssl']
+    """
+    name = re.split(r"[?#]", source, maxsplit=1)[0].rstrip("/").rsplit("/", 1)[-1]
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    return frozenset(w.lower() for w in _NAME_WORD.findall(stem))
+
+
+def query_words(question: str) -> frozenset[str]:
+    """The words of a question that can name a source (see :func:`name_words`), lower case."""
+    return frozenset(w.lower() for w in _NAME_WORD.findall(question))

@@ -11,7 +11,9 @@ For one query it returns up to three ranked lists:
 When the query names a kind of evidence (a figure, chart, diagram, screenshot... or a table; see
 :mod:`mmrag.retrievers.cues`), the dense and BM25 lists are added again restricted to that kind: ``dense-image``,
 ``bm25-image`` (image and page elements), ``dense-table``, ``bm25-table``, each holding the ``cue_k`` best
-elements of that kind (default 1). The query is embedded once for all of them. ``cues=False`` switches this off.
+elements of that kind (default 1). The query is embedded once for all of them. The code, label and source cues
+add BM25 lists too: ``bm25-code``, ``bm25-label`` and ``bm25-source`` (the best keyword match in the document the
+query names by its file name, "the strucchange introduction"). ``cues=False`` switches all of these off.
 
 As a LangChain ``BaseRetriever`` it fuses those lists with reciprocal rank fusion and returns Documents; the
 query chain uses :meth:`MultimodalRetriever.rank` to fuse the lists of every sub-question at once.
@@ -36,6 +38,8 @@ from mmrag.retrievers.cues import (
     holds_code,
     holds_label,
     label_terms,
+    name_words,
+    query_words,
     question_cues,
 )
 from mmrag.retrievers.fusion import RRF_K, reciprocal_rank_fusion
@@ -87,7 +91,8 @@ class MultimodalRetriever(BaseRetriever):
 
     def rank(self, query: str, *, filter: Filter | None = None) -> dict[str, list[ScoredRecord]]:
         """The ranked lists for one query, by name, best first: ``dense``, ``bm25``, ``image``, then the cue lists:
-        ``bm25-code`` when the query quotes code, ``bm25-label`` when it names a numbered figure or table, and
+        ``bm25-code`` when the query quotes code, ``bm25-label`` when it names a numbered figure or table,
+        ``bm25-source`` when it names a document by a word of its file name, and
         ``dense-image``, ``bm25-image``, ``dense-table``, ``bm25-table`` for the kinds it names."""
         active = filter if filter is not None else self.filter
         lists: dict[str, list[ScoredRecord]] = {}
@@ -105,6 +110,11 @@ class MultimodalRetriever(BaseRetriever):
                 lists["bm25-code"] = self._holding(keyword, lambda text: holds_code(text, terms))
             if labels:
                 lists["bm25-label"] = self._holding(keyword, lambda text: holds_label(text, labels))
+            named = self._named_sources(query, active) if self.cues else []
+            if named and 2 * sum(h.element.source in named for h in lists["bm25"]) <= len(lists["bm25"]):
+                narrowed_source = {**(active or {}), "source": named}
+                lists["bm25-source"] = self.collection.text.keyword_search(query, k=self.cue_k,
+                                                                           filter=narrowed_source)
         if self.image_queries:
             [image_vector] = self.image_embedder.embed_texts([query])
             lists["image"] = self._threshold(self.collection.image.search(image_vector, k=self.k, filter=active))
@@ -118,6 +128,24 @@ class MultimodalRetriever(BaseRetriever):
             if self.use_bm25:
                 lists[f"bm25-{cue.name}"] = self.collection.text.keyword_search(query, k=self.cue_k, filter=narrowed)
         return lists
+
+    def _named_sources(self, query: str, active: Filter | None) -> list[str]:
+        """The sources the query names by a word of their file name that mostly occurs in them (see
+        :mod:`mmrag.retrievers.cues`); none when the filter already picks sources, or without a manifest."""
+        manifest = getattr(self.collection, "manifest", None)
+        if manifest is None or (active and "source" in active):
+            return []
+        words = query_words(query)
+        by_word: dict[str, list[str]] = {}
+        for entry in manifest.sources():
+            for word in name_words(entry.source) & words:
+                by_word.setdefault(word, []).append(entry.source)
+        named: list[str] = []
+        for word, sources in sorted(by_word.items()):
+            hits = self.collection.text.keyword_search(word, k=CODE_POOL, filter=active)
+            if hits and 2 * sum(h.element.source in sources for h in hits) > len(hits):
+                named.extend(s for s in sources if s not in named)
+        return named
 
     def _holding(self, keyword: list[ScoredRecord], holds: Callable[[str], bool]) -> list[ScoredRecord]:
         """The ``cue_k`` best of ``keyword`` whose text ``holds`` the quoted code or label; none when most of the

@@ -13,7 +13,9 @@ variants use the retriever's ``use_bm25``/``use_images`` switches, the collectio
 ``hybrid``                dense + BM25 (+ the image list when the image model embeds text), RRF, no decomposition
                           and no cue lists
 ``decompose+rrf``         the default query chain (``mmrag ask``): decomposition, then every list of every
-                          sub-question (with the cue lists of :mod:`mmrag.retrievers.cues`) fused
+                          sub-question (with the cue lists of :mod:`mmrag.retrievers.cues`) fused, each
+                          sub-question's best hit moved to the front (:mod:`mmrag.retrievers.coverage`) and cut
+                          sentences continued (:mod:`mmrag.retrievers.continuation`)
 ``no-cues``               as ``decompose+rrf`` without the cue lists (an ablation)
 ``qa-pairs``              as ``decompose+rrf``, answered sub-question by sub-question first (needs a chat
                           model; offline the answer is the same extractive one, so it equals ``decompose+rrf``)

@@ -6,7 +6,17 @@ from typing import Any
 
 import pytest
 
-from mmrag.retrievers.cues import CUES, code_terms, cue_filter, holds_code, holds_label, label_terms, question_cues
+from mmrag.retrievers.cues import (
+    CUES,
+    code_terms,
+    cue_filter,
+    holds_code,
+    holds_label,
+    label_terms,
+    name_words,
+    query_words,
+    question_cues,
+)
 
 IMAGE, TABLE = CUES
 
@@ -98,3 +108,21 @@ def test_holds_label_needs_the_whole_number() -> None:
     assert not holds_label("hist\nFigure 15.2: Histogram.", labels)
     assert not holds_label("Figure 15.40 and Figure 15.4.1", labels)
     assert not holds_label("Table 15.4", labels)
+
+
+@pytest.mark.parametrize(("source", "words"), [
+    ("/work/tests/data/pdf/strucchange-intro.pdf", {"strucchange", "intro"}),
+    ("tests/data/html/apache2/en/ssl/ssl_intro.html", {"ssl", "intro"}),  # folders do not count
+    ("https://example.org/docs/Two_002dDimensional-Plots.html?x=1#top", {"two", "ddimensional", "plots"}),
+    ("/d/vcd-residual-shadings.pdf", {"vcd", "residual", "shadings"}),
+    ("/d/a.b.tar", set()),  # words of fewer than three characters are not names
+    ("/d/README", {"readme"}),
+])
+def test_name_words(source: str, words: set[str]) -> None:
+    assert name_words(source) == words
+
+
+def test_query_words_are_the_words_that_can_match_a_name() -> None:
+    assert query_words("Which data set does the strucchange introduction load?") == {
+        "which", "data", "set", "does", "the", "strucchange", "introduction", "load"}
+    assert "strucchange" in query_words("In strucchange-intro.pdf, what is H0?")

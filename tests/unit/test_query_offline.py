@@ -66,6 +66,20 @@ def test_multi_part_question_retrieves_evidence_for_each_part(components: tuple[
     assert {"tabula-data.pdf", "Two_002dDimensional-Plots.html"} <= cited
 
 
+def test_the_context_opens_with_the_best_hit_of_every_sub_question(components: tuple[Any, Any]) -> None:
+    from mmrag.retrievers.fusion import reciprocal_rank_fusion
+
+    providers, collection = components
+    # Without the coverage step the polar-plot part's best hit is 4th here: the iris part's hits outrank it.
+    question = "Which species has the widest sepals, and how do you draw a polar plot?"
+    answer = _chain(components).invoke(question)
+    retriever = MultimodalRetriever(collection=collection, text_embeddings=providers.text_embeddings,
+                                    image_embedder=providers.image_embedder, k=QueryOptions().k)
+    bests = {reciprocal_rank_fusion(retriever.rank(q), limit=1)[0].element.id for q in answer.sub_questions}
+    opening = {h.element.id for h in answer.hits[: len(bests) + 1]}  # + the fused best
+    assert len(answer.sub_questions) == 3 and bests <= opening
+
+
 def test_stream_yields_text_then_the_answer_and_async_agrees(components: tuple[Any, Any]) -> None:
     chain = _chain(components, decompose=False)
     pieces = list(chain.stream("How do you draw a polar plot?"))
@@ -142,6 +156,32 @@ def test_a_question_naming_a_numbered_figure_gets_the_element_that_holds_that_la
     lists = retriever.rank("What does Figure 15.4 show?")
     assert "Figure 15.4" in lists["bm25-label"][0].element.text
     assert "bm25-label" not in retriever.rank("Which figure shows a polar plot?")
+
+
+def test_a_question_naming_a_document_gets_its_best_keyword_match(components: tuple[Any, Any]) -> None:
+    providers, collection = components
+    retriever = MultimodalRetriever(collection=collection, text_embeddings=providers.text_embeddings, k=5)
+    question = "Which data set is plotted in the tabula document?"
+    lists = retriever.rank(question)
+    assert {Path(r.element.source).name for r in lists["bm25"][:3]} == {"Two_002dDimensional-Plots.html"}
+    assert len(lists["bm25-source"]) == 1 and Path(lists["bm25-source"][0].element.source).name == "tabula-data.pdf"
+    # "data" is in the name tabula-data.pdf, but most chunks that say "data" are elsewhere: it names nothing
+    assert "bm25-source" not in retriever.rank("What does the data of the plot show?")
+    assert "bm25-source" not in retriever.rank(question, filter={"source": lists["bm25"][0].element.source})
+    assert "bm25-source" not in retriever.model_copy(update={"cues": False}).rank(question)
+
+
+def test_a_hit_that_stops_mid_sentence_is_followed_by_the_chunk_that_finishes_it(components: tuple[Any, Any]) -> None:
+    question = "How are the x and y values of errorbar interpreted?"
+    hits = _chain(components).invoke(question).hits
+    cut = [i for i, h in enumerate(hits) if h.element.text.rstrip().endswith("interpreted as follows:")]
+    assert cut and cut[0] + 1 < len(hits)
+    after = hits[cut[0] + 1]
+    assert "continuation" in after.lists and after.element.source == hits[cut[0]].element.source
+    assert "interpreted as follows:" in " ".join(after.element.text.split())  # the chunks overlap there
+    assert not after.element.text.rstrip().endswith("interpreted as follows:")
+    plain = _chain(components, continuations=False).invoke(question).hits
+    assert not any("continuation" in h.lists for h in plain)
 
 
 def test_a_documents_name_finds_its_elements(components: tuple[Any, Any]) -> None:
