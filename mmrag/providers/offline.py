@@ -1,6 +1,7 @@
 """Offline stand-ins for the two chat roles: a rule-based question splitter and an extractive answerer.
 
-Both are pure and deterministic: no model, no network, inputs never changed.
+Both are pure and deterministic: no model, no network, inputs never changed. The splitter is here; the answerer,
+:func:`extractive_answer`, is in :mod:`mmrag.providers._extractive`.
 
 **Decomposition rules** (:func:`decompose_rule_based`). The original question always comes first; parts follow
 only when there are at least two of them, so a simple question yields just itself. A wrong split is worse than
@@ -36,23 +37,12 @@ suffixes, so an unusual verb can keep a real two-part question whole (that is th
 
 from __future__ import annotations
 
-import math
 import re
-from collections import Counter
-from collections.abc import Callable, Sequence
-from typing import NamedTuple
 
-from mmrag.answers import Answer, Citation, Hit
-from mmrag.providers._evidence import _ABBREVIATIONS, _evidence_pieces, _terms
+from mmrag.providers._evidence import _ABBREVIATIONS
+from mmrag.providers._extractive import EXTRACTIVE_HEADER, NO_EVIDENCE_TEXT, extractive_answer
 
 __all__ = ["EXTRACTIVE_HEADER", "NO_EVIDENCE_TEXT", "decompose_rule_based", "extractive_answer"]
-
-EXTRACTIVE_HEADER = (
-    "Extractive answer (no generator configured): the passages below are quoted from the sources; "
-    "no model wrote or checked them."
-)
-NO_EVIDENCE_TEXT = "No evidence found in the index for this question."
-SNIPPET_CHARS = 200
 
 
 def _wordset(words: str) -> frozenset[str]:
@@ -254,163 +244,3 @@ def _finish(part: str) -> str:
     if part[-1] not in ".?!":
         part += "?" if _words(part)[:1] and _words(part)[0] not in _REQUEST else "."
     return part
-
-
-# -- extractive answer -----------------------------------------------------------------------------------------
-_WANTS_NUMBER = re.compile(
-    r"\bhow\s+(?:many|much|long|old|often|large|big|far|high)\b|\b(?:value|number|count|total|p-value|percentage|"
-    r"percent|year|port|size|amount|rate|seed)s?\b", re.IGNORECASE)
-_VISUAL = re.compile(r"\b(?:figure|fig\.|chart|diagram|screenshot|image|picture|photo|plot|graph|illustration|"
-                     r"drawing)s?\b", re.IGNORECASE)
-_TABULAR = re.compile(r"\btables?\b", re.IGNORECASE)
-_CAPTION_START = re.compile(r"^(?:figure|fig\.|table|chart|diagram)\s*\d", re.IGNORECASE)
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-
-
-def extractive_answer(
-    question: str,
-    hits: Sequence[Hit],
-    *,
-    sub_questions: Sequence[str] = (),
-    max_sentences: int = 5,
-    max_citations: int = 5,
-) -> Answer:
-    """An answer quoted from the best evidence, with citations: the local profile's synthesis (no model).
-
-    The top hits offer pieces: sentences of a text chunk (code lines apart; headings are context, not evidence,
-    and are never quoted); a table's caption line, header and the rows sharing words with the question, best
-    row first (markdown); sentences of an image's or page's caption, OCR text or text. For each sub-question
-    (or the question itself when it was not split) the one piece that best answers it **leads**, in the order
-    of the parts; supporting quotes for the whole question follow in hit order. A piece's score for a question
-    is the share of the question's content words it covers (rare
-    words weigh more: ``1 + ln(N / df)`` over the N pieces), halved when it only restates the question, and
-    adjusted by what the question asks for: when it asks for a number ("how many", "what value", "p-value"...),
-    a piece with a number the question does not contain gains a little and one without is halved; small bonuses
-    go to an image/page element or a ``Figure n`` caption when the question names a figure/chart/diagram/plot, and
-    to a table when it names a table; ties go to the better-ranked hit. Each quote is
-    followed by ``[n]``; ``n`` numbers distinct cited elements from 1 in order of first use. With no word in
-    common, the top hit's first piece is quoted.
-
-    Args:
-        question: the question as asked.
-        hits: fused retrieval results, best first.
-        sub_questions: the questions retrieval ran (usually the original first); each should get evidence.
-        max_sentences: most pieces quoted.
-        max_citations: most distinct elements cited.
-
-    Returns:
-        An ``Answer`` with ``mode="extractive"``, its text starting with :data:`EXTRACTIVE_HEADER`, or
-        :data:`NO_EVIDENCE_TEXT` and no citations when there are no hits.
-    """
-    if max_sentences < 1 or max_citations < 1:
-        raise ValueError("max_sentences and max_citations must be at least 1")
-    subs = tuple(sub_questions)
-    if not hits:
-        return Answer(question=question, text=NO_EVIDENCE_TEXT, mode="extractive", sub_questions=subs,
-                      hits=tuple(hits))
-    elements = list({h.element.id: h.element for h in hits}.values())  # each element once, at its best rank
-    elements = elements[: max(2 * max_citations, 10)]  # only the top hits are read
-    pieces = [_Piece(rank, pos, text, frozenset(_terms(text)), el.kind) for rank, el in enumerate(elements)
-              for pos, text in enumerate(_evidence_pieces(el, question, *subs))]
-    parts = [s for s in subs if s.strip() != question.strip()]
-    asked = parts or [question]  # a multi-part question: each part leads with its best piece, in order
-    chosen = _select(pieces, asked, max_sentences=max_sentences, max_citations=max_citations, extra=[question])
-    if not chosen and pieces:
-        chosen.append(pieces[0])  # nothing shares a word (e.g. an image found by image search): quote the top hit
-
-    markers: dict[int, int] = {}
-    citations: list[Citation] = []
-    blocks: list[str] = []
-    for piece in chosen:
-        rank, text = piece.rank, piece.text
-        el = elements[rank]
-        if rank not in markers:
-            markers[rank] = len(markers) + 1
-            snippet = " ".join(text.split())
-            if len(snippet) > SNIPPET_CHARS:
-                snippet = snippet[: SNIPPET_CHARS - 1].rstrip() + "…"
-            citations.append(Citation(marker=markers[rank], element_id=el.id, kind=el.kind, source=el.source,
-                                      page=el.page, object_uri=el.object_key, snippet=snippet))
-        quoted = text if el.kind == "table" else " ".join(text.split())
-        blocks.append(f"{quoted}{chr(10) if chr(10) in quoted else ' '}[{markers[rank]}]")  # a table: [n] below it
-    text = EXTRACTIVE_HEADER + "\n\n" + "\n\n".join(blocks)
-    return Answer(question=question, text=text, mode="extractive", sub_questions=subs,
-                  citations=tuple(citations), hits=tuple(hits))
-
-
-class _Piece(NamedTuple):
-    rank: int  # of the hit it comes from
-    pos: int  # within that element
-    text: str
-    words: frozenset[str]
-    kind: str
-
-
-def _numbers(text: str) -> set[str]:
-    return {n.replace(",", "") for n in _NUMBER.findall(text)}
-
-
-def _select(pieces: list[_Piece], asked: list[str], *, max_sentences: int, max_citations: int,
-            extra: Sequence[str] = ()) -> list[_Piece]:
-    """The pieces to quote: each question's lead first (in question order), then supporting pieces in hit order.
-
-    Supporting pieces score at least half the best score for all questions together, or are right next to a
-    chosen piece of the same element (the code line after the sentence that names it).
-    """
-    df = Counter(t for p in pieces for t in p.words)
-    weight = {t: 1.0 + math.log(len(pieces) / n) for t, n in df.items()}
-    unseen = 1.0 + math.log(max(len(pieces), 1))
-    numbers = {p: _numbers(p.text) for p in pieces}
-
-    def scorer(query: str) -> Callable[[_Piece], float]:
-        terms = _terms(query)
-        total = sum(weight.get(t, unseen) for t in terms) or 1.0
-        asked_numbers = _numbers(query)
-        wants_number = bool(_WANTS_NUMBER.search(query))
-        visual, tabular = bool(_VISUAL.search(query)), bool(_TABULAR.search(query))
-
-        def score(p: _Piece) -> float:
-            common = sorted(terms & p.words)  # sorted: the same float sum on every run
-            if not common:
-                return 0.0
-            value = sum(weight[t] for t in common) / total
-            if not p.words - terms:
-                value *= 0.5  # restates the question, adds nothing
-            if wants_number:  # the answer is a number: a piece without a new one cannot be it
-                value = value + 0.25 if numbers[p] - asked_numbers else value * 0.5
-            if visual and (p.kind in ("image", "page") or _CAPTION_START.match(p.text)):
-                value += 0.2
-            if tabular and p.kind == "table":
-                value += 0.2
-            return value + 0.01 / (1 + p.rank)
-
-        return score
-
-    chosen: list[_Piece] = []
-
-    def allowed(p: _Piece) -> bool:
-        cited = {c.rank for c in chosen}
-        said = {" ".join(c.text.split()) for c in chosen}  # the same caption in a chunk and on its figure: once
-        return p not in chosen and " ".join(p.text.split()) not in said and (
-            p.rank in cited or len(cited) < max_citations)
-
-    for query in asked:  # coverage first: each question's best piece leads
-        if len(chosen) >= max_sentences:
-            break
-        score = scorer(query)
-        ranked = sorted((p for p in pieces if allowed(p)), key=lambda p: (-score(p), p.rank, p.pos))
-        if ranked and score(ranked[0]) > 0:
-            chosen.append(ranked[0])
-    leads = len(chosen)
-    overall = scorer(" ".join(dict.fromkeys([*asked, *extra])))
-    floor = max((overall(p) for p in pieces), default=0.0) / 2
-    support: list[_Piece] = []
-    while len(chosen) + len(support) < max_sentences:
-        near = {(p.rank, p.pos + step) for p in chosen[:leads] + support for step in (-1, 1)}
-        said = {" ".join(c.text.split()) for c in support}
-        candidates = [p for p in pieces if allowed(p) and " ".join(p.text.split()) not in said and overall(p) > 0
-                      and (overall(p) >= floor or (p.rank, p.pos) in near)]
-        if not candidates:
-            break
-        support.append(max(candidates, key=lambda p: (overall(p), -p.rank, -p.pos)))
-    return chosen + sorted(support, key=lambda p: (p.rank, p.pos))

@@ -355,3 +355,33 @@ def test_a_figure_question_leads_with_the_figure_and_a_symbol_picks_its_table_ro
                     "\n| + | Repeats the previous match |\n| ? | Makes the match optional |")
     rows = extractive_answer("In the regex vocabulary, what does the ? character do?", _hits(vocab)).text
     assert rows.index("| ? | Makes the match optional |") < rows.index("| . |")
+
+
+CUT = Element(kind="text", source="docs/intro.pdf", page=2,
+              text="The data is available in the package: it can be loaded and a suitable subset chosen\nby")
+GOES_ON = Element(kind="text", source="docs/intro.pdf", page=3,
+                  text="Figure 1: Personal income in the US\n\n> library(\"pkg\")\n> data(\"Income\")\n\n"
+                       "We fit a simple error correction model to the series.")
+
+
+def test_a_quote_cut_mid_sentence_is_followed_by_how_its_continuation_goes_on() -> None:
+    q = "Which data set can be loaded from the package?"
+    hits = [Hit(CUT, 0.05, ("bm25:q1",)), Hit(GOES_ON, 0.0, ("continuation",)), Hit(OTHER, 0.01, ("dense:q1",))]
+    ans = extractive_answer(q, hits, sub_questions=[q])
+    body = ans.text.split("\n\n", 1)[1]
+    assert body.startswith("The data is available in the package: it can be loaded and a suitable subset chosen by "
+                           "[1]\n\n> library(\"pkg\")\n> data(\"Income\")\n[2]")  # its lines, not its caption
+    assert ans.citation(2) is not None and ans.citation(2).element_id == GOES_ON.id  # type: ignore[union-attr]
+    assert "Figure 1" not in body
+    # Without the continuation mark (retrieval did not pair them) nothing is added.
+    plain = extractive_answer(q, [Hit(CUT, 0.05, ("bm25:q1",)), Hit(GOES_ON, 0.04, ("dense:q1",))], sub_questions=[q])
+    assert "> data(\"Income\")\n[2]" not in plain.text
+
+
+def test_a_completion_respects_the_quote_and_citation_limits() -> None:
+    q = "Which data set can be loaded from the package?"
+    hits = [Hit(CUT, 0.05, ("bm25:q1",)), Hit(GOES_ON, 0.0, ("continuation",)), Hit(TEXT, 0.01, ("dense:q1",))]
+    one = extractive_answer(q, hits, sub_questions=[q], max_citations=1)
+    assert "data(\"Income\")" not in one.text and _markers(one.text) == [1]
+    two = extractive_answer(q, hits, sub_questions=[q], max_sentences=2)
+    assert len(two.text.split("\n\n")) == 3 and "data(\"Income\")" in two.text  # header, cut quote, completion

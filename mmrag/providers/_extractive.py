@@ -1,0 +1,253 @@
+"""The local profile's synthesis: an answer quoted from the best evidence, with citations (no model).
+
+Split from :mod:`mmrag.providers.offline` (which exports :func:`extractive_answer`); the pieces an element offers
+come from :mod:`mmrag.providers._evidence`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+from mmrag.answers import Answer, Citation, Hit
+from mmrag.elements import Element
+from mmrag.providers._evidence import _evidence_pieces, _terms
+
+__all__ = ["CONTINUATION_LIST", "EXTRACTIVE_HEADER", "NO_EVIDENCE_TEXT", "extractive_answer"]
+
+EXTRACTIVE_HEADER = (
+    "Extractive answer (no generator configured): the passages below are quoted from the sources; "
+    "no model wrote or checked them."
+)
+NO_EVIDENCE_TEXT = "No evidence found in the index for this question."
+SNIPPET_CHARS = 200
+
+_WANTS_NUMBER = re.compile(
+    r"\bhow\s+(?:many|much|long|old|often|large|big|far|high)\b|\b(?:value|number|count|total|p-value|percentage|"
+    r"percent|year|port|size|amount|rate|seed)s?\b", re.IGNORECASE)
+_VISUAL = re.compile(r"\b(?:figure|fig\.|chart|diagram|screenshot|image|picture|photo|plot|graph|illustration|"
+                     r"drawing)s?\b", re.IGNORECASE)
+_TABULAR = re.compile(r"\btables?\b", re.IGNORECASE)
+_CAPTION_START = re.compile(r"^(?:figure|fig\.|table|chart|diagram)\s*\d", re.IGNORECASE)
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def extractive_answer(
+    question: str,
+    hits: Sequence[Hit],
+    *,
+    sub_questions: Sequence[str] = (),
+    max_sentences: int = 5,
+    max_citations: int = 5,
+) -> Answer:
+    """An answer quoted from the best evidence, with citations: the local profile's synthesis (no model).
+
+    The top hits offer pieces: sentences of a text chunk (code lines apart; headings are context, not evidence,
+    and are never quoted); a table's caption line, header and the rows sharing words with the question, best
+    row first (markdown); sentences of an image's or page's caption, OCR text or text. For each sub-question
+    (or the question itself when it was not split) the one piece that best answers it **leads**, in the order
+    of the parts; supporting quotes for the whole question follow in hit order. A piece's score for a question
+    is the share of the question's content words it covers (rare
+    words weigh more: ``1 + ln(N / df)`` over the N pieces), halved when it only restates the question, and
+    adjusted by what the question asks for: when it asks for a number ("how many", "what value", "p-value"...),
+    a piece with a number the question does not contain gains a little and one without is halved; small bonuses
+    go to an image/page element or a ``Figure n`` caption when the question names a figure/chart/diagram/plot, and
+    to a table when it names a table; ties go to the better-ranked hit. Each quote is
+    followed by ``[n]``; ``n`` numbers distinct cited elements from 1 in order of first use. With no word in
+    common, the top hit's first piece is quoted. A quote that is the cut end of its chunk ("... a suitable subset
+    chosen by") is followed by the first lines of the chunk that continues it, when retrieval found one (listed
+    as ``continuation``, see :mod:`mmrag.retrievers.continuation`): the code or example the sentence leads to.
+
+    Args:
+        question: the question as asked.
+        hits: fused retrieval results, best first.
+        sub_questions: the questions retrieval ran (usually the original first); each should get evidence.
+        max_sentences: most pieces quoted.
+        max_citations: most distinct elements cited.
+
+    Returns:
+        An ``Answer`` with ``mode="extractive"``, its text starting with :data:`EXTRACTIVE_HEADER`, or
+        :data:`NO_EVIDENCE_TEXT` and no citations when there are no hits.
+    """
+    if max_sentences < 1 or max_citations < 1:
+        raise ValueError("max_sentences and max_citations must be at least 1")
+    subs = tuple(sub_questions)
+    if not hits:
+        return Answer(question=question, text=NO_EVIDENCE_TEXT, mode="extractive", sub_questions=subs,
+                      hits=tuple(hits))
+    elements = list({h.element.id: h.element for h in hits}.values())  # each element once, at its best rank
+    elements = elements[: max(2 * max_citations, 10)]  # only the top hits are read
+    pieces = [_Piece(rank, pos, text, frozenset(_terms(text)), el.kind) for rank, el in enumerate(elements)
+              for pos, text in enumerate(_evidence_pieces(el, question, *subs))]
+    parts = [s for s in subs if s.strip() != question.strip()]
+    asked = parts or [question]  # a multi-part question: each part leads with its best piece, in order
+    chosen = _select(pieces, asked, max_sentences=max_sentences, max_citations=max_citations, extra=[question])
+    if not chosen and pieces:
+        chosen.append(pieces[0])  # nothing shares a word (e.g. an image found by image search): quote the top hit
+    chosen = _completed(chosen, pieces, elements, _continued(hits, elements), max_sentences=max_sentences,
+                        max_citations=max_citations)
+
+    markers: dict[int, int] = {}
+    citations: list[Citation] = []
+    blocks: list[str] = []
+    for piece in chosen:
+        rank, text = piece.rank, piece.text
+        el = elements[rank]
+        if rank not in markers:
+            markers[rank] = len(markers) + 1
+            snippet = " ".join(text.split())
+            if len(snippet) > SNIPPET_CHARS:
+                snippet = snippet[: SNIPPET_CHARS - 1].rstrip() + "…"
+            citations.append(Citation(marker=markers[rank], element_id=el.id, kind=el.kind, source=el.source,
+                                      page=el.page, object_uri=el.object_key, snippet=snippet))
+        quoted = text if el.kind == "table" or piece.pos == -1 else " ".join(text.split())  # tables, code: lines
+        blocks.append(f"{quoted}{chr(10) if chr(10) in quoted else ' '}[{markers[rank]}]")  # a table: [n] below it
+    text = EXTRACTIVE_HEADER + "\n\n" + "\n\n".join(blocks)
+    return Answer(question=question, text=text, mode="extractive", sub_questions=subs,
+                  citations=tuple(citations), hits=tuple(hits))
+
+
+CONTINUATION_LIST = "continuation"
+"""The list name :func:`mmrag.retrievers.with_continuations` gives a hit that finishes the text hit before it."""
+_PARAGRAPH = re.compile(r"\n\s*\n")
+_COMPLETION_CHARS = 300
+
+
+def _continued(hits: Sequence[Hit], elements: Sequence[Element]) -> dict[int, int]:
+    """Rank of a text element that stops mid-sentence → rank of the element that continues it: the one right
+    after it in ``elements`` whose hit is listed as :data:`CONTINUATION_LIST` (the query chain puts it there)."""
+    continuing = {h.element.id for h in hits if CONTINUATION_LIST in h.lists}
+    return {rank: rank + 1 for rank in range(len(elements) - 1)
+            if elements[rank].kind == "text" and elements[rank + 1].id in continuing}
+
+
+def _completion(el: Element) -> str | None:
+    """How a continuation goes on: its first paragraph that is not a figure or table caption, whole lines up to
+    :data:`_COMPLETION_CHARS` (the code after "... can be loaded by", the example after "you could use:")."""
+    for para in _PARAGRAPH.split(el.text):
+        lines = [line.strip() for line in para.strip().splitlines() if line.strip()]
+        if not lines or _CAPTION_START.match(lines[0]):
+            continue
+        kept: list[str] = []
+        for line in lines:
+            if kept and sum(len(k) + 1 for k in kept) + len(line) > _COMPLETION_CHARS:
+                break
+            kept.append(line)
+        return "\n".join(kept)
+    return None
+
+
+def _completed(chosen: list[_Piece], pieces: Sequence[_Piece], elements: Sequence[Element],
+               continued: dict[int, int], *, max_sentences: int, max_citations: int) -> list[_Piece]:
+    """``chosen`` with a quoted piece that is the cut end of its element ("... a suitable subset chosen by")
+    followed by how the next chunk goes on (:func:`_completion`), when retrieval found that continuation.
+
+    The completion takes a quote's place (the last supporting quote goes) and a citation of its own, within
+    ``max_citations``; it is never quoted twice.
+    """
+    if not continued:
+        return chosen
+    last_pos: dict[int, int] = {}
+    for p in pieces:
+        last_pos[p.rank] = max(last_pos.get(p.rank, 0), p.pos)
+    out: list[_Piece] = []
+    added = 0
+    for piece in chosen:
+        out.append(piece)
+        nxt = continued.get(piece.rank)
+        if nxt is None or piece.pos != last_pos.get(piece.rank) or any(p.rank == nxt for p in out):
+            continue
+        cited = {p.rank for p in chosen} | {p.rank for p in out}
+        completion = _completion(elements[nxt])
+        if completion is None or (nxt not in cited and len(cited) >= max_citations):
+            continue
+        out.append(_Piece(nxt, -1, completion, frozenset(_terms(completion)), elements[nxt].kind))
+        added += 1
+    while added and len(out) > max_sentences:  # the last quote that is no completion and none's cut end goes
+        droppable = [i for i, p in enumerate(out) if i > 0 and p.pos != -1
+                     and (i + 1 == len(out) or out[i + 1].pos != -1)]
+        if not droppable:
+            break
+        del out[droppable[-1]]
+    return out
+
+
+class _Piece(NamedTuple):
+    rank: int  # of the hit it comes from
+    pos: int  # within that element
+    text: str
+    words: frozenset[str]
+    kind: str
+
+
+def _numbers(text: str) -> set[str]:
+    return {n.replace(",", "") for n in _NUMBER.findall(text)}
+
+
+def _select(pieces: list[_Piece], asked: list[str], *, max_sentences: int, max_citations: int,
+            extra: Sequence[str] = ()) -> list[_Piece]:
+    """The pieces to quote: each question's lead first (in question order), then supporting pieces in hit order.
+
+    Supporting pieces score at least half the best score for all questions together, or are right next to a
+    chosen piece of the same element (the code line after the sentence that names it).
+    """
+    df = Counter(t for p in pieces for t in p.words)
+    weight = {t: 1.0 + math.log(len(pieces) / n) for t, n in df.items()}
+    unseen = 1.0 + math.log(max(len(pieces), 1))
+    numbers = {p: _numbers(p.text) for p in pieces}
+
+    def scorer(query: str) -> Callable[[_Piece], float]:
+        terms = _terms(query)
+        total = sum(weight.get(t, unseen) for t in terms) or 1.0
+        asked_numbers = _numbers(query)
+        wants_number = bool(_WANTS_NUMBER.search(query))
+        visual, tabular = bool(_VISUAL.search(query)), bool(_TABULAR.search(query))
+
+        def score(p: _Piece) -> float:
+            common = sorted(terms & p.words)  # sorted: the same float sum on every run
+            if not common:
+                return 0.0
+            value = sum(weight[t] for t in common) / total
+            if not p.words - terms:
+                value *= 0.5  # restates the question, adds nothing
+            if wants_number:  # the answer is a number: a piece without a new one cannot be it
+                value = value + 0.25 if numbers[p] - asked_numbers else value * 0.5
+            if visual and (p.kind in ("image", "page") or _CAPTION_START.match(p.text)):
+                value += 0.2
+            if tabular and p.kind == "table":
+                value += 0.2
+            return value + 0.01 / (1 + p.rank)
+
+        return score
+
+    chosen: list[_Piece] = []
+
+    def allowed(p: _Piece) -> bool:
+        cited = {c.rank for c in chosen}
+        said = {" ".join(c.text.split()) for c in chosen}  # the same caption in a chunk and on its figure: once
+        return p not in chosen and " ".join(p.text.split()) not in said and (
+            p.rank in cited or len(cited) < max_citations)
+
+    for query in asked:  # coverage first: each question's best piece leads
+        if len(chosen) >= max_sentences:
+            break
+        score = scorer(query)
+        ranked = sorted((p for p in pieces if allowed(p)), key=lambda p: (-score(p), p.rank, p.pos))
+        if ranked and score(ranked[0]) > 0:
+            chosen.append(ranked[0])
+    leads = len(chosen)
+    overall = scorer(" ".join(dict.fromkeys([*asked, *extra])))
+    floor = max((overall(p) for p in pieces), default=0.0) / 2
+    support: list[_Piece] = []
+    while len(chosen) + len(support) < max_sentences:
+        near = {(p.rank, p.pos + step) for p in chosen[:leads] + support for step in (-1, 1)}
+        said = {" ".join(c.text.split()) for c in support}
+        candidates = [p for p in pieces if allowed(p) and " ".join(p.text.split()) not in said and overall(p) > 0
+                      and (overall(p) >= floor or (p.rank, p.pos) in near)]
+        if not candidates:
+            break
+        support.append(max(candidates, key=lambda p: (overall(p), -p.rank, -p.pos)))
+    return chosen + sorted(support, key=lambda p: (p.rank, p.pos))
