@@ -18,12 +18,16 @@ from mmrag.elements import Element, ElementKind
 if TYPE_CHECKING:
     from mmrag.stores.collection import ObjectStore
 
-__all__ = ["Answer", "AnswerMode", "Citation", "Hit", "breadcrumb", "caption_of", "object_link", "source_link"]
+__all__ = ["CONTINUATION_LIST", "Answer", "AnswerMode", "Citation", "Hit", "breadcrumb", "caption_of", "object_link",
+           "source_link"]
 
 logger = logging.getLogger(__name__)
 
 PREVIEW_CHARS = 200
 """How much of an element's text a hit's ``text`` preview carries."""
+CONTINUATION_LIST = "continuation"
+"""The name in :attr:`Hit.lists` of a hit that finishes the text hit right before it (a chunk cut mid-sentence):
+set by :func:`mmrag.retrievers.with_continuations`, read by the offline answerer."""
 
 AnswerMode = Literal["generated", "extractive"]
 """``generated``: a chat model wrote the text. ``extractive``: the text is quoted from the sources, no model."""

@@ -22,11 +22,11 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from mmrag.answers import Hit
+from mmrag.answers import CONTINUATION_LIST, Hit
 
 __all__ = ["CONTINUED_LIST", "LEAD_CHARS", "TAIL_CHARS", "continuation_of", "is_unfinished", "with_continuations"]
 
-CONTINUED_LIST = "continuation"
+CONTINUED_LIST = CONTINUATION_LIST
 """The name in :attr:`Hit.lists` of a hit added (or moved up) because it continues the hit before it."""
 
 TAIL_CHARS = 120

@@ -12,11 +12,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-from mmrag.answers import Answer, Citation, Hit
+from mmrag.answers import CONTINUATION_LIST, Answer, Citation, Hit
 from mmrag.elements import Element
 from mmrag.providers._evidence import _evidence_pieces, _terms
 
-__all__ = ["CONTINUATION_LIST", "EXTRACTIVE_HEADER", "NO_EVIDENCE_TEXT", "extractive_answer"]
+__all__ = ["EXTRACTIVE_HEADER", "NO_EVIDENCE_TEXT", "extractive_answer"]
 
 EXTRACTIVE_HEADER = (
     "Extractive answer (no generator configured): the passages below are quoted from the sources; "
@@ -110,8 +110,6 @@ def extractive_answer(
                   citations=tuple(citations), hits=tuple(hits))
 
 
-CONTINUATION_LIST = "continuation"
-"""The list name :func:`mmrag.retrievers.with_continuations` gives a hit that finishes the text hit before it."""
 _PARAGRAPH = re.compile(r"\n\s*\n")
 _COMPLETION_CHARS = 300
 
