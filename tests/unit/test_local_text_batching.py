@@ -1,9 +1,11 @@
-"""How MiniLMEmbeddings schedules its work: length batches, duplicate texts, BLAS threads under concurrent callers."""
+"""How MiniLMEmbeddings runs: length batches, duplicate texts, BLAS threads under concurrent callers, and
+batches in onnxruntime with the vectors of the numpy forward pass."""
 
 from __future__ import annotations
 
 import itertools
 import random
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from mmrag.errors import ConfigError
 from mmrag.providers.local.local_text import _TOKENS_PER_BATCH, MiniLMEmbeddings, _batches, _pass_cost
 
 pytest.importorskip("tokenizers")
@@ -97,7 +100,7 @@ class _Recording:
 
 @pytest.fixture()
 def recorded() -> tuple[MiniLMEmbeddings, _Recording]:
-    model = MiniLMEmbeddings()
+    model = MiniLMEmbeddings(runtime="numpy")
     loaded = model._load()
     recording = _Recording(loaded.encoder)
     loaded.encoder = recording  # type: ignore[assignment]
@@ -135,3 +138,50 @@ def test_concurrent_callers_run_single_threaded_blas_and_restore_the_limit(
     assert [len(r) for r in results] == [len(c) for c in calls]
     assert recording.blas_threads and set(recording.blas_threads) == {1}
     assert blas_threads() == before
+
+
+# ---- onnxruntime for batches ------------------------------------------------------------------------------------
+
+TEXTS = [
+    "The weather is lovely today.",
+    "Mosaic plots with residual-based shadings for contingency tables " * 3,
+    "mtcars",
+    "RewriteRule uses regular expressions to map request URLs. " * 30,  # past 256 word pieces: truncated
+    "",
+    "Structural change tests for linear regression models, with CUSUM and MOSUM processes " * 6,
+]
+
+
+def test_batches_in_onnxruntime_give_the_numpy_vectors() -> None:
+    pytest.importorskip("onnxruntime")
+    from mmrag.providers.local._onnx_bert import OnnxBertEncoder
+
+    auto, numpy_only = MiniLMEmbeddings(), MiniLMEmbeddings(runtime="numpy")
+    got = np.array(auto.embed_documents(TEXTS))
+    assert isinstance(auto._load()._batch_encoder, OnnxBertEncoder)
+    want = np.array(numpy_only.embed_documents(TEXTS))
+    assert numpy_only._load()._batch_encoder is None
+    np.testing.assert_allclose(got, want, atol=1e-5)  # existing indexes stay valid
+    assert not np.array_equal(got, want)  # really another kernel
+    # small batches, padded rows: each row as in a batch of its own
+    np.testing.assert_allclose(np.array(auto.embed_documents(TEXTS[:2])), want[:2], atol=1e-5)
+
+
+def test_a_single_text_runs_in_numpy() -> None:
+    model = MiniLMEmbeddings()
+    vector = model.embed_query("horsepower of the Mazda RX4")
+    assert model._load()._batch_encoder is None  # a cold query builds no onnxruntime session
+    assert vector == MiniLMEmbeddings(runtime="numpy").embed_query("horsepower of the Mazda RX4")
+
+
+def test_without_onnxruntime_batches_run_in_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes the import fail
+    model = MiniLMEmbeddings()
+    got = model.embed_documents(TEXTS)
+    assert model._load()._batch_encoder is model._load().encoder
+    assert got == MiniLMEmbeddings(runtime="numpy").embed_documents(TEXTS)
+
+
+def test_runtime_is_checked() -> None:
+    with pytest.raises(ConfigError, match="runtime"):
+        MiniLMEmbeddings(runtime="torch")  # type: ignore[arg-type]

@@ -14,12 +14,12 @@ import math
 import os
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.embeddings import Embeddings
 
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from mmrag.providers.local._bert import BertEncoder
+
+    Encoder = Callable[[npt.NDArray[np.int64], npt.NDArray[np.int64]], npt.NDArray[np.float32]]
 
 __all__ = ["DEFAULT_MODEL_PACKAGE", "HashingEmbeddings", "MiniLMEmbeddings", "MissingModelError"]
 
@@ -114,7 +116,7 @@ def _batches(order: list[int], lengths: list[int], batch_size: int) -> list[list
 class _Model:
     """What ``warm_up`` loads: tokenizer, encoder and the pooling recipe of one model folder."""
 
-    def __init__(self, folder: Path, max_length: int | None) -> None:
+    def __init__(self, folder: Path, max_length: int | None, runtime: str = "auto") -> None:
         try:
             from tokenizers import Tokenizer
 
@@ -145,6 +147,29 @@ class _Model:
         else:
             raise ConfigError(f"{folder}: only mean or CLS pooling is supported, got {pooling}")
         self.dimensions = self.encoder.config.hidden_size
+        self.runtime = runtime
+        self._batch_encoder: Encoder | None = None
+        self._batch_lock = threading.Lock()
+
+    def batch_encoder(self) -> Encoder:
+        """The encoder for calls of several texts: onnxruntime's (built on first use) unless ``runtime="numpy"`` or
+        onnxruntime is missing. One text (a query) always runs in numpy: building the onnxruntime session costs
+        ~0.15 s of CPU, more than the ~20 ms it saves on one query of a cold ``mmrag ask``."""
+        if self.runtime == "numpy":
+            return self.encoder
+        encoder = self._batch_encoder
+        if encoder is None:
+            with self._batch_lock:
+                if self._batch_encoder is None:
+                    try:
+                        from mmrag.providers.local._onnx_bert import OnnxBertEncoder
+
+                        self._batch_encoder = OnnxBertEncoder(self.encoder)
+                    except ImportError:
+                        logger.info("onnxruntime is not installed: embedding batches with numpy (slower)")
+                        self._batch_encoder = self.encoder
+                encoder = self._batch_encoder
+        return encoder
 
     def embed(self, texts: Sequence[str], batch_size: int) -> npt.NDArray[np.float32]:
         import numpy as np
@@ -157,6 +182,7 @@ class _Model:
         ids = [enc.ids for enc in self.tokenizer.encode_batch(unique, add_special_tokens=True)]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))  # similar lengths share a batch: less padding
         pad = self.encoder.config.pad_token_id
+        encoder = self.batch_encoder() if len(unique) > 1 else self.encoder
 
         def encode(chunk: list[int]) -> tuple[list[int], npt.NDArray[np.float32]]:
             width = len(ids[chunk[-1]])  # the longest: ``order`` is sorted by length
@@ -166,7 +192,7 @@ class _Model:
                 input_ids[row, : len(ids[i])] = ids[i]
                 mask[row, : len(ids[i])] = 1
             with _PASSES:
-                hidden = self.encoder(input_ids, mask)
+                hidden = encoder(input_ids, mask)
             if self.pooling == "cls":
                 pooled = hidden[:, 0, :]
             else:
@@ -259,16 +285,23 @@ class MiniLMEmbeddings(Embeddings):
             ``tokenizer.json``, optional ``modules.json``/``1_Pooling``); ``None`` for the packaged MiniLM.
         batch_size: texts per forward pass (texts are sorted by length first, so batches pad little).
         max_length: word-piece limit per text; default the folder's ``max_seq_length`` (256 for MiniLM).
+        runtime: ``"auto"`` runs calls of several texts with onnxruntime (fp32, the same weights: vectors within
+            ~3e-7 of numpy's, ~1.6x less CPU) when it is installed, and single texts with numpy; ``"numpy"`` runs
+            everything with numpy.
 
     Attributes:
         model_id: ``"local:all-MiniLM-L6-v2"`` for the packaged model, else ``"local:<folder name>"``.
     """
 
     def __init__(
-        self, model_path: str | Path | None = None, *, batch_size: int = 32, max_length: int | None = None
+        self, model_path: str | Path | None = None, *, batch_size: int = 32, max_length: int | None = None,
+        runtime: Literal["auto", "numpy"] = "auto",
     ) -> None:
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
+        if runtime not in ("auto", "numpy"):
+            raise ConfigError(f"runtime must be 'auto' or 'numpy', got {runtime!r}")
+        self.runtime = runtime
         self._path = Path(model_path).expanduser() if model_path is not None else None
         self.batch_size = batch_size
         self.max_length = max_length
@@ -294,7 +327,7 @@ class MiniLMEmbeddings(Embeddings):
                     if not folder.is_dir():
                         raise ConfigError(f"local text model folder {folder} does not exist")
                     logger.info("loading text embedding model from %s", folder)
-                    self._model = _Model(folder, self.max_length)
+                    self._model = _Model(folder, self.max_length, self.runtime)
                 model = self._model
         return model
 
