@@ -74,7 +74,7 @@ _TOKENS_PER_BATCH = 4096
 # The cost of one forward pass of n rows padded to T tokens, in units of one token's projections (numpy MiniLM on
 # one core, fitted on 14 shapes from 1x8 to 32x256): 7 ms per pass + 224 us per token + 0.45 us per token per
 # token of the sequence (attention). A pass costs as much as ~32 more tokens; attention doubles a token's cost at
-# ~500 tokens.
+# ~500 tokens. onnxruntime's passes are cheaper but in about the same proportions.
 _PASS_COST = 32.0
 _ATTENTION_SPAN = 500.0
 
@@ -154,7 +154,7 @@ class _Model:
     def batch_encoder(self) -> Encoder:
         """The encoder for calls of several texts: onnxruntime's (built on first use) unless ``runtime="numpy"`` or
         onnxruntime is missing. One text (a query) always runs in numpy: building the onnxruntime session costs
-        ~0.15 s of CPU, more than the ~20 ms it saves on one query of a cold ``mmrag ask``."""
+        ~0.2 s of CPU, and saves ~2 ms on a query's forward pass: a loss for a cold ``mmrag ask``."""
         if self.runtime == "numpy":
             return self.encoder
         encoder = self._batch_encoder
@@ -167,6 +167,9 @@ class _Model:
                         self._batch_encoder = OnnxBertEncoder(self.encoder)
                     except ImportError:
                         logger.info("onnxruntime is not installed: embedding batches with numpy (slower)")
+                        self._batch_encoder = self.encoder
+                    except Exception as e:  # onnxruntime's own errors; the numpy pass gives the same vectors
+                        logger.warning("onnxruntime cannot run this model (%s): embedding batches with numpy", e)
                         self._batch_encoder = self.encoder
                 encoder = self._batch_encoder
         return encoder
