@@ -154,7 +154,7 @@ class _Model:
     def batch_encoder(self) -> Encoder:
         """The encoder for calls of several texts: onnxruntime's (built on first use) unless ``runtime="numpy"`` or
         onnxruntime is missing. One text (a query) always runs in numpy: building the onnxruntime session costs
-        ~0.2 s of CPU, and saves ~2 ms on a query's forward pass: a loss for a cold ``mmrag ask``."""
+        ~0.2 s of CPU, and saves 2-6 ms on a query's forward pass: a loss for a cold ``mmrag ask``."""
         if self.runtime == "numpy":
             return self.encoder
         encoder = self._batch_encoder
