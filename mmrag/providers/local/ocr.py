@@ -285,9 +285,9 @@ def _tuned_sessions(engine: Any) -> Any:
 
     * Arena: rapidocr turns it off, so every tensor of every call is a fresh allocation; with it on, reads take
       ~5% less CPU with identical text and boxes (93.5 → 89.1 s and 97.2 → 92.1 s).
-    * Folding (:func:`~mmrag.providers.local._onnx_fold.fold_conv_affine`, when ``onnx`` is installed): each
-      convolution's bias and the backbone's learned scale and shift become the convolution's own weights, so
-      those passes over every feature map disappear; recogniser ~27% and detector ~20% less CPU per call.
+    * Folding (:func:`~mmrag.providers.local._onnx_fold.fold_conv_affine`): each convolution's bias and the
+      backbone's learned scale and shift become the convolution's own weights, so those passes over every
+      feature map disappear; recogniser ~27% and detector ~20% less CPU per call.
     * Detector graph: onnxruntime's highest level (``ORT_ENABLE_ALL``) lays convolutions out in NCHWc blocks
       and converts every output back and forth around the element-wise nodes that are left; for the detector,
       whose tensors are large, the extended level (all fusions, no NCHWc layout) is ~20% cheaper (896×1280:
