@@ -24,9 +24,10 @@ CPU time of each child is printed alongside: on a busy machine it is the steadie
 JSON object.
 
 ``--before DIR`` also runs the mmrag side from another checkout (e.g. ``git worktree add --detach /tmp/before main``),
-importing mmrag from DIR (``PYTHONPATH``) with this interpreter and reading DIR's copy of ``--data``, in the same
+importing all of mmrag from DIR with this interpreter and reading DIR's copy of ``--data``, in the same
 rounds (rotating order), and reports this checkout's figures as ratios to it (``vs_before``: wall, CPU, CPU per
-stage such as ``ocr``, and whether the element counts are the same).
+stage such as ``ocr``, and whether the element counts are the same). Each mmrag child reports the checkout(s) it
+imported mmrag from (``imported_from``).
 """
 
 from __future__ import annotations
@@ -148,6 +149,28 @@ def _stage_by_name(name: str) -> str:
     return "write_and_other"
 
 
+_CHECKOUT_ENV = "MMRAG_BENCH_CHECKOUT"
+_MAPPED = ("chains", "parsers", "retrievers")  # top-level folders installed as mmrag.<name> (pyproject package-dir)
+
+
+def _use_checkout(root: Path) -> None:
+    """Import ``mmrag.chains``/``parsers``/``retrievers`` from ``root`` too: an editable install maps them to its own
+    tree with a finder ahead of ``PYTHONPATH``, so a ``--before`` child would otherwise mix two checkouts."""
+    import importlib.util
+
+    class _Finder:
+        @staticmethod
+        def find_spec(name: str, path: Any = None, target: Any = None) -> Any:
+            parts = name.split(".")
+            if len(parts) == 2 and parts[0] == "mmrag" and parts[1] in _MAPPED:
+                folder = root / parts[1]
+                return importlib.util.spec_from_file_location(name, folder / "__init__.py",
+                                                              submodule_search_locations=[str(folder)])
+            return None
+
+    sys.meta_path.insert(0, _Finder)
+
+
 def child_mmrag(data: str) -> dict[str, Any]:
     from dataclasses import replace
 
@@ -181,7 +204,13 @@ def child_mmrag(data: str) -> dict[str, Any]:
     wall = time.perf_counter() - start
     clock.stop()
     reads = {"ocr_reads": ocr.misses, "ocr_repeats_served_once": ocr.hits} if hasattr(ocr, "misses") else {}
-    return {"ok": report.ok, "elements": report.elements, "ingest_wall": round(wall, 2),
+    import mmrag
+    import mmrag.chains
+    import mmrag.providers.local.ocr
+
+    imported = sorted({str(Path(m.__file__ or "").resolve().parent.parent) for m in (mmrag, mmrag.chains)}
+                      | {str(Path(mmrag.providers.local.ocr.__file__ or "").resolve().parents[3])})
+    return {"ok": report.ok, "imported_from": imported, "elements": report.elements, "ingest_wall": round(wall, 2),
             "startup_cpu": round(startup_cpu, 2),
             "cpu_by_stage": {k: round(v, 2) for k, v in sorted(clock.cpu.items())},
             "wall_active": {"parse": round(last_parse[0] - start, 2),
@@ -230,14 +259,14 @@ def run_child(which: str, data: str, ocr: str, checkout: Path | None = None) -> 
     """One child: ``which`` side, importing mmrag from ``checkout`` (a ``--before`` DIR) or from this tree."""
     with tempfile.TemporaryDirectory(prefix=f"mmrag-bench-{which}-") as home:
         env = {**os.environ, "MMRAG_HOME": home, "MMRAG_PROFILE": "local", "MMRAG_CACHE": "0", "MMRAG_OCR": ocr}
-        script, cwd = Path(__file__), ROOT
+        cwd = ROOT
         if checkout is not None:
             env["PYTHONPATH"] = os.pathsep.join([str(checkout), *filter(None, [os.environ.get("PYTHONPATH")])])
-            script = checkout / "bench" / "offline_ingest.py"
+            env[_CHECKOUT_ENV] = str(checkout)
             cwd = checkout
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
-        done = subprocess.run([sys.executable, str(script), "--child", which, "--data", data, "--out", home],
+        done = subprocess.run([sys.executable, __file__, "--child", which, "--data", data, "--out", home],
                               env=env, cwd=cwd, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - t
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -261,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
+        if os.environ.get(_CHECKOUT_ENV):
+            _use_checkout(Path(os.environ[_CHECKOUT_ENV]))
         result = child_mmrag(args.data) if args.child == "mmrag" else child_baseline(args.data, args.out)
         print(json.dumps(result, default=str))
         return 0
