@@ -270,7 +270,7 @@ class FaissIndex:
     def _hits(self, scores: list[float], ids: list[int], scale: float) -> list[ScoredRecord]:
         """The hits for FAISS's (score, row id) pairs, best first; each score times ``scale`` (lock held)."""
         entries = list(map(self._hot.get, ids))
-        if None in entries:
+        if not all(entries):  # not `None in`: that compares every tuple with None
             entries = self._fetch(ids, entries)
         # A row deleted since the sync (by another process) is skipped as before, unless it was hot: then
         # it is as stale as if the other process had deleted it just after this search.
