@@ -118,12 +118,20 @@ class Element:
         than a flat FAISS search of 10k vectors per hit. Fields are normalised as the constructor does them.
         """
         element = object.__new__(cls)
-        put = object.__setattr__
-        for name, value in (("kind", kind), ("source", source), ("text", text or ""), ("page", page),
-                            ("bbox", tuple(bbox) if bbox else None), ("mime_type", mime_type), ("data", None),
-                            ("object_key", object_key), ("metadata", MappingProxyType(dict(metadata or {}))),
-                            ("id", id)):
-            put(element, name, value)
+        # The slots' own setters: what the frozen dataclass's object.__setattr__ reaches, without the lookup.
+        put_kind, put_source, put_text, put_page, put_bbox, put_mime_type, put_data, put_key, put_metadata, put_id = (
+            _SLOT_SETTERS
+        )
+        put_kind(element, kind)
+        put_source(element, source)
+        put_text(element, text or "")
+        put_page(element, page)
+        put_bbox(element, tuple(bbox) if bbox else None)
+        put_mime_type(element, mime_type)
+        put_data(element, None)
+        put_key(element, object_key)
+        put_metadata(element, MappingProxyType(dict(metadata) if metadata else {}))
+        put_id(element, id)
         return element
 
     def detach(self, object_key: str) -> Element:
@@ -193,6 +201,13 @@ class Element:
         meta = {k: v for k, v in self.to_dict().items() if k not in ("text", "metadata", "bytes")}
         meta.update(self.metadata)
         return Document(page_content=self.text, metadata=meta, id=self.id)
+
+
+_SLOT_SETTERS = tuple(
+    Element.__dict__[name].__set__
+    for name in ("kind", "source", "text", "page", "bbox", "mime_type", "data", "object_key", "metadata", "id")
+)
+"""The setters of :class:`Element`'s slots, for :meth:`Element.restore` (a field it does not set fails its tests)."""
 
 
 class Parser(Protocol):

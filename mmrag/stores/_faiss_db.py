@@ -30,7 +30,7 @@ from mmrag.elements import Element
 from mmrag.errors import StoreError
 from mmrag.stores.base import Filter, IndexRecord, check_filter, element_from_payload, element_payload
 
-__all__ = ["RecordDB", "SqlErrors", "WalIndexHeader", "filter_sql", "fts_query", "restore_element"]
+__all__ = ["DB_ERRORS", "RecordDB", "SqlErrors", "WalIndexHeader", "filter_sql", "fts_query", "restore_element"]
 
 SCHEMA_VERSION = 1
 _CHUNK = 900  # ids per IN (...) list: well under SQLite's host-parameter limit
@@ -137,7 +137,8 @@ class RecordDB:
             raise StoreError(f"cannot open the index database {path}: {e}; check the folder is writable") from e
         stored, self.uid, schema = int(row[0]), str(row[1]), int(row[2])
         self._wal = WalIndexHeader(Path(f"{path}-shm"))
-        self._seen: tuple[bytes | None, int] = (None, -1)
+        self._seen_header: bytes | None = None  # the WAL-index header when _seen_version was read
+        self._seen_version = -1
         if schema != SCHEMA_VERSION:
             self.close()
             raise StoreError(f"{path} has index schema {schema}, this mmrag reads {SCHEMA_VERSION}: re-ingest into "
@@ -175,11 +176,12 @@ class RecordDB:
         header costs one memory read. The header is read before the statement: a commit in between makes the next
         call run the statement again.
         """
-        header = self._wal.header()
-        if header is not None and header == self._seen[0]:
-            return self._seen[1]
+        wal = self._wal.map  # inlined header(): this runs on every search
+        header = wal[:_WAL_HEADER] if wal is not None else None
+        if header is not None and header == self._seen_header:
+            return self._seen_version
         version = self.version()
-        self._seen = (header, version)
+        self._seen_header, self._seen_version = header, version
         return version
 
     def count(self) -> int:
@@ -298,31 +300,31 @@ class WalIndexHeader:
     """
 
     def __init__(self, path: Path) -> None:
-        self._map: mmap.mmap | None = None
+        self.map: mmap.mmap | None = None  # the first two headers' bytes; None when the file cannot be mapped
         try:
             fd = os.open(path, os.O_RDONLY)
         except OSError:
             return
         try:
             if os.fstat(fd).st_size >= 2 * _WAL_HEADER:
-                self._map = mmap.mmap(fd, 2 * _WAL_HEADER, access=mmap.ACCESS_READ)
+                self.map = mmap.mmap(fd, 2 * _WAL_HEADER, access=mmap.ACCESS_READ)
         except (OSError, ValueError):
-            self._map = None
+            self.map = None
         finally:
             os.close(fd)  # the mapping keeps its own reference
 
     def header(self) -> bytes | None:
-        return self._map[:_WAL_HEADER] if self._map is not None else None
+        return self.map[:_WAL_HEADER] if self.map is not None else None
 
     def close(self) -> None:
-        if self._map is not None:
-            self._map.close()
-            self._map = None
+        if self.map is not None:
+            self.map.close()
+            self.map = None
 
 
 class SqlErrors:
     """A context that turns database errors into :class:`StoreError` naming the index and the action. A class,
-    not a ``contextmanager`` generator: it wraps every search, and is cheaper to enter and leave."""
+    not a ``contextmanager`` generator: it wraps every database call, and is cheaper to enter and leave."""
 
     __slots__ = ("action", "path")
 
@@ -334,11 +336,21 @@ class SqlErrors:
         return None
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        if error is not None:
+            self.convert(error)
+
+    def convert(self, error: BaseException) -> None:
+        """Raise the :class:`StoreError` for ``error`` if it is a database error (for a ``try`` block where even
+        this context's two calls count: the search fast path)."""
         if isinstance(error, sqlite3.Error):
             raise StoreError(f"could not {self.action} the index at {self.path}: {error}") from error
         if isinstance(error, json.JSONDecodeError):
             raise StoreError(f"the index at {self.path} holds a damaged record ({error}): delete the folder and "
                              "re-ingest") from error
+
+
+DB_ERRORS = (sqlite3.Error, json.JSONDecodeError)
+"""What :class:`SqlErrors` converts."""
 
 
 def _marks(items: Sequence[Any]) -> str:

@@ -19,18 +19,28 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import islice
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from mmrag.elements import Element
 from mmrag.errors import StoreError
-from mmrag.stores._faiss_ann import MAX_DEAD_SHARE, Ann, Kind, as_query, normalise, read_cache, write_cache
-from mmrag.stores._faiss_db import RecordDB, SqlErrors, filter_sql, restore_element
+from mmrag.stores._faiss_ann import (
+    MAX_DEAD_SHARE,
+    Ann,
+    Kind,
+    QueryRow,
+    as_query,
+    normalise,
+    read_cache,
+    write_cache,
+)
+from mmrag.stores._faiss_db import DB_ERRORS, RecordDB, SqlErrors, filter_sql, restore_element
 from mmrag.stores._memory import release_free_memory
 from mmrag.stores.base import Filter, IndexRecord, ScoredRecord, check_filter
 
@@ -49,6 +59,28 @@ search of 10k vectors for a whole page of hits; a cached hit costs a dict lookup
 chunk (the text is held once), the full cache is about 20 MB, 30-40 MB with 1000-character chunks: next to the
 150 MB of float32 vectors of a 100k-row index that needs it most. The oldest quarter is dropped when it is full.
 """
+
+
+def _slot_setters() -> tuple[Callable[[ScoredRecord, Any], None], ...] | None:
+    """The setters of ``ScoredRecord``'s three slots, for building hits without the frozen dataclass's ``__init__``.
+
+    That ``__init__`` is a Python function making three ``object.__setattr__`` calls; setting the slots through
+    their descriptors does the same with no Python frame (about 0.8 us a hit once FAISS has flushed the CPU
+    caches). Only while ``ScoredRecord`` is the plain three-slot record it is today: with anything more (a
+    ``__post_init__``, another field) this is None and the constructor is used.
+    """
+    slots = ScoredRecord.__dict__.get("__slots__")
+    if slots != ("element", "score", "text") or hasattr(ScoredRecord, "__post_init__"):
+        return None
+    return tuple(ScoredRecord.__dict__[name].__set__ for name in slots)
+
+
+_SETTERS = _slot_setters()
+
+
+def _clamp(score: float) -> float:
+    """A cosine similarity in [-1, 1] (float32 rounding can step past 1; NaN, from a NaN query, becomes -1)."""
+    return min(1.0, max(-1.0, score))
 
 
 class FaissIndex:
@@ -90,6 +122,7 @@ class FaissIndex:
         self._cached_version: int | None = None  # the version vectors.faiss holds, when this instance knows it
         # Row id → (element, indexed text) of recent hits: a repeated hit skips SQLite, JSON and the rebuild.
         self._hot: dict[int, tuple[Element, str]] = {}
+        self._query: QueryRow | None = None  # the fast path's query and result buffers (used under the lock)
 
     def __repr__(self) -> str:
         return f"FaissIndex({str(self.path)!r}, dimensions={self.dimensions})"
@@ -189,15 +222,27 @@ class FaissIndex:
             check_filter(filter)
         if k <= 0:
             return []
-        query = as_query(vector)
+        with self._lock:
+            ann = self._ann
+            # The common case: no filter, nothing committed since the last sync, no graph pending. Every call
+            # here runs once per query after FAISS has flushed the CPU caches: no numpy, no context managers.
+            if ann is not None and not filter and not self._building:
+                try:
+                    if ann.version == self._db.current_version():
+                        found = ann.top(self._query or self._new_query(), vector, k)
+                        if found is not None:
+                            return self._hits(*found)
+                except DB_ERRORS as e:
+                    self._sql("search").convert(e)
+                    raise
+        query, scale = as_query(vector)
         with self._lock, self._sql("search"):
             ann = self._ann
-            # The common case: nothing committed since the last sync and no graph pending. One cached statement.
             if ann is not None and not self._building and ann.version == self._db.current_version():
-                return self._search(ann, query, k, filter)
+                return self._search(ann, query, scale, k, filter)
         self._ready("search")
         with self._lock, self._sql("search"):
-            return self._search(self._sync_or_build(), query, k, filter)
+            return self._search(self._sync_or_build(), query, scale, k, filter)
 
     def keyword_search(self, query: str, k: int = 10, filter: Filter | None = None) -> list[ScoredRecord]:
         """The ``k`` records whose indexed text best matches ``query`` by BM25 (FTS5), best first.
@@ -210,36 +255,59 @@ class FaissIndex:
 
     # --- internals ---------------------------------------------------------------------------------------
 
-    def _search(self, ann: Ann, query: npt.NDArray[np.float32], k: int, filter: Filter | None) -> list[ScoredRecord]:
-        """The search proper, on an index caught up with the database (lock held)."""
+    def _search(
+        self, ann: Ann, query: npt.NDArray[np.float32], scale: float, k: int, filter: Filter | None
+    ) -> list[ScoredRecord]:
+        """The search proper, on an index caught up with the database (lock held); ``scale`` normalises scores."""
         if filter:
             scores, rowids = self._filtered(ann, query, k, filter)
         elif ann.n_alive:
             scores, rowids = ann.search(query, min(k, ann.n_alive))
         else:
             return []
-        ids = rowids.tolist()
-        hot = self._hot
-        entries = [hot.get(r) for r in ids]
-        if None in entries:
-            missing = [r for r, e in zip(ids, entries, strict=True) if e is None]
-            fetched: dict[int, tuple[Element, str]] = {}
-            for r, (payload, text) in self._db.payloads(missing).items():
-                element = restore_element(payload)
-                fetched[r] = (element, element.text if text == element.text else text)  # one copy of the text kept
-            excess = len(hot) + len(fetched) - HOT_ROWS
-            if excess > 0:  # the oldest first (dicts keep insertion order); this search's rows are in `entries`
-                for r in list(islice(hot, excess + HOT_ROWS // 4)):
-                    del hot[r]
-            hot.update(fetched)
-            entries = [e if e is not None else fetched.get(r) for r, e in zip(ids, entries, strict=True)]
+        return self._hits(scores.tolist(), rowids.tolist(), scale)
+
+    def _hits(self, scores: list[float], ids: list[int], scale: float) -> list[ScoredRecord]:
+        """The hits for FAISS's (score, row id) pairs, best first; each score times ``scale`` (lock held)."""
+        entries = list(map(self._hot.get, ids))
+        if not all(entries):  # not `None in`: that compares every tuple with None
+            entries = self._fetch(ids, entries)
         # A row deleted since the sync (by another process) is skipped as before, unless it was hot: then
         # it is as stale as if the other process had deleted it just after this search.
-        return [
-            ScoredRecord(e[0], min(1.0, max(-1.0, s)), e[1])
-            for s, e in zip(scores.tolist(), entries, strict=True)
-            if e is not None
-        ]
+        setters = _SETTERS
+        if setters is None:
+            return [ScoredRecord(e[0], _clamp(s * scale), e[1]) for s, e in zip(scores, entries, strict=True) if e]
+        set_element, set_score, set_text = setters
+        new = object.__new__
+        out = []
+        for s, e in zip(scores, entries, strict=True):
+            if e is not None:
+                s *= scale
+                hit = new(ScoredRecord)
+                set_element(hit, e[0])
+                set_score(hit, s if -1.0 <= s <= 1.0 else _clamp(s))
+                set_text(hit, e[1])
+                out.append(hit)
+        return out
+
+    def _fetch(self, ids: list[int], entries: list[tuple[Element, str] | None]) -> list[tuple[Element, str] | None]:
+        """``entries`` with the rows missing from the element cache read from the database (and cached)."""
+        hot = self._hot
+        missing = [r for r, e in zip(ids, entries, strict=True) if e is None]
+        fetched: dict[int, tuple[Element, str]] = {}
+        for r, (payload, text) in self._db.payloads(missing).items():
+            element = restore_element(payload)
+            fetched[r] = (element, element.text if text == element.text else text)  # one copy of the text kept
+        excess = len(hot) + len(fetched) - HOT_ROWS
+        if excess > 0:  # the oldest first (dicts keep insertion order); this search's rows are in `entries`
+            for r in list(islice(hot, excess + HOT_ROWS // 4)):
+                del hot[r]
+        hot.update(fetched)
+        return [e if e is not None else fetched.get(r) for r, e in zip(ids, entries, strict=True)]
+
+    def _new_query(self) -> QueryRow:
+        self._query = QueryRow(self.dimensions)
+        return self._query
 
     def _filtered(
         self, ann: Ann, query: npt.NDArray[np.float32], k: int, filter: Filter

@@ -72,3 +72,24 @@ def test_to_document_carries_metadata() -> None:
 
 def test_blob_repr_hides_bytes() -> None:
     assert "data" not in repr(Blob(data=b"secret" * 100, source="x", mime_type="text/html"))
+
+
+def test_restore_gives_the_constructed_element_without_hashing() -> None:
+    E = Element
+    metadata = {"width": 640, "tags": ["a", "b"]}
+    for made in (E(kind="text", source="a.pdf", text="hello", page=3, bbox=(1.0, 2.5, 3.0, 4.0), mime_type="text/plain",
+                   metadata=metadata),
+                 E(kind="image", source="https://example.com/x", text="", object_key="objects/ab.png")):
+        back = E.restore(id=made.id, kind=made.kind, source=made.source, text=made.text, page=made.page,
+                         bbox=list(made.bbox) if made.bbox else None, mime_type=made.mime_type,
+                         object_key=made.object_key, metadata=dict(made.metadata))
+        assert back == made and repr(back) == repr(made) and hash(back) == hash(made)
+        assert back.data is None and isinstance(back.bbox, tuple | type(None))
+    given = {"n": 1}
+    restored = E.restore(id="i" * 32, kind="table", source="s.html", text=None, metadata=given)  # type: ignore[arg-type]
+    given["n"] = 2  # a copy is held, behind a read-only view
+    assert restored.metadata == {"n": 1} and restored.text == "" and restored.id == "i" * 32
+    with pytest.raises(TypeError):
+        restored.metadata["n"] = 3  # type: ignore[index]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        restored.text = "changed"  # type: ignore[misc]
