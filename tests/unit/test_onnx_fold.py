@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mmrag.providers.local._onnx_fold import fold_conv_affine
+from mmrag.providers.local._onnx_fold import fold_conv_affine, message_classes
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -33,22 +33,7 @@ _TOY_SCHEMA = [  # just enough of onnx/onnx.proto (field numbers fixed by the fo
 
 
 def _toy_classes() -> dict[str, Any]:
-    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
-
-    field = descriptor_pb2.FieldDescriptorProto
-    kinds = {"int64": field.TYPE_INT64, "int32": field.TYPE_INT32, "string": field.TYPE_STRING,
-             "bytes": field.TYPE_BYTES, "message": field.TYPE_MESSAGE}
-    file = descriptor_pb2.FileDescriptorProto(name="toy_onnx.proto", package="toy_onnx", syntax="proto2")
-    for name, fields in _TOY_SCHEMA:
-        message = file.message_type.add(name=name)
-        for fname, number, kind, repeated, type_name in fields:
-            message.field.add(name=fname, number=number, type=kinds[kind],
-                              label=field.LABEL_REPEATED if repeated else field.LABEL_OPTIONAL,
-                              type_name=f".toy_onnx.{type_name}" if type_name else None)
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(file)
-    return {name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"toy_onnx.{name}"))
-            for name, _ in _TOY_SCHEMA}
+    return message_classes(_TOY_SCHEMA, "toy_onnx")
 
 
 def _model(nodes: list[tuple[str, list[str], list[str]]], inits: dict[str, Any], x_shape: list[int],

@@ -24,7 +24,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-__all__ = ["fold_conv_affine"]
+__all__ = ["fold_conv_affine", "message_classes"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,16 +46,16 @@ _SCHEMA: list[tuple[str, list[tuple[str, int, str, bool, str]]]] = [
 ]
 
 
-@cache
-def _classes() -> dict[str, Any]:
+def message_classes(schema: list[tuple[str, list[tuple[str, int, str, bool, str]]]], package: str) -> dict[str, Any]:
+    """Protobuf message classes for ``schema`` (``(message, [(field, number, type, repeated, message type)])``,
+    proto2) in their own descriptor pool, by message name: a few fields of a format without its generated code."""
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
     field = descriptor_pb2.FieldDescriptorProto
     kinds = {"int64": field.TYPE_INT64, "int32": field.TYPE_INT32, "float": field.TYPE_FLOAT,
              "string": field.TYPE_STRING, "bytes": field.TYPE_BYTES, "message": field.TYPE_MESSAGE}
-    package = "mmrag_onnx_subset"
     file = descriptor_pb2.FileDescriptorProto(name=f"{package}.proto", package=package, syntax="proto2")
-    for name, fields in _SCHEMA:
+    for name, fields in schema:
         message = file.message_type.add(name=name)
         for fname, number, kind, repeated, type_name in fields:
             message.field.add(name=fname, number=number, type=kinds[kind],
@@ -64,7 +64,12 @@ def _classes() -> dict[str, Any]:
     pool = descriptor_pool.DescriptorPool()
     pool.Add(file)
     return {name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"{package}.{name}"))
-            for name, _ in _SCHEMA}
+            for name, _ in schema}
+
+
+@cache
+def _classes() -> dict[str, Any]:
+    return message_classes(_SCHEMA, "mmrag_onnx_subset")
 
 
 def fold_conv_affine(model_path: str) -> tuple[bytes, int] | None:
