@@ -8,6 +8,7 @@ import random
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -79,6 +80,19 @@ def _split_at(order: list[int], cuts: tuple[bool, ...]) -> list[list[int]]:
     return out
 
 
+def _numpy_blas_threads() -> list[int]:
+    """The thread limit of the BLAS numpy itself calls (the one the numpy encoder runs on), as this thread sees it.
+
+    Other BLAS libraries in the process do not count: faiss-cpu brings an OpenMP build of OpenBLAS whose limit is
+    per thread (OpenMP's nthreads-var), so a worker thread sees its default whatever the process-wide limit is.
+    """
+    from threadpoolctl import threadpool_info
+
+    numpy_dirs = (str(Path(np.__file__).parent), str(Path(np.__file__).parent) + ".libs")
+    return [d["num_threads"] for d in threadpool_info()
+            if d["user_api"] == "blas" and str(d["filepath"]).startswith(numpy_dirs)]
+
+
 class _Recording:
     """The real encoder, recording the rows of each pass and the BLAS thread count it ran under."""
 
@@ -89,9 +103,7 @@ class _Recording:
         self._lock = threading.Lock()
 
     def __call__(self, input_ids: Any, mask: Any) -> Any:
-        from threadpoolctl import threadpool_info
-
-        threads = [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
+        threads = _numpy_blas_threads()
         with self._lock:
             self.rows += len(input_ids)
             self.blas_threads += threads
@@ -121,15 +133,12 @@ def test_duplicate_texts_are_encoded_once(recorded: tuple[MiniLMEmbeddings, _Rec
 def test_concurrent_callers_run_single_threaded_blas_and_restore_the_limit(
     recorded: tuple[MiniLMEmbeddings, _Recording],
 ) -> None:
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-
-    def blas_threads() -> list[int]:
-        return [d["num_threads"] for d in threadpoolctl.threadpool_info() if d["user_api"] == "blas"]
+    pytest.importorskip("threadpoolctl")
 
     model, recording = recorded
-    before = blas_threads()
+    before = _numpy_blas_threads()
     if not before:
-        pytest.skip("numpy is not linked to a BLAS threadpoolctl knows")
+        pytest.skip("numpy's BLAS is not one threadpoolctl finds inside numpy's own folders")
     # Overlapping calls of different lengths, as ingest's slices in flight: the first call in sets one thread,
     # calls that end while others still run must not put the others back on several.
     calls = [[f"sentence {n} " * (1 + (n * 7 + k) % 40) for k in range(1 + n % 5)] for n in range(24)]
@@ -137,7 +146,7 @@ def test_concurrent_callers_run_single_threaded_blas_and_restore_the_limit(
         results = list(pool.map(model.embed_documents, calls))
     assert [len(r) for r in results] == [len(c) for c in calls]
     assert recording.blas_threads and set(recording.blas_threads) == {1}
-    assert blas_threads() == before
+    assert _numpy_blas_threads() == before
 
 
 # ---- onnxruntime for batches ------------------------------------------------------------------------------------
