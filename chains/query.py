@@ -261,12 +261,14 @@ def build_query_chain(
 
         steps.append(RunnablePassthrough.assign(hits=RunnableLambda(
             lambda state: cover_sub_questions(state["hits"], state["lists"], k=options.rrf_k,
-                                              limit=options.context_size), name="cover")))
+                                              limit=options.context_size, weights=options.weights or None),
+            name="cover")))
     if options.continuations and collection is not None:
         from mmrag.retrievers.continuation import with_continuations
 
         steps.append(RunnablePassthrough.assign(hits=RunnableLambda(
-            lambda state: with_continuations(state["hits"], collection.text, limit=options.context_size),
+            lambda state: with_continuations(state["hits"], collection.text, limit=options.context_size,
+                                             filter=options.filter),
             name="continuations")))
     if collection is not None:  # a picture that is in a page and a folder is one hit listing both places
         from mmrag.retrievers.search import with_places

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mmrag.answers import CONTINUATION_LIST, Hit
+
+if TYPE_CHECKING:
+    from mmrag.stores.base import Filter, VectorIndex
 
 __all__ = ["CONTINUED_LIST", "LEAD_CHARS", "TAIL_CHARS", "continuation_of", "is_unfinished", "with_continuations"]
 
@@ -37,6 +40,7 @@ LEAD_CHARS = 400
 overlap of consecutive chunks is at their start, while the same sentence quoted later elsewhere is no
 continuation."""
 
+
 def _wordset(words: str) -> frozenset[str]:
     return frozenset(words.split())
 
@@ -46,6 +50,8 @@ _OPEN_WORDS = _wordset(
     "its their our your his her this these those is are was were be been can could will would shall should may "
     "might must"
 )
+
+
 def _next_page(page: int | None, other: int | None) -> bool:
     return page is None or other is None or other in (page, page + 1)
 
@@ -78,10 +84,11 @@ def is_unfinished(text: str) -> bool:
     return bool(last and last.end(1) == len(stripped) and last.group(1) in _OPEN_WORDS)
 
 
-def continuation_of(hit: Hit, text_index: Any) -> Hit | None:
+def continuation_of(hit: Hit, text_index: VectorIndex, *, filter: Filter | None = None) -> Hit | None:
     """The text chunk of ``hit``'s source that continues it (score 0.0, list :data:`CONTINUED_LIST`), or None
     (not unfinished, or no chunk repeats its end followed by more text). ``text_index`` is the collection's text
-    :class:`~mmrag.stores.base.VectorIndex`."""
+    :class:`~mmrag.stores.base.VectorIndex`; ``filter`` is the search's metadata filter, which the continuation
+    must pass too (a question restricted to page 1 is not answered from page 2)."""
     element = hit.element
     if element.kind != "text" or not is_unfinished(element.text):
         return None
@@ -91,7 +98,7 @@ def continuation_of(hit: Hit, text_index: Any) -> Hit | None:
         tail = tail[-TAIL_CHARS:].split(" ", 1)[-1]  # whole words
     if len(tail.split()) < 3:
         return None
-    found = text_index.keyword_search(tail, k=5, filter={"source": element.source, "kind": "text"})
+    found = text_index.keyword_search(tail, k=5, filter={**(filter or {}), "source": element.source, "kind": "text"})
     best: tuple[int, Hit] | None = None
     for record in found:
         other = record.element
@@ -107,13 +114,15 @@ def continuation_of(hit: Hit, text_index: Any) -> Hit | None:
     return best[1] if best else None
 
 
-def with_continuations(hits: Sequence[Hit], text_index: Any, *, limit: int | None = None) -> list[Hit]:
+def with_continuations(hits: Sequence[Hit], text_index: VectorIndex, *, limit: int | None = None,
+                       filter: Filter | None = None) -> list[Hit]:
     """``hits`` with the continuation of every unfinished text hit right after it (see the module docstring).
 
     A continuation already among ``hits`` moves up to just after the hit it continues (keeping its own score and
     lists, plus :data:`CONTINUED_LIST`); one that is not is added with score 0.0 (no list found it: its place,
     not a score, puts it there; a copied score would also make it tie with the hit it continues). Only the
-    hits of the input are continued (a continuation's own continuation is not added). ``limit`` cuts the result.
+    hits of the input are continued (a continuation's own continuation is not added). ``limit`` cuts the result;
+    ``filter`` is the search's metadata filter (a continuation outside it is not added).
     """
     by_id = {hit.element.id: hit for hit in hits}
     placed: set[str] = set()
@@ -125,7 +134,7 @@ def with_continuations(hits: Sequence[Hit], text_index: Any, *, limit: int | Non
         placed.add(hit.element.id)
         if limit is not None and len(out) >= limit:
             break
-        nxt = continuation_of(hit, text_index)
+        nxt = continuation_of(hit, text_index, filter=filter)
         if nxt is None or nxt.element.id in placed:
             continue
         present = by_id.get(nxt.element.id)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from mmrag.answers import Hit
-from mmrag.retrievers.fusion import RRF_K, Ranked, reciprocal_rank_fusion
+from mmrag.retrievers.fusion import RRF_K, Ranked, weighted_reciprocal_rank_fusion
 
 __all__ = ["cover_sub_questions", "sub_question_of"]
 
@@ -35,11 +35,12 @@ def sub_question_of(list_name: str) -> str:
 
 
 def cover_sub_questions(fused: Sequence[Hit], lists: Mapping[str, Sequence[Ranked]], *, k: int = RRF_K,
-                        limit: int | None = None) -> list[Hit]:
+                        limit: int | None = None, weights: Mapping[str, float] | None = None) -> list[Hit]:
     """``fused`` reordered so that the best hit of every sub-question comes first.
 
-    Each sub-question's best hit is the first of :func:`~mmrag.retrievers.fusion.reciprocal_rank_fusion` over
-    its own lists (constant ``k``). Those hits and the first of ``fused`` lead, in the order they have in
+    Each sub-question's best hit is the first of :func:`~mmrag.retrievers.fusion.weighted_reciprocal_rank_fusion`
+    over its own lists (constant ``k``, the fusion's ``weights``; without weights that is plain RRF). A list the
+    weights turn off (weight 0) names no best hit. Those hits and the first of ``fused`` lead, in the order they have in
     ``fused`` (a best hit that ``fused`` does not hold, because ``fused`` was cut, comes after the ones it holds,
     in sub-question order, with its own RRF score); then the rest of ``fused`` in its order. ``limit`` cuts the
     result (None: no cut).
@@ -49,6 +50,7 @@ def cover_sub_questions(fused: Sequence[Hit], lists: Mapping[str, Sequence[Ranke
         lists: the ranked lists by name, ``<list>:q<i>``.
         k: the RRF constant for ranking each sub-question's own lists.
         limit: keep at most this many hits.
+        weights: the fusion's weights per list or kind of list (:func:`~mmrag.retrievers.fusion.list_weight`).
     """
     groups: dict[str, dict[str, Sequence[Ranked]]] = {}
     for name, ranked in lists.items():
@@ -58,8 +60,8 @@ def cover_sub_questions(fused: Sequence[Hit], lists: Mapping[str, Sequence[Ranke
         position = {hit.element.id: i for i, hit in enumerate(out)}
         best: dict[str, Hit] = {out[0].element.id: out[0]} if out else {}
         for own in groups.values():
-            top = reciprocal_rank_fusion(own, k, limit=1)
-            if top:
+            top = weighted_reciprocal_rank_fusion(own, weights, k, limit=1)
+            if top and top[0].score > 0:
                 best.setdefault(top[0].element.id, top[0])
         missing = len(out)
         lead_ids = sorted(best, key=lambda i: position.get(i, missing))

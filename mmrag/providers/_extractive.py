@@ -153,7 +153,10 @@ def _completed(chosen: list[_Piece], pieces: Sequence[_Piece], elements: Sequenc
         last_pos[p.rank] = max(last_pos.get(p.rank, 0), p.pos)
     out: list[_Piece] = []
     added = 0
+    completions: dict[int, str] = {}  # rank → its completion's text, flattened: later quotes of it are not repeated
     for piece in chosen:
+        if piece.rank in completions and " ".join(piece.text.split()) in completions[piece.rank]:
+            continue
         out.append(piece)
         nxt = continued.get(piece.rank)
         if nxt is None or piece.pos != last_pos.get(piece.rank) or any(p.rank == nxt for p in out):
@@ -163,6 +166,7 @@ def _completed(chosen: list[_Piece], pieces: Sequence[_Piece], elements: Sequenc
         if completion is None or (nxt not in cited and len(cited) >= max_citations):
             continue
         out.append(_Piece(nxt, -1, completion, frozenset(_terms(completion)), elements[nxt].kind))
+        completions[nxt] = " ".join(completion.split())
         added += 1
     while added and len(out) > max_sentences:  # the last quote that is no completion and none's cut end goes
         droppable = [i for i, p in enumerate(out) if i > 0 and p.pos != -1

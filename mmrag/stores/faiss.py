@@ -79,7 +79,7 @@ _SETTERS = _slot_setters()
 
 
 def _clamp(score: float) -> float:
-    """A cosine similarity in [-1, 1] (float32 rounding can step past 1; NaN, from a NaN query, becomes -1)."""
+    """A cosine similarity in [-1, 1] (float32 rounding can step past 1)."""
     return min(1.0, max(-1.0, score))
 
 
@@ -236,6 +236,9 @@ class FaissIndex:
                     self._sql("search").convert(e)
                     raise
         query, scale = as_query(vector)
+        if not np.isfinite(query).all():  # the fast path above takes finite float32 values only
+            raise StoreError("the query vector holds NaN or infinite values (or values beyond float32's range): "
+                             "check the embedding model that made it")
         with self._lock, self._sql("search"):
             ann = self._ann
             if ann is not None and not self._building and ann.version == self._db.current_version():

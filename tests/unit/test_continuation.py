@@ -100,3 +100,11 @@ def test_the_same_sentence_quoted_later_or_pages_away_is_no_continuation(tmp_pat
     index.add([IndexRecord(nxt, [0.0, 1.0, 0.0], nxt.text)])
     found = continuation_of(Hit(cut, 1.0), index)
     assert found is not None and found.element.id == nxt.id
+
+
+def test_a_continuation_outside_the_search_filter_is_not_added(index: FaissIndex) -> None:
+    cut = _hit(index, "zebras stripes unique savanna")
+    assert with_continuations([cut], index, filter={"page": [1]}) == [cut]  # `--page 1` quotes no page 2
+    assert continuation_of(cut, index, filter={"page": [1]}) is None
+    found = continuation_of(cut, index, filter={"page": [1, 2], "source": ["/d/zebras.pdf", "/d/lions.pdf"]})
+    assert found is not None and found.element.page == 2 and found.element.source == "/d/zebras.pdf"

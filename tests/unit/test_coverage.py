@@ -5,7 +5,7 @@ from __future__ import annotations
 from mmrag.answers import Hit
 from mmrag.elements import Element
 from mmrag.retrievers.coverage import cover_sub_questions, sub_question_of
-from mmrag.retrievers.fusion import reciprocal_rank_fusion
+from mmrag.retrievers.fusion import reciprocal_rank_fusion, weighted_reciprocal_rank_fusion
 from mmrag.stores.base import ScoredRecord
 
 
@@ -53,3 +53,14 @@ def test_a_single_question_keeps_its_ranking() -> None:
     fused = reciprocal_rank_fusion(lists)
     assert cover_sub_questions(fused, lists) == fused
     assert cover_sub_questions([], {}) == []
+
+
+def test_lists_the_weights_turn_off_name_no_best_and_weights_pick_each_best() -> None:
+    # q2 is found only by the image list, which the weights turn off: it must not pull X into the top.
+    lists = {"dense:q1": [D, A, C, B], "image:q2": [E], "dense:q3": [A, C], "bm25:q3": [C, A]}
+    weights = {"image": 0.0, "bm25": 2.0}
+    fused = weighted_reciprocal_rank_fusion(lists, weights)
+    assert _texts(fused) == ["C", "A", "D", "B", "E"] and fused[-1].score == 0.0
+    covered = cover_sub_questions(fused, lists, weights=weights)
+    assert _texts(covered) == ["C", "D", "A", "B", "E"]  # q1's best D moves up; q3's best is C under the weights
+    assert _texts(cover_sub_questions(fused, lists)) == ["C", "A", "D", "E", "B"]  # unweighted: E counted

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from pathlib import Path
 
 import faiss
 import numpy as np
 import pytest
 
+from mmrag.errors import StoreError
 from mmrag.stores._faiss_ann import Ann, QueryRow, as_query
 from mmrag.stores.base import IndexRecord, ScoredRecord
 from mmrag.stores.faiss import FaissIndex
@@ -56,10 +58,13 @@ def test_every_path_gives_a_query_the_same_scores(tmp_path: Path) -> None:
     assert index._query is not None  # the list went through the fast path
     for form in (tuple(as_list), query, query.astype(np.float64)):  # a tuple: fast; arrays: the general path
         assert [(h.id, h.score) for h in index.search(form, k=6)] == fast  # type: ignore[arg-type]
-    # A filter that allows everything: resolved in SQL and scored by FAISS (general path), same numbers.
-    filtered = [(h.id, h.score) for h in index.search(as_list, k=6, filter={"source": ["doc.pdf"]})]
-    assert [i for i, _ in filtered] == [i for i, _ in fast]
-    assert [s for _, s in filtered] == pytest.approx([s for _, s in fast], abs=1e-6)
+    # A filter that allows everything, resolved in SQL (general path): 40 rows are scored by numpy, and with
+    # exact_filter_limit=0 by FAISS with an id selector. The same numbers either way.
+    by_faiss, _ = _index(tmp_path / "selector", exact_filter_limit=0)
+    for filtering in (index, by_faiss):
+        filtered = [(h.id, h.score) for h in filtering.search(as_list, k=6, filter={"source": ["doc.pdf"]})]
+        assert [i for i, _ in filtered] == [i for i, _ in fast]
+        assert [s for _, s in filtered] == pytest.approx([s for _, s in fast], abs=1e-6)
 
 
 def test_hits_are_ordinary_frozen_scored_records(tmp_path: Path) -> None:
@@ -79,11 +84,16 @@ def test_hits_are_ordinary_frozen_scored_records(tmp_path: Path) -> None:
 def test_queries_the_fast_path_does_not_take_still_search(tmp_path: Path) -> None:
     index, records = _index(tmp_path)
     assert [h.score for h in index.search([0.0] * DIMS, k=3)] == [0.0, 0.0, 0.0]  # a zero vector: no scaling
-    with pytest.warns(RuntimeWarning, match="overflow"):  # beyond float32: numpy's rules (inf), as before
-        wide = index.search([1e39] + [0.0] * (DIMS - 1), k=3)
-    assert all(-1.0 <= h.score <= 1.0 for h in wide)
-    nan = index.search([math.nan] * DIMS, k=3)
-    assert all(h.score == -1.0 for h in nan)
+    big = [1e38] + [1e-30] * (DIMS - 1)  # finite in float32, but its square overflows float32
+    for form in (big, np.array(big)):
+        hits = index.search(form, k=3)  # type: ignore[arg-type]
+        assert [h.score for h in hits] == pytest.approx(sorted(_cosines(records, big), reverse=True)[:3], abs=1e-5)
+    # NaN, infinity, or beyond float32 (1e39 becomes inf): an error that says so, not arbitrary "perfect" hits
+    for bad in ([math.nan] * DIMS, [math.inf] + [0.0] * (DIMS - 1), [1e39] + [0.0] * (DIMS - 1)):
+        for form in (bad, np.array(bad)):
+            with warnings.catch_warnings(), pytest.raises(StoreError, match="NaN or infinite"):
+                warnings.simplefilter("ignore", RuntimeWarning)  # numpy's overflow warning on the conversion
+                index.search(form, k=3)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         index.search(["a"] * DIMS, k=3)  # type: ignore[list-item]
     assert index.search(list(records[0].vector), k=1)[0].id == records[0].id  # the row is fine afterwards

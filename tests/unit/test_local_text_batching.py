@@ -149,6 +149,49 @@ def test_concurrent_callers_run_single_threaded_blas_and_restore_the_limit(
     assert _numpy_blas_threads() == before
 
 
+def test_a_caller_that_leaves_first_keeps_no_limit_on_its_thread() -> None:
+    """The first caller in sets the limit and another thread restores it: no thread may keep a limit afterwards.
+
+    faiss-cpu's OpenMP OpenBLAS (and OpenMP itself) keep their limit per thread, so a limit set there by the first
+    caller would stay on that thread for good (FAISS builds and searches on it would run on one thread).
+    """
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    pytest.importorskip("faiss")  # loads an OpenMP runtime and its OpenBLAS, as in a real process
+    from mmrag.providers.local.local_text import _single_blas_thread
+
+    def limits() -> list[tuple[str, int]]:
+        return sorted((d["filepath"], d["num_threads"]) for d in threadpoolctl.threadpool_info())
+
+    a_in, b_in, a_out, b_out = (threading.Event() for _ in range(4))
+    seen: dict[str, Any] = {}
+
+    def first() -> None:
+        seen["a before"] = limits()
+        with _single_blas_thread():
+            seen["a inside"] = _numpy_blas_threads()
+            a_in.set()
+            b_in.wait(60)
+        a_out.set()
+        b_out.wait(60)
+        seen["a after"] = limits()
+
+    def last() -> None:
+        a_in.wait(60)
+        with _single_blas_thread():
+            b_in.set()
+            a_out.wait(60)
+        b_out.set()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=last)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert b_out.is_set() and "a after" in seen
+    assert set(seen["a inside"]) <= {1}
+    assert seen["a after"] == seen["a before"]
+
+
 # ---- onnxruntime for batches ------------------------------------------------------------------------------------
 
 TEXTS = [

@@ -385,3 +385,14 @@ def test_a_completion_respects_the_quote_and_citation_limits() -> None:
     assert "data(\"Income\")" not in one.text and _markers(one.text) == [1]
     two = extractive_answer(q, hits, sub_questions=[q], max_sentences=2)
     assert len(two.text.split("\n\n")) == 3 and "data(\"Income\")" in two.text  # header, cut quote, completion
+
+
+def test_a_completion_is_not_quoted_again_when_a_later_quote_is_part_of_it() -> None:
+    cut = Element(kind="text", source="docs/z.pdf", page=1,
+                  text="The zebra herd data is available in the strucchange package: it can be loaded with")
+    goes_on = Element(kind="text", source="docs/z.pdf", page=2,
+                      text='data("Serengeti") loads the herd data.\n\nMore text about grazing and seasons.')
+    ans = extractive_answer("Which package holds the zebra herd data, and how is it loaded?",
+                            [Hit(cut, 0.9, ("bm25:q1",)), Hit(goes_on, 0.0, ("continuation",))])
+    assert ans.text.count('data("Serengeti") loads the herd data.') == 1
+    assert _markers(ans.text) == [1, 2]

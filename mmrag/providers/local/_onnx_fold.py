@@ -116,7 +116,8 @@ def _fold(graph: Any, tensor_class: Any) -> int:
             if node.domain not in ("", "ai.onnx"):
                 break
             if node.op_type in ("Add", "Mul") and len(node.input) == 2:
-                const = _per_channel(inits.get(node.input[1] if node.input[0] == tail else node.input[0]), channels)
+                const = _per_channel(inits.get(node.input[1] if node.input[0] == tail else node.input[0]), channels,
+                                     weight.ndim)
                 if const is None:
                     break
                 if node.op_type == "Add":
@@ -169,15 +170,20 @@ def _tensor(tensor_class: Any, name: str, value: Any) -> Any:
                         raw_data=np.ascontiguousarray(value, dtype="<f4").tobytes())
 
 
-def _per_channel(tensor: Any, channels: int) -> Any:
-    """A constant as one value per output channel, or None if it is not one that broadcasts so."""
+def _per_channel(tensor: Any, channels: int, rank: int) -> Any:
+    """A constant as one value per output channel, or None if it is not one that broadcasts so.
+
+    ``rank`` is the convolution output's (its weight's) number of axes: a constant that broadcasts per channel
+    without changing that shape is a scalar of at most that rank, ``(C, 1, ...)`` or ``(1, C, 1, ...)``.
+    """
     import numpy as np
 
     value = _array(tensor)
-    if value is None:
+    if value is None or value.ndim > rank:
         return None
     if value.size == 1:
         return np.full(channels, value.reshape(-1)[0], np.float32)
-    if value.shape in ((1, channels, 1, 1), (channels, 1, 1)):
+    spatial = (1,) * (rank - 2)
+    if value.shape in ((1, channels, *spatial), (channels, *spatial)):
         return value.reshape(channels)
     return None

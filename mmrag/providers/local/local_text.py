@@ -227,7 +227,7 @@ more single-threaded passes than cores only thrash the caches."""
 
 _blas_lock = threading.Lock()
 _blas_users = 0
-_blas_limiter: Any = None
+_blas_limited: list[tuple[Any, int]] = []
 
 
 @contextmanager
@@ -238,30 +238,42 @@ def _single_blas_thread() -> Iterator[None]:
     it, the last one out restores it. Nested ``threadpool_limits`` blocks on several threads would restore the old
     limit while other calls still run (multi-threaded BLAS under them), and leave whatever limit the last one saw.
     """
-    global _blas_users, _blas_limiter
+    global _blas_users, _blas_limited
     with _blas_lock:
         if _blas_users == 0:
-            _blas_limiter = _limit_blas()
+            _blas_limited = _limit_blas()
         _blas_users += 1
     try:
         yield
     finally:
         with _blas_lock:
             _blas_users -= 1
-            if _blas_users == 0 and _blas_limiter is not None:
+            if _blas_users == 0:
                 _release_blas_control()
-                _blas_limiter.restore_original_limits()
+                for library, threads in _blas_limited:
+                    library.set_num_threads(threads)
                 _release_blas_control()
-                _blas_limiter = None
+                _blas_limited = []
 
 
-def _limit_blas() -> Any:
+def _limit_blas() -> list[tuple[Any, int]]:
+    """Set every process-wide BLAS to one thread; returns each with the limit to restore.
+
+    BLAS builds threaded with OpenMP are left alone: their limit is OpenMP's, per thread, so setting it here would
+    only pin the calling thread (whichever caller came first) to one thread for good, since another thread restores
+    it; our encoder threads would not see it anyway. faiss-cpu ships such an OpenBLAS; numpy's wheels use pthreads.
+    """
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
     except ImportError:  # still correct, only slower on some machines
-        return None
+        return []
     _release_blas_control()
-    return threadpool_limits(1)
+    limited = []
+    for library in ThreadpoolController().lib_controllers:
+        if library.user_api == "blas" and getattr(library, "threading_layer", None) != "openmp":
+            limited.append((library, library.num_threads))
+            library.set_num_threads(1)
+    return limited
 
 
 def _release_blas_control() -> None:
