@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
-from itertools import islice
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +39,7 @@ from mmrag.stores._faiss_ann import (
     write_cache,
 )
 from mmrag.stores._faiss_db import DB_ERRORS, RecordDB, SqlErrors, filter_sql, restore_element
+from mmrag.stores._faiss_hits import HotRows
 from mmrag.stores._memory import release_free_memory
 from mmrag.stores.base import Filter, IndexRecord, ScoredRecord, check_filter
 
@@ -51,38 +50,6 @@ logger = logging.getLogger(__name__)
 DB_NAME = "index.sqlite3"
 CACHE_NAME = "vectors.faiss"
 EXACT_FILTER_SHARE = 0.1
-HOT_ROWS = 16_384
-"""Elements of recently returned rows kept per index (rows are immutable and row ids never reused: always valid).
-
-A first hit costs a SQLite read, JSON and an element rebuild, about 25 us per row, which is as much as a flat
-search of 10k vectors for a whole page of hits; a cached hit costs a dict lookup. At about 1.1 KB per 200-character
-chunk (the text is held once), the full cache is about 20 MB, 30-40 MB with 1000-character chunks: next to the
-150 MB of float32 vectors of a 100k-row index that needs it most. The oldest quarter is dropped when it is full.
-"""
-
-
-def _slot_setters() -> tuple[Callable[[ScoredRecord, Any], None], ...] | None:
-    """The setters of ``ScoredRecord``'s three slots, for building hits without the frozen dataclass's ``__init__``.
-
-    That ``__init__`` is a Python function making three ``object.__setattr__`` calls; setting the slots through
-    their descriptors does the same with no Python frame (about 0.8 us a hit once FAISS has flushed the CPU
-    caches). Only while ``ScoredRecord`` is the plain three-slot record it is today: with anything more (a
-    ``__post_init__``, another field) this is None and the constructor is used.
-    """
-    slots = ScoredRecord.__dict__.get("__slots__")
-    if slots != ("element", "score", "text") or hasattr(ScoredRecord, "__post_init__"):
-        return None
-    return tuple(ScoredRecord.__dict__[name].__set__ for name in slots)
-
-
-_SETTERS = _slot_setters()
-
-
-def _clamp(score: float) -> float:
-    """A cosine similarity in [-1, 1] (float32 rounding can step past 1)."""
-    return min(1.0, max(-1.0, score))
-
-
 class FaissIndex:
     """A vector index in a local folder: SQLite (records, BM25) plus an in-memory FAISS index.
 
@@ -121,7 +88,7 @@ class FaissIndex:
         self._built = threading.Condition(self._lock)
         self._cached_version: int | None = None  # the version vectors.faiss holds, when this instance knows it
         # Row id → (element, indexed text) of recent hits: a repeated hit skips SQLite, JSON and the rebuild.
-        self._hot: dict[int, tuple[Element, str]] = {}
+        self._hot = HotRows(self._db.payloads)
         self._query: QueryRow | None = None  # the fast path's query and result buffers (used under the lock)
 
     def __repr__(self) -> str:
@@ -231,7 +198,7 @@ class FaissIndex:
                     if ann.version == self._db.current_version():
                         found = ann.top(self._query or self._new_query(), vector, k)
                         if found is not None:
-                            return self._hits(*found)
+                            return self._hot.hits(*found)
                 except DB_ERRORS as e:
                     self._sql("search").convert(e)
                     raise
@@ -268,45 +235,7 @@ class FaissIndex:
             scores, rowids = ann.search(query, min(k, ann.n_alive))
         else:
             return []
-        return self._hits(scores.tolist(), rowids.tolist(), scale)
-
-    def _hits(self, scores: list[float], ids: list[int], scale: float) -> list[ScoredRecord]:
-        """The hits for FAISS's (score, row id) pairs, best first; each score times ``scale`` (lock held)."""
-        entries = list(map(self._hot.get, ids))
-        if not all(entries):  # not `None in`: that compares every tuple with None
-            entries = self._fetch(ids, entries)
-        # A row deleted since the sync (by another process) is skipped as before, unless it was hot: then
-        # it is as stale as if the other process had deleted it just after this search.
-        setters = _SETTERS
-        if setters is None:
-            return [ScoredRecord(e[0], _clamp(s * scale), e[1]) for s, e in zip(scores, entries, strict=True) if e]
-        set_element, set_score, set_text = setters
-        new = object.__new__
-        out = []
-        for s, e in zip(scores, entries, strict=True):
-            if e is not None:
-                s *= scale
-                hit = new(ScoredRecord)
-                set_element(hit, e[0])
-                set_score(hit, s if -1.0 <= s <= 1.0 else _clamp(s))
-                set_text(hit, e[1])
-                out.append(hit)
-        return out
-
-    def _fetch(self, ids: list[int], entries: list[tuple[Element, str] | None]) -> list[tuple[Element, str] | None]:
-        """``entries`` with the rows missing from the element cache read from the database (and cached)."""
-        hot = self._hot
-        missing = [r for r, e in zip(ids, entries, strict=True) if e is None]
-        fetched: dict[int, tuple[Element, str]] = {}
-        for r, (payload, text) in self._db.payloads(missing).items():
-            element = restore_element(payload)
-            fetched[r] = (element, element.text if text == element.text else text)  # one copy of the text kept
-        excess = len(hot) + len(fetched) - HOT_ROWS
-        if excess > 0:  # the oldest first (dicts keep insertion order); this search's rows are in `entries`
-            for r in list(islice(hot, excess + HOT_ROWS // 4)):
-                del hot[r]
-        hot.update(fetched)
-        return [e if e is not None else fetched.get(r) for r, e in zip(ids, entries, strict=True)]
+        return self._hot.hits(scores.tolist(), rowids.tolist(), scale)
 
     def _new_query(self) -> QueryRow:
         self._query = QueryRow(self.dimensions)
@@ -417,8 +346,7 @@ class FaissIndex:
             held = ann.rowids[ann.alive]
             gone = held[~np.isin(held, rows, assume_unique=True)]
             ann.remove(gone)
-            for r in gone.tolist():
-                self._hot.pop(r, None)
+            self._hot.discard(gone.tolist())
             last = int(ann.rowids[-1]) if len(ann.rowids) else 0
             new_ids, new_vectors = self._db.vectors_after(last)
             if ann.n_alive + len(new_ids) == len(rows):

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import mmrag.stores.faiss as faiss_store
+import mmrag.stores._faiss_hits as faiss_hits
 from mmrag.stores.base import IndexRecord
 from mmrag.stores.faiss import FaissIndex
 from mmrag.testing.conformance import make_record
@@ -69,7 +69,7 @@ def test_cached_elements_follow_another_processes_commits(tmp_path: Path, hnsw_t
 
 
 def test_a_cache_smaller_than_k_still_returns_every_hit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(faiss_store, "HOT_ROWS", 4)  # a size setting, so that eviction happens on every search
+    monkeypatch.setattr(faiss_hits, "HOT_ROWS", 4)  # a size setting, so that eviction happens on every search
     records = _records(60, seed=1)
     index = FaissIndex(tmp_path / "idx", DIMS)
     index.add(records)
