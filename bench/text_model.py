@@ -86,7 +86,7 @@ def _kernels(model: object) -> dict[str, object]:
     """onnxruntime session build (wall, CPU) and one query's forward pass per kernel (median of 10, ms)."""
     import numpy as np
 
-    from mmrag.providers.local.local_text import _single_blas_thread
+    from mmrag.providers.local._cpu import single_blas_thread
 
     loaded = model._load()  # type: ignore[attr-defined]
     t0, c0 = time.perf_counter(), time.process_time()
@@ -96,7 +96,7 @@ def _kernels(model: object) -> dict[str, object]:
     mask = np.ones_like(ids)
     passes: dict[str, float] = {}
     for name, encoder in (("numpy", loaded.encoder), ("onnxruntime", onnx)):
-        with _single_blas_thread():  # as embed_query runs it: one BLAS thread
+        with single_blas_thread():  # as embed_query runs it: one BLAS thread
             encoder(ids, mask)
             times = []
             for _ in range(10):

@@ -157,7 +157,7 @@ def test_a_caller_that_leaves_first_keeps_no_limit_on_its_thread() -> None:
     """
     threadpoolctl = pytest.importorskip("threadpoolctl")
     pytest.importorskip("faiss")  # loads an OpenMP runtime and its OpenBLAS, as in a real process
-    from mmrag.providers.local.local_text import _single_blas_thread
+    from mmrag.providers.local._cpu import single_blas_thread
 
     def limits() -> list[tuple[str, int]]:
         return sorted((d["filepath"], d["num_threads"]) for d in threadpoolctl.threadpool_info())
@@ -167,7 +167,7 @@ def test_a_caller_that_leaves_first_keeps_no_limit_on_its_thread() -> None:
 
     def first() -> None:
         seen["a before"] = limits()
-        with _single_blas_thread():
+        with single_blas_thread():
             seen["a inside"] = _numpy_blas_threads()
             a_in.set()
             b_in.wait(60)
@@ -177,7 +177,7 @@ def test_a_caller_that_leaves_first_keeps_no_limit_on_its_thread() -> None:
 
     def last() -> None:
         a_in.wait(60)
-        with _single_blas_thread():
+        with single_blas_thread():
             b_in.set()
             a_out.wait(60)
         b_out.set()

