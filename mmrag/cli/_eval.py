@@ -74,9 +74,11 @@ def run(ctx: click.Context, /, golden: Path, collection: str | None, variants: s
         raise click.UsageError(f"{golden} has no usable question", ctx)
     report = evaluate(golden_set, settings, variants=variants, k=k, concurrency=concurrency, judge=judge)
     if html_path is not None:
-        from mmrag.eval.html_report import render_html
+        from mmrag.eval.html_report import NO_PLOTS, plots_available, render_html
 
         html_path.write_text(render_html(report), encoding="utf-8")
+        if not plots_available():
+            click.secho(f"{plain(str(html_path))}: {NO_PLOTS}", fg="yellow", err=True)
     if as_json:
         for row in report.to_rows():
             click.echo(json.dumps({"type": "question", **row}, ensure_ascii=False))

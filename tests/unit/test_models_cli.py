@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -49,7 +50,9 @@ def test_ocr_off_is_reported_as_unavailable() -> None:
 def test_clip_folder_selects_clip_and_a_wrong_folder_fails_early(tmp_path) -> None:  # type: ignore[no-untyped-def]
     settings = Settings(clip_model=tmp_path)
     role = {r.role: r for r in describe_roles(settings)}["image space"]
-    assert role.available and "CLIP" in role.model
+    has_clip = all(importlib.util.find_spec(name) is not None for name in ("torch", "transformers"))
+    assert "CLIP" in role.model and role.available is has_clip  # without the clip extra: listed, unavailable
+    assert role.why == ("MMRAG_CLIP_MODEL is set" if has_clip else "CLIP needs pip install 'mmrag[clip]'")
     with pytest.raises(ConfigError, match=re.escape(f"{tmp_path}: no config.json")):
         build_providers(settings)  # the folder holds no CLIP model: said at construction, naming the folder
 

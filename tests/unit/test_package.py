@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import zipfile
@@ -87,3 +88,12 @@ def test_readme_style_import_gives_functions() -> None:
     from mmrag.chains import QueryOptions, build_query_chain, ingest
 
     assert callable(ingest) and callable(build_query_chain) and isinstance(QueryOptions, type)
+
+
+def test_the_emulators_client_without_boto3_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mmrag.errors import MissingDependencyError
+    from mmrag.testing import BedrockEmulator
+
+    monkeypatch.setitem(sys.modules, "boto3", None)  # as in a base install: importing boto3 fails
+    with pytest.raises(MissingDependencyError, match=re.escape("install with pip install 'mmrag[aws]'")):
+        BedrockEmulator().client()
