@@ -6,8 +6,9 @@ Every error a user can meet is an :class:`MmragError`; SDK errors are wrapped wi
     ├── ConfigError                  bad or missing settings
     │   └── MissingDependencyError   an optional extra is not installed; the message names it
     ├── ParseError(source)           one source could not be read or parsed; other sources go on
-    │   └── FetchError(source)       a URL could not be fetched (HTTP error, too big, too many redirects)
-    │       └── UnsafeURLError       refused before any request: scheme or address not allowed
+    │   ├── FetchError(source)       a URL could not be fetched (HTTP error, too big, too many redirects)
+    │   │   └── UnsafeURLError       refused before any request: scheme or address not allowed
+    │   └── SourceNotFoundError      a named file does not exist (also a NotFoundError)
     ├── ProviderError(is_retryable)  a model call failed
     ├── StoreError                   a vector index or object store failed
     └── NotFoundError                a collection, source or file that was asked for does not exist
@@ -25,6 +26,7 @@ __all__ = [
     "NotFoundError",
     "ParseError",
     "ProviderError",
+    "SourceNotFoundError",
     "StoreError",
     "UnsafeURLError",
 ]
@@ -95,3 +97,8 @@ class StoreError(MmragError):
 class NotFoundError(MmragError):
     """Something the user named (a collection, a source, a file) does not exist. Read-only commands raise it
     instead of creating what is missing."""
+
+
+class SourceNotFoundError(ParseError, NotFoundError):
+    """A named file (or a pattern) matches nothing: a :class:`ParseError` where sources are processed one by one
+    (ingest: that source fails, the others go on), a :class:`NotFoundError` where it is the one input (exit 3)."""

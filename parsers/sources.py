@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mmrag.elements import Blob, Element, Parser
-from mmrag.errors import MmragError, ParseError
+from mmrag.errors import MmragError, ParseError, SourceNotFoundError
 from mmrag.parsers._report import collect_warnings
 from mmrag.parsers.mime import IMAGE_TYPES, sniff_mime
 from mmrag.parsers.options import ParseOptions
@@ -78,6 +78,19 @@ def display_source(source: str) -> str:
              if k.lower() not in _SECRET_PARAMS and not k.lower().startswith(_SECRET_PREFIXES)]
     kept = urlencode(query) if len(query) != len(parse_qsl(parts.query, keep_blank_values=True)) else parts.query
     return urlunsplit((parts.scheme, netloc, parts.path, kept, parts.fragment))
+
+
+def nothing_to_read(source: str) -> str | None:
+    """Why an item of :func:`expand_sources` holds nothing to read (a missing file, a pattern or folder that
+    matches no supported file), or None when it may (an existing file, any URL). Touches only the file system."""
+    if is_url(source):
+        return None
+    path = Path(source[len("file://") :] if source.startswith("file://") else source).expanduser()
+    if path.is_dir():
+        return "the folder has no supported files (pdf, html, png, jpg, gif, webp, bmp, tiff)"
+    if not path.exists():
+        return "the pattern matches no files" if _GLOB_CHARS & set(source) else "no such file"
+    return None
 
 
 def expand_sources(sources: Iterable[str | os.PathLike[str]]) -> list[str]:
@@ -164,8 +177,8 @@ def load_blob(source: str, options: ParseOptions | None = None) -> Blob:
         raise ParseError(source, "the folder has no supported files (pdf, html, png, jpg, gif, webp, bmp, tiff)")
     if not path.exists():
         if _GLOB_CHARS & set(source):
-            raise ParseError(source, "the pattern matches no files")
-        raise ParseError(source, "no such file")
+            raise SourceNotFoundError(source, "the pattern matches no files")
+        raise SourceNotFoundError(source, "no such file")
     try:
         size = path.stat().st_size
         if size > options.max_source_bytes:

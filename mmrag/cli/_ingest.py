@@ -28,6 +28,7 @@ def ingest(ctx: click.Context, /, sources: tuple[str, ...], as_json: bool, force
     from mmrag.chains.ingestion import ingest as run_ingest
 
     settings = settings_from(ctx, **overrides)
+    _check_something_exists(sources)
     with ingest_progress(enabled=not as_json) as progress:
         report = run_ingest(sources, settings, force=force, progress=progress)
     if as_json:
@@ -36,3 +37,15 @@ def ingest(ctx: click.Context, /, sources: tuple[str, ...], as_json: bool, force
         print_ingest_report(report, settings)
     if not report.complete:
         sys.exit(1)
+
+
+def _check_something_exists(sources: tuple[str, ...]) -> None:
+    """Stop before any collection is opened (or created) when no named source holds anything to read; with one
+    that does, the others fail one by one in the report (exit status 1)."""
+    from mmrag.errors import NotFoundError
+    from mmrag.parsers.sources import expand_sources, nothing_to_read
+
+    expanded = expand_sources(sources)
+    problems = [f"{source}: {why}" for source in expanded if (why := nothing_to_read(source))]
+    if expanded and len(problems) == len(expanded):
+        raise NotFoundError(f"nothing to ingest ({'; '.join(problems)}); no collection was created or changed")

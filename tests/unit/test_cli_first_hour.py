@@ -71,6 +71,7 @@ def test_asking_an_empty_home_says_how_to_fill_it(runner: CliRunner, monkeypatch
     (["ask", "   "], 2, "the question is empty"),
     (["search", ""], 2, "the query is empty"),
     (["search", "--image", "README.md"], 1, "README.md: not a readable image"),
+    (["search", "--image", "no/such.png"], 3, "no/such.png: no such file"),
 ])
 def test_bad_input_is_one_line_and_an_exit_code(runner: CliRunner, monkeypatch: pytest.MonkeyPatch,
                                                 tmp_path: Path, argv: list[str], code: int, words: str) -> None:

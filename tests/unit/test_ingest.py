@@ -242,7 +242,16 @@ def test_cli_ingest_json_then_unchanged_then_collections(tmp_path: Path, docs: P
     [row] = [json.loads(line) for line in listed.stdout.splitlines()]
     assert row["name"] == "pics" and row["sources"] == 1 and row["elements"] == {"image": 1}
     bad = runner.invoke(cli, ["ingest", str(tmp_path / "nope.pdf"), "-c", "pics"], env=env)
-    assert bad.exit_code == 1 and "no such file" in bad.output
+    assert bad.exit_code == 3 and f"nothing to ingest ({tmp_path / 'nope.pdf'}: no such file)" in bad.stderr
+    nowhere = runner.invoke(cli, ["ingest", str(tmp_path / "nope.pdf"), str(tmp_path / "no*.pdf"), "-c", "new"],
+                            env=env)
+    assert nowhere.exit_code == 3 and "the pattern matches no files" in nowhere.stderr
+    assert not (tmp_path / "clihome" / "new").exists()  # nothing to read: no collection created
+    mixed = runner.invoke(cli, ["ingest", str(docs / IMAGE), str(tmp_path / "nope.pdf"), "-c", "pics", "--json"],
+                          env=env)
+    assert mixed.exit_code == 1  # one source to read: the missing one fails in the report, the other goes on
+    statuses = {Path(s["source"]).name: s["status"] for s in json.loads(mixed.stdout)["sources"]}
+    assert statuses == {Path(IMAGE).name: "unchanged", "nope.pdf": "failed"}
     gone = runner.invoke(cli, ["collections", "delete", "pics", "--yes"], env=env)
     assert gone.exit_code == 0 and not (tmp_path / "clihome" / "pics").exists()
     missing = runner.invoke(cli, ["collections", "delete", "pics", "--yes"], env=env)
