@@ -80,7 +80,7 @@ def print_ingest_report(report: IngestReport, settings: Settings) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from mmrag.terminal import markup
+    from mmrag.terminal import counted, markup
 
     out, err = Console(highlight=False), Console(stderr=True, highlight=False, soft_wrap=True)
     if not out.is_terminal:
@@ -107,8 +107,8 @@ def print_ingest_report(report: IngestReport, settings: Settings) -> None:
     calls = report.model_calls
     kinds = ", ".join(f"{n} {k}" for k, n in report.elements.items()) or "no elements"
     failed = sum(s.status == "failed" for s in report.sources)
-    left = f"; {report.pending} elements left pending" if report.pending else ""
-    out.print(f"{len(report.sources)} sources ({failed} failed); {kinds}{left}")
+    left = f"; {counted(report.pending, 'element')} left pending" if report.pending else ""
+    out.print(f"{counted(len(report.sources), 'source')} ({failed} failed); {kinds}{left}")
     out.print(f"model calls: {calls['new']} new, {calls['cached']} cached"
               + (f"; estimated Bedrock cost ${report.estimated_cost_usd:.4f}" if settings.profile == "bedrock" else
                  " (local models: no cost)"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["markup", "plain"]
+__all__ = ["counted", "markup", "plain"]
 
 # C0 and C1 controls and DEL, except tab and newline; also the bidi overrides that can reorder what is shown.
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -25,3 +25,8 @@ def markup(text: object) -> str:
     from rich.markup import escape
 
     return escape(plain(text))
+
+
+def counted(n: int, word: str) -> str:
+    """``n`` and ``word``, plural unless ``n`` is 1: ``counted(1, "source")`` → ``"1 source"``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"

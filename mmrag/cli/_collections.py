@@ -17,7 +17,7 @@ def collections(ctx: click.Context, /, as_json: bool) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from mmrag.stores.collection import list_collections
-    from mmrag.terminal import plain
+    from mmrag.terminal import counted, plain
 
     found = list_collections(settings_from(ctx))
     if as_json:
@@ -28,7 +28,7 @@ def collections(ctx: click.Context, /, as_json: bool) -> None:
         click.echo("no collections yet: run mmrag ingest SOURCE...")
     for c in found:
         kinds = ", ".join(f"{n} {k}" for k, n in c["elements"].items()) or "empty"
-        click.echo(plain(f"{c['name']}: {c['sources']} sources; {kinds}; {c['bytes'] / 1e6:.1f} MB on disk "
+        click.echo(plain(f"{c['name']}: {counted(c['sources'], 'source')}; {kinds}; {c['bytes'] / 1e6:.1f} MB on disk "
                          f"({c['vector_store']}; text: {c['text_model']}; image: {c['image_model']})"))
 
 
@@ -39,13 +39,14 @@ def collections(ctx: click.Context, /, as_json: bool) -> None:
 def collections_delete(ctx: click.Context, /, name: str, yes: bool) -> None:
     """Delete the collection NAME: its vectors, objects and manifest."""
     from mmrag.stores.collection import delete_collection, require_collection
+    from mmrag.terminal import counted, plain
 
     settings = settings_from(ctx)
     require_collection(settings, name)
     if not yes:
         click.confirm(f"Delete collection {name!r} and everything in it?", abort=True)
     done = delete_collection(settings, name)
-    click.echo(f"deleted {done['name']} ({done['sources']} sources)")
+    click.echo(plain(f"deleted {done['name']} ({counted(done['sources'], 'source')})"))
 
 
 @collections.command("gc")

@@ -21,7 +21,7 @@ def remove(ctx: click.Context, /, sources: tuple[str, ...], collection: str | No
     collection (exit status 3).
     """
     from mmrag.chains.upkeep import remove_sources
-    from mmrag.terminal import plain
+    from mmrag.terminal import counted, plain
 
     settings = settings_from(ctx, collection=collection)
     for row in remove_sources(sources, settings):
@@ -29,5 +29,5 @@ def remove(ctx: click.Context, /, sources: tuple[str, ...], collection: str | No
             click.echo(json.dumps(row, ensure_ascii=False))
         else:
             kept = f", {row['shared']} kept (other sources show them)" if row["shared"] else ""
-            click.echo(plain(f"removed {row['source']}: {row['elements']} elements{kept}, "
-                             f"{row['objects_deleted']} objects deleted"))
+            click.echo(plain(f"removed {row['source']}: {counted(row['elements'], 'element')}{kept}, "
+                             f"{counted(row['objects_deleted'], 'object')} deleted"))

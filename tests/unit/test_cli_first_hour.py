@@ -121,3 +121,14 @@ def test_output_closed_early_stops_quietly(data_dir: Path) -> None:
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=300) == 141, stderr
     assert "error" not in stderr and "Traceback" not in stderr, stderr
+
+
+def test_counts_of_one_are_singular(runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    _home(monkeypatch, tmp_path)
+    done = runner.invoke(cli, ["ingest", str(IMAGE)])
+    assert done.exit_code == 0, done.output
+    assert "1 source (0 failed); 1 image" in done.stdout
+    listed = runner.invoke(cli, ["collections"])
+    assert listed.stdout.startswith("default: 1 source; 1 image;")
+    removed = runner.invoke(cli, ["remove", str(IMAGE)])
+    assert removed.stdout.startswith(f"removed {IMAGE}: 1 element, 1 object deleted"), removed.stdout
