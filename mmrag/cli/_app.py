@@ -137,6 +137,21 @@ def freeze_imports() -> None:
         gc.freeze()
 
 
+def open_in_browser(uri: str) -> None:
+    """Open a page we wrote (``--open``); when no browser can be started here (no display, none installed), say so
+    on stderr with the page's address instead of doing nothing."""
+    import webbrowser
+
+    from mmrag.terminal import plain
+
+    try:
+        opened = webbrowser.open(uri)
+    except webbrowser.Error:
+        opened = False
+    if not opened:
+        click.secho(f"no browser could be opened here: open {plain(uri)} yourself", fg="yellow", err=True)
+
+
 def parse_options(command: Any) -> Any:
     """The parsing options, shared by ``mmrag parse`` and ``mmrag ingest`` (they parse the same way)."""
     options = [

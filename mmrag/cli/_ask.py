@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mmrag.cli._app import cli, freeze_imports, gc_paused, settings_from
+from mmrag.cli._app import cli, freeze_imports, gc_paused, open_in_browser, settings_from
 
 if TYPE_CHECKING:
     from mmrag.answers import Answer
@@ -144,6 +144,4 @@ def _write_html(answer: object, html_path: str | None, open_browser: bool) -> No
     uri = write_html(html_path, answer_html(answer, fetch_links=True))
     click.secho(f"answer page: {plain(uri)}", err=True, dim=True)
     if open_browser:
-        import webbrowser
-
-        webbrowser.open(uri)
+        open_in_browser(uri)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from mmrag.cli._app import cli, freeze_imports, gc_paused, settings_from
+from mmrag.cli._app import cli, freeze_imports, gc_paused, open_in_browser, settings_from
 
 if TYPE_CHECKING:
     from mmrag.answers import Hit
@@ -106,6 +106,4 @@ def search(ctx: click.Context, /, query: str | None, image_ref: str | None, imag
 
         click.secho(f"gallery: {plain(uri)} ({len(hits)} results)", err=True, dim=True)
         if open_browser:
-            import webbrowser
-
-            webbrowser.open(uri)
+            open_in_browser(uri)

@@ -152,3 +152,16 @@ def test_ask_html_writes_the_visual_answer(home: Path, tmp_path: Path) -> None:
     assert "<th>" in html and "data:image/jpeg;base64," in html  # the table as a table, its page region drawn
     usage = CliRunner().invoke(cli, ["ask", "x", "--open"], env=_env(home))
     assert usage.exit_code == 2 and "--open needs --html" in usage.stderr
+
+
+def test_open_without_a_browser_says_where_the_page_is(home: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import webbrowser
+
+    opened: list[str] = []
+    monkeypatch.setattr(webbrowser, "open", lambda uri, *a, **k: opened.append(uri) and False)  # none here
+    page = tmp_path / "gallery.html"
+    result = CliRunner().invoke(cli, ["search", "mtcars", "-k", "2", "--html", str(page), "--open"], env=_env(home))
+    assert result.exit_code == 0, result.output
+    assert opened == [page.resolve().as_uri()]
+    assert f"no browser could be opened here: open {page.resolve().as_uri()} yourself" in result.stderr
