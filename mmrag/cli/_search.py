@@ -45,7 +45,9 @@ def _row(n: int, hit: Hit) -> str:
 @click.option("--kind", "kinds", type=click.Choice(KINDS), multiple=True, help="Only these kinds (repeatable).")
 @click.option("--source", "source_glob", metavar="GLOB", help="Only sources matching GLOB (path or file name).")
 @click.option("--page", type=click.IntRange(1), help="Only elements of this page.")
-@click.option("--threshold", type=float, help="Drop hits whose cosine similarity is below this.")
+@click.option("--threshold", type=float,
+              help="Drop vector matches whose cosine similarity is below this (keyword matches stay; a text query's "
+                   "scores are then fused RRF scores, --image scores are cosines).")
 @click.option("-c", "--collection", help="Collection to search [default: MMRAG_COLLECTION or 'default'].")
 @click.option("-k", "k", type=click.IntRange(1, 200), default=10, show_default=True, help="Results to show.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per result per line.")
