@@ -155,8 +155,34 @@ def gallery_page(hits: Sequence[Hit], loader: Loader, *, query: str = "", collec
     return _page(title, head + hit_cards(hits, loader))
 
 
+_BLOCKS = re.compile(r"(\n[ \t]*\n)")
+_TABLE_ROW = re.compile(r"[ \t]*\|.*\|[ \t]*")
+_TABLE_RULE = re.compile(r"[ \t]*\|?([ \t]*:?-+:?[ \t]*\|)+[ \t]*")
+
+
+def _answer_text(text: str, known: set[int]) -> str:
+    """The answer text as HTML: a quoted Markdown table (an extractive answer quotes table rows so) as a table,
+    everything else escaped, with each ``[n]`` linking to its evidence below."""
+    out = []
+    for block in _BLOCKS.split(text):
+        lines = [line for line in block.split("\n") if line.strip()]
+        rows = [line for line in lines if _TABLE_ROW.fullmatch(line)]
+        rest = [line for line in lines if not _TABLE_ROW.fullmatch(line)]
+        if len(rows) < 2 or any(not _MARKERS.fullmatch(line.strip()) for line in rest):
+            out.append(_marked(block, known))
+            continue
+        cells = [[esc(c.strip()) for c in row.strip().strip("|").split("|")] for row in rows
+                 if not _TABLE_RULE.fullmatch(row)]
+        head = "<tr>" + "".join(f"<th>{c}</th>" for c in cells[0]) + "</tr>" if len(rows) > len(cells) else ""
+        body = cells[1:] if head else cells
+        lines_html = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in body)
+        out.append(f'<table class="data quoted">{head}{lines_html}</table>'
+                   + "".join(_marked(line.strip(), known) for line in rest))
+    return "".join(out)
+
+
 def _marked(text: str, known: set[int]) -> str:
-    """The answer text escaped, with each ``[n]`` linking to its evidence below."""
+    """The text escaped, with each ``[n]`` linking to its evidence below."""
     def link(match: re.Match[str]) -> str:
         numbers = [int(n) for n in re.split(r"\s*,\s*", match.group(1))]
         parts = [f'<a href="#cite-{n}">{n}</a>' if n in known else str(n) for n in numbers]
@@ -229,7 +255,7 @@ def answer_body(answer: Answer, loader: Loader) -> str:
     sub_html = ("<p class=\"meta\">sub-questions: " + "; ".join(esc(s) for s in subs) + "</p>") if subs else ""
     evidence = "".join(sections) or '<p class="meta">no citations</p>'
     return (f"<h1>{esc(answer.question)}</h1>{sub_html}{badge}"
-            f'<div class="answer">{_marked(answer.text, known)}</div>{evidence}')
+            f'<div class="answer">{_answer_text(answer.text, known)}</div>{evidence}')
 
 
 def answer_page(answer: Answer, loader: Loader) -> str:

@@ -135,6 +135,19 @@ def test_table_is_rendered_as_a_table() -> None:
     assert "<td>&lt;x&gt;</td>" in page
 
 
+def test_table_rows_quoted_in_the_answer_are_a_table_there_too() -> None:
+    table = Element(kind="table", source="/d/t.pdf", text="| | hp |\n|---|---|\n| Mazda RX4 | 110 |", page=1)
+    text = ("Extractive answer: quoted.\n\nThe hp of a car [1]\n\n| | hp |\n|---|---|\n| Mazda RX4 | 110 |\n"
+            "| <b>x</b> | 1 |\n[1]\n\n| not | a table, one row |")
+    page = answer_html(Answer("hp?", text, "extractive", citations=(Citation.for_element(1, table),),
+                              hits=(Hit(table, 1.0),)))
+    answer = page.split('<div class="answer">', 1)[1].split("</div>", 1)[0]
+    assert '<table class="data quoted"><tr><th></th><th>hp</th></tr><tr><td>Mazda RX4</td><td>110</td></tr>' in answer
+    assert "<td>&lt;b&gt;x&lt;/b&gt;</td>" in answer and "<b>x" not in answer
+    assert '</table>[<a href="#cite-1">1</a>]' in answer and "|---|" not in answer
+    assert "| not | a table, one row |" in answer  # a single row stays text
+
+
 def test_presigned_link_validity_is_stated() -> None:
     url = "https://b.s3.amazonaws.com/k.png?X-Amz-Date=20261130T120000Z&X-Amz-Expires=3600&X-Amz-Signature=ab"
     assert "valid for 1 h (until 2026-11-30 13:00 UTC)" in str(link_validity(url, now=1796040000.0))
