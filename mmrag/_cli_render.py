@@ -93,11 +93,19 @@ def print_ingest_report(report: IngestReport, settings: Settings) -> None:
         table.add_column(column, justify="left" if column in ("source", "status") else "right",
                          overflow="fold" if column == "source" else "ellipsis")
     style = {"failed": "red", "unchanged": "dim", "new": "green", "updated": "yellow"}
+    unchanged = [s for s in report.sources if s.status == "unchanged"]
     for s in report.sources:
+        if s.status == "unchanged" and len(unchanged) > 1:
+            continue  # one summary row below: a re-run lists what changed, not the whole collection again
         counts = [str(s.elements.get(k, 0)) for k in ("text", "table", "image", "page")]
         pending = [f"[yellow]{s.pending}[/]" if s.pending else "0"] if report.pending else []
         table.add_row(markup(_short(s.source)), f"[{style[s.status]}]{s.status}[/]", *counts, str(s.added),
                       str(s.removed), *pending)
+    if len(unchanged) > 1:
+        counts = [str(sum(s.elements.get(k, 0) for s in unchanged)) for k in ("text", "table", "image", "page")]
+        table.add_row(f"[dim]({counted(len(unchanged), 'other source')})[/]" if len(unchanged) < len(report.sources)
+                      else f"[dim](all {len(unchanged)} sources)[/]", "[dim]unchanged[/]", *counts, "0", "0",
+                      *(["0"] if report.pending else []))
     out.print(table)
     for s in report.sources:
         if s.error:
@@ -116,7 +124,7 @@ def print_ingest_report(report: IngestReport, settings: Settings) -> None:
         err.print(f"[yellow]! {report.pending} images/tables got no caption or summary and are left pending "
                   "(searchable by their context text only): run the same ingest again to retry them; "
                   "see -v for why (exit status 1)[/]")
-    if settings.profile == "local":
+    if settings.profile == "local" and len(unchanged) < len(report.sources):
         out.print("[dim]offline profile: images are described by OCR text only (no vision model); "
                   "set MMRAG_PROFILE=bedrock for Claude captions[/]")
     out.print(f"done in {report.seconds:.1f} s")

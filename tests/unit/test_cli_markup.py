@@ -34,6 +34,20 @@ def test_ingest_report_prints_markup_in_names_and_warnings_literally(capsys: pyt
     assert "e?[2Jvil.pdf" in out
 
 
+def test_a_rerun_lists_what_changed_and_one_row_for_the_unchanged(capsys: pytest.CaptureFixture[str]) -> None:
+    same = [SourceReport(f"/docs/same{i}.pdf", "unchanged", elements={"text": 2, "image": 1}) for i in range(3)]
+    print_ingest_report(_report(SourceReport("/docs/new.pdf", "new", elements={"text": 5}, added=5), *same),
+                        Settings())
+    out = capsys.readouterr().out
+    assert "new.pdf" in out and "same0.pdf" not in out
+    [row] = [line for line in out.splitlines() if "(3 other sources)" in line]
+    assert row.split("│")[2:6] == [" unchanged ", "    6 ", "     0 ", "     3 "]  # status, text, table, image
+    assert "offline profile" in out  # something was processed: the OCR-only note applies to it
+    print_ingest_report(_report(*same), Settings())
+    again = capsys.readouterr().out
+    assert "(all 3 sources)" in again and "offline profile" not in again and "4 sources" not in again
+
+
 def test_parse_cli_strips_control_characters_from_names(tmp_path: Path, data_dir: Path) -> None:
     weird = tmp_path / "e\x1b[31mvil [red]x[dim].png"
     shutil.copy(data_dir / "images" / "img_029.png", weird)
