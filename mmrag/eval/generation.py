@@ -18,7 +18,7 @@ a figure, a passage's first words (from a sentence start; a heading breadcrumb i
 ``contains`` that quote, so the element itself is the evidence:
 
 - a table with a header row and a first column of row labels: ``In the table "<caption>" of <file>, what is the
-  <column> of <row label>?`` with the cell as the reference answer;
+  <column> of <row label>?`` with the cell as the reference answer (only rows whose label is unique);
 - a text chunk under a heading (HTML sections): ``Which passage of <file> (section "<heading>") says
   "<quote>"?``;
 - a PDF text chunk: ``Which page of <file> says "<quote>"?`` (any element of that page with the quote counts);
@@ -26,12 +26,16 @@ a figure, a passage's first words (from a sentence start; a heading breadcrumb i
 - a page render with a text layer or OCR text: ``Which page of <file> shows "<quote>"?`` (tagged ``scanned``
   when the words came from OCR).
 
-A quote is the first eight words of a passage and is used only when it reads as words: at least three of its
-whitespace-separated tokens contain a run of three or more letters, and such tokens are at least half of the
-quote. That drops OCR noise (``>``, ``★★×``, ``Moe nieu?``, axis ticks like ``2 2 15 50``) and the local
-captioner's statements (``Image, 259×194 px; no text found by OCR.``). An element with no such quote, or whose
-question repeats an earlier draft, is skipped and the next element of the same kind takes its place, then the
-other kinds, so ``-n`` drafts come out whenever the collection has that many usable elements.
+A quote is up to eight words from the start of a passage (a paragraph, an image caption's line) or of one of
+its first sentences, and is used only when it reads as words: at least three of its whitespace-separated tokens
+are content words (a run of three or more letters that is not a function word like "the" or "which"), and
+more than half of its tokens contain a run of three or more letters. That drops OCR noise (``>``, ``★★×``,
+``Moe nieu?``, axis ticks like ``2 2 15 50``) and the local captioner's statements (``Image, 259×194 px; no text
+found by OCR.``). A quote that also appears (digits aside) in another element of the same source and kind on
+another page, such as a running header, is passed over for the next one, since it would not single out its
+element. An element with no usable quote, or whose question repeats an earlier draft, is skipped and the next
+element of the same kind takes its place, then the other kinds, so ``-n`` drafts come out whenever the
+collection has that many usable elements.
 """
 
 from __future__ import annotations
@@ -40,13 +44,15 @@ import logging
 import os
 import random
 import re
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from mmrag.elements import Element
+from mmrag.eval.golden import element_text
 from mmrag.parsers.sources import is_url
 from mmrag.providers.base import CAPTION_KEY
 
@@ -72,10 +78,19 @@ _EXCERPT_CHARS = 4000
 QUOTE_WORDS = 8
 """A quote is at most this many whitespace-separated tokens."""
 MIN_REAL_WORDS = 3
-"""A quote needs this many tokens with a run of three or more letters (and they must be half of its tokens)."""
+"""A quote needs this many content words (three or more letters, not a function word such as "the", "for")."""
 _REAL_WORD = re.compile(r"[^\W\d_]{3,}")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _PARAGRAPH = re.compile(r"\n\s*\n")
+_MAX_STARTS = 4
+_STOPWORDS = frozenset({
+    "the", "and", "for", "with", "that", "this", "from", "into", "onto", "are", "was", "were", "been", "being",
+    "has", "have", "had", "its", "not", "but", "can", "may", "will", "would", "should", "could", "also", "than",
+    "then", "there", "their", "these", "those", "which", "what", "when", "where", "who", "whom", "whose", "how",
+    "all", "any", "each", "other", "such", "only", "own", "same", "some", "one", "two", "use", "used", "using",
+    "you", "your", "our", "they", "them", "she", "her", "him", "his", "out", "off", "over", "under", "about",
+    "after", "before", "between", "through", "per", "via",
+})
 
 
 class DraftQuestion(BaseModel):
@@ -128,30 +143,61 @@ def portable_source(source: str, base: str | os.PathLike[str] | None = None) -> 
     return _name(source)
 
 
+def _content(token: str) -> bool:
+    return any(word.lower() not in _STOPWORDS for word in _REAL_WORD.findall(token))
+
+
 def quotable(text: str, n: int = QUOTE_WORDS) -> str | None:
-    """The first ``n`` tokens of ``text`` when they read as words (see the module docstring), else None."""
+    """The first ``n`` tokens of ``text`` when they read as words (see the module docstring), else None.
+
+    Trailing tokens that are not content words (``a``, ``of the``) are dropped from the quote.
+    """
     tokens = _WORDS.findall(text)[:n]
     real = sum(1 for token in tokens if _REAL_WORD.search(token))
-    if real < MIN_REAL_WORDS or 2 * real < len(tokens):
+    if sum(map(_content, tokens)) < MIN_REAL_WORDS or 2 * real <= len(tokens):
         return None
+    while not _content(tokens[-1]):
+        tokens.pop()
     return " ".join(tokens).strip(" .,;:") or None
 
 
 def _starts(passage: str) -> Iterator[str]:
-    """Where a quote may start in a passage: where it begins, or its first sentence when it begins mid-sentence."""
+    """Where a quote may start in a passage: its beginning (unless it begins mid-sentence), then its sentences."""
     passage = passage.strip()
     if not passage:
         return
-    if passage[0].islower():
-        for match in _SENTENCE_END.finditer(passage):
-            if passage[match.end()].isupper():
-                yield passage[match.end():]
-                break
-    yield passage
+    starts = [] if passage[0].islower() else [0]
+    starts += [m.end() for m in _SENTENCE_END.finditer(passage) if passage[m.end()].isupper()]
+    for start in starts[:_MAX_STARTS] or [0]:
+        yield passage[start:]
 
 
-def _quote(passages: Sequence[str]) -> str | None:
-    return next((q for passage in passages for start in _starts(passage) if (q := quotable(start))), None)
+def _quote(passages: Sequence[str], keep: Callable[[str], bool]) -> str | None:
+    return next((q for passage in passages for start in _starts(passage)
+                 if (q := quotable(start)) is not None and keep(q)), None)
+
+
+def _skeleton(text: str) -> str:
+    return " ".join(re.sub(r"\d+", " ", text.lower()).split())
+
+
+class _Elsewhere:
+    """Whether a quote also appears in another element of the same source and kind on another page (a running
+    header, a figure's repeated labels): such a quote does not single out its element."""
+
+    def __init__(self, elements: Sequence[Element]) -> None:
+        self._elements: dict[tuple[str, str], list[Element]] = {}
+        for el in elements:
+            self._elements.setdefault((el.source, el.kind), []).append(el)
+        self._texts: dict[tuple[str, str], list[tuple[str, int | None, str]]] = {}
+
+    def __call__(self, el: Element, quote: str) -> bool:
+        key = (el.source, el.kind)
+        if key not in self._texts:
+            self._texts[key] = [(e.id, e.page, _skeleton(element_text(e))) for e in self._elements.get(key, [])]
+        needle = _skeleton(quote)
+        return any(needle in text for other, page, text in self._texts[key]
+                   if other != el.id and (page is None or page != el.page))
 
 
 def _caption_words(el: Element) -> str:
@@ -197,6 +243,10 @@ def _table_question(el: Element, rng: random.Random, name: str,
     if cells is None or not cells[1]:
         return None
     header, body = cells
+    labels = Counter(r[0] for r in body)
+    body = [r for r in body if labels[r[0]] == 1]  # a repeated label does not name one row
+    if not body:
+        return None
     row = rng.choice(body)
     column = rng.randrange(1, len(header))
     if not row[0] or not row[column] or not header[column]:
@@ -208,27 +258,32 @@ def _table_question(el: Element, rng: random.Random, name: str,
             "answer": row[column], "modality": "table", "expected": [_expected(el, f"{row[0]}", base=base)]}
 
 
-def template_question(el: Element, rng: random.Random, *,
-                      base: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
+def template_question(el: Element, rng: random.Random, *, base: str | os.PathLike[str] | None = None,
+                      elsewhere: Callable[[Element, str], bool] | None = None) -> dict[str, Any] | None:
     """An offline draft for one element by the module's templates, or None when no template fits.
 
     Args:
         el: the element to ask about.
         rng: picks the table cell.
         base: the directory sources are written relative to (default: the current directory).
+        elsewhere: whether a quote also appears elsewhere in the collection (then the next one is tried).
     """
     name = _name(el.source)
+
+    def keep(quote: str) -> bool:
+        return elsewhere is None or not elsewhere(el, quote)
+
     if el.kind == "table":
         return _table_question(el, rng, name, base)
     if el.kind == "image":
-        quote = _quote([_caption_words(el), *el.text.splitlines()])
+        quote = _quote([_caption_words(el), *el.text.splitlines()], keep)
         if quote is None:
             return None
         return {"question": f'Which figure of {name} shows "{quote}"?', "modality": "image",
                 "expected": [_expected(el, quote, base=base)]}
     if el.kind == "page":
         ocr = str(el.metadata.get("ocr_text") or "")
-        quote = _quote([*_PARAGRAPH.split(ocr or el.text), _caption_words(el)])
+        quote = _quote([*_PARAGRAPH.split(ocr or el.text), _caption_words(el)], keep)
         if quote is None:
             return None
         return {"question": f'Which page of {name} shows "{quote}"?',
@@ -238,7 +293,7 @@ def template_question(el: Element, rng: random.Random, *,
     heading = " ".join(str(el.metadata.get("heading") or "").split())
     if heading and passages and " ".join(passages[0].split()).endswith(heading):
         passages = passages[1:]  # the heading's breadcrumb, shared by every chunk of the section
-    quote = _quote(passages)
+    quote = _quote(passages, keep)
     if quote is None:
         return None
     if heading:
@@ -259,12 +314,13 @@ def template_drafts(elements: Sequence[Element], n: int, *, seed: int = 0,
     pools = {kind: [e for e in elements if e.kind == kind] for kind in KINDS}
     for pool in pools.values():
         rng.shuffle(pool)
+    elsewhere = _Elsewhere(elements)
     drafts: list[dict[str, Any]] = []
     asked: set[str] = set()
     while len(drafts) < n and any(pools.values()):
         for kind in KINDS:
             while pools[kind] and len(drafts) < n:
-                draft = template_question(pools[kind].pop(), rng, base=base)
+                draft = template_question(pools[kind].pop(), rng, base=base, elsewhere=elsewhere)
                 if draft is not None and draft["question"] not in asked:
                     asked.add(draft["question"])
                     drafts.append({"id": f"g{len(drafts) + 1:03d}", **draft, "generated": True})
