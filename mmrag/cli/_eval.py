@@ -133,14 +133,17 @@ def _print_human(report: Any, *, markdown: bool) -> None:
 @eval_group.command("generate")
 @click.option("-c", "--collection", help="Collection to draft from [default: MMRAG_COLLECTION or 'default'].")
 @click.option("-n", "n", type=click.IntRange(1, 10_000), default=50, show_default=True,
-              help="Elements to sample (stratified by kind).")
+              help="Drafts to write, from elements sampled stratified by kind (offline: fewer only when the "
+              "collection has fewer usable elements).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
 @click.pass_context
 def generate(ctx: click.Context, /, collection: str | None, n: int, seed: int) -> None:
     """Draft golden questions from a collection as JSONL on stdout (marked "generated": true; review them).
 
     With a chat model (MMRAG_PROFILE=bedrock) the fast model writes one question per sampled element; offline,
-    questions come from table cells, headings and captions by fixed templates.
+    fixed templates ask for a table cell or where a quote of the element's own words is (a passage, a figure's
+    text or caption, a page), skipping elements with too few real words. Sources are written relative to the
+    current directory when they are under it, else as file names.
     """
     from mmrag.chains._components import open_components
     from mmrag.eval.generation import generate_golden

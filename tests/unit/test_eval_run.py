@@ -134,3 +134,46 @@ def test_generate_offline_drafts_table_questions(home: Path, monkeypatch: pytest
     for draft in tables:  # the reference answer is the cell, in the row the question names
         assert draft["question"].startswith("In the table") and draft["answer"]
         assert draft["expected"][0]["source"].endswith("tabula-data.pdf")
+
+
+@pytest.fixture(scope="module")
+def richer_home(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """tabula-data.pdf (tables only) plus strucchange-intro.pdf (text, figures with a text layer, page renders)."""
+    home = tmp_path_factory.mktemp("eval-generate") / ".mmrag"
+    report = ingest([data_dir / "pdf" / "tabula-data.pdf", data_dir / "pdf" / "strucchange-intro.pdf"],
+                    Settings(home=home, ocr="off"))
+    assert report.ok, report.to_dict()
+    return home
+
+
+def test_generate_offline_honours_n_with_portable_answerable_drafts(richer_home: Path, data_dir: Path,
+                                                                   tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from mmrag.eval.generation import quotable
+
+    monkeypatch.setenv("MMRAG_HOME", str(richer_home))
+    monkeypatch.setenv("MMRAG_OCR", "off")
+    monkeypatch.chdir(data_dir.parent.parent)  # the sample was ingested from under the current directory
+    result = CliRunner().invoke(cli, ["eval", "generate", "-n", "16"])
+    assert result.exit_code == 0, result.output
+    drafts = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(drafts) == 16 and len({d["question"] for d in drafts}) == 16  # -n honoured, no repeats
+    assert {d["modality"] for d in drafts} >= {"table", "text", "image"}
+    sources = {e["source"] for d in drafts for e in d["expected"]}
+    assert sources == {"tests/data/pdf/tabula-data.pdf", "tests/data/pdf/strucchange-intro.pdf"}
+    for draft in drafts:
+        assert "Text in the" not in draft["question"] and str(data_dir) not in draft["question"]
+        if draft["modality"] != "table":  # the quote is the element's own words, and reads as words
+            quote = draft["question"].rsplit('"', 2)[1]
+            assert quotable(quote) == quote and draft["expected"][0]["contains"] == quote
+    golden = parse_golden(result.stdout.splitlines())
+    report = evaluate(golden, Settings(home=richer_home, ocr="off"), variants="bm25", k=5, concurrency=2)
+    recall = [r.recall for r in report.results]
+    assert len(recall) == 16 and sum(r or 0.0 for r in recall) / len(recall) >= 0.8, report.misses()
+
+    monkeypatch.chdir(tmp_path)  # elsewhere: the file name, which golden sources also match
+    elsewhere = CliRunner().invoke(cli, ["eval", "generate", "-n", "16"])
+    assert elsewhere.exit_code == 0, elsewhere.output
+    names = {e["source"] for line in elsewhere.stdout.splitlines() for e in json.loads(line)["expected"]}
+    assert names == {"tabula-data.pdf", "strucchange-intro.pdf"}
+

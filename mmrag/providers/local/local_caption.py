@@ -22,12 +22,19 @@ from mmrag.elements import Element
 from mmrag.providers.base import CAPTION_KEY, SUMMARY_KEY
 from mmrag.providers.local.ocr import OcrEngine, OcrResult
 
-__all__ = ["CAPTION_MAX_CHARS", "LocalCaptioner", "summarize_table"]
+__all__ = ["CAPTION_MAX_CHARS", "CAPTION_TEXT_PREFIXES", "LocalCaptioner", "OCR_CAPTION_PREFIX",
+           "TEXT_LAYER_CAPTION_PREFIX", "summarize_table"]
 
 logger = logging.getLogger(__name__)
 
 CAPTION_MAX_CHARS = 2000
 """OCR text in a caption is cut to this many characters (``ocr_text`` keeps all of it)."""
+OCR_CAPTION_PREFIX = "Text in the image (OCR): "
+"""What an image caption says before the words OCR read in the image."""
+TEXT_LAYER_CAPTION_PREFIX = "Text in the figure (PDF text layer): "
+"""What a vector figure's caption says before the words of the PDF text layer inside the figure."""
+CAPTION_TEXT_PREFIXES = (OCR_CAPTION_PREFIX, TEXT_LAYER_CAPTION_PREFIX)
+"""The prefixes after which a local caption holds the element's own words (other local captions are statements)."""
 
 _MAX_COLUMN_NAMES = 20
 _MAX_CONTEXT_CHARS = 300
@@ -109,7 +116,7 @@ class LocalCaptioner:
             return el
         text = "\n".join(" ".join(line.split()) for line in result.text.splitlines() if line.strip())
         if text:
-            caption = "Text in the image (OCR): " + _cut(" ".join(text.split()), CAPTION_MAX_CHARS)
+            caption = OCR_CAPTION_PREFIX + _cut(" ".join(text.split()), CAPTION_MAX_CHARS)
         else:
             what = "Page render" if el.kind == "page" else "Image"
             caption = f"{what}, {width}×{height} px; no text found by OCR."
@@ -137,8 +144,7 @@ def _text_layer_caption(el: Element) -> Element:
         caption = f"Page render, {width}×{height} px; text layer: " + _cut(" ".join(el.text.split()),
                                                                             CAPTION_MAX_CHARS)
     else:
-        caption = "Text in the figure (PDF text layer): " + _cut(" ".join(str(el.metadata["text_layer"]).split()),
-                                                                 CAPTION_MAX_CHARS)
+        caption = TEXT_LAYER_CAPTION_PREFIX + _cut(" ".join(str(el.metadata["text_layer"]).split()), CAPTION_MAX_CHARS)
     return _merged(el, {CAPTION_KEY: caption, "caption_model": "local:text-layer"})
 
 
