@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -164,7 +165,7 @@ def test_generate_offline_honours_n_with_portable_answerable_drafts(richer_home:
     for draft in drafts:
         assert "Text in the" not in draft["question"] and str(data_dir) not in draft["question"]
         if draft["modality"] != "table":  # the quote is the element's own words, and reads as words
-            quote = draft["question"].rsplit('"', 2)[1]
+            quote = re.fullmatch(r'.* (?:says|shows) "(.*)"\?', draft["question"]).group(1)  # type: ignore[union-attr]
             assert quotable(quote) == quote and draft["expected"][0]["contains"] == quote
     golden = parse_golden(result.stdout.splitlines())
     report = evaluate(golden, Settings(home=richer_home, ocr="off"), variants="bm25", k=5, concurrency=2)
