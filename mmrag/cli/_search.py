@@ -15,7 +15,10 @@ if TYPE_CHECKING:
 KINDS = ("text", "table", "image", "page")
 
 
-def _snippet(hit: Hit, width: int = 100) -> str:
+def _snippet(hit: Hit, query: str | None = None, width: int = 100) -> str:
+    """One line of the hit's text: around the first word of ``query`` it holds (from the start when none)."""
+    import re
+
     from mmrag.answers import caption_of
     from mmrag.terminal import plain
 
@@ -25,7 +28,19 @@ def _snippet(hit: Hit, width: int = 100) -> str:
     if e.kind == "text" and isinstance(section, str) and section and text.startswith(section + "\n\n"):
         text = text[len(section) + 2 :]  # the heading path is already in the breadcrumb
     line = plain(" ".join(text.split()))
-    return line if len(line) <= width else line[: width - 1].rstrip() + "…"
+    if len(line) <= width:
+        return line
+    words = {w.lower() for w in re.findall(r"\w{3,}", query or "")} - _COMMON
+    found = [m.start() for m in re.finditer(r"\w+", line) if m.group().lower() in words]
+    start = line.rfind(" ", 0, max(found[0] - width // 4, 0)) + 1 if found and found[0] > width // 3 else 0
+    if start == 0:
+        return line[: width - 1].rstrip() + "…"
+    window = line[start : start + width - 2].rstrip()
+    return "…" + window + ("…" if start + width - 2 < len(line) else "")
+
+
+_COMMON = frozenset(("the", "and", "for", "with", "from", "that", "this", "what", "which", "who", "how", "does", "are",
+                     "was", "were", "can", "has", "have"))
 
 
 def _row(n: int, hit: Hit) -> str:
@@ -94,7 +109,7 @@ def search(ctx: click.Context, /, query: str | None, image_ref: str | None, imag
             click.echo(json.dumps({"rank": n, **hit.to_dict()}, ensure_ascii=False))
         else:
             click.echo(_row(n, hit))
-            snippet = _snippet(hit)
+            snippet = _snippet(hit, query)
             if snippet:
                 click.echo(f"      {snippet}")
     if not hits and not as_json:

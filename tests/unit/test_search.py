@@ -165,3 +165,18 @@ def test_open_without_a_browser_says_where_the_page_is(home: Path, tmp_path: Pat
     assert result.exit_code == 0, result.output
     assert opened == [page.resolve().as_uri()]
     assert f"no browser could be opened here: open {page.resolve().as_uri()} yourself" in result.stderr
+
+
+def test_a_snippet_shows_the_query_word_it_holds() -> None:
+    from mmrag.answers import Hit
+    from mmrag.cli._search import _snippet
+    from mmrag.elements import Element
+
+    text = "Preamble words " * 20 + "the seed rseed <- 1071 is set here " + "and more text after it " * 10
+    hit = Hit(Element("text", "/d/v.pdf", text=text, page=1), 0.5, ("bm25",))
+    around = _snippet(hit, "What value is assigned to rseed?")
+    assert "rseed <- 1071" in around and around.startswith("…") and around.endswith("…") and len(around) <= 100
+    assert _snippet(hit, "zebra giraffe").startswith("Preamble words")  # no query word: from the start
+    assert _snippet(hit) == _snippet(hit, "")
+    short = Hit(Element("text", "/d/v.pdf", text="short rseed text", page=1), 0.5, ("bm25",))
+    assert _snippet(short, "rseed") == "short rseed text"
