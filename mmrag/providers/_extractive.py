@@ -47,7 +47,7 @@ answer, however few of the question's other words it repeats."""
 CALL_BONUS = 0.1
 """Added, for a how-to question, to a piece that calls a word of the question as code (``polar (theta, rho)`` for
 "How do you draw a polar plot?"): an example shows how."""
-PHRASE_BONUS = 0.1
+PHRASE_BONUS = 0.015
 """Added per content word, beyond the first, of the longest stretch of the question a piece repeats word for word
 ("plot a histogram" in "y, plot a histogram of the values", not in "Plot an angular histogram")."""
 
