@@ -16,6 +16,14 @@ name on every page of its manual picks nothing out). Measured with ``mmrag eval`
 (decompose+rrf): text recall@5 0.92 → 1.00 (the ``data("USIncExp")`` chunk of "loaded with data()" rose from 7th
 to 2nd), MRR 0.83 → 0.84, every other row unchanged.
 
+A question can also ask what a name is set to without quoting code ("What value is assigned to rseed?"). The
+chunk that sets it (``> rseed <- 1071``) says the name once or twice, while the chunks that use it
+(``set.seed(rseed)`` before every test) say it more often, and the question's other words match them too ("value"
+in every ``p-value`` of their output), so keyword search ranks the assignment below them. :func:`assigned_names`
+gives the question's words that may be such a name, when it asks for a value, an assignment or a definition, and
+:func:`holds_assignment` tells whether a text assigns one of them (``rseed <- 1071``, ``h = 0.5``, ``x := 2``;
+not ``==``, not ``p.value =``); those chunks join the ``bm25-code`` list, on the same terms as quoted code.
+
 In the same way a question can name a numbered figure or table ("Figure 15.4", "Table 3"): keyword search sees the
 words "figure", "15" and "4", which every figure of chapter 15 shares. :func:`label_terms` reads the labels, and
 :func:`holds_label` tells whether a text holds one (``Figure 15.4`` or ``Fig. 15.4``, not ``Figure 15.4.1``); the
@@ -46,8 +54,10 @@ __all__ = [
     "CUES",
     "CUE_K",
     "Cue",
+    "assigned_names",
     "code_terms",
     "cue_filter",
+    "holds_assignment",
     "holds_code",
     "holds_label",
     "label_terms",
@@ -154,6 +164,42 @@ def holds_code(text: str, terms: tuple[str, ...]) -> bool:
     for term in terms:
         name = re.escape(term[:-1]) + r"\s*\(" if term.endswith("(") else re.escape(term) + r"(?![\w])"
         if re.search(r"(?<![\w.])" + name, text):
+            return True
+    return False
+
+
+_ASKS_VALUE = re.compile(r"\b(?:values?|assign(?:s|ed|ment)?|set\s+to|initiali[sz](?:e|es|ed)|defined?|definition)\b",
+                         re.IGNORECASE)
+_NAME = re.compile(r"(?<![\w.$])[A-Za-z][A-Za-z0-9_.]*[A-Za-z0-9_]")
+_NOT_NAMES = frozenset(re.findall(r"\w+", """
+    what which who whom whose when where why how is are was were the a an to of in on for by with from and or
+    does do did has have had be been its it this that these those value values assign assigns assigned
+    assignment set initialise initialised initialize initialized define defined definition"""))
+
+
+def assigned_names(question: str) -> tuple[str, ...]:
+    """The words of a question that asks for a value, an assignment or a definition ("What value is assigned to
+    rseed?") that may be the name assigned, in order, without repeats; none for any other question.
+
+    >>> assigned_names("What value is assigned to rseed?")
+    ('rseed',)
+    >>> assigned_names("Which data set is used?")
+    ()
+    """
+    if not _ASKS_VALUE.search(question):
+        return ()
+    names = [m.group(0) for m in _NAME.finditer(question)]
+    return tuple(dict.fromkeys(n for n in names if len(n) > 1 and n.lower() not in _NOT_NAMES))
+
+
+def holds_assignment(text: str, names: tuple[str, ...]) -> bool:
+    """Whether ``text`` assigns a value to any of ``names`` (from :func:`assigned_names`) as a statement of code:
+    ``rseed <- 1071``, ``rseed = 1071``, ``rseed := 1071`` at the start of a line (after a prompt such as ``>``,
+    or R's ``(`` that also prints it) or after ``;``. Not ``rseed == 1071``, not ``set.seed(rseed)``, not a keyword
+    argument ``f(data = x)``."""
+    for name in names:
+        statement = rf"(?:^[ \t]*(?:R>|>>>|[>+$])?[ \t]*\(?|;)[ \t]*{re.escape(name)}\s*(?:<<?-|:?=(?!=))"
+        if re.search(statement, text, re.MULTILINE):
             return True
     return False
 

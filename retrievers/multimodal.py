@@ -11,7 +11,8 @@ For one query it returns up to three ranked lists:
 When the query names a kind of evidence (a figure, chart, diagram, screenshot... or a table; see
 :mod:`mmrag.retrievers.cues`), the dense and BM25 lists are added again restricted to that kind: ``dense-image``,
 ``bm25-image`` (image and page elements), ``dense-table``, ``bm25-table``, each holding the ``cue_k`` best
-elements of that kind (default 1). The query is embedded once for all of them. The code, label and source cues
+elements of that kind (default 1). The query is embedded once for all of them. The code (quoted code, or the
+statement that sets a name the query asks the value of), label and source cues
 add BM25 lists too: ``bm25-code``, ``bm25-label`` and ``bm25-source`` (the best keyword match in the document the
 query names by its file name, "the strucchange introduction"). ``cues=False`` switches all of these off.
 
@@ -33,8 +34,10 @@ from pydantic import ConfigDict, Field
 from mmrag.retrievers.cues import (
     CODE_POOL,
     CUE_K,
+    assigned_names,
     code_terms,
     cue_filter,
+    holds_assignment,
     holds_code,
     holds_label,
     label_terms,
@@ -91,8 +94,9 @@ class MultimodalRetriever(BaseRetriever):
 
     def rank(self, query: str, *, filter: Filter | None = None) -> dict[str, list[ScoredRecord]]:
         """The ranked lists for one query, by name, best first: ``dense``, ``bm25``, ``image``, then the cue lists:
-        ``bm25-code`` when the query quotes code, ``bm25-label`` when it names a numbered figure or table,
-        ``bm25-source`` when it names a document by a word of its file name, and
+        ``bm25-code`` when the query quotes code (or asks what a name is set to, and a match sets it),
+        ``bm25-label`` when it names a numbered figure or table, ``bm25-source`` when it names a document by a word
+        of its file name, and
         ``dense-image``, ``bm25-image``, ``dense-table``, ``bm25-table`` for the kinds it names."""
         active = filter if filter is not None else self.filter
         lists: dict[str, list[ScoredRecord]] = {}
@@ -101,13 +105,16 @@ class MultimodalRetriever(BaseRetriever):
         dense = self.collection.text.search(vector, k=self.k, filter=active) if has_vector else []
         lists["dense"] = self._threshold(dense)
         terms = code_terms(query) if self.cues and self.use_bm25 else ()
+        names = assigned_names(query) if self.cues and self.use_bm25 else ()
         labels = label_terms(query) if self.cues and self.use_bm25 else ()
         if self.use_bm25:
-            pool = CODE_POOL if terms or labels else 0
+            pool = CODE_POOL if terms or names or labels else 0
             keyword = self.collection.text.keyword_search(query, k=max(self.k, pool), filter=active)
             lists["bm25"] = keyword[: self.k]
-            if terms:
-                lists["bm25-code"] = self._holding(keyword, lambda text: holds_code(text, terms))
+            if terms or names:
+                code = self._holding(keyword, lambda text: holds_code(text, terms) or holds_assignment(text, names))
+                if code or terms:
+                    lists["bm25-code"] = code
             if labels:
                 lists["bm25-label"] = self._holding(keyword, lambda text: holds_label(text, labels))
             named = self._named_sources(query, active) if self.cues else []

@@ -47,7 +47,7 @@ def _stem(word: str) -> str:
     if len(word) > 4 and word.endswith(("sses", "xes", "zes", "ches", "shes")):
         return word[:-2]
     if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
+        word = word[:-1]  # and on: "values" → "valu", as "value" ("expenditures" meets "expenditure")
     if len(word) > 5 and word.endswith("ing"):
         return word[:-3]
     if len(word) > 4 and word.endswith("ed") and not word.endswith("eed"):

@@ -8,8 +8,10 @@ import pytest
 
 from mmrag.retrievers.cues import (
     CUES,
+    assigned_names,
     code_terms,
     cue_filter,
+    holds_assignment,
     holds_code,
     holds_label,
     label_terms,
@@ -126,3 +128,32 @@ def test_query_words_are_the_words_that_can_match_a_name() -> None:
     assert query_words("Which data set does the strucchange introduction load?") == {
         "which", "data", "set", "does", "the", "strucchange", "introduction", "load"}
     assert "strucchange" in query_words("In strucchange-intro.pdf, what is H0?")
+
+
+@pytest.mark.parametrize(("question", "names"), [
+    ("What value is assigned to rseed?", ("rseed",)),
+    ("What is rseed set to?", ("rseed",)),
+    ("What value is assigned to the random seed rseed?", ("random", "seed", "rseed")),
+    ("How is ss defined in the vignette?", ("ss", "vignette")),
+    ("What value is coint.res set to?", ("coint.res",)),
+    ("Which data set is used for the structural change tests?", ()),  # asks for no value: no names
+    ("How do you draw a polar plot?", ()),
+    ("", ()),
+])
+def test_assigned_names_are_the_words_of_a_question_for_a_value(question: str, names: tuple[str, ...]) -> None:
+    assert assigned_names(question) == names
+
+
+def test_holds_assignment_needs_a_statement_that_sets_the_name() -> None:
+    # Lines of tests/data/pdf/vcd-residual-shadings.pdf (pages 1 and 3).
+    page1 = '> library("vcd")\n> rseed <- 1071\n\nFurthermore, we define a rseed which will be used as the random seed'
+    page3 = "> set.seed(rseed)\n> (art_max <- coindep_test(art, n = 5000))\n\ndata: art\nf(x) = 1.8696"
+    assert holds_assignment(page1, ("rseed",))
+    assert not holds_assignment(page3, ("rseed",))  # used, not set
+    assert holds_assignment(page3, ("art_max",))  # R's "(x <- value)" sets and prints
+    assert holds_assignment("rseed = 1071", ("rseed",)) and holds_assignment("x <- 1; rseed := 2", ("rseed",))
+    assert not holds_assignment("if (rseed == 1071) stop()", ("rseed",))
+    assert not holds_assignment("coindep_test(art, rseed = 2)", ("rseed",))  # a keyword argument
+    assert not holds_assignment("> p.rseed <- 1", ("rseed",))  # part of a dotted name
+    assert not holds_assignment("The seed is set to 1071 = the year.", ("seed",))  # prose
+    assert not holds_assignment(page1, ())

@@ -396,3 +396,83 @@ def test_a_completion_is_not_quoted_again_when_a_later_quote_is_part_of_it() -> 
                             [Hit(cut, 0.9, ("bm25:q1",)), Hit(goes_on, 0.0, ("continuation",))])
     assert ans.text.count('data("Serengeti") loads the herd data.') == 1
     assert _markers(ans.text) == [1, 2]
+
+
+# -- README questions a newcomer asked (rseed, polar plot, histogram) -------------------------------------------
+# Chunks of tests/data/html/octave/Two_002dDimensional-Plots.html: the text around the polar plot names "polar" in
+# every sentence, so within these hits "polar" is a common word and "draw" a rare one.
+SCATTER = Element(kind="text", source="docs/plots.html",
+                  text=": scatter (x, y)\n: scatter (x, y, s)\n\nDraw a 2-D scatter plot.\n\nA marker is plotted at "
+                       "each point defined by the coordinates in the vectors x and y.")
+POLAR = Element(kind="text", source="docs/plots.html",
+                text="Finally, the polar function allows you to easily plot data in polar coordinates. However, the "
+                     "display coordinates remain rectangular and linear. For example,\n\npolar (0:0.1:10*pi, "
+                     "0:0.1:10*pi);\ntitle (\"Example polar plot from 0 to 10*pi\");\n\nproduces the spiral plot "
+                     "shown in Figure 15.4.\n\nCreate a 2-D plot from polar coordinates theta and rho.\n\nThe input "
+                     "theta is assumed to be radians. If you have degrees then convert them before passing the "
+                     "data to polar.")
+POLAR_FIGURE = Element(kind="image", source="docs/plots.html", data=b"png", object_key="objects/po/lar.png",
+                       text="polar\nFigure 15.4: Polar plot.",
+                       metadata={CAPTION_KEY: "Text in the image (OCR): Example polar plot from 0 to 10*pi 90 40 120"})
+ROSE = Element(kind="text", source="docs/plots.html",
+               text=": rose (th)\n: rose (th, nbins)\n\nPlot an angular histogram.\n\nWith one vector argument, th, "
+                    "plot the histogram with 20 angular bins.")
+HIST = Element(kind="text", source="docs/plots.html",
+               text=": hist (y)\n: hist (y, nbins)\n\nProduce histogram counts or plots.\n\nWith one vector input "
+                    "argument, y, plot a histogram of the values with 10 bins.")
+
+
+def _lead(ans: Answer) -> str:
+    return ans.text.split("\n\n")[1]
+
+
+def test_a_how_to_question_leads_with_the_piece_about_its_subject_not_its_verb() -> None:
+    q = "How do you draw a polar plot?"
+    lead = _lead(extractive_answer(q, _hits(POLAR_FIGURE, SCATTER, POLAR), sub_questions=[q]))
+    assert "polar" in lead.lower() and "scatter" not in lead
+    assert lead.startswith("polar (0:0.1:10*pi")  # an example call shows how; the figure's OCR words do not
+    # The verb still counts: with no piece about the subject, the one that shares it is quoted.
+    assert _lead(extractive_answer(q, _hits(SCATTER), sub_questions=[q])).startswith("Draw a 2-D scatter plot.")
+
+
+def test_the_piece_that_repeats_a_stretch_of_the_question_leads() -> None:
+    q = "How do you plot a histogram in Octave?"
+    lead = _lead(extractive_answer(q, _hits(ROSE, HIST), sub_questions=[q]))
+    assert lead == "With one vector input argument, y, plot a histogram of the values with 10 bins. [1]"
+
+
+def test_the_statement_that_sets_the_name_asked_about_leads() -> None:
+    q = "What value is assigned to rseed, the random seed used to make the permutation tests reproducible?"
+    chunk = Element(kind="text", source="docs/vcd-residual-shadings.pdf", page=1,
+                    text="In this vignette, we show how all examples from Zeileis et al. (2007) can be reproduced "
+                         "with the package vcd.\n\n> library(\"vcd\")\n> rseed <- 1071\n\nFurthermore, we define a "
+                         "rseed which will be used as the random seed for making the results of the permutation "
+                         "tests exactly reproducible.")
+    outputs = Element(kind="text", source="docs/vcd-residual-shadings.pdf", page=3,
+                      text="> set.seed(rseed)\n> coindep_test(art, n = 5000)\n\ndata: art\nf(x) = 1.8696, "
+                           "p-value = 0.0096\n\nThe random permutation tests used here are reproducible.")
+    assert _lead(extractive_answer(q, _hits(outputs, chunk), sub_questions=[q])) == "> rseed <- 1071 [1]"
+    short = "What value is assigned to rseed?"
+    assert _lead(extractive_answer(short, _hits(outputs, chunk), sub_questions=[short])) == "> rseed <- 1071 [1]"
+
+
+def test_a_lead_cut_mid_sentence_keeps_a_citation_for_its_completion() -> None:
+    q = "Which data set can be loaded from the package?"
+    others = [Element(kind="text", source=f"docs/o{i}.pdf", page=1, text=f"The package also has data set {i}.")
+              for i in range(5)]
+    hits = [Hit(CUT, 0.05, ("bm25:q1",)), Hit(GOES_ON, 0.0, ("continuation",)),
+            *(Hit(o, 0.01, ("dense:q1",)) for o in others)]
+    ans = extractive_answer(q, hits, sub_questions=[q])
+    assert ans.text.split("\n\n", 1)[1].startswith(
+        "The data is available in the package: it can be loaded and a suitable subset chosen by [1]\n\n"
+        "> library(\"pkg\")\n> data(\"Income\")\n[2]")
+    assert len(ans.citations) <= 5 and ans.citation(2).element_id == GOES_ON.id  # type: ignore[union-attr]
+
+
+def test_a_plural_meets_its_singular_and_a_word_hyphenated_at_a_line_end_is_whole() -> None:
+    q = "Which expenditure data are listed?"
+    decoy = Element(kind="text", source="docs/s.pdf", page=1, text="The data are listed in the first column.")
+    for text in ("Expenditures data are listed in the second column.",
+                 "Consumption expen-\nditures data are listed in the second column."):  # PDF line-end hyphenation
+        found = Element(kind="text", source="docs/s.pdf", page=2, text=text)
+        assert "second column" in _lead(extractive_answer(q, _hits(decoy, found), sub_questions=[q]))

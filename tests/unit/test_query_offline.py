@@ -203,3 +203,37 @@ def test_cli_ask_json_and_human(home: Path) -> None:
     human = CliRunner().invoke(cli, ["ask", "What is the hp of the Mazda RX4?", "--show-context"], env=env)
     assert human.exit_code == 0 and "Sources:" in human.output and "[1] " in human.output
     assert re.search(r"<retrieved_data_[0-9a-f]{16}>", human.output)  # the per-request fence
+
+
+# -- the README's example questions (a newcomer's report) -------------------------------------------------------
+def _lead(answer: Answer) -> str:
+    return answer.text.split("\n\n")[1]
+
+
+def test_a_how_to_question_leads_with_its_subject(components: tuple[Any, Any]) -> None:
+    polar = _lead(_chain(components).invoke("How do you draw a polar plot?"))
+    assert "polar" in polar.lower() and "scatter" not in polar  # not "Draw a 2-D scatter plot."
+    histogram = _lead(_chain(components).invoke("How do you plot a histogram in Octave?"))
+    assert "histogram" in histogram and "angular" not in histogram  # hist, not rose ("Plot an angular histogram.")
+
+
+@pytest.fixture(scope="module")
+def papers(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> tuple[Any, Any]:
+    """The README's Python example: the vcd vignette alone in a collection."""
+    settings = Settings(home=tmp_path_factory.mktemp("papers") / ".mmrag", collection="papers", ocr="off")
+    report = ingest([data_dir / "pdf" / "vcd-residual-shadings.pdf"], settings)
+    assert report.ok, report.to_dict()
+    return open_components(settings)
+
+
+def test_a_question_for_a_names_value_gets_and_quotes_the_statement_that_sets_it(papers: tuple[Any, Any]) -> None:
+    question = "What value is assigned to rseed?"
+    answer = _chain(papers, k=8, mode="fusion").invoke(question)
+    assert _lead(answer) == "> rseed <- 1071 [1]"
+    providers, collection = papers
+    retriever = MultimodalRetriever(collection=collection, text_embeddings=providers.text_embeddings, k=8)
+    lists = retriever.rank(question)
+    assert not any("rseed <- 1071" in r.element.text for r in lists["bm25"])  # set.seed(rseed) and p-values win
+    assert [("rseed <- 1071" in r.element.text) for r in lists["bm25-code"]] == [True]
+    assert "bm25-code" not in retriever.model_copy(update={"cues": False}).rank(question)
+    assert "bm25-code" not in retriever.rank("Which data set shows a significant departure from independence?")
