@@ -34,6 +34,7 @@ from pydantic import ConfigDict, Field
 from mmrag.retrievers.cues import (
     CODE_POOL,
     CUE_K,
+    CUES,
     assigned_names,
     code_terms,
     cue_filter,
@@ -48,11 +49,15 @@ from mmrag.retrievers.cues import (
 from mmrag.retrievers.fusion import RRF_K, reciprocal_rank_fusion
 from mmrag.stores.base import Filter, ScoredRecord
 
-__all__ = ["LIST_NAMES", "MultimodalRetriever"]
+__all__ = ["LIST_KINDS", "LIST_NAMES", "MultimodalRetriever"]
 
 logger = logging.getLogger(__name__)
 
 LIST_NAMES = ("dense", "bm25", "image")
+LIST_KINDS = (*LIST_NAMES, "bm25-code", "bm25-label", "bm25-source",
+              *(f"{kind}-{cue.name}" for cue in CUES for kind in ("dense", "bm25")))
+"""Every kind of list :meth:`MultimodalRetriever.rank` may return (in the query chain a list is ``<kind>:q<i>``, the
+kind for its i-th sub-question): what fusion weights may name."""
 
 
 class MultimodalRetriever(BaseRetriever):

@@ -25,8 +25,29 @@ def parse_weights(ctx: click.Context | None, param: click.Parameter | None,
             weight = float("nan")
         if not sep or not name.strip() or not weight >= 0 or weight == float("inf"):
             raise click.BadParameter(f"{value!r}: write LIST=WEIGHT with a number >= 0, e.g. image=2", ctx, param)
+        _check_list_name(name.strip(), ctx, param)
         out[name.strip()] = weight
     return out
+
+
+def _check_list_name(name: str, ctx: click.Context | None, param: click.Parameter | None) -> None:
+    """A weight names a kind of list (``image``) or one list (``bm25:q2``) the retriever makes: a typo is an error,
+    not a weight that silently applies to nothing."""
+    import difflib
+    import re
+
+    from mmrag.retrievers.multimodal import LIST_KINDS
+
+    kind, _, which = name.partition(":")
+    if kind in LIST_KINDS and (not which or re.fullmatch(r"q[1-9]\d*", which)):
+        return
+    if kind in LIST_KINDS:
+        raise click.BadParameter(f"{name!r}: a list of one sub-question is written {kind}:q1, {kind}:q2, ...", ctx,
+                                 param)
+    close = difflib.get_close_matches(kind, LIST_KINDS, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise click.BadParameter(f"{name!r} names no list: {hint}lists are {', '.join(LIST_KINDS)} (or one sub-question's, "
+                             "e.g. bm25:q2)", ctx, param)
 
 
 def filter_options(command: Any) -> Any:

@@ -72,6 +72,8 @@ def test_asking_an_empty_home_says_how_to_fill_it(runner: CliRunner, monkeypatch
     (["search", ""], 2, "the query is empty"),
     (["search", "--image", "README.md"], 1, "README.md: not a readable image"),
     (["search", "--image", "no/such.png"], 3, "no/such.png: no such file"),
+    (["ask", "x", "--weights", "imgae=2"], 2, "'imgae' names no list: did you mean 'image'?"),
+    (["ask", "x", "--weights", "bm25:2=1"], 2, "is written bm25:q1, bm25:q2"),
 ])
 def test_bad_input_is_one_line_and_an_exit_code(runner: CliRunner, monkeypatch: pytest.MonkeyPatch,
                                                 tmp_path: Path, argv: list[str], code: int, words: str) -> None:

@@ -137,6 +137,10 @@ def test_cue_lists_are_kind_restricted_and_only_for_questions_that_name_a_kind(c
     assert set(retriever.model_copy(update={"cues": False}).rank("Which table lists cars?")) == {"dense", "bm25"}
     docs = retriever.invoke("Which table lists the horsepower of cars?")  # the BaseRetriever path has them too
     assert docs[0].metadata["kind"] == "table" and "dense-table" in docs[0].metadata["lists"]
+    from mmrag.retrievers.multimodal import LIST_KINDS  # what --weights may name: every list made is one of them
+
+    for made in (lists, both, retriever.rank("What value is assigned to rseed in `set.seed(rseed)`?")):
+        assert set(made) <= set(LIST_KINDS)
 
 
 def test_a_question_quoting_code_gets_the_chunks_that_hold_that_code(components: tuple[Any, Any]) -> None:
