@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
@@ -15,7 +16,11 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 if TYPE_CHECKING:
     from langchain_core.documents import Document
 
-__all__ = ["BBox", "Blob", "Element", "ElementKind", "Parser", "content_hash"]
+__all__ = ["TABLE_RULE", "BBox", "Blob", "Element", "ElementKind", "Parser", "content_hash"]
+
+TABLE_RULE = re.compile(r"[ \t]*\|?(?:[ \t]*:?-+:?[ \t]*\|)+[ \t]*")
+"""The rule under a Markdown table's header (``|---|:--:|``), matched against a whole line (``fullmatch``): a table
+element's text is a Markdown table, and extractive answers quote its rows so."""
 
 ElementKind = Literal["text", "table", "image", "page"]
 ELEMENT_KINDS: tuple[str, ...] = get_args(ElementKind)

@@ -80,16 +80,18 @@ def display_source(source: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, kept, parts.fragment))
 
 
-def nothing_to_read(source: str) -> str | None:
-    """Why an item of :func:`expand_sources` holds nothing to read (a missing file, a pattern or folder that
-    matches no supported file), or None when it may (an existing file, any URL). Touches only the file system."""
+def unreadable(source: str) -> ParseError | None:
+    """The error for an item of :func:`expand_sources` that holds nothing to read, or None when it may (an existing
+    file, any URL): a missing file or a pattern that matches none is a :class:`SourceNotFoundError`, a folder with no
+    supported file a :class:`ParseError`. Touches only the file system."""
     if is_url(source):
         return None
     path = Path(source[len("file://") :] if source.startswith("file://") else source).expanduser()
     if path.is_dir():
-        return "the folder has no supported files (pdf, html, png, jpg, gif, webp, bmp, tiff)"
+        return ParseError(source, "the folder has no supported files (pdf, html, png, jpg, gif, webp, bmp, tiff)")
     if not path.exists():
-        return "the pattern matches no files" if _GLOB_CHARS & set(source) else "no such file"
+        return SourceNotFoundError(source, "the pattern matches no files" if _GLOB_CHARS & set(source) else
+                                   "no such file")
     return None
 
 
@@ -172,13 +174,10 @@ def load_blob(source: str, options: ParseOptions | None = None) -> Blob:
 
         blob = fetch_url(source, options)
         return _check_suffix(blob, urlsplit(blob.base or source).path)
+    error = unreadable(source)
+    if error is not None:
+        raise error
     path = Path(source[len("file://") :] if source.startswith("file://") else source).expanduser()
-    if path.is_dir():
-        raise ParseError(source, "the folder has no supported files (pdf, html, png, jpg, gif, webp, bmp, tiff)")
-    if not path.exists():
-        if _GLOB_CHARS & set(source):
-            raise SourceNotFoundError(source, "the pattern matches no files")
-        raise SourceNotFoundError(source, "no such file")
     try:
         size = path.stat().st_size
         if size > options.max_source_bytes:

@@ -43,9 +43,9 @@ def _check_something_exists(sources: tuple[str, ...]) -> None:
     """Stop before any collection is opened (or created) when no named source holds anything to read; with one
     that does, the others fail one by one in the report (exit status 1)."""
     from mmrag.errors import NotFoundError
-    from mmrag.parsers.sources import expand_sources, nothing_to_read
+    from mmrag.parsers.sources import expand_sources, unreadable
 
     expanded = expand_sources(sources)
-    problems = [f"{source}: {why}" for source in expanded if (why := nothing_to_read(source))]
+    problems = [str(error) for source in expanded if (error := unreadable(source)) is not None]
     if expanded and len(problems) == len(expanded):
         raise NotFoundError(f"nothing to ingest ({'; '.join(problems)}); no collection was created or changed")

@@ -20,6 +20,7 @@ def _snippet(hit: Hit, query: str | None = None, width: int = 100) -> str:
     import re
 
     from mmrag.answers import caption_of
+    from mmrag.providers._evidence import _STOPWORDS
     from mmrag.terminal import plain
 
     e = hit.element
@@ -30,17 +31,13 @@ def _snippet(hit: Hit, query: str | None = None, width: int = 100) -> str:
     line = plain(" ".join(text.split()))
     if len(line) <= width:
         return line
-    words = {w.lower() for w in re.findall(r"\w{3,}", query or "")} - _COMMON
+    words = {w.lower() for w in re.findall(r"\w{3,}", query or "")} - _STOPWORDS
     found = [m.start() for m in re.finditer(r"\w+", line) if m.group().lower() in words]
     start = line.rfind(" ", 0, max(found[0] - width // 4, 0)) + 1 if found and found[0] > width // 3 else 0
     if start == 0:
         return line[: width - 1].rstrip() + "…"
     window = line[start : start + width - 2].rstrip()
     return "…" + window + ("…" if start + width - 2 < len(line) else "")
-
-
-_COMMON = frozenset(("the", "and", "for", "with", "from", "that", "this", "what", "which", "who", "how", "does", "are",
-                     "was", "were", "can", "has", "have"))
 
 
 def _row(n: int, hit: Hit) -> str:

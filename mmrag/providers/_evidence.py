@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from mmrag.elements import Element
+from mmrag.elements import TABLE_RULE, Element
 from mmrag.providers.base import CAPTION_KEY, SUMMARY_KEY
 
 
@@ -33,7 +33,6 @@ _STOPWORDS = _wordset(
 )
 _TOKEN = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"\u201c'(\[])")
-_TABLE_SEPARATOR = re.compile(r"^\|(?:\s*:?-+:?\s*\|)+\s*$")
 _OWN_LINE = re.compile(r"^([ \t]*(?:R>|>>>|>|\$|[-*\u2022])[ \t].*)$", re.MULTILINE)
 _PIECE_CHARS = 300
 _TABLE_ROWS = 5
@@ -175,7 +174,7 @@ def _table_piece(el: Element, query_terms: set[str], symbols: frozenset[str] = f
     if len(md) < 2:
         return None
     header, body = lines[md[0]], [lines[i] for i in md[1:]]
-    separator = body.pop(0) if _TABLE_SEPARATOR.match(body[0]) else "|" + "---|" * max(header.count("|") - 1, 1)
+    separator = body.pop(0) if TABLE_RULE.fullmatch(body[0]) else "|" + "---|" * max(header.count("|") - 1, 1)
     context = [line for line in lines[: md[0]] if line]
     summary = str(el.metadata.get(SUMMARY_KEY) or "").strip().splitlines()
     caption = str(el.metadata.get(CAPTION_KEY) or "") or (context[0] if context else "") or (summary or [""])[0]

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from mmrag.answers import Answer, Citation, Hit, breadcrumb, caption_of, source_link
-from mmrag.elements import Element
+from mmrag.elements import TABLE_RULE, Element
 from mmrag.render._media import (
     EVIDENCE_PX,
     THUMB_PX,
@@ -157,7 +157,6 @@ def gallery_page(hits: Sequence[Hit], loader: Loader, *, query: str = "", collec
 
 _BLOCKS = re.compile(r"(\n[ \t]*\n)")
 _TABLE_ROW = re.compile(r"[ \t]*\|.*\|[ \t]*")
-_TABLE_RULE = re.compile(r"[ \t]*\|?([ \t]*:?-+:?[ \t]*\|)+[ \t]*")
 
 
 def _answer_text(text: str, known: set[int]) -> str:
@@ -172,7 +171,7 @@ def _answer_text(text: str, known: set[int]) -> str:
             out.append(_marked(block, known))
             continue
         cells = [[esc(c.strip()) for c in row.strip().strip("|").split("|")] for row in rows
-                 if not _TABLE_RULE.fullmatch(row)]
+                 if not TABLE_RULE.fullmatch(row)]
         head = "<tr>" + "".join(f"<th>{c}</th>" for c in cells[0]) + "</tr>" if len(rows) > len(cells) else ""
         body = cells[1:] if head else cells
         lines_html = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in body)

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
-from mmrag.elements import Element
+from mmrag.elements import TABLE_RULE, Element
 from mmrag.providers.base import CAPTION_KEY, SUMMARY_KEY
 from mmrag.providers.local.ocr import OcrEngine, OcrResult
 
@@ -156,7 +156,7 @@ def summarize_table(el: Element) -> str:
     """
     meta = el.metadata
     context, table_lines = _split_context(el.text)
-    md_rows = [_md_cells(line) for line in table_lines if not re.fullmatch(r"\|?(\s*:?-+:?\s*\|)+\s*", line)]
+    md_rows = [_md_cells(line) for line in table_lines if not TABLE_RULE.fullmatch(line)]
     header = [str(h) for h in meta.get("header") or (md_rows[0] if md_rows else [])]
     rows = _int(meta.get("rows"), max(len(md_rows) - 1, 0))
     columns = _int(meta.get("columns"), len(header))
