@@ -1,12 +1,16 @@
 """The semantic answer cache on labelled question pairs: it must never serve a different question's answer.
 
-``tests/data/cache_pairs.jsonl`` holds 242 pairs written by hand from the sample documents in tests/data (the mtcars
+``tests/data/cache_pairs.jsonl`` holds 330 pairs written by hand from the sample documents in tests/data (the mtcars
 and iris tables, the vcd, strucchange, colorspace and spatstat vignettes, the Octave card and plot page, the Apache
 and scikit-learn pages, the OCR photos): each group is a base question answerable from one document, then true
-paraphrases ("same") and near misses ("different") that change one thing: a negation, an added or swapped entity,
-a unit, an added ask, the question type, a swapped attribute, a number, a superlative, a qualifier, the direction.
-Groups alternate between a dev split (used while writing the guard) and a test split (only measured), so no
-question is in both.
+paraphrases ("same") and near misses ("different") that change one thing (``kind``): a negation, an added or
+swapped entity, a unit, an added ask, the question type, a swapped attribute, a number, a superlative, a
+qualifier, the direction. Two splits, by group, so no question is in both:
+
+- ``dev`` (242 pairs, groups ``g..``): written first and looked at while the guard was written;
+- ``test`` (88 pairs, groups ``h..``): written after the guard was frozen. Its first measurement served 1 of its 62
+  "different" pairs ("Which protocol replaced SSL?" / "Which protocol did SSL replace?", recall 0.73); the
+  subject/object rule was added for it, so that one rule has seen the test split.
 
 Every question is embedded with the collection's text model (default: the packaged MiniLM, offline) and each pair
 is decided as :class:`~mmrag.chains.answer_cache.AnswerCache` decides it, three ways in the same run:
@@ -27,16 +31,18 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 PAIRS = Path(__file__).resolve().parents[1] / "tests" / "data" / "cache_pairs.jsonl"
 
 # -- the guard before this pair set (chains/answer_cache.py at cd153cb), kept as the baseline ---------------------
 _TOKEN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9'.]*[A-Za-z0-9])?")
 _SUFFIX = re.compile(r"(?:ing|ed|es|e|s)$")
-_STOP = frozenset((
+_STOP_WORDS = (
     "a an the of in on at to for from by with about and or is are was were be been do does did have has had how "
     "what what's whats which who whom whose when where why can could should would will i you we it its this that "
-    "these those there me my your our their much many get gets give tell show please").split())
+    "these those there me my your our their much many get gets give tell show please")
+_STOP = frozenset(_STOP_WORDS.split())
 
 
 def before_same_terms(a: str, b: str) -> bool:
@@ -60,7 +66,7 @@ def cosine(a: Sequence[float], b: Sequence[float]) -> float:
     return dot / ((math.sqrt(math.fsum(x * x for x in a)) * math.sqrt(math.fsum(y * y for y in b))) or 1.0)
 
 
-def score(rows: list[dict[str, object]], served: Callable[[dict[str, object]], bool]) -> dict[str, object]:
+def score(rows: list[dict[str, Any]], served: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
     different = [r for r in rows if r["label"] == "different"]
     same = [r for r in rows if r["label"] == "same"]
     wrong = [r for r in different if served(r)]
@@ -84,12 +90,12 @@ def main() -> None:
     for r in rows:
         r["similarity"] = cosine(vectors[r["a"]], vectors[r["b"]])
     t = DEFAULT_THRESHOLD
-    ways: dict[str, Callable[[dict[str, object]], bool]] = {
-        "similarity": lambda r: float(r["similarity"]) >= t,  # type: ignore[arg-type]
-        "before": lambda r: float(r["similarity"]) >= t and before_same_terms(str(r["a"]), str(r["b"])),  # type: ignore[arg-type]
-        "after": lambda r: float(r["similarity"]) >= t and same_terms(str(r["a"]), str(r["b"])),  # type: ignore[arg-type]
+    ways: dict[str, Callable[[dict[str, Any]], bool]] = {
+        "similarity": lambda r: r["similarity"] >= t,
+        "before": lambda r: r["similarity"] >= t and before_same_terms(r["a"], r["b"]),
+        "after": lambda r: r["similarity"] >= t and same_terms(r["a"], r["b"]),
     }
-    report: dict[str, dict[str, dict[str, object]]] = {}
+    report: dict[str, dict[str, dict[str, Any]]] = {}
     for split in ("dev", "test"):
         part = [r for r in rows if r["split"] == split]
         report[split] = {way: score(part, served) for way, served in ways.items()}
@@ -98,9 +104,9 @@ def main() -> None:
         for way, s in report[split].items():
             print(f"  {way:<10} different served {s['different_served']:>3} (refused {s['different_refused']:.2f})"
                   f"  paraphrases served {s['paraphrase_recall']:.2f}  precision of hits {s['hit_precision']:.2f}"
-                  + (f"  wrong: {', '.join(s['wrong_kinds'])}" if s["wrong_kinds"] else ""))  # type: ignore[arg-type]
-    same = sorted(float(r["similarity"]) for r in rows if r["label"] == "same")
-    different = sorted(float(r["similarity"]) for r in rows if r["label"] == "different")
+                  + (f"  wrong: {', '.join(s['wrong_kinds'])}" if s["wrong_kinds"] else ""))
+    same = sorted(r["similarity"] for r in rows if r["label"] == "same")
+    different = sorted(r["similarity"] for r in rows if r["label"] == "different")
     print(f"similarity: paraphrases median {same[len(same) // 2]:.3f} min {same[0]:.3f}; "
           f"near misses median {different[len(different) // 2]:.3f} max {different[-1]:.3f}")
     after, before = report["test"]["after"], report["test"]["before"]

@@ -7,7 +7,9 @@ cache never serves on similarity alone. After :func:`normalise` the two question
 - their negations (``not``, ``no``, ``never``, ``without``, ``except``...),
 - their content words, names and numbers as a set (so an added entity, unit, qualifier or ask misses), and
 - the order of those words when the question has a direction (``than``, ``to``, ``from``, ``before``, ``after``):
-  "Is A heavier than B?" is not "Is B heavier than A?".
+  "Is A heavier than B?" is not "Is B heavier than A?"; and when only one of them has a do-auxiliary and the other
+  no form of "to be", which can swap subject and object: "Which protocol replaced SSL?" is not "Which protocol did
+  SSL replace?". The agent word "by" counts as a content word, so "Which protocol was replaced by SSL?" misses too.
 
 Normalisation is what lets true paraphrases through: case, punctuation, contractions ("what's", "don't"),
 possessives, number words up to twenty ("six" is 6), light stemming (-s, -es, -ed, -ing), spelling variants
@@ -56,34 +58,38 @@ _CONTRACTIONS = ((re.compile(r"\b(can)'?t\b"), r"\1 not"), (re.compile(r"\bwon'?
 # Words and numbers, and symbols standing alone ("the ? character", "the * character").
 _TOKEN = re.compile(r"[a-z0-9]+(?:\.[0-9]+)?|(?<!\S)[^\w\s'\"()\[\],;:]+(?!\S)")
 _ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]+\b")
-_NUMBERS = {w: str(n) for n, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen twenty".split())}
+_NUMBER_WORDS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+                 "sixteen seventeen eighteen nineteen twenty")
+_NUMBERS = {w: str(n) for n, w in enumerate(_NUMBER_WORDS.split())}
 _SYNONYMS = {
-    "hp": "horsepower", "avg": "average", "heavy": "weight", "weigh": "weight",
-    "weighs": "weight", "heavier": "heavier", "intro": "introduction", "cyl": "cylinder", "colour": "color",
-    "colours": "color", "litre": "liter", "litres": "liter", "gearbox": "transmission", "highest": "max",
-    "largest": "max", "biggest": "max", "greatest": "max", "maximum": "max", "most": "max", "lowest": "min",
-    "smallest": "min", "fewest": "min", "minimum": "min", "least": "min", "picture": "image", "photo": "image",
-    "draw": "make", "drawn": "make", "made": "make", "create": "make", "produce": "make", "generate": "make", "chart": "plot",
-    "graph": "plot", "displays": "show", "display": "show", "shown": "show", "axes": "axis", "wrote": "author",
-    "written": "author", "authors": "author", "disp": "displacement", "receive": "get", "got": "get",
-    "gets": "get", "getting": "get", "vehicle": "car", "vehicles": "car", "screenful": "screen",
-    "computed": "compute", "n't": "not", "no": "not", "none": "not", "cannot": "not", "along": "together",
-    "had": "have", "has": "have", "having": "have", "set": "set",
+    "hp": "horsepower", "avg": "average", "heavy": "weight", "weigh": "weight", "weighs": "weight",
+    "intro": "introduction", "cyl": "cylinder", "colour": "color", "colours": "color", "litre": "liter",
+    "litres": "liter", "gearbox": "transmission", "highest": "max", "largest": "max", "biggest": "max",
+    "greatest": "max", "maximum": "max", "most": "max", "lowest": "min", "smallest": "min", "fewest": "min",
+    "minimum": "min", "least": "min", "picture": "image", "photo": "image", "draw": "make", "drawn": "make",
+    "made": "make", "create": "make", "produce": "make", "generate": "make", "chart": "plot", "graph": "plot",
+    "displays": "show", "display": "show", "shown": "show", "axes": "axis", "wrote": "author", "written": "author",
+    "authors": "author", "disp": "displacement", "receive": "get", "got": "get", "gets": "get", "getting": "get",
+    "vehicle": "car", "vehicles": "car", "screenful": "screen", "computed": "compute", "no": "not", "none": "not",
+    "cannot": "not", "along": "together", "had": "have", "has": "have", "having": "have",
 }
-_NEGATIONS = frozenset("not never without except excluding nothing neither nor nobody non".split())
-_STOPWORDS = frozenset((
-    "a an the of in on at to for from by with about and or is are was were be been being do does did doing have "
-    "i you we it its this that these those there me my your our their us one please some any also just s "
-    "then so as into which what get use used using function functions command commands list listed"
-).split()) - {"to", "from", "and", "or", "which", "what", "into"}
-# Kept out of the content set but still read for the type and direction: the wh-words and connectives.
-_FUNCTION = frozenset("to from and or which what into how who whom whose when where why can could should would "
-                      "will shall may might must".split())
-_DIRECTIONAL = frozenset("than to from before after into versus vs".split())
-_YES_NO_STARTS = frozenset("is are was were does do did can could should would will has have had".split())
-_KEEP_SUFFIX = frozenset("axis less loss process class analysis this has was does gas bus plus ss".split())
+_NEGATION_WORDS = "not never without except excluding nothing neither nor nobody non"
+_NEGATIONS = frozenset(_NEGATION_WORDS.split())
+# Out of the content set: articles, pronouns, auxiliaries, generic verbs and nouns of a question ("command").
+_STOP_WORDS = (
+    "a an the of in on at for with about is are was were be been being do does did doing have i you we it its this "
+    "that these those there me my your our their us one please some any also just s then so as get use used using "
+    "function functions command commands list listed")
+# Also out of the content set, but read for the question type and the direction.
+_FUNCTION_WORDS = ("to from and or which what into how who whom whose when where why can could should would will "
+                   "shall may might must")
+_STOPWORDS = frozenset(_STOP_WORDS.split()) | frozenset(_FUNCTION_WORDS.split())
+_DIRECTION_WORDS = "than to from before after into versus vs"
+_DIRECTIONAL = frozenset(_DIRECTION_WORDS.split())
+_YES_NO_WORDS = "is are was were does do did can could should would will has have had"
+_YES_NO_STARTS = frozenset(_YES_NO_WORDS.split())
+_KEEP_WORDS = "axis less loss process class analysis this has was does gas bus plus"
+_KEEP_SUFFIX = frozenset(_KEEP_WORDS.split())
 
 
 def _stem(word: str, keep: frozenset[str] = frozenset()) -> str:
@@ -101,7 +107,8 @@ def _stem(word: str, keep: frozenset[str] = frozenset()) -> str:
 def normalise(question: str) -> list[str]:
     """The question's words, lower-cased, with contractions, phrases, numbers and synonyms normalised (in order;
     function words kept: :func:`question_key` drops them)."""
-    text = re.sub(r"[?.!\s]+$", "", unicodedata.normalize("NFKC", question)).lower().replace("\u2019", "'").replace("`", "'")
+    text = re.sub(r"[?.!\s]+$", "", unicodedata.normalize("NFKC", question)).lower()
+    text = text.replace("\u2019", "'").replace("`", "'")
     for pattern, repl in _CONTRACTIONS:
         text = pattern.sub(repl, text)
     text = re.sub(r"[\s\-_/]+", " ", text)
@@ -136,14 +143,17 @@ def question_type(words: list[str]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class QuestionKey:
-    """What :func:`same_question` compares: the question type, the negations, the content words (sorted, with repeats) and the
-    content words in order (read when the question has a direction)."""
+    """What :func:`same_question` compares: the question type, the negations, the content words (sorted, with
+    repeats) and the content words in order (read when the question has a direction, or when only one of the two has a
+    do-auxiliary and the other no form of "to be")."""
 
     kind: str
     negations: tuple[str, ...]
     content: tuple[str, ...]
     ordered: tuple[str, ...]
     directional: bool
+    auxiliary: bool
+    copula: bool
 
 
 def question_key(question: str) -> QuestionKey:
@@ -152,9 +162,11 @@ def question_key(question: str) -> QuestionKey:
     acronyms = frozenset(a.lower() for a in _ACRONYM.findall(unicodedata.normalize("NFKC", question)))
     kind = question_type(words)
     negations = tuple(sorted(w for w in words if w in _NEGATIONS or w == "not"))
-    ordered = tuple(_stem(w, acronyms) for w in words if w not in _STOPWORDS and w not in _FUNCTION)
+    ordered = tuple(_stem(w, acronyms) for w in words if w not in _STOPWORDS)
     directional = bool(_DIRECTIONAL & set(words))
-    return QuestionKey(kind, negations, tuple(sorted(ordered)), ordered, directional)
+    auxiliary = bool({"do", "does", "did"} & set(words))
+    copula = bool({"is", "are", "was", "were", "be", "been", "being"} & set(words))
+    return QuestionKey(kind, negations, tuple(sorted(ordered)), ordered, directional, auxiliary, copula)
 
 
 def same_question(a: str, b: str) -> bool:
@@ -162,6 +174,9 @@ def same_question(a: str, b: str) -> bool:
     ka, kb = question_key(a), question_key(b)
     if ka.kind != kb.kind or ka.negations != kb.negations or ka.content != kb.content:
         return False
-    if ka.directional or kb.directional:
+    # Without a do-auxiliary or a form of "to be" the question's first phrase is the subject ("which protocol
+    # replaced SSL"); with "did" it is the object ("which protocol did SSL replace"): then word order decides.
+    swapped = ka.auxiliary != kb.auxiliary and not (ka.copula if kb.auxiliary else kb.copula)
+    if ka.directional or kb.directional or swapped:
         return tuple(dict.fromkeys(ka.ordered)) == tuple(dict.fromkeys(kb.ordered))
     return True

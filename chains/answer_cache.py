@@ -24,7 +24,7 @@ do not have 6 cylinders?" at cosine 0.98, and most near misses of the labelled p
 hit is worse than a miss, so :func:`same_terms` (the deterministic guard of :mod:`mmrag.chains._question_match`)
 must also hold: after normalisation both questions have the same question type, negations, content words, names
 and numbers (and their order when the question has a direction). ``bench/answer_cache.py`` reports it on the pair
-set: no "different" pair served, about 3 in 4 true paraphrases served.
+set: no "different" pair served, two in three to three in four true paraphrases served.
 """
 
 from __future__ import annotations
