@@ -180,11 +180,12 @@ def condense_rule_based(question: str, history: Sequence[BaseMessage]) -> str:
 def condense_messages(question: str, history: Sequence[BaseMessage], *,
                       fence: str | None = None) -> list[tuple[str, str]]:
     """The (role, text) messages a chat model is sent to rewrite ``question``: :data:`CONDENSE_SYSTEM`, then the
-    last :data:`HISTORY_TURNS` messages fenced by ``fence`` (default: a new ``conversation_<random>`` tag) with
-    every message defused, then the question."""
+    last :data:`HISTORY_TURNS` messages fenced by ``fence`` (default: a new ``conversation_<random>`` tag), every
+    message defused and its continuation lines indented, then the question."""
     fence = fence or fence_tag("conversation")
-    lines = [f"{'User' if isinstance(m, HumanMessage) else 'Assistant'}: {defuse(_text(m))}"
-             for m in history[-HISTORY_TURNS:]]
+    # Continuation lines are indented, so a message cannot start a line that looks like another speaker's turn.
+    lines = [f"{'User' if isinstance(m, HumanMessage) else 'Assistant'}: "
+             + defuse(_text(m)).strip().replace("\r", "").replace("\n", "\n  ") for m in history[-HISTORY_TURNS:]]
     return [("system", CONDENSE_SYSTEM),
             ("human", CONDENSE_PROMPT.format(fence=fence, history="\n".join(lines), question=question))]
 
