@@ -42,7 +42,8 @@ _PHRASES: tuple[tuple[str, str], ...] = (
     (r"\bhow (?:big|large)\b", " what size "),
     (r"\bhow long\b", " what length "),
     (r"\bhow old\b", " what age "),
-    (r"\bhow much\b", " what "),
+    (r"\bhow much (?=(?:is|are|was|were|does|do|did|can|could|will|would|cost)\b)", " what amount "),
+    (r"\bhow much\b", " what "),  # how much horsepower: what horsepower
     (r"\bhow many (?:miles per gallon|mpg)\b", " what mpg "),
     (r"\b(?:miles per gallon|fuel economy|fuel efficiency|gas mileage|mileage)\b", " mpg "),
     (r"\bdata ?sets?\b", " data "),
@@ -95,13 +96,16 @@ _KEEP_SUFFIX = frozenset(_KEEP_WORDS.split())
 def _stem(word: str, keep: frozenset[str] = frozenset()) -> str:
     if word in keep or len(word) <= 3 or word in _KEEP_SUFFIX or word.endswith("ss") or word[0].isdigit():
         return word
-    for suffix, repl in (("ies", "y"), ("ied", "y"), ("sses", "ss"), ("es", ""), ("s", ""), ("ed", ""), ("ing", "")):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+    # A stem keeps at least 3 letters (4 after -ed/-ing: "string" is not "str"); a final e goes only from words of
+    # 6 letters or more ("compute" and "computed" meet, "plane" stays apart from "plan").
+    for suffix, repl, least in (("ies", "y", 3), ("ied", "y", 3), ("sses", "ss", 3), ("es", "", 3), ("s", "", 3),
+                                ("ed", "", 4), ("ing", "", 4)):
+        if word.endswith(suffix) and len(word) - len(suffix) >= least:
             word = word[: -len(suffix)] + repl
-            if suffix in ("ed", "ing") and len(word) > 3 and word[-1] == word[-2] and word[-1] not in "lsz":
+            if suffix in ("ed", "ing") and word[-1] == word[-2] and word[-1] not in "lsz":
                 word = word[:-1]  # plotting, plotted: plot
             break
-    return word[:-1] if word.endswith("e") and len(word) > 4 else word
+    return word[:-1] if word.endswith("e") and len(word) > 5 else word
 
 
 def normalise(question: str) -> list[str]:
@@ -170,8 +174,13 @@ def question_key(question: str) -> QuestionKey:
 
 
 def same_question(a: str, b: str) -> bool:
-    """Whether ``a`` and ``b`` ask the same thing by their wording (see the module docstring); symmetric."""
+    """Whether ``a`` and ``b`` ask the same thing by their wording (see the module docstring); symmetric. A
+    question without content words ("What is it?") is the same only as itself (after normalisation)."""
+    if normalise(a) == normalise(b):
+        return True
     ka, kb = question_key(a), question_key(b)
+    if not ka.content:  # "What is it?" and "What is this?": nothing to compare
+        return False
     if ka.kind != kb.kind or ka.negations != kb.negations or ka.content != kb.content:
         return False
     # Without a do-auxiliary or a form of "to be" the question's first phrase is the subject ("which protocol

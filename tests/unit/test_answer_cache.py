@@ -116,6 +116,10 @@ def test_same_terms_rejects_swapped_words_and_other_names() -> None:
     assert not same_terms("Which protocol replaced SSL?", "Which protocol did SSL replace?")
     assert not same_terms("Which default port does HTTPS use?", "Which default port does HTTP use?")
     assert not same_terms("What does the ? character do?", "What does the * character do?")
+    assert not same_terms("How much is the Mazda RX4?", "What is the Mazda RX4?")  # a price is not a definition
+    assert not same_terms("What does lookfor str do?", "What does lookfor string do?")  # stems keep 4 letters
+    assert not same_terms("What is the plan?", "What is the plane?")
+    assert not same_terms("What is it?", "What is this?") and same_terms("What is it?", "what is it")
 
 
 def test_paraphrase_hits_unrelated_and_near_miss_do_not(home: Path) -> None:
