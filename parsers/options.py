@@ -31,6 +31,9 @@ class ParseOptions:
     page_images_timeout: float = 60.0
     allow_private_urls: bool = False
     user_agent: str = "mmrag/0.1"
+    max_media_seconds: float = 4 * 3600.0
+    max_video_frames: int = 200
+    transcriber: str = "pocketsphinx"
 
     def __post_init__(self) -> None:
         if not 0 <= self.chunk_overlap < self.chunk_size:

@@ -17,7 +17,7 @@ from pathlib import Path
 from mmrag.elements import Blob, Element, Parser
 from mmrag.errors import MmragError, ParseError, SourceNotFoundError
 from mmrag.parsers._report import collect_warnings
-from mmrag.parsers.mime import IMAGE_TYPES, sniff_mime
+from mmrag.parsers.mime import IMAGE_TYPES, MEDIA_SUFFIXES, sniff_mime
 from mmrag.parsers.options import ParseOptions
 
 __all__ = [
@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = frozenset(
     {".pdf", ".html", ".htm", ".xhtml", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
-)
+) | frozenset(MEDIA_SUFFIXES)
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -206,6 +206,10 @@ def parser_for(blob: Blob, options: ParseOptions | None = None) -> Parser:
         from mmrag.parsers.images import ImageParser
 
         return ImageParser(options)
+    if mime.startswith(("video/", "audio/")):
+        from mmrag.parsers.video import VideoParser
+
+        return VideoParser(options)
     if not blob.data:
         raise ParseError(blob.source, "the file is empty (0 bytes)")
     raise ParseError(
