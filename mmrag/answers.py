@@ -18,8 +18,8 @@ from mmrag.elements import Element, ElementKind
 if TYPE_CHECKING:
     from mmrag.stores.collection import ObjectStore
 
-__all__ = ["CONTINUATION_LIST", "Answer", "AnswerMode", "Citation", "Hit", "breadcrumb", "caption_of", "object_link",
-           "source_link"]
+__all__ = ["CONTINUATION_LIST", "Answer", "AnswerMode", "Citation", "Hit", "breadcrumb", "caption_of", "clock_span",
+           "media_time", "object_link", "source_link"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +44,35 @@ def caption_of(element: Element) -> str:
     return element.text.strip()
 
 
+def media_time(element: Element) -> tuple[float, float] | None:
+    """``(start, end)`` seconds of an element from a video or audio file (its metadata), else None."""
+    start, end = element.metadata.get("start"), element.metadata.get("end")
+    if isinstance(start, int | float) and not isinstance(start, bool):
+        return float(start), float(end) if isinstance(end, int | float) and not isinstance(end, bool) else float(start)
+    return None
+
+
+def clock_span(start: float, end: float | None = None) -> str:
+    """``12:31–12:47`` (``1:02:03`` past an hour): a time range as people read it, to the second."""
+
+    def clock(seconds: float) -> str:
+        s = int(seconds)
+        h, m, s = s // 3600, s // 60 % 60, s % 60
+        return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+    return clock(start) if end is None or int(end) == int(start) else f"{clock(start)}–{clock(end)}"
+
+
 def breadcrumb(element: Element, sep: str = " › ") -> str:
     """Where an element sits, for people: ``intro.html › Regular expressions`` or ``report.pdf › page 3``.
 
-    The file name (or the URL's last path segment), then the HTML section path the parser recorded, or the page.
+    The file name (or the URL's last path segment), then the HTML section path the parser recorded, or the page;
+    for video and audio the time: ``talk.mp4 @ 12:31–12:47``.
     """
     source = element.source.rstrip("/")
     name = source.rsplit("/", 1)[-1] or source
-    parts = [name]
+    span = media_time(element)
+    parts = [f"{name} @ {clock_span(*span)}" if span else name]
     headings = element.metadata.get("headings")
     section = element.metadata.get("section")
     if isinstance(headings, list) and headings:  # the parser's list: a heading may itself hold " > "
@@ -64,8 +85,9 @@ def breadcrumb(element: Element, sep: str = " › ") -> str:
 
 
 def source_link(element: Element) -> str | None:
-    """A link to the element's place in its source: ``#page=N`` for PDFs, ``#<section id>`` for HTML sections
-    whose heading has an id (``metadata["anchor"]``); None for a relative path (no base to resolve it against)."""
+    """A link to the element's place in its source: ``#page=N`` for PDFs, ``#t=SECONDS`` for video and audio (a
+    media fragment: players open there), ``#<section id>`` for HTML sections whose heading has an id
+    (``metadata["anchor"]``); None for a relative path (no base to resolve it against)."""
     source = element.source
     if source.startswith(("http://", "https://")):
         base = source.split("#", 1)[0]
@@ -78,6 +100,9 @@ def source_link(element: Element) -> str | None:
     anchor = element.metadata.get("anchor")
     if element.page:
         return f"{base}#page={element.page}"
+    span = media_time(element)
+    if span is not None:
+        return f"{base}#t={int(span[0])}"
     if isinstance(anchor, str) and anchor:
         from urllib.parse import quote
 
@@ -93,6 +118,11 @@ def object_link(element: Element, objects: ObjectStore | None) -> str | None:
         except Exception as e:  # a link is a convenience: never fail a search or an answer over it
             logger.warning("no link for %s: %s", element.object_key, e)
     return source_link(element)
+
+
+def _times(element: Element) -> dict[str, float | None]:
+    span = media_time(element)
+    return {"start": span[0], "end": span[1]} if span else {"start": None, "end": None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +159,7 @@ class Hit:
             "page": e.page,
             "bbox": list(e.bbox) if e.bbox else None,
             "section": breadcrumb(e),
+            **_times(e),
             "object_uri": self.object_uri,
             "source_uri": source_link(e),
             "caption": caption_of(e)[:preview] if e.kind != "text" else "",
@@ -157,7 +188,9 @@ class Citation:
             resolves it to a presigned, HTTP or file URL; None for text.
         snippet: a short excerpt of what was quoted or used.
         section: where the element sits, for people (:func:`breadcrumb`: ``intro.html › Regular expressions``).
-        source_uri: a link to that place in the source (``#page=3``, ``#regular-expressions``), if known.
+        source_uri: a link to that place in the source (``#page=3``, ``#regular-expressions``, ``#t=751``), if known.
+        start: for video and audio, the second where the cited stretch starts; else None.
+        end: the second where it ends.
     """
 
     marker: int
@@ -169,12 +202,16 @@ class Citation:
     snippet: str = ""
     section: str = ""
     source_uri: str | None = None
+    start: float | None = None
+    end: float | None = None
 
     @classmethod
     def for_element(cls, marker: int, element: Element, object_uri: str | None = None) -> Citation:
         """The citation ``[marker]`` of ``element``, with its snippet, breadcrumb and source link filled in."""
+        span = media_time(element)
         return cls(marker, element.id, element.kind, element.source, element.page, object_uri,
-                   caption_of(element)[:PREVIEW_CHARS], breadcrumb(element), source_link(element))
+                   caption_of(element)[:PREVIEW_CHARS], breadcrumb(element), source_link(element),
+                   *(span or (None, None)))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
@@ -188,6 +225,8 @@ class Citation:
             "snippet": self.snippet,
             "section": self.section,
             "source_uri": self.source_uri,
+            "start": self.start,
+            "end": self.end,
         }
 
 

@@ -50,14 +50,10 @@ _BUFFER = 12  # sampled frames kept while the detector may still report a cut am
 
 
 def timespan(start: float, end: float | None = None) -> str:
-    """``12:31–12:47`` (``1:02:03`` past an hour): a time range as people read it, to the second."""
+    """``12:31–12:47``: a time range as people read it (:func:`mmrag.answers.clock_span`)."""
+    from mmrag.answers import clock_span
 
-    def clock(seconds: float) -> str:
-        s = int(seconds)
-        h, m, s = s // 3600, s // 60 % 60, s % 60
-        return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-    return clock(start) if end is None or int(end) == int(start) else f"{clock(start)}–{clock(end)}"
+    return clock_span(start, end)
 
 
 @dataclass
@@ -260,7 +256,9 @@ class _TooLong(Exception):
 
 
 def _reason(e: BaseException) -> str:
-    return str(e).strip() or type(e).__name__
+    """FFmpeg's own words ("Invalid data found when processing input"), without errno and the in-memory file name."""
+    strerror = getattr(e, "strerror", None)
+    return strerror.strip() if isinstance(strerror, str) and strerror.strip() else str(e).strip() or type(e).__name__
 
 
 def _detector(source: str) -> Any:
@@ -269,7 +267,8 @@ def _detector(source: str) -> Any:
     except ImportError:
         logger.info("%s: PySceneDetect is not installed: one frame every %.0f s", source, _MAX_SHOT_SECONDS)
         return None
-    return ContentDetector(threshold=_CUT_THRESHOLD, min_scene_len=1)
+    # Edges count as much as colour: two slides on white differ in their layout more than in their colours.
+    return ContentDetector(threshold=_CUT_THRESHOLD, min_scene_len=1, weights=ContentDetector.Components(1, 1, 1, 1))
 
 
 def _pictures(frame: Any) -> tuple[Any, Any]:

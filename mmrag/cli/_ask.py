@@ -71,6 +71,10 @@ def print_sources(answer: Answer) -> None:
         click.echo("\nSources:")
     for c in answer.citations:
         page = f", page {c.page}" if c.page else ""
+        if c.start is not None:
+            from mmrag.answers import clock_span
+
+            page = f" @ {clock_span(c.start, c.end)}"
         link = f"  {plain(c.object_uri)}" if c.object_uri else ""
         click.echo(f"[{c.marker}] {plain(c.source)}{page} ({c.kind}){link}")
 

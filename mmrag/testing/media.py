@@ -87,10 +87,11 @@ def slideshow(path: str | Path, slides: Sequence[tuple[str | Path, float]], *, a
         n = 0
         for image, seconds in slides:
             with Image.open(image) as img:
-                picture = img.convert("RGB")
+                picture = img.convert("RGBA")  # transparent parts show the white canvas, as viewers show them
                 picture.thumbnail(size)
                 canvas = Image.new("RGB", size, "white")
-                canvas.paste(picture, ((size[0] - picture.width) // 2, (size[1] - picture.height) // 2))
+                canvas.paste(picture, ((size[0] - picture.width) // 2, (size[1] - picture.height) // 2),
+                             mask=picture.getchannel("A"))
             frame = av.VideoFrame.from_ndarray(np.asarray(canvas), format="rgb24")
             for _ in range(round(seconds * fps)):
                 frame.pts = n
