@@ -84,16 +84,20 @@ class _Frames:
             self.shot = _Shot(time, i)
         cuts = [] if self.detector is None else self.detector.process_frame(FrameTimecode(i, fps=_SAMPLE_FPS), small)
         for cut in cuts:
-            k = int(cut.frame_num)
-            at = next((t for j, t, _ in self.samples if j == k), time)
-            if k > self.shot.first:
-                self._close(at)
-                self.shot = _Shot(at, k, next((f for j, _, f in self.samples if j == k + 1), None))
+            self._cut(int(cut.frame_num), time)
         if time - self.shot.start >= _MAX_SHOT_SECONDS:
             self._close(time)
             self.shot = _Shot(time, i, big)
         elif self.shot.frame is None and i >= self.shot.first + 1:
             self.shot.frame = big  # half a second in: past the fade or the cut's blur
+
+    def _cut(self, k: int, now: float) -> None:
+        """A cut before sampled frame ``k``: close the current shot there, start the next."""
+        if self.shot is None or k <= self.shot.first:
+            return
+        at = next((t for j, t, _ in self.samples if j == k), now)
+        self._close(at)
+        self.shot = _Shot(at, k, next((f for j, _, f in self.samples if j == k + 1), None))
 
     def _close(self, end: float) -> None:
         shot = self.shot
@@ -105,6 +109,11 @@ class _Frames:
             self.shots.append((shot.start, end, frame))
 
     def finish(self, end: float) -> list[tuple[float, float, Any]]:
+        if self.detector is not None and self.shot is not None and self.index:
+            from scenedetect.common import FrameTimecode
+
+            for cut in self.detector.post_process(FrameTimecode(self.index - 1, fps=_SAMPLE_FPS)) or ():
+                self._cut(int(cut.frame_num), end)
         self._close(end)
         self.shot = None
         return self.shots
@@ -160,8 +169,8 @@ class VideoParser:
                         raise _TooLong(t)
                     last = max(last, t)
                     if isinstance(frame, av.VideoFrame) and frames is not None:
-                        if t + 1e-6 >= next_sample:
-                            next_sample = t + 1 / _SAMPLE_FPS
+                        if t + 1e-6 >= next_sample:  # on a fixed grid, so a cut on a whole second is found on it
+                            next_sample = (int(t * _SAMPLE_FPS + 1e-6) + 1) / _SAMPLE_FPS
                             frames.add(t, *_pictures(frame))
                     elif isinstance(frame, av.AudioFrame) and resampler is not None and speech is not None:
                         for f in resampler.resample(frame):

@@ -63,7 +63,7 @@ def _write_wav(path: Path, samples: object, rate: int) -> None:
 
 def slideshow(path: str | Path, slides: Sequence[tuple[str | Path, float]], *, audio: str | Path | None = None,
               size: tuple[int, int] = (640, 360), fps: int = 5, codec: str = "libx264") -> Path:
-    """Write a video showing each image for its number of seconds (letterboxed on white), with optional audio.
+    """Write a video showing each image for its number of seconds (scaled to fit, on white), with optional audio.
 
     Args:
         path: the file to write; its extension picks the container (``.mp4``, ``.mkv``, ``.webm``...).
@@ -75,7 +75,7 @@ def slideshow(path: str | Path, slides: Sequence[tuple[str | Path, float]], *, a
     """
     import av
     import numpy as np
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     out = Path(path)
     webm = out.suffix.lower() == ".webm"
@@ -87,8 +87,8 @@ def slideshow(path: str | Path, slides: Sequence[tuple[str | Path, float]], *, a
         n = 0
         for image, seconds in slides:
             with Image.open(image) as img:
-                picture = img.convert("RGBA")  # transparent parts show the white canvas, as viewers show them
-                picture.thumbnail(size)
+                # Scaled to fill the frame as a slide does; transparent parts show the white canvas.
+                picture = ImageOps.contain(img.convert("RGBA"), size)
                 canvas = Image.new("RGB", size, "white")
                 canvas.paste(picture, ((size[0] - picture.width) // 2, (size[1] - picture.height) // 2),
                              mask=picture.getchannel("A"))

@@ -170,3 +170,14 @@ def test_cli_prints_the_time_of_a_cited_stretch() -> None:
     out = CliRunner().invoke(show).output
     assert "[1] talk.mp4 @ 12:31–12:47 (text)" in out
     assert json.loads(json.dumps(answer.to_dict()))["citations"][0]["end"] == 767.0
+
+
+def test_the_python_blocks_of_docs_video_md_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    root = Path(__file__).parents[2]
+    blocks = re.findall(r"```python\n(.*?)```", (root / "docs" / "video.md").read_text(), flags=re.S)
+    assert blocks
+    monkeypatch.chdir(root)
+    for block in blocks:
+        exec(compile(block, "docs/video.md", "exec"), {})
