@@ -123,10 +123,17 @@ class VideoParser:
     """Parses video (mp4, mov, webm, mkv) and audio (wav, mp3, m4a, ogg) files into timed frames and transcript."""
 
     def __init__(self, options: ParseOptions | None = None, transcriber: Transcriber | None | str = "settings") -> None:
+        """Args:
+            options: limits (``max_media_seconds``, ``max_video_frames``) and the ``transcriber`` setting.
+            transcriber: a :class:`~mmrag.parsers.transcribe.Transcriber`, None for no speech, or ``"settings"``
+                (the default): the one ``options.transcriber`` names.
+        """
         self.options = options or ParseOptions()
-        self.transcriber = transcriber_for(self.options.transcriber) if transcriber == "settings" else transcriber
-        if isinstance(self.transcriber, str):
-            raise TypeError("transcriber must be a Transcriber, None or 'settings'")
+        if isinstance(transcriber, str):
+            if transcriber != "settings":
+                raise TypeError("transcriber must be a Transcriber, None or 'settings'")
+            transcriber = transcriber_for(self.options.transcriber)
+        self.transcriber: Transcriber | None = transcriber
 
     def parse(self, blob: Blob) -> Iterator[Element]:
         try:
