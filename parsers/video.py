@@ -46,6 +46,7 @@ _KEYFRAME_PX = 1280  # longest side of a stored keyframe
 _MAX_SHOT_SECONDS = 30.0  # a longer shot is split (and the uniform sampling step without PySceneDetect)
 _DUPLICATE_COSINE = 0.95  # local image descriptors this close are the same picture (a slide shown again)
 _CUT_THRESHOLD = 15.0  # ContentDetector's default (27) is for film cuts: two white slides differ less
+_SHORT_BY = 2.0  # seconds the decoded streams may end before the header's duration
 _BUFFER = 12  # sampled frames kept while the detector may still report a cut among them
 
 
@@ -191,6 +192,10 @@ class VideoParser:
                 raise ParseError(blob.source, f"cannot decode the file ({_reason(e)})") from e
             warn(blob.source, f"decoding stopped at {timespan(last)} ({_reason(e)}): kept what came before")
         end = max(duration or 0.0, last)
+        if duration is not None and last < duration - _SHORT_BY:
+            warn(blob.source, f"the streams end at {timespan(last)} but the header says {timespan(duration)}: the "
+                              "file looks truncated; kept what came before")
+            end = last + 1 / _SAMPLE_FPS
         words = speech.close() if speech is not None else []
         media = "video" if video is not None else "audio"
         if frames is not None:

@@ -110,6 +110,17 @@ def test_corrupt_and_truncated_files_fail_alone(media: dict[str, Path], tmp_path
     assert results[1].error and results[1].mime_type == "video/x-matroska"  # by its bytes (EBML), not its name
 
 
+def test_a_file_cut_short_keeps_what_came_before_and_says_so(tmp_path: Path) -> None:
+    video = slideshow(tmp_path / "cut.mkv", [(s, 3.0) for s in SLIDES], codec="mpeg4")  # Matroska: no index needed
+    data = video.read_bytes()
+    (tmp_path / "short.mkv").write_bytes(data[: len(data) // 2])
+    result = parse_source(str(tmp_path / "short.mkv"), ParseOptions(transcriber="off"))
+    assert result.ok, result.error
+    starts = [e.metadata["start"] for e in _frames(result)]
+    assert starts[:2] == [0.0, 3.0] and all(e.metadata["end"] < 8.0 for e in result.elements)
+    assert any("the file looks truncated" in w for w in result.warnings), result.warnings
+
+
 def test_duration_and_frame_caps(media: dict[str, Path]) -> None:
     long = parse_source(str(media["talk"]), ParseOptions(max_media_seconds=5, transcriber="off"))
     assert not long.ok and long.error and "over the 0:05 cap (max_media_seconds)" in long.error
