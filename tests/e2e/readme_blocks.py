@@ -112,8 +112,10 @@ def commands(block: Block) -> list[str]:
             line = line[2:]
         if not pending and (not line.strip() or line.lstrip().startswith("#")):
             continue
+        if pending:
+            line = line.lstrip()  # the indentation of a continued line is layout, not part of the command
         if line.endswith("\\"):
-            pending += line[:-1] + " "
+            pending += line[:-1].rstrip() + " "
             continue
         out.append((pending + line).strip())
         pending = ""

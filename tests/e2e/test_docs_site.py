@@ -19,7 +19,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from readme_blocks import DOCS, README, ROOT, docs_pages  # tests/e2e/readme_blocks.py
+from readme_blocks import DOCS, README, ROOT, commands, docs_pages, markdown_blocks  # tests/e2e/readme_blocks.py
 
 # Public packages and the API page that documents each.
 API_PAGES = {
@@ -31,7 +31,7 @@ README_MAX_LINES = 150
 
 
 def _hooks() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("mmrag_docs_hooks", DOCS / "hooks" / "mmrag_api.py")
+    spec = importlib.util.spec_from_file_location("mmrag_docs_hooks", DOCS / "hooks" / "docs_site.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -120,3 +120,36 @@ def test_readme_is_short_and_links_into_the_docs() -> None:
     moved = {"getting-started", "parsing", "ingest-and-ask", "querying", "search", "collections", "evaluation",
              "models", "aws-setup", "configuration", "development", "api/index"}
     assert {f"docs/{p}.md" for p in moved} <= linked
+
+
+def test_block_kinds_of_a_docs_page() -> None:
+    """```console runs its `$ ` lines only; ```sh is bash; ```text and unknown fences never run; directives stick."""
+    page = """# Page
+## One
+```console
+$ mmrag collections
+default  399 elements
+$ mmrag search "polar plot" \\
+    -k 3
+```
+<!-- readme-test: exit=3 -->
+```sh
+mmrag ask -c nope "x"   # fails on purpose
+```
+```text
+$ not a command
+```
+```pycon
+>>> 1
+```
+```python
+print("hi")
+```
+"""
+    blocks = markdown_blocks(DOCS / "example.md", page)
+    assert [(b.language, b.line, b.section, b.file) for b in blocks] == [
+        ("console", 3, "One", "docs/example.md"), ("bash", 10, "One", "docs/example.md"),
+        ("python", 19, "One", "docs/example.md")]
+    assert commands(blocks[0]) == ["mmrag collections", 'mmrag search "polar plot" -k 3']
+    assert commands(blocks[1]) == ['mmrag ask -c nope "x"   # fails on purpose'] and blocks[1].expected_exit == 3
+    assert blocks[2].label == "docs/example.md:19 (One)"

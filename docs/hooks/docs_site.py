@@ -3,7 +3,6 @@
 - The navigation lists every page under docs/, in the reading order of ``NAV`` below; a page that is not named
   there goes to the end of its section (``Guide`` for top-level pages), so adding a page needs no edit anywhere
   and no page can be left out of the navigation or named in it without existing.
-
 - mkdocstrings reads the source statically (griffe), and griffe cannot follow setuptools' ``package-dir`` mapping
   (``parsers/`` is installed as ``mmrag.parsers``). So, as ``.ci/typecheck`` does for mypy, the build reads a
   linked tree shaped like the installed package, made in a temp folder for the length of the build.
@@ -111,6 +110,8 @@ def api_listing(package: str) -> str:
 @event_priority(100)  # before mkdocstrings' on_config, which creates its handlers with their search paths
 def on_config(config: Any) -> Any:
     global _tree
+    if _tree is not None:  # `mkdocs serve` calls this again on every rebuild
+        shutil.rmtree(_tree, ignore_errors=True)
     _tree = Path(tempfile.mkdtemp(prefix="mmrag-docs-"))
     handlers = config.plugins["mkdocstrings"].config.handlers
     handlers.setdefault("python", {})["paths"] = [str(linked_tree(_tree))]
