@@ -8,7 +8,8 @@ Runs ``mmrag.eval.evaluate`` with the offline profile on ``tests/data/golden.jso
 (2-5 minutes of CPU; reused when unchanged). Prints the per-modality table; ``--write`` replaces the table
 between ``<!-- eval-table:start -->`` and ``<!-- eval-table:end -->`` in docs/evaluation.md (the docs site's
 "Evaluating" page; the README links there), so the published figures are never typed by hand. The last line is
-one JSON object: recall@k of ``decompose+rrf`` overall (goal 0.9), with the other variants' overall recall@k and the answer-contains rate as the baseline.
+one JSON object: recall@k of ``decompose+rrf`` overall (goal 0.9), with the other variants' overall recall@k and
+the answer-contains rate as the baseline.
 """
 
 from __future__ import annotations
