@@ -82,6 +82,17 @@ def test_api_entries_show_the_docstrings(site: Path) -> None:
     entry = html[html.index('id="mmrag.chains.query.build_query_chain"'):][:20000]
     assert "The query chain over one collection" in entry  # its summary line
     assert "Parameters:" in entry and "replaces the fuse stage" in entry  # its Args, as a table
+    for page in API_PAGES.values():
+        assert not re.search(r":(func|class|mod|meth|data|attr):`", _page_html(site, page + ".md")), page
+
+
+def test_sphinx_roles_read_as_markdown() -> None:
+    spec = importlib.util.spec_from_file_location("mmrag_griffe_roles", DOCS / "hooks" / "griffe_roles.py")
+    assert spec is not None and spec.loader is not None
+    roles = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(roles)
+    text = "See :func:`~mmrag.retrievers.search.with_links` and :class:`Hit`. Compose them::\n\n    a | b\n::\n"
+    assert roles.markdown_docstring(text) == "See `with_links` and `Hit`. Compose them:\n\n    a | b\n::\n"
 
 
 def test_settings_table_lists_every_setting(site: Path) -> None:
