@@ -1,9 +1,9 @@
 """Speech to timed words, offline: a tiny :class:`Transcriber` protocol and two implementations.
 
 * :class:`PocketSphinxTranscriber` (the default of ``mmrag[video]``): CMU PocketSphinx with the US English model
-  that ships inside its wheel, streaming, a few times faster than real time on one core. It is a 2010s
-  HMM recogniser: on clear synthetic speech (espeak-ng) about half the words come out right (bench/video.py
-  measures the word error rate), enough to find a passage by its rarer words, not to quote it.
+  that ships inside its wheel, streaming, about 13 CPU seconds per minute of audio. It is an older HMM
+  recogniser: on clear synthetic speech (espeak-ng, 140 words a minute) bench/video.py measured a word error rate
+  of 65 %, enough to find a passage by its rarer words, not to quote it.
 * :class:`WhisperTranscriber`: a faster-whisper (CTranslate2) model folder the user already has
   (``MMRAG_TRANSCRIBER=/path/to/faster-whisper-small``); nothing is downloaded. Far more accurate, slower.
 
