@@ -196,3 +196,36 @@ def test_the_python_blocks_of_docs_video_md_run(monkeypatch: pytest.MonkeyPatch,
     for block in blocks:
         exec(compile(block, "docs/video.md", "exec"), {})
     assert (tmp_path / "talk.mp4").is_file()
+
+
+def test_a_whisper_model_folder_is_loaded_locally_and_its_word_times_kept(monkeypatch: pytest.MonkeyPatch,
+                                                                        tmp_path: Path) -> None:
+    """faster-whisper itself is faked (its outputs only): no model ships with mmrag and none is downloaded."""
+    import sys
+    import types
+
+    import numpy as np
+
+    seen: dict[str, Any] = {}
+
+    class FakeWhisperModel:
+        def __init__(self, path: str, **kwargs: Any) -> None:
+            seen.update(path=path, **kwargs)
+
+        def transcribe(self, audio: Any, **kwargs: Any) -> tuple[Any, None]:
+            seen.update(samples=len(audio), dtype=str(audio.dtype), peak=float(np.abs(audio).max()), **kwargs)
+            w = types.SimpleNamespace
+            return iter([w(words=[w(word=" Revenue", start=0.5, end=0.9), w(word=" grew.", start=0.9, end=1.3)]),
+                         w(words=[w(word=" ", start=1.3, end=1.4)])]), None
+
+    monkeypatch.setitem(sys.modules, "faster_whisper", types.SimpleNamespace(WhisperModel=FakeWhisperModel))
+    model = tmp_path / "faster-whisper-tiny"
+    model.mkdir()
+    (model / "model.bin").write_bytes(b"weights")
+    transcriber = transcriber_for(str(model))
+    assert transcriber is not None and transcriber.name == "faster-whisper"
+    pcm = [np.full(16_000, 16384, dtype="<i2").tobytes(), np.zeros(8_000, dtype="<i2").tobytes()]
+    words = list(transcriber.transcribe(pcm))
+    assert words == [Word("Revenue", 0.5, 0.9), Word("grew.", 0.9, 1.3)]
+    assert seen["path"] == str(model) and seen["local_files_only"] is True and seen["word_timestamps"] is True
+    assert (seen["samples"], seen["dtype"], seen["peak"]) == (24_000, "float32", 0.5)
