@@ -108,7 +108,11 @@ def child(path: str, transcriber: str) -> None:
 
     data = Path(path).read_bytes()
     elements = list(VideoParser(ParseOptions(transcriber=transcriber)).parse(Blob(data, path, "video/mp4")))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM: this process's own peak. ru_maxrss would not do: Linux carries it across exec from the forking parent.
+    status = Path("/proc/self/status")
+    hwm = [line.split()[1] for line in status.read_text().splitlines() if line.startswith("VmHWM:")] \
+        if status.exists() else []
+    peak = int(hwm[0]) / 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"elements": len(elements), "peak_rss_mb": round(peak, 1), "file_mb": len(data) / 2**20}))
 
 

@@ -71,7 +71,7 @@ class _Frames:
     duration_cap: float
     detector: Any = None
     samples: deque[tuple[int, float, Any]] = field(default_factory=lambda: deque(maxlen=_BUFFER))
-    shots: list[tuple[float, float, Any]] = field(default_factory=list)
+    keep: _Distinct = field(default_factory=lambda: _Distinct(0))
     shot: _Shot | None = None
     index: int = 0
 
@@ -107,9 +107,9 @@ class _Frames:
         frame = shot.frame if shot.frame is not None else next((f for j, _, f in self.samples if j == shot.first),
                                                                 None)
         if frame is not None:
-            self.shots.append((shot.start, end, frame))
+            self.keep.add(shot.start, end, frame)  # encoded and compared now: no raw frame outlives its shot
 
-    def finish(self, end: float) -> list[tuple[float, float, Any]]:
+    def finish(self, end: float) -> _Distinct:
         if self.detector is not None and self.shot is not None and self.index:
             from scenedetect.common import FrameTimecode
 
@@ -117,7 +117,7 @@ class _Frames:
                 self._cut(int(cut.frame_num), end)
         self._close(end)
         self.shot = None
-        return self.shots
+        return self.keep
 
 
 class VideoParser:
@@ -164,7 +164,8 @@ class VideoParser:
                                           "cap (max_media_seconds): cut it, or raise MMRAG_MAX_MEDIA_SECONDS")
         if video is not None:
             video.thread_type = "AUTO"
-        frames = _Frames(opts.max_media_seconds, detector=_detector(blob.source)) if video is not None else None
+        frames = None if video is None else _Frames(opts.max_media_seconds, detector=_detector(blob.source),
+                                                    keep=_Distinct(opts.max_video_frames))
         speech = _Speech(self.transcriber) if audio is not None and self.transcriber is not None else None
         resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE) if speech is not None else None
         streams = [s for s in (video, audio if speech is not None else None) if s is not None]
@@ -205,32 +206,40 @@ class VideoParser:
                           metadata={"start": start, "end": stop, "media": media, "speech": self.transcriber.name
                                     if self.transcriber is not None else None})
 
-    def _keyframes(self, source: str, shots: list[tuple[float, float, Any]], end: float) -> Iterator[Element]:
+    def _keyframes(self, source: str, distinct: _Distinct, end: float) -> Iterator[Element]:
         from mmrag.parsers.images import image_element
-        from mmrag.providers.local.local_image import describe
 
-        kept: list[tuple[Any, dict[str, Any], bytes]] = []
-        capped = 0
-        for start, stop, rgb in shots:
-            data = _jpeg(rgb)
-            vector = describe(data)
-            twin = next((k for k in kept if float(k[0] @ vector) >= _DUPLICATE_COSINE), None)
-            if twin is not None:
-                twin[1]["also_at"].append([round(start, 2), round(stop, 2)])
-                continue
-            if len(kept) >= self.options.max_video_frames:
-                capped += 1
-                continue
-            kept.append((vector, {"start": round(start, 2), "end": round(stop, 2), "also_at": []}, data))
-        if capped:
-            warn(source, f"kept the first {self.options.max_video_frames} distinct frames, skipped {capped} more "
-                         "(max_video_frames)")
-        for _, meta, data in kept:
+        if distinct.capped:
+            warn(source, f"kept the first {self.options.max_video_frames} distinct frames, skipped {distinct.capped} "
+                         "more (max_video_frames)")
+        for _, meta, data in distinct.kept:
             element = image_element(data, source, self.options, metadata={**meta, "media": "video",
                                                                           "duration": round(end, 2)},
                                     label=f"frame at {timespan(meta['start'])}")
             if element is not None:
                 yield element
+
+
+class _Distinct:
+    """Keyframes as JPEG, one per distinct picture: a shot showing a picture already kept adds its time to it."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.kept: list[tuple[Any, dict[str, Any], bytes]] = []
+        self.capped = 0
+
+    def add(self, start: float, stop: float, rgb: Any) -> None:
+        from mmrag.providers.local.local_image import describe
+
+        data = _jpeg(rgb)
+        vector = describe(data)
+        twin = next((k for k in self.kept if float(k[0] @ vector) >= _DUPLICATE_COSINE), None)
+        if twin is not None:
+            twin[1]["also_at"].append([round(start, 2), round(stop, 2)])
+        elif len(self.kept) >= self.cap:
+            self.capped += 1
+        else:
+            self.kept.append((vector, {"start": round(start, 2), "end": round(stop, 2), "also_at": []}, data))
 
 
 class _Speech:

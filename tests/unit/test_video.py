@@ -229,3 +229,21 @@ def test_a_whisper_model_folder_is_loaded_locally_and_its_word_times_kept(monkey
     assert words == [Word("Revenue", 0.5, 0.9), Word("grew.", 0.9, 1.3)]
     assert seen["path"] == str(model) and seen["local_files_only"] is True and seen["word_timestamps"] is True
     assert (seen["samples"], seen["dtype"], seen["peak"]) == (24_000, "float32", 0.5)
+
+
+def test_raw_frames_do_not_outlive_their_shot() -> None:
+    """Memory stays flat with the length: each shot's frame is encoded and compared when the shot ends."""
+    import numpy as np
+
+    from mmrag.parsers.video import _BUFFER, _detector, _Distinct, _Frames
+
+    rng = np.random.default_rng(7)
+    pictures = [rng.integers(0, 255, (72, 128, 3), dtype=np.uint8) for _ in range(2)]
+    frames = _Frames(3600.0, detector=_detector("t"), keep=_Distinct(10))
+    for second in range(120):  # 40 shots of 3 s, alternating two pictures
+        picture = pictures[second // 3 % 2]
+        for half in (0.0, 0.5):
+            frames.add(second + half, picture[:, :, ::-1].copy(), picture)
+    distinct = frames.finish(120.0)
+    assert len(distinct.kept) == 2 and all(isinstance(data, bytes) for _, _, data in distinct.kept)
+    assert len(distinct.kept[0][1]["also_at"]) == 19 and len(frames.samples) <= _BUFFER
