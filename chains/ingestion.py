@@ -195,17 +195,38 @@ def ingest(
             running = pool.submit(_run_group, list(group), providers, collection, calls, reports, tick)
             group.clear()
 
+    from mmrag.chains._leases import Heartbeat, lease_owner, wait_for_lease
     from mmrag.chains.upkeep import collection_lock
 
-    with collection_lock(collection, exclusive=False), \
+    manifest, owner = collection.manifest, lease_owner()
+
+    def take(source: str, prepared: PreparedSource | None, pool: ThreadPoolExecutor) -> None:
+        tick("sources", 1, None)
+        if prepared is None:  # unchanged or failed: let another machine have it at once
+            manifest.unlease(owner, [source])
+            return
+        group.append(prepared)
+        if sum(len(p.new) for p in group) >= batch_size or len(group) >= GROUP_SOURCES:
+            flush(pool)
+
+    deferred: list[str] = []
+    with collection_lock(collection, exclusive=False), Heartbeat(manifest, owner), \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmrag-ingest-group") as pool:
         for source in expanded:
-            prepared = _prepare(given[source], options, providers, collection, force, reports)
-            tick("sources", 1, None)
-            if prepared is not None:
-                group.append(prepared)
-                if sum(len(p.new) for p in group) >= batch_size or len(group) >= GROUP_SOURCES:
-                    flush(pool)
+            if not manifest.acquire(source, owner):
+                deferred.append(source)  # another ingest is on it: judge it when that one is done
+                continue
+            take(source, _prepare(given[source], options, providers, collection, force, reports), pool)
+        flush(pool)
+        for source in deferred:
+            try:
+                wait_for_lease(manifest, source, owner)
+            except MmragError as e:
+                logger.error("%s: %s", source, e)
+                reports[source] = SourceReport(source, "failed", error=str(e))
+                tick("sources", 1, None)
+                continue
+            take(source, _prepare(given[source], options, providers, collection, force, reports), pool)
         flush(pool)
         release_orphans(collection)  # objects a crash after a commit left for deletion
         flush(pool)

@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     max_retries: int = Field(8, ge=0, description="retries of throttled / 5xx / timed-out model calls")
     request_timeout: float = Field(120.0, gt=0, description="seconds to wait for one model response")
     cache: bool = Field(True, description="cache captions and embeddings under MMRAG_HOME (sqlite)")
+    cache_store: Literal["auto", "local", "postgres"] = Field(
+        "auto", description="where the model cache lives: auto (the shared PostgreSQL database when MMRAG_PG_DSN "
+        "is set with pgvector or OpenSearch, else MMRAG_HOME), local (sqlite under MMRAG_HOME) or postgres")
     answer_cache: bool = Field(False, description="reuse answers to similar questions on unchanged data (opt-in)")
     answer_cache_threshold: float | None = Field(
         None, gt=0, le=1, description="cosine similarity from which a cached question counts as the same")
