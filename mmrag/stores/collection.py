@@ -180,6 +180,10 @@ def require_collection(settings: Settings, name: str | None = None) -> str:
     known = collection_names(settings)
     if name in known:
         return name
+    if manifest_kind(settings) == "postgres" and name in local_names(settings):
+        raise ConfigError(f"collection {name!r} has a local manifest ({collection_root(settings, name)}) from before "
+                          f"shared manifests: run `mmrag collections migrate {name}` once to move it into "
+                          "PostgreSQL, so that every machine sees it")
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     listed = ", ".join(known) if known else "none yet: run `mmrag ingest SOURCE...` to create one"
