@@ -113,12 +113,15 @@ def remove_sources(sources: Iterable[str], settings: Settings | None = None, *,
             if rewrite:
                 providers = providers or _providers(settings)
                 _reindex(rewrite, collection, providers)
-            if delete:
-                collection.text.delete(delete)
-                collection.image.delete(delete)
-                collection.text.persist()
-                collection.image.persist()
-            manifest.forget(source)
+            # One transaction where the store has them (PostgreSQL): another machine's search sees the whole
+            # source or none of it.
+            with manifest.atomic():
+                if delete:
+                    collection.text.delete(delete)
+                    collection.image.delete(delete)
+                    collection.text.persist()
+                    collection.image.persist()
+                manifest.forget(source)
             deleted = release_orphans(collection)
             logger.info("removed %s: %d elements (%d kept for other sources), %d objects", source, len(delete),
                         len(ids) - len(delete), len(deleted))

@@ -131,6 +131,10 @@ class Settings(BaseSettings):
     opensearch_password: SecretStr | None = Field(None)
     opensearch_verify_certs: bool = Field(True)
     pg_dsn: SecretStr | None = Field(None, description="PostgreSQL conninfo, e.g. postgresql://user:pw@host/db")
+    manifest: Literal["auto", "sqlite", "postgres"] = Field(
+        "auto", description="where a collection's manifest lives: auto (PostgreSQL with pgvector, or with OpenSearch "
+        "when MMRAG_PG_DSN is set: shared by every machine; else sqlite under MMRAG_HOME), sqlite (this machine "
+        "only) or postgres")
 
     @model_validator(mode="after")
     def _check_image_dims(self) -> Settings:

@@ -105,7 +105,10 @@ def collection_root(settings: Settings, name: str | None = None) -> Path:
 
 
 def manifest_kind(settings: Settings) -> str:
-    """``postgres`` when the manifest is shared (pgvector, or OpenSearch with ``MMRAG_PG_DSN``), else ``sqlite``."""
+    """``postgres`` when the manifest is shared (pgvector, or OpenSearch with ``MMRAG_PG_DSN``), else ``sqlite``;
+    ``MMRAG_MANIFEST`` overrides it (``sqlite`` keeps a pgvector collection's manifest on this machine only)."""
+    if settings.manifest != "auto":
+        return settings.manifest
     if settings.vector_store == "pgvector" or (settings.vector_store == "opensearch" and settings.pg_dsn):
         return "postgres"
     return "sqlite"

@@ -199,48 +199,61 @@ class PgManifest:
 
     @contextmanager
     def _read(self) -> Iterator[psycopg.Connection[Any]]:
+        """A read: in the open transaction if there is one (it sees its own writes), else in autocommit mode
+        (one round trip, and an idle session holds no snapshot or lock)."""
         import psycopg
 
         with self.session.lock:
             conn = self._conn()
             idle = conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            if idle:
+                conn.autocommit = True
             try:
                 yield conn
             except psycopg.Error as e:
-                if idle:
-                    conn.rollback()
                 raise self._error("read", e) from e
-            if idle:
-                conn.rollback()  # a read opened this transaction: end it, so an idle session holds no snapshot
+            finally:
+                if idle and not conn.closed:
+                    conn.autocommit = False
 
     @contextmanager
     def _tx(self) -> Iterator[psycopg.Connection[Any]]:
-        """One write: under the collection's advisory lock and a savepoint; committed at once unless an
-        ``atomic`` block is open (then with the block)."""
+        """One write, under the collection's advisory lock, pipelined (one round trip unless it reads results);
+        committed at once unless an ``atomic`` block is open (then with the block). Inside an open transaction
+        it runs under a savepoint, so a failure undoes only itself."""
         import psycopg
 
         with self.session.lock:
             conn = self._conn()
+            nested = conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
             try:
-                conn.execute("SAVEPOINT mmrag_manifest")
-                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", self._lock_key("manifest"))
-                yield conn
-                conn.execute("RELEASE SAVEPOINT mmrag_manifest")
+                with conn.pipeline():
+                    if nested:
+                        conn.execute("SAVEPOINT mmrag_manifest")
+                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))",
+                                 self._lock_key("manifest"))
+                    yield conn
+                    if nested:
+                        conn.execute("RELEASE SAVEPOINT mmrag_manifest")
+                    if not self.session.in_atomic:
+                        conn.commit()
             except BaseException as e:
-                if not conn.broken:
+                if conn.broken:
+                    self.session.drop()
+                else:
                     try:
-                        conn.execute("ROLLBACK TO SAVEPOINT mmrag_manifest")
-                        if not self.session.dirty and not self.session.in_atomic:
+                        if nested:
+                            conn.execute("ROLLBACK TO SAVEPOINT mmrag_manifest")
+                        else:
                             conn.rollback()
                     except psycopg.Error:
                         self.session.drop()
-                else:
-                    self.session.drop()
                 if isinstance(e, psycopg.Error):
                     raise self._error("write", e) from e
                 raise
-            self.session.dirty = True
-        self.session.commit()
+            if self.session.in_atomic or nested:
+                self.session.dirty = True
+                self.session.commit()
 
     def close(self) -> None:
         self.session.drop()
@@ -439,9 +452,8 @@ class PgManifest:
 
     def renew(self, owner: str, seconds: float = 60.0) -> int:
         with self._tx() as db:
-            cur = db.execute(self._sql("UPDATE {leases} SET expires = clock_timestamp() + make_interval(secs => %s) "
-                                       "WHERE owner = %s"), [seconds, owner])
-            return max(cur.rowcount, 0)
+            return len(db.execute(self._sql("UPDATE {leases} SET expires = clock_timestamp() + make_interval(secs => "
+                                            "%s) WHERE owner = %s RETURNING 1"), [seconds, owner]).fetchall())
 
     def unlease(self, owner: str, sources: Iterable[str] | None = None) -> None:
         with self._tx() as db:
