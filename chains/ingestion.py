@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mmrag.chains._components import open_components
-from mmrag.chains._enrich import INDEXED_TEXT_VERSION, ModelCalls, enrich
+from mmrag.chains._enrich import INDEXED_TEXT_VERSION, Enriched, ModelCalls, enrich
 from mmrag.chains._places import collect, plan_group
 from mmrag.chains._split import fit_tables
 from mmrag.chains._write import PreparedSource, caption_failed, release_orphans, write_group
@@ -52,6 +52,8 @@ __all__ = ["IngestReport", "Progress", "SourceReport", "aingest", "ingest"]
 
 logger = logging.getLogger(__name__)
 
+Writer = Callable[["Sequence[PreparedSource]", "Enriched", "Collection"], None]
+"""Writes a group of sources whose models ran: :func:`~mmrag.chains._write.write_group` unless replaced."""
 Progress = Callable[[str, int, int | None], None]
 """``progress(stage, advance, total)``: stages ``sources`` (total = number of sources), ``models`` and ``write``
 (advance = elements; total None until known)."""
@@ -147,6 +149,10 @@ def ingest(
     force: bool = False,
     progress: Progress | None = None,
     batch_size: int = GROUP_ELEMENTS,
+    executor: str | None = None,
+    ray_address: str | None = None,
+    writer: Writer | None = None,
+    owner: str | None = None,
 ) -> IngestReport:
     """Ingest sources (paths, folders, globs, URLs) into a collection; never raises for a bad source.
 
@@ -158,6 +164,13 @@ def ingest(
         progress: called as work advances (the CLI draws progress bars with it).
         batch_size: new elements gathered over sources before the model stage runs; larger keeps remote
             models busier, smaller commits sources sooner and holds less in memory.
+        executor: ``local`` (threads in this process, the default) or ``ray`` (a Ray cluster: see
+            :mod:`mmrag.chains.ray_executor`); default ``MMRAG_EXECUTOR``.
+        ray_address: the Ray cluster to use (default ``RAY_ADDRESS``, else a local cluster started for the run).
+        writer: what writes a group once its models ran (default :func:`~mmrag.chains._write.write_group`); the
+            Ray executor's workers on FAISS hand their groups to the driver with it.
+        owner: the name this run's leases are held under (default: host, process and a random part); a Ray task
+            retried after its worker died uses the same one, so it takes its own leases back at once.
 
     Returns:
         The per-source report, model calls (new vs cached) and an estimated Bedrock cost.
@@ -165,6 +178,11 @@ def ingest(
     from mmrag.config import Settings
 
     settings = settings or Settings()
+    if (executor or settings.executor) == "ray":
+        from mmrag.chains.ray_executor import ingest_on_ray
+
+        return ingest_on_ray(sources, settings, address=ray_address, force=force, progress=progress,
+                             batch_size=batch_size)
     if providers is None or collection is None:
         built_providers, built_collection = open_components(settings)
         providers, collection = providers or built_providers, collection or built_collection
@@ -192,13 +210,14 @@ def ingest(
             failures += running.result()
             running = None
         if group:
-            running = pool.submit(_run_group, list(group), providers, collection, calls, reports, tick)
+            running = pool.submit(_run_group, list(group), providers, collection, calls, reports, tick,
+                                  writer or write_group)
             group.clear()
 
     from mmrag.chains._leases import Heartbeat, lease_owner, wait_for_lease
     from mmrag.chains.upkeep import collection_lock
 
-    manifest, owner = collection.manifest, lease_owner()
+    manifest, owner = collection.manifest, owner or lease_owner()
 
     def take(source: str, prepared: PreparedSource | None, pool: ThreadPoolExecutor) -> None:
         tick("sources", 1, None)
@@ -312,7 +331,7 @@ def _prepare(
 
 def _run_group(
     group: Sequence[PreparedSource], providers: Providers, collection: Collection, calls: ModelCalls,
-    reports: dict[str, SourceReport], tick: Progress,
+    reports: dict[str, SourceReport], tick: Progress, write: Writer = write_group,
 ) -> int:
     """Model stage and writes for a group of sources; a failure is retried source by source to isolate it."""
     given, ticked = group, 0
@@ -330,13 +349,13 @@ def _run_group(
         enriched = enrich(new, providers, calls, advance)
         if len(new) > ticked:
             tick("models", len(new) - ticked, None)
-        write_group(group, enriched, collection)
+        write(group, enriched, collection)
         tick("write", len(new), None)
     except MmragError as e:
         if len(group) > 1:
             logger.warning("a batch of %d sources failed (%s); retrying them one by one", len(group), e)
             # As given: a picture left to a source that failed is then indexed by the one that holds it too.
-            return sum(_run_group([p], providers, collection, calls, reports, tick) for p in given)
+            return sum(_run_group([p], providers, collection, calls, reports, tick, write) for p in given)
         logger.error("%s: %s", group[0].source, e)
         reports[group[0].source] = SourceReport(group[0].source, "failed", error=str(e), warnings=group[0].warnings)
         return 0

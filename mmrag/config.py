@@ -96,6 +96,9 @@ class Settings(BaseSettings):
         128, ge=8, le=256, description="captions are cut to this many tokens before joint image+text embedding"
     )
     max_concurrency: int = Field(16, ge=1, le=256, description="model requests in flight at once")
+    executor: Literal["local", "ray"] = Field(
+        "local", description="where ingest runs: local (threads in this process) or ray (a Ray cluster: RAY_ADDRESS, "
+        "else a local one; max_concurrency is then the limit for the whole cluster)")
     max_retries: int = Field(8, ge=0, description="retries of throttled / 5xx / timed-out model calls")
     request_timeout: float = Field(120.0, gt=0, description="seconds to wait for one model response")
     cache: bool = Field(True, description="cache captions and embeddings under MMRAG_HOME (sqlite)")

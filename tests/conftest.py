@@ -44,3 +44,15 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pyte
 def data_dir() -> Path:
     """tests/data: small real documents copied from the shared corpus (provenance in each SOURCES.md)."""
     return DATA
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[object]:
+    """One real local Ray cluster for the whole session (``ray.init(num_cpus=2)``; it takes seconds to start).
+
+    Ray has no local mode: this is a head node with two CPUs on 127.0.0.1. Tests that use it are integration
+    tests (loopback sockets)."""
+    ray = pytest.importorskip("ray", reason="the Ray executor needs pip install 'mmrag[ray]'")
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    yield ray
+    ray.shutdown()

@@ -16,9 +16,15 @@ from mmrag.cli._app import cli, parse_options, settings_from
 @click.option("-c", "--collection", help="Collection to fill [default: MMRAG_COLLECTION or 'default'].")
 @click.option("--force", is_flag=True, help="Re-process sources even when they are unchanged.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default=None,
+              help="Where to run: local threads, or a Ray cluster (pip install 'mmrag[ray]') [default: "
+                   "MMRAG_EXECUTOR or local].")
+@click.option("--ray-address", default=None, help="Ray cluster to use with --executor ray [default: RAY_ADDRESS, "
+              "else a local cluster started for the run].")
 @parse_options
 @click.pass_context
-def ingest(ctx: click.Context, /, sources: tuple[str, ...], as_json: bool, force: bool, **overrides: Any) -> None:
+def ingest(ctx: click.Context, /, sources: tuple[str, ...], as_json: bool, force: bool, executor: str | None,
+           ray_address: str | None, **overrides: Any) -> None:
     """Parse, caption, embed and index SOURCES into a collection (re-running skips unchanged sources).
 
     Exits with status 1 if any source failed or any element was left pending (a caption that failed: run
@@ -30,7 +36,8 @@ def ingest(ctx: click.Context, /, sources: tuple[str, ...], as_json: bool, force
     settings = settings_from(ctx, **overrides)
     _check_something_exists(sources)
     with ingest_progress(enabled=not as_json) as progress:
-        report = run_ingest(sources, settings, force=force, progress=progress)
+        report = run_ingest(sources, settings, force=force, progress=progress, executor=executor,
+                            ray_address=ray_address)
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
