@@ -134,6 +134,8 @@ def ingest_on_ray(sources: Iterable[str | Path], settings: Settings, *, address:
     from mmrag.stores.collection import manifest_kind
 
     ray = _ray()
+    # Workers do not run in this folder: a relative MMRAG_HOME must mean the same place for them.
+    settings = settings.model_copy(update={"home": Path(settings.home).resolve()})
     shared = manifest_kind(settings) == "postgres"
     if not shared and (address or os.environ.get("RAY_ADDRESS")):
         raise ConfigError("FAISS keeps a collection on this machine: with a remote Ray cluster use "

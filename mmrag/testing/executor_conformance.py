@@ -70,7 +70,8 @@ class ExecutorConformance:
         expected = ingest(docs, local)
         got = run_ingest(docs, other)
         assert [s.source for s in got.sources] == [s.source for s in expected.sources]
-        assert [s.status for s in got.sources] == [s.status for s in expected.sources]
+        assert [s.status for s in got.sources] == [s.status for s in expected.sources], [
+            (s.source, s.error) for s in got.sources if s.error]
         assert got.elements == expected.elements and sum(got.elements.values()) > 0
         assert collection_state(other) == collection_state(local)
         assert set(got.to_dict()) == set(expected.to_dict())
