@@ -40,6 +40,7 @@ from mmrag.elements import Element, content_hash
 from mmrag.errors import MmragError, ParseError
 from mmrag.parsers import ParseOptions
 from mmrag.parsers._report import collect_warnings
+from mmrag.parsers.s3_sources import s3_fingerprint
 from mmrag.parsers.sources import display_source, expand_sources, is_url, load_blob, parse_blob
 
 if TYPE_CHECKING:
@@ -153,6 +154,8 @@ def ingest(
     ray_address: str | None = None,
     writer: Writer | None = None,
     owner: str | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
 ) -> IngestReport:
     """Ingest sources (paths, folders, globs, URLs) into a collection; never raises for a bad source.
 
@@ -170,6 +173,7 @@ def ingest(
         ray_address: the Ray cluster to use (default ``RAY_ADDRESS``, else a local cluster started for the run).
         writer: what writes a group once its models ran (default :func:`~mmrag.chains._write.write_group`); the
             Ray executor's workers on FAISS hand their groups to the driver with it.
+        include, exclude: globs that filter what folders and ``s3://`` prefixes expand to.
         owner: the name this run's leases are held under (default: host, process and a random part); a Ray task
             retried after its worker died uses the same one, so it takes its own leases back at once.
 
@@ -183,7 +187,7 @@ def ingest(
         from mmrag.chains.ray_executor import ingest_on_ray
 
         return ingest_on_ray(sources, settings, address=ray_address, force=force, progress=progress,
-                             batch_size=batch_size)
+                             batch_size=batch_size, include=include, exclude=exclude)
     if providers is None or collection is None:
         built_providers, built_collection = open_components(settings)
         providers, collection = providers or built_providers, collection or built_collection
@@ -194,7 +198,7 @@ def ingest(
     failures = 0
     # Stored, indexed and shown without credentials; the URL as given is only used to fetch.
     given: dict[str, str] = {}
-    for s in expand_sources(sources):
+    for s in expand_sources(sources, include=include, exclude=exclude):
         given.setdefault(display_source(_normalise(s)), _normalise(s))
     expanded = list(given)
     tick = progress or (lambda stage, n, total: None)
@@ -270,13 +274,15 @@ def _normalise(source: str) -> str:
     return str(path.resolve()) if path.exists() else source
 
 
-def _fingerprint(data: bytes, options: ParseOptions, providers: Providers, linked: Sequence[str] = ()) -> str:
+def _fingerprint(data: bytes, options: ParseOptions, providers: Providers, linked: Sequence[str] = (),
+                 content: str | None = None) -> str:
     """What decides "unchanged": the bytes, the parse options, the captioner, (pages) the linked images, and the
     version of what is indexed for an element (a new version re-indexes every source once; the model cache
     answers its calls)."""
     parse = {name: getattr(options, name) for name in _FINGERPRINT_FIELDS}
     captioner = str(getattr(providers.captioner, "model_key", type(providers.captioner).__name__))
-    parts = [content_hash(data), json.dumps(parse, sort_keys=True), captioner, f"index-v{INDEXED_TEXT_VERSION}"]
+    parts = [content or content_hash(data), json.dumps(parse, sort_keys=True), captioner,
+             f"index-v{INDEXED_TEXT_VERSION}"]
     if linked:
         parts.append(content_hash(*linked))
     return content_hash(*parts)
@@ -291,8 +297,14 @@ def _prepare(
     fetch_as, source = source, display_source(source)
     with collect_warnings() as warnings:
         try:
-            blob = load_blob(fetch_as, options)
             entry = manifest.get(source)
+            # An S3 object is known by its ETag and size: an unchanged one is skipped without downloading it.
+            identity = s3_fingerprint(fetch_as) if fetch_as.startswith("s3://") else None
+            if identity is not None and entry is not None and not force and not manifest.pending_ids(source) and \
+                    entry.fingerprint == _fingerprint(b"", options, providers, content=identity):
+                reports[source] = SourceReport(source, "unchanged", elements=dict(entry.kinds))
+                return None
+            blob = load_blob(fetch_as, options)
             # A web page is more than its bytes: the images it links to may change on their own. Its
             # fingerprint covers their content too, so a page is parsed (its images loaded) before it can be
             # called unchanged; other sources are judged by their bytes alone, before parsing.
@@ -304,7 +316,7 @@ def _prepare(
                 elements, places = collect(fit_tables(parse_blob(blob, options), providers.text_embeddings),
                                            in_document=in_document)
             images = sorted(e.content_hash for e in elements.values() if e.kind == "image")
-            fingerprint = _fingerprint(blob.data, options, providers, images)
+            fingerprint = _fingerprint(blob.data, options, providers, images, content=identity)
             unchanged = entry is not None and entry.fingerprint == fingerprint and not manifest.pending_ids(source)
             if entry is not None and unchanged and not force:
                 reports[source] = SourceReport(source, "unchanged", elements=dict(entry.kinds))

@@ -120,8 +120,8 @@ def _init_cluster(ray: Any, address: str | None) -> bool:
 
 
 def ingest_on_ray(sources: Iterable[str | Path], settings: Settings, *, address: str | None = None,
-                  force: bool = False, progress: Progress | None = None,
-                  batch_size: int = 128) -> IngestReport:
+                  force: bool = False, progress: Progress | None = None, batch_size: int = 128,
+                  include: Sequence[str] = (), exclude: Sequence[str] = ()) -> IngestReport:
     """:func:`~mmrag.chains.ingest` with its units of work spread over a Ray cluster (see the module docstring).
 
     Raises:
@@ -142,7 +142,7 @@ def ingest_on_ray(sources: Iterable[str | Path], settings: Settings, *, address:
                           "MMRAG_VECTOR_STORE=pgvector (or opensearch with MMRAG_PG_DSN) and MMRAG_S3_BUCKET")
     started = time.perf_counter()
     given: dict[str, str] = {}
-    for s in expand_sources(sources):
+    for s in expand_sources(sources, include=include, exclude=exclude):
         given.setdefault(display_source(_normalise(s)), _normalise(s))
     order = list(given)
     units = plan_units([given[s] for s in order])

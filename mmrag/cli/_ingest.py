@@ -21,10 +21,14 @@ from mmrag.cli._app import cli, parse_options, settings_from
                    "MMRAG_EXECUTOR or local].")
 @click.option("--ray-address", default=None, help="Ray cluster to use with --executor ray [default: RAY_ADDRESS, "
               "else a local cluster started for the run].")
+@click.option("--include", multiple=True, help="Only files of folders and s3:// prefixes matching this glob "
+              "(repeatable; e.g. '*.pdf', 'reports/**').")
+@click.option("--exclude", multiple=True, help="Skip files of folders and s3:// prefixes matching this glob "
+              "(repeatable).")
 @parse_options
 @click.pass_context
 def ingest(ctx: click.Context, /, sources: tuple[str, ...], as_json: bool, force: bool, executor: str | None,
-           ray_address: str | None, **overrides: Any) -> None:
+           ray_address: str | None, include: tuple[str, ...], exclude: tuple[str, ...], **overrides: Any) -> None:
     """Parse, caption, embed and index SOURCES into a collection (re-running skips unchanged sources).
 
     Exits with status 1 if any source failed or any element was left pending (a caption that failed: run
@@ -37,7 +41,7 @@ def ingest(ctx: click.Context, /, sources: tuple[str, ...], as_json: bool, force
     _check_something_exists(sources)
     with ingest_progress(enabled=not as_json) as progress:
         report = run_ingest(sources, settings, force=force, progress=progress, executor=executor,
-                            ray_address=ray_address)
+                            ray_address=ray_address, include=include, exclude=exclude)
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
