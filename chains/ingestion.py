@@ -198,7 +198,7 @@ def ingest(
     failures = 0
     # Stored, indexed and shown without credentials; the URL as given is only used to fetch.
     given: dict[str, str] = {}
-    for s in expand_sources(sources, include=include, exclude=exclude):
+    for s in expand_sources(sources, include=include, exclude=exclude, s3_endpoint_url=settings.s3_endpoint_url):
         given.setdefault(display_source(_normalise(s)), _normalise(s))
     expanded = list(given)
     tick = progress or (lambda stage, n, total: None)
@@ -299,7 +299,7 @@ def _prepare(
         try:
             entry = manifest.get(source)
             # An S3 object is known by its ETag and size: an unchanged one is skipped without downloading it.
-            identity = s3_fingerprint(fetch_as) if fetch_as.startswith("s3://") else None
+            identity = s3_fingerprint(fetch_as, options.s3_endpoint_url) if fetch_as.startswith("s3://") else None
             if identity is not None and entry is not None and not force and not manifest.pending_ids(source) and \
                     entry.fingerprint == _fingerprint(b"", options, providers, content=identity):
                 reports[source] = SourceReport(source, "unchanged", elements=dict(entry.kinds))

@@ -142,7 +142,7 @@ def ingest_on_ray(sources: Iterable[str | Path], settings: Settings, *, address:
                           "MMRAG_VECTOR_STORE=pgvector (or opensearch with MMRAG_PG_DSN) and MMRAG_S3_BUCKET")
     started = time.perf_counter()
     given: dict[str, str] = {}
-    for s in expand_sources(sources, include=include, exclude=exclude):
+    for s in expand_sources(sources, include=include, exclude=exclude, s3_endpoint_url=settings.s3_endpoint_url):
         given.setdefault(display_source(_normalise(s)), _normalise(s))
     order = list(given)
     units = plan_units([given[s] for s in order])

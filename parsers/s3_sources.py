@@ -8,7 +8,8 @@
   downloaded. Reading it is one ``GetObject``, streamed into memory up to the per-source size cap.
 
 The client is boto3's default: credentials, region and endpoint from the standard AWS configuration
-(``AWS_PROFILE``, ``AWS_REGION``, ``AWS_ENDPOINT_URL_S3`` for MinIO or a VPC endpoint), as on a Ray worker.
+(``AWS_PROFILE``, ``AWS_REGION``, ``AWS_ENDPOINT_URL_S3``), as on a Ray worker; ``MMRAG_S3_ENDPOINT_URL``, when
+set, is used for sources too (MinIO, a VPC endpoint).
 """
 
 from __future__ import annotations
@@ -36,13 +37,13 @@ def split_s3(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-@functools.lru_cache(maxsize=1)
-def _client() -> Any:
+@functools.lru_cache(maxsize=4)
+def _client(endpoint_url: str | None = None) -> Any:
     try:
         import boto3
     except ImportError as e:
         raise MissingDependencyError("boto3", "aws", feature="s3:// sources") from e
-    return boto3.client("s3")
+    return boto3.client("s3", endpoint_url=endpoint_url)
 
 
 def _aws_error(uri: str, e: Exception) -> ParseError:
@@ -60,15 +61,15 @@ def _matches(relative: str, patterns: Sequence[str]) -> bool:
                for p in patterns)
 
 
-def expand_s3(uri: str, suffixes: frozenset[str], include: Sequence[str] = (), exclude: Sequence[str] = ()
-              ) -> list[str]:
+def expand_s3(uri: str, suffixes: frozenset[str], include: Sequence[str] = (), exclude: Sequence[str] = (),
+              endpoint_url: str | None = None) -> list[str]:
     """The sources an ``s3://`` argument stands for (see the module docstring); a prefix with none is kept as
     given, so that ingesting it reports the reason."""
     bucket, key = split_s3(uri)
     if key and not key.endswith("/"):
         return [uri]
     try:
-        pages = _client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key)
+        pages = _client(endpoint_url).get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key)
         keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
     except Exception as e:  # botocore errors: wrapped with the reason, whatever the transport
         raise _aws_error(uri, e) from e
@@ -85,19 +86,19 @@ def expand_s3(uri: str, suffixes: frozenset[str], include: Sequence[str] = (), e
     return out or [uri]
 
 
-def s3_fingerprint(uri: str) -> str:
+def s3_fingerprint(uri: str, endpoint_url: str | None = None) -> str:
     """The object's identity without its bytes: ETag and size (``HeadObject``)."""
     bucket, key = split_s3(uri)
     if not key or key.endswith("/"):
         raise ParseError(uri, "the prefix holds no supported files")
     try:
-        head = _client().head_object(Bucket=bucket, Key=key)
+        head = _client(endpoint_url).head_object(Bucket=bucket, Key=key)
     except Exception as e:
         raise _aws_error(uri, e) from e
     return content_hash("s3-object", str(head.get("ETag", "")), str(head.get("ContentLength", "")))
 
 
-def load_s3_blob(uri: str, max_bytes: int) -> Blob:
+def load_s3_blob(uri: str, max_bytes: int, endpoint_url: str | None = None) -> Blob:
     """Download one object (``GetObject``) into a :class:`Blob`; objects over ``max_bytes`` are refused."""
     from mmrag.parsers.mime import sniff_mime
 
@@ -105,7 +106,7 @@ def load_s3_blob(uri: str, max_bytes: int) -> Blob:
     if not key or key.endswith("/"):
         raise ParseError(uri, "the prefix holds no supported files")
     try:
-        response = _client().get_object(Bucket=bucket, Key=key)
+        response = _client(endpoint_url).get_object(Bucket=bucket, Key=key)
         size = int(response.get("ContentLength") or 0)
         if size > max_bytes:
             response["Body"].close()

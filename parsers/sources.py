@@ -96,7 +96,7 @@ def unreadable(source: str) -> ParseError | None:
 
 
 def expand_sources(sources: Iterable[str | os.PathLike[str]], *, include: Sequence[str] = (),
-                   exclude: Sequence[str] = ()) -> list[str]:
+                   exclude: Sequence[str] = (), s3_endpoint_url: str | None = None) -> list[str]:
     """Expand folders (recursively, supported files only), globs and ``s3://`` prefixes; keep URLs and plain paths
     as given. ``include`` / ``exclude`` globs filter what a folder or an S3 prefix expands to (matched against the
     path relative to it, or the file name).
@@ -118,7 +118,7 @@ def expand_sources(sources: Iterable[str | os.PathLike[str]], *, include: Sequen
         if source.startswith("s3://"):
             from mmrag.parsers.s3_sources import expand_s3
 
-            for item in expand_s3(source, SUPPORTED_SUFFIXES, include, exclude):
+            for item in expand_s3(source, SUPPORTED_SUFFIXES, include, exclude, s3_endpoint_url):
                 add(item)
             continue
         if is_url(source):
@@ -184,7 +184,8 @@ def load_blob(source: str, options: ParseOptions | None = None) -> Blob:
     if source.startswith("s3://"):
         from mmrag.parsers.s3_sources import load_s3_blob
 
-        return _check_suffix(load_s3_blob(source, options.max_source_bytes), source.rsplit("/", 1)[-1])
+        blob = load_s3_blob(source, options.max_source_bytes, options.s3_endpoint_url)
+        return _check_suffix(blob, source.rsplit("/", 1)[-1])
     if is_url(source):
         from urllib.parse import urlsplit
 
