@@ -140,11 +140,12 @@ def document_source(document: Document) -> str:
 
 def document_element(document: Document, source: str) -> Element:
     """A Document as a text element of ``source``: its metadata (as JSON values) kept, its page 1-based. A
-    Document with an ``id`` keeps it (``metadata["langchain_id"]``) and the id is part of the element's."""
+    Document with an ``id`` keeps it (``metadata["langchain_id"]``). The element's id covers the text, the id and
+    the metadata, so a Document changed in any of them is written again (and the old element removed)."""
     meta = {k: v for k, v in plain_metadata(document.metadata).items() if k not in _RESERVED}
     if document.id:
         meta["langchain_id"] = document.id
-        meta["content_hash"] = content_hash("langchain", document.id, document.page_content)
+    meta["content_hash"] = content_hash("langchain", document.page_content, json.dumps(meta, sort_keys=True))
     return Element("text", source, document.page_content, page=document_page(document.metadata), metadata=meta)
 
 
@@ -194,12 +195,11 @@ def ingest_documents(
     Raises:
         ConfigError: the collection was built with another text model.
     """
-    from mmrag.chains._enrich import indexed_text
+    from mmrag.chains._enrich import ModelCalls, indexed_text
     from mmrag.chains.ingestion import IngestReport, SourceReport
 
     started = time.perf_counter()
     tick = progress or (lambda stage, n, total: None)
-    opened, embedding = _open(collection, settings, embedding)
     grouped: dict[str, dict[str, Element]] = {}
     for document in documents:
         if not document.page_content.strip():
@@ -207,15 +207,19 @@ def ingest_documents(
         source = document_source(document)
         element = document_element(document, source)
         grouped.setdefault(source, {})[element.id] = element
+    # Opened (or created) only once the loader has delivered: a loader that fails leaves no collection behind.
+    opened, embedding = _open(collection, settings, embedding)
     tick("sources", 0, len(grouped))
     reports: list[SourceReport] = []
     batch: list[TextSource] = []
-    calls = 0
+    counted = hasattr(embedding, "misses") and hasattr(embedding, "hits")  # the factory's CachedEmbeddings
+    before = (embedding.misses, embedding.hits) if counted else (0, 0)  # type: ignore[attr-defined]
+    added = 0
 
     def flush() -> None:
-        nonlocal calls
+        nonlocal added
         for r in write_text_sources(batch, opened, embedding):
-            calls += r.added
+            added += r.added
             reports.append(SourceReport(r.source, r.status, elements={"text": r.elements} if r.elements else {},
                                         added=r.added, removed=r.removed))
             tick("sources", 1, None)
@@ -229,9 +233,14 @@ def ingest_documents(
         if sum(len(s.elements) for s in batch) >= BATCH:
             flush()
     flush()
+    calls = ModelCalls()
+    if counted:
+        calls.add("text embeddings", embedding.misses - before[0], embedding.hits - before[1])  # type: ignore[attr-defined]
+    else:
+        calls.add("text embeddings", added, 0)
     distinct = opened.manifest.totals(r.source for r in reports)
-    return IngestReport(opened.name, tuple(reports), {"text embeddings": {"new": calls}}, 0.0,
-                        time.perf_counter() - started, 0, distinct)
+    return IngestReport(opened.name, tuple(reports), calls.to_dict(), 0.0, time.perf_counter() - started, 0,
+                        distinct)
 
 
 def _open(collection: str | Collection | None, settings: Settings | None,

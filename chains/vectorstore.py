@@ -195,14 +195,14 @@ class MmragVectorStore(VectorStore):
     # --- writes -------------------------------------------------------------------------------------------
 
     def add_texts(self, texts: Iterable[str], metadatas: list[dict[Any, Any]] | None = None, *,
-                  ids: list[str | None] | None = None, **kwargs: Any) -> list[str]:
+                  ids: list[str] | None = None, **kwargs: Any) -> list[str]:
         """Add (or, for an id already there, replace) texts; returns their ids (new UUIDs where none is given).
 
         Unchanged texts (same id, text and metadata) are not embedded or written again.
         """
         texts = list(texts)
         metadatas = metadatas or [{} for _ in texts]
-        given = ids or [None] * len(texts)
+        given: list[str | None] = list(ids) if ids is not None else [None] * len(texts)  # add_documents: None ids
         if not len(texts) == len(metadatas) == len(given):
             raise ValueError(f"got {len(texts)} texts, {len(metadatas)} metadatas and {len(given)} ids")
         out = [i or str(uuid.uuid4()) for i in given]
