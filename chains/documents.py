@@ -10,6 +10,7 @@ loses the ones that are gone.
 
 Writes keep the collection consistent through a crash, in the order :mod:`mmrag.chains._write` uses: claim the new
 ids in the manifest → add them to the text space → persist → delete the stale ones → persist → commit the source.
+``MMRAG_CRASH_AT=index`` or ``delete`` kills the process after that step (:func:`mmrag.chains._write.crash_point`).
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ def write_text_sources(sources: Sequence[TextSource], collection: Collection, em
 
     A source whose fingerprint and element ids are already committed is left alone (no model call, no write).
     """
+    from mmrag.chains._write import crash_point
     from mmrag.chains.upkeep import collection_lock
     from mmrag.stores.base import IndexRecord
 
@@ -115,6 +117,7 @@ def write_text_sources(sources: Sequence[TextSource], collection: Collection, em
         if records:
             collection.text.add(records)
         collection.text.persist()
+        crash_point("index")
         stale = {i for s, old, _ in todo for i in old - {e.id for e in s.elements}}
         held = manifest.holders(stale)
         mine = {s.source for s, _, _ in todo}
@@ -122,6 +125,7 @@ def write_text_sources(sources: Sequence[TextSource], collection: Collection, em
         if stale:
             collection.text.delete(sorted(stale))
             collection.text.persist()
+        crash_point("delete")
         for s, old, new in todo:
             manifest.commit(s.source, s.fingerprint, [(e.id, e.kind, e.object_key) for e in s.elements])
             status: Literal["new", "updated"] = "updated" if old else "new"
