@@ -118,7 +118,9 @@ def write_text_sources(sources: Sequence[TextSource], collection: Collection, em
             collection.text.add(records)
         collection.text.persist()
         crash_point("index")
-        stale = {i for s, old, _ in todo for i in old - {e.id for e in s.elements}}
+        # What these sources no longer hold, unless a source outside them (or one of them, now) still does.
+        kept = {e.id for s, _, _ in todo for e in s.elements}
+        stale = {i for s, old, _ in todo for i in old} - kept
         held = manifest.holders(stale)
         mine = {s.source for s, _, _ in todo}
         stale = {i for i in stale if not (held.get(i, set()) - mine)}

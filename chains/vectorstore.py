@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from mmrag.config import Settings
     from mmrag.stores.collection import Collection
 
-__all__ = ["MmragVectorStore", "open_text_collection"]
+__all__ = ["MmragVectorStore", "check_text_model", "open_text_collection"]
 
 MetadataFilter = Mapping[str, Any] | Callable[[Document], bool]
 
@@ -87,16 +87,28 @@ def open_text_collection(settings: Settings, name: str | None, embedding: Embedd
         from mmrag.providers.factory import build_providers
 
         embedding = build_providers(settings).text_embeddings
+    try:
+        check_text_model(collection, embedding)
+    except ConfigError:
+        _close(collection)
+        raise
+    return collection, embedding
+
+
+def check_text_model(collection: Collection, embedding: Embeddings) -> None:
+    """Refuse a text model other than the one ``collection`` was built with.
+
+    Raises:
+        ConfigError: another model name or vector length, saying which the collection has.
+    """
     meta = collection.manifest.meta()
     model, dims = _model_of(embedding)
     if (meta.get("text_model"), meta.get("text_dimensions")) != (model, dims):
-        _close(collection)
         raise ConfigError(
             f"collection {collection.name!r} was built with text model {meta.get('text_model')!r} "
             f"({meta.get('text_dimensions')} dimensions), not {model!r} ({dims}): pass the embedding it was built "
             "with, or use another collection"
         )
-    return collection, embedding
 
 
 def _close(collection: Collection) -> None:
@@ -158,6 +170,7 @@ class MmragVectorStore(VectorStore):
         self._owned = self._collection is None
         self._embedding = embedding
         self._lock = threading.Lock()
+        self._checked = False
 
     def _open(self, *, create: bool) -> Collection | None:
         with self._lock:
@@ -166,11 +179,19 @@ class MmragVectorStore(VectorStore):
 
                 self._collection, self._embedding = open_text_collection(
                     self._settings or Settings(), self._name, self._embedding, create=create)
-            elif self._embedding is None:
-                from mmrag.providers.factory import build_providers
+            elif not self._checked:  # a Collection given by the caller
+                if self._embedding is None:
+                    from mmrag.providers.factory import build_providers
 
-                self._embedding = build_providers(self._settings or _default_settings()).text_embeddings
+                    self._embedding = build_providers(self._settings or _default_settings()).text_embeddings
+                check_text_model(self._collection, self._embedding)
+            self._checked = self._collection is not None
             return self._collection
+
+    @property
+    def collection(self) -> Collection | None:
+        """The collection (opened on first use), or None while it does not exist."""
+        return self._open(create=False)
 
     def _write_target(self) -> tuple[Collection, Embeddings]:
         collection = self._open(create=True)

@@ -77,7 +77,7 @@ def test_source_filter_goes_to_the_index_and_source_page_become_the_elements(set
                          Document("pears in the notes", metadata={"source": "/r/notes.txt"})])
     [doc] = store.similarity_search("pears", k=4, filter={"source": "/r/report.pdf"})
     assert doc.metadata == {"source": "/r/report.pdf", "page": 2}
-    collection = store._open(create=False)
+    collection = store.collection
     assert collection is not None
     [hit] = collection.text.search(HashingEmbeddings(64).embed_query("pears"), k=1, filter={"source": "/r/report.pdf"})
     assert (hit.element.source, hit.element.page) == ("/r/report.pdf", 3)  # LangChain pages count from 0
@@ -136,7 +136,7 @@ def test_unchanged_documents_are_not_embedded_again(settings: Settings) -> None:
 
 
 def test_writes_are_committed_sources_of_the_manifest(store: MmragVectorStore) -> None:
-    collection = store._open(create=False)
+    collection = store.collection
     assert collection is not None
     sources = {e.source for e in collection.manifest.sources()}
     assert sources == {f"langchain:f{i}" for i in range(5)}
@@ -189,6 +189,17 @@ def test_index_with_a_record_manager_incremental_and_full_cleanup(settings: Sett
     full = index(changed, manager, store, cleanup="full", source_id_key="source", key_encoder="sha256")
     assert (full["num_skipped"], full["num_deleted"]) == (1, 1)
     assert [d.page_content for d in store.similarity_search("alpha beta", k=10)] == ["alpha one, revised"]
-    collection = store._open(create=False)
+    collection = store.collection
     assert collection is not None and len(collection.manifest.sources()) == 1
     store.close()
+
+
+def test_a_store_over_an_open_collection_checks_the_embedding_too(store: MmragVectorStore) -> None:
+    collection = store.collection
+    assert collection is not None
+    shared = MmragVectorStore(collection, HashingEmbeddings(64))
+    assert shared.get_by_ids(["f1"])[0].page_content == FRUIT[1]
+    shared.close()  # leaves the caller's collection open
+    assert store.get_by_ids(["f2"])[0].page_content == FRUIT[2]
+    with pytest.raises(ConfigError, match="built with text model"):
+        MmragVectorStore(collection, HashingEmbeddings(32)).similarity_search("apples")

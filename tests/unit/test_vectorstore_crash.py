@@ -42,7 +42,7 @@ def test_killed_after_the_index_write_the_new_document_stays_hidden_until_writte
     store.close()
     _killed_while_adding(home, "b", "beta was being written", "index")
     store = _store(home)
-    collection = store._open(create=False)
+    collection = store.collection
     assert collection is not None
     assert collection.text.count() == 2 and collection.manifest.uncommitted_count() == 1  # written, not committed
     assert [d.id for d in store.similarity_search("beta was being written", k=5)] == ["a"]
@@ -68,7 +68,7 @@ def test_killed_while_changing_a_document_no_search_sees_the_uncommitted_text(tm
     assert [d.page_content for d in store.similarity_search("the new text of a", k=5)] == old
     store.add_texts(["the new text of a"], ids=["a"])
     assert [d.page_content for d in store.similarity_search("text of a", k=5)] == ["the new text of a"]
-    collection = store._open(create=False)
+    collection = store.collection
     assert collection is not None and collection.text.count() == 1  # no record of the old text is left
     assert collection.manifest.uncommitted_count() == 0
     store.close()
