@@ -102,12 +102,57 @@ class TestTitanIntegration(EmbeddingsIntegrationTests):
         bedrock_emulator.reset()
         self._params = {"client": bedrock_emulator.client(), "dimensions": 256}
         yield
-        if "embed" in request.node.name:  # every vector came from the emulator over HTTP
+        if "embed" in request.node.originalname:  # every vector came from the emulator over HTTP
             assert bedrock_emulator.requests, "no InvokeModel request reached the emulator"
 
     @property
     def embeddings_class(self) -> type[Embeddings]:
         return TitanTextEmbeddings
+
+    @property
+    def embedding_model_params(self) -> dict[str, Any]:
+        return self._params
+
+
+class _ImageSpaceQueries(Embeddings):
+    """The text side of an image-space embedder (``embed_texts``: what text→image queries use) as a LangChain
+    ``Embeddings``, built by the factory from Settings as the bedrock profile builds it. The embedders themselves
+    are mmrag ``ImageEmbedder`` s, not LangChain classes; this checks their text side keeps the same contract."""
+
+    def __init__(self, model: str, endpoint: str, region: str = "us-east-1") -> None:
+        from mmrag.config import Settings
+        from mmrag.providers.factory import build_providers
+
+        settings = Settings(profile="bedrock", bedrock_endpoint_url=endpoint, aws_region=region, cache=False,
+                            image_embedding_model=model)
+        self.embedder = build_providers(settings).image_embedder
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [list(v) for v in self.embedder.embed_texts(texts)]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+
+# "image_model", not "model": the suites' fixture that builds the Embeddings is called model.
+@pytest.mark.integration
+@pytest.mark.parametrize("image_model", ["amazon.titan-embed-image-v1", "amazon.nova-2-multimodal-embeddings-v1:0",
+                                   "cohere.embed-v4:0"])
+class TestImageSpaceQueriesIntegration(EmbeddingsIntegrationTests):
+    @pytest.fixture(autouse=True)
+    def _emulator(self, bedrock_emulator: BedrockEmulator, monkeypatch: pytest.MonkeyPatch,
+                  image_model: str, request: pytest.FixtureRequest) -> Iterator[None]:
+        bedrock_emulator.reset()
+        for name, value in bedrock_emulator.environ().items():
+            monkeypatch.setenv(name, value)
+        self._params = {"model": image_model, "endpoint": bedrock_emulator.url}
+        yield
+        if "embed" in request.node.originalname:  # every vector came from the emulator over HTTP
+            assert bedrock_emulator.requests and all(r.status == 200 for r in bedrock_emulator.requests)
+
+    @property
+    def embeddings_class(self) -> type[Embeddings]:
+        return _ImageSpaceQueries
 
     @property
     def embedding_model_params(self) -> dict[str, Any]:
