@@ -203,3 +203,12 @@ def test_a_store_over_an_open_collection_checks_the_embedding_too(store: MmragVe
     assert store.get_by_ids(["f2"])[0].page_content == FRUIT[2]
     with pytest.raises(ConfigError, match="built with text model"):
         MmragVectorStore(collection, HashingEmbeddings(32)).similarity_search("apples")
+
+
+def test_mmrag_remove_takes_a_document_by_its_source_name(store: MmragVectorStore, settings: Settings,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MMRAG_HOME", str(settings.home))
+    store.close()
+    result = CliRunner().invoke(cli, ["remove", "-c", "fruit", "langchain:f3"])
+    assert result.exit_code == 0, result.output
+    assert [d.id for d in store.get_by_ids(["f2", "f3"])] == ["f2"]
