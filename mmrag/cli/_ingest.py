@@ -36,8 +36,11 @@ def ingest(ctx: click.Context, /, sources: tuple[str, ...], as_json: bool, force
     from mmrag._cli_render import ingest_progress, print_ingest_report
     from mmrag.chains.ingestion import ingest as run_ingest
 
-    if bool(sources) == bool(loader):
-        raise click.UsageError("give SOURCES to parse, or --loader MODULE:CLASS (not both)", ctx)
+    if sources and loader:
+        raise click.UsageError("give SOURCES or --loader MODULE:CLASS, not both", ctx)
+    if not sources and not loader:
+        raise click.UsageError("nothing to ingest: give SOURCES (files, folders, globs, URLs) or --loader "
+                               "MODULE:CLASS", ctx)
     if loader_args and not loader:
         raise click.UsageError("--loader-arg needs --loader", ctx)
     settings = settings_from(ctx, **overrides)

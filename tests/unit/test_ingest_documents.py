@@ -128,3 +128,8 @@ def test_cli_loader_errors_are_one_line_and_create_nothing(tmp_path: Path) -> No
     assert usage.exit_code == 2 and "not both" in usage.output
     unknown = CliRunner().invoke(cli, ["ingest", "--loader", "no_such_pkg:Loader"])
     assert unknown.exit_code == 3 and "Traceback" not in unknown.output
+
+
+def test_cli_without_sources_or_loader_says_what_to_give() -> None:
+    result = CliRunner().invoke(cli, ["ingest"])
+    assert result.exit_code == 2 and "nothing to ingest: give SOURCES" in result.output
