@@ -42,6 +42,9 @@ SUPPORTED_SUFFIXES = frozenset(
     {".pdf", ".html", ".htm", ".xhtml", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff",
      ".md", ".markdown", ".csv", ".tsv", *_OFFICE_SUFFIXES}
 )
+_FOLDER_SKIPS = frozenset({".md", ".markdown"})
+"""Parsed when named or globbed, not when a folder is expanded: folders of documents hold READMEs and licence
+notes (``SOURCES.md``) beside them, which are not the documents. ``mmrag ingest 'docs/**/*.md'`` takes them."""
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -126,7 +129,7 @@ def expand_sources(sources: Iterable[str | os.PathLike[str]]) -> list[str]:
         if path.is_dir():
             files = sorted(
                 p for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES and not any(
+                if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES - _FOLDER_SKIPS and not any(
                     part.startswith(".") for part in p.relative_to(path).parts
                 )
             )
