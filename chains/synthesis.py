@@ -57,8 +57,12 @@ MAX_EXCERPT_CHARS = 2500
 
 
 def _label(n: int, element: Element) -> str:
-    page = f", page {element.page}" if element.page else ""
-    return f"[{n}] {element.kind} from {element.source}{page}"
+    from mmrag.answers import PLACE_KINDS, location_of
+
+    # a slide, a sheet range, CSV rows: the place in the format's terms; else the PDF page as before
+    where = location_of(element) if element.metadata.get("location_kind") in PLACE_KINDS else (
+        f"page {element.page}" if element.page else "")
+    return f"[{n}] {element.kind} from {element.source}{', ' + where if where else ''}"
 
 
 def _body(element: Element) -> str:

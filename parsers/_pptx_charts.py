@@ -14,7 +14,7 @@ __all__ = ["ChartData", "read_chart"]
 
 _C = "http://schemas.openxmlformats.org/drawingml/2006/chart"
 _A = "http://schemas.openxmlformats.org/drawingml/2006/main"
-_NS = {"c": _C, "a": _A}
+_CT, _AT = "{" + _C + "}", "{" + _A + "}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +56,8 @@ def _cell(value: float | None) -> str:
 def _points(node: Any) -> dict[int, str]:
     """``c:pt`` values of a reference or literal cache by index (the first level of a multi-level category)."""
     out: dict[int, str] = {}
-    for pt in node.iterfind(".//{%s}pt" % _C):
-        v = pt.find("{%s}v" % _C)
+    for pt in node.iterfind(f".//{_CT}pt"):
+        v = pt.find(f"{_CT}v")
         try:
             idx = int(pt.get("idx", "0"))
         except ValueError:
@@ -76,8 +76,8 @@ def _float(text: str | None) -> float | None:
 
 def read_chart(chart_space: Any) -> ChartData | None:
     """The data of a ``c:chartSpace`` element, or None when it holds no series."""
-    title = " ".join(t.text or "" for t in chart_space.iterfind("./{%s}chart/{%s}title//{%s}t" % (_C, _C, _A)))
-    plot_area = chart_space.find("./{%s}chart/{%s}plotArea" % (_C, _C))
+    title = " ".join(t.text or "" for t in chart_space.iterfind(f"./{_CT}chart/{_CT}title//{_AT}t"))
+    plot_area = chart_space.find(f"./{_CT}chart/{_CT}plotArea")
     if plot_area is None:
         return None
     kinds: list[str] = []
@@ -89,24 +89,24 @@ def read_chart(chart_space: Any) -> ChartData | None:
         if not tag.endswith("Chart"):
             continue
         kinds.append(tag[: -len("Chart")])
-        for ser in plot.iterfind("{%s}ser" % _C):
-            name_node = ser.find("{%s}tx" % _C)
+        for ser in plot.iterfind(f"{_CT}ser"):
+            name_node = ser.find(f"{_CT}tx")
             name = ""
             if name_node is not None:
                 name = " ".join(_points(name_node).values()) or " ".join(
-                    t.text or "" for t in name_node.iterfind(".//{%s}t" % _A))
+                    t.text or "" for t in name_node.iterfind(f".//{_AT}t"))
                 if not name:
-                    v = name_node.find("{%s}v" % _C)
+                    v = name_node.find(f"{_CT}v")
                     name = (v.text or "") if v is not None else ""
-            cat = ser.find("{%s}cat" % _C)
+            cat = ser.find(f"{_CT}cat")
             if cat is None:
-                cat = ser.find("{%s}xVal" % _C)
+                cat = ser.find(f"{_CT}xVal")
             if cat is not None:
                 for idx, label in _points(cat).items():
                     categories.setdefault(idx, label)
-            val = ser.find("{%s}val" % _C)
+            val = ser.find(f"{_CT}val")
             if val is None:
-                val = ser.find("{%s}yVal" % _C)
+                val = ser.find(f"{_CT}yVal")
             values = _points(val) if val is not None else {}
             count = max(count, max(values, default=-1) + 1)
             raw.append((name.strip() or f"Series {len(raw) + 1}", values))

@@ -174,13 +174,13 @@ class PptxParser:
                 subprocess.run([soffice, "--headless", "--norestore", f"-env:UserInstallation=file://{tmp}/profile",
                                 "--convert-to", "pdf", "--outdir", tmp, str(deck)], check=True, timeout=180,
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-                pdf = pymupdf.open(Path(tmp) / "deck.pdf")
+                pdf = pymupdf.open(Path(tmp) / "deck.pdf")  # type: ignore[no-untyped-call]
             except (subprocess.SubprocessError, OSError, RuntimeError) as e:
                 warn(blob.source, f"slides not rendered as images: LibreOffice failed ({type(e).__name__}: {e})")
                 return
             with pdf:
                 for index in range(pdf.page_count):
-                    png = pdf.load_page(index).get_pixmap(dpi=self.options.render_dpi).tobytes("png")
+                    png = pdf.load_page(index).get_pixmap(dpi=self.options.render_dpi).tobytes("png")  # type: ignore[no-untyped-call]
                     element = image_element(png, blob.source, self.options, page=index + 1,
                                             metadata={**_place(index + 1), "dpi": self.options.render_dpi})
                     if element is not None:
