@@ -164,8 +164,8 @@ def _check_suffix(blob: Blob, name: str) -> Blob:
     if office is not None and blob.data and blob.mime_type != office:
         # An Office name on other content is never parsed as that content: an error or login page saved as
         # report.docx, a zip of something else, a workbook renamed to .docx.
-        what = {DOCX: "a Word document", PPTX: "a PowerPoint deck", XLSX: "an Excel workbook"}.get(
-            blob.mime_type, blob.mime_type)
+        what = {DOCX: "a Word document", PPTX: "a PowerPoint deck", XLSX: "an Excel workbook",
+                "application/zip": "a zip archive of something else"}.get(blob.mime_type, blob.mime_type)
         hint = " (an error or login page saved under that name?)" if _family(blob.mime_type) == "text/html" else ""
         if blob.mime_type == CFB_MIME:
             raise ParseError(blob.source, cfb_reason(blob.data))
