@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from mmrag.stores.collection import ObjectStore
 
 __all__ = ["CONTINUATION_LIST", "PLACE_KINDS", "Answer", "AnswerMode", "Citation", "Hit", "breadcrumb", "caption_of",
-           "location_of", "object_link", "source_link"]
+           "location_kind_of", "location_of", "object_link", "source_link"]
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,8 @@ def breadcrumb(element: Element, sep: str = " › ") -> str:
     return sep.join(parts)
 
 
-def _kind_of(element: Element) -> str:
+def location_kind_of(element: Element) -> str:
+    """The kind of :func:`location_of`: ``page``, ``slide``, ``sheet``, ``rows`` or ``heading``; "" if none."""
     kind = element.metadata.get("location_kind")
     if isinstance(kind, str) and kind:
         return kind
@@ -166,7 +167,7 @@ class Hit:
             "bbox": list(e.bbox) if e.bbox else None,
             "section": breadcrumb(e),
             "location": location_of(e),
-            "location_kind": _kind_of(e),
+            "location_kind": location_kind_of(e),
             "object_uri": self.object_uri,
             "source_uri": source_link(e),
             "caption": caption_of(e)[:preview] if e.kind != "text" else "",
@@ -218,7 +219,7 @@ class Citation:
         """The citation ``[marker]`` of ``element``, with its snippet, breadcrumb and source link filled in."""
         return cls(marker, element.id, element.kind, element.source, element.page, object_uri,
                    caption_of(element)[:PREVIEW_CHARS], breadcrumb(element), source_link(element),
-                   location_of(element), _kind_of(element))
+                   location_of(element), location_kind_of(element))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
