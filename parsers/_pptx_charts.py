@@ -49,6 +49,24 @@ def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
 
 
+def _is_date_format(code: str) -> bool:
+    """An Excel number format that shows a date (``m/d/yyyy``, ``mmm-yy``, ``yyyy-mm-dd``), quoted text aside."""
+    import re
+
+    bare = re.sub(r'"[^"]*"|\\.|\[[^]]*\]', "", code).lower()
+    return any(c in bare for c in "dy") or "mmm" in bare
+
+
+def _serial_date(label: str) -> str:
+    """An Excel date serial (``37261``) as an ISO date (``2002-01-05``); the label itself if it is none."""
+    import datetime as dt
+
+    value = _float(label)
+    if value is None or not 0 < value < 2_958_466:
+        return label
+    return (dt.date(1899, 12, 30) + dt.timedelta(days=int(value))).isoformat()
+
+
 def _cell(value: float | None) -> str:
     return "" if value is None else _num(value)
 
@@ -102,8 +120,10 @@ def read_chart(chart_space: Any) -> ChartData | None:
             if cat is None:
                 cat = ser.find(f"{_CT}xVal")
             if cat is not None:
+                fmt = cat.find(f".//{_CT}formatCode")
+                as_dates = fmt is not None and _is_date_format(fmt.text or "")
                 for idx, label in _points(cat).items():
-                    categories.setdefault(idx, label)
+                    categories.setdefault(idx, _serial_date(label) if as_dates else label)
             val = ser.find(f"{_CT}val")
             if val is None:
                 val = ser.find(f"{_CT}yVal")

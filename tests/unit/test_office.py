@@ -290,3 +290,24 @@ def test_blob_of_an_office_type_needs_its_extra_only_when_parsed() -> None:
     from mmrag.parsers import parser_for
 
     assert type(parser_for(blob)).__name__ == "XlsxParser"
+
+
+def test_chart_categories_stored_as_date_serials_read_as_dates(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from pptx import Presentation
+    from pptx.chart.data import CategoryChartData
+    from pptx.enum.chart import XL_CHART_TYPE
+    from pptx.util import Inches
+
+    deck = Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[6])
+    data = CategoryChartData()
+    data.categories = [dt.date(2024, 1, 31), dt.date(2024, 2, 29), dt.date(2024, 3, 31)]
+    data.add_series("Visitors", (120, 340, 90))
+    slide.shapes.add_chart(XL_CHART_TYPE.LINE, Inches(1), Inches(1), Inches(6), Inches(4), data)
+    path = tmp_path / "visits.pptx"
+    deck.save(str(path))
+    elements, _ = _parse(path)
+    description = next(e for e in elements if e.kind == "text" and e.metadata.get("chart"))
+    assert "The highest Visitors is 340 in 2024-02-29" in description.text

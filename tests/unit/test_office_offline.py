@@ -5,7 +5,6 @@ citations name the slide, the sheet range and the CSV rows."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
