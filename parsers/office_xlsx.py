@@ -3,7 +3,8 @@
 Per visible worksheet, rows stream in and are grouped into blocks of consecutive non-empty rows (a blank row
 ends a block), so a sheet with notes above its data and a second table below yields each on its own:
 
-* a block of two or more rows and columns is a ``table``: its first row is the header, repeated in every part
+* a block of two or more rows and columns is a ``table``: its header is the first of its first ten rows that fills
+  the most columns (notes written above the data become context), repeated in every part
   when the block is longer than a few chunks (:mod:`mmrag.parsers._tables`). Context: ``Sheet "NAME"``.
 * any other block (a title, a note, a single column of remarks) is a ``text`` element.
 
@@ -129,10 +130,32 @@ class _Block:
         if part is not None:
             yield _with_range(part)
 
+    def _find_header(self) -> str:
+        """Move the header down past notes written above the data ("Lots of people / simply cannot resist writing
+        / at the top"): among the first ten rows, the first that fills the most columns (most of the block's) is the
+        header. Returns the notes' text ("" when the first row is the header)."""
+        rows = [self.header, *self.pending]
+        numbers = [self.first_number, *self.numbers[: len(self.pending)]]
+        width = self.cols[1] - self.cols[0] + 1
+        need = max(2, -(-width * 3 // 5))
+        filled = [sum(1 for c in r if c) for r in rows[:10]]
+        most = max(filled)
+        h = filled.index(most) if most >= need else 0
+        if h == 0 or h >= len(rows) - 1:
+            return ""
+        notes = "\n".join(" ".join(c for c in r if c) for r in rows[:h])
+        self.header, self.first_number = rows[h], numbers[h]
+        self.pending, self.numbers = rows[h + 1 :], numbers[h + 1 :] + self.numbers[len(self.pending) :]
+        spans = [_span(r) for r in rows[h:]]
+        self.cols = (min(lo for lo, _ in spans), max(hi for _, hi in spans))
+        return notes
+
     def _start(self) -> Iterator[Element]:
+        notes = self._find_header()
         self.table_cols = self.cols
         meta = {"location_kind": "sheet", "sheet": self.sheet, "header_row": self.first_number}
-        self.table = TableRows(self.source, self._trim(self.header), context=f'Sheet "{self.sheet}"', metadata=meta,
+        context = f'Sheet "{self.sheet}"' + (f"\n{notes}" if notes else "")
+        self.table = TableRows(self.source, self._trim(self.header), context=context, metadata=meta,
                                locate=self._locate, limit=part_chars(self.options.chunk_size))
         pending, self.pending = self.pending, []
         for cells in pending:

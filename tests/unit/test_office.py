@@ -311,3 +311,12 @@ def test_chart_categories_stored_as_date_serials_read_as_dates(tmp_path: Path) -
     elements, _ = _parse(path)
     description = next(e for e in elements if e.kind == "text" and e.metadata.get("chart"))
     assert "The highest Visitors is 340 in 2024-02-29" in description.text
+
+
+def test_notes_written_above_a_sheets_data_are_context_not_its_header() -> None:
+    elements, _ = _parse(OFFICE / "deaths.xlsx")
+    arts = next(e for e in elements if e.metadata["sheet"] == "arts")
+    assert arts.metadata["header"] == ["Name", "Profession", "Age", "Has kids", "Date of birth", "Date of death"]
+    assert arts.metadata["location"] == "arts!A5:F19" and arts.metadata["header_row"] == 5
+    assert arts.text.startswith('Sheet "arts"\nLots of people\nsimply cannot resist writing some notes\nat the top')
+    assert "| David Bowie | musician | 69 | TRUE | 1947-01-08 | 2016-01-10 |" in arts.text
