@@ -6,7 +6,8 @@ In document order, section by section (a section is the text under one heading):
   :func:`~mmrag.parsers.chunking.split_spans`, each chunk starting with its heading path. Metadata like HTML's:
   ``section`` ("H1 > H2"), ``headings`` (the list), ``heading``, plus ``location`` (the path joined with
   `` › ``) and ``location_kind="heading"``.
-* ``table``: each table as Markdown + CSV (first row = header), with its caption (a ``Caption`` paragraph or
+* ``table``: each table of two or more rows and columns (a one-row or one-column table is layout, read as text)
+  as Markdown + CSV (first row = header), with its caption (a ``Caption`` paragraph or
   one starting "Table") or else the paragraph right above it as context.
 * ``image``: each embedded picture, with its alt text and the paragraph around it as context.
 * headers and footers: one ``text`` element for the distinct header/footer text of the whole document
@@ -73,6 +74,7 @@ class _Walk:
         self.blocks: list[str] = []
         self.pending: list[Element] = []
         self.last_paragraph = ""
+        self.last_is_caption = False
         self.seen_images: set[str] = set()
 
     def run(self) -> Iterator[Element]:
@@ -95,6 +97,7 @@ class _Walk:
                 is_list = style.startswith("List") or bool(block._p.xpath("./w:pPr/w:numPr"))
                 self.blocks.append(f"- {text}" if is_list else text)
                 self.last_paragraph = text
+                self.last_is_caption = style == "Caption" or bool(_CAPTION.match(text))
         yield from self._flush()
 
     def _meta(self) -> dict[str, Any]:
@@ -128,9 +131,12 @@ class _Walk:
         if not grid:
             return
         width = max(len(r) for r in grid)
+        if len(grid) == 1 or width == 1:  # a one-row or one-column table is layout (a box, a banner): its text
+            self.blocks.append("\n".join(" ".join(c for c in r if c) for r in grid))
+            return
         grid = [r + [""] * (width - len(r)) for r in grid]
         caption = ""
-        if self.blocks and _CAPTION.match(self.last_paragraph):
+        if self.blocks and self.last_is_caption:
             caption = self.last_paragraph
         context = [c for c in dict.fromkeys([caption, " > ".join(h for _, h in self.path),
                                              "" if caption else self.last_paragraph]) if c]

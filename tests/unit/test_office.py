@@ -320,3 +320,24 @@ def test_notes_written_above_a_sheets_data_are_context_not_its_header() -> None:
     assert arts.metadata["location"] == "arts!A5:F19" and arts.metadata["header_row"] == 5
     assert arts.text.startswith('Sheet "arts"\nLots of people\nsimply cannot resist writing some notes\nat the top')
     assert "| David Bowie | musician | 69 | TRUE | 1947-01-08 | 2016-01-10 |" in arts.text
+
+
+def test_a_one_cell_word_table_is_read_as_text() -> None:
+    elements, _ = _parse(OFFICE / "blk-paras-and-tables.docx")
+    assert [e.kind for e in elements] == ["text"]  # the empty 2x2 table is nothing, the 1x1 box is text
+    assert "Lorem ipsum dolor sit amet" in elements[0].text and "Text before Text after" in elements[0].text
+
+
+def test_a_caption_styled_paragraph_is_the_tables_caption(tmp_path: Path) -> None:
+    import docx
+
+    document = docx.Document()
+    document.add_paragraph("Budget overview", style="Caption")
+    table = document.add_table(rows=2, cols=2)
+    for c, value in enumerate(("Item", "Cost")):
+        table.cell(0, c).text = value
+    table.cell(1, 0).text, table.cell(1, 1).text = "Rent", "900"
+    path = tmp_path / "budget.docx"
+    document.save(str(path))
+    elements, _ = _parse(path)
+    assert next(e for e in elements if e.kind == "table").metadata["caption"] == "Budget overview"
