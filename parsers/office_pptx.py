@@ -79,6 +79,7 @@ class PptxParser:
 
     def _elements(self, deck: Any, blob: Blob) -> Iterator[Element]:
         seen: set[str] = set()  # two identical charts on one slide are one element
+        texts: dict[int, str] = {}  # slide number -> its text, the context of its render
         for number, slide in enumerate(deck.slides, 1):
             try:
                 elements = list(self._slide(slide, number, blob.source))
@@ -86,11 +87,13 @@ class PptxParser:
                 warn(blob.source, f"slide {number} could not be parsed and was skipped ({type(e).__name__}: {e})")
                 continue
             for element in elements:
+                if element.kind == "text" and not element.metadata.get("chart") and number not in texts:
+                    texts[number] = " ".join(element.text.split())[:2000]
                 if element.id not in seen:
                     seen.add(element.id)
                     yield element
         if self.options.pages_as_images:
-            yield from self._renders(blob)
+            yield from self._renders(blob, texts)
 
     def _slide(self, slide: Any, number: int, source: str) -> Iterator[Element]:
         place = _place(number)
@@ -159,7 +162,7 @@ class PptxParser:
         if element is not None:
             yield element
 
-    def _renders(self, blob: Blob) -> Iterator[Element]:
+    def _renders(self, blob: Blob, texts: dict[int, str]) -> Iterator[Element]:
         soffice = shutil.which("soffice") or shutil.which("libreoffice")
         if soffice is None:
             warn(blob.source, "slides not rendered as images (pages_as_images): LibreOffice is not installed "
@@ -181,7 +184,8 @@ class PptxParser:
             with pdf:
                 for index in range(pdf.page_count):
                     png = pdf.load_page(index).get_pixmap(dpi=self.options.render_dpi).tobytes("png")  # type: ignore[no-untyped-call]
-                    element = image_element(png, blob.source, self.options, page=index + 1,
+                    element = image_element(png, blob.source, self.options, text=texts.get(index + 1, ""),
+                                            page=index + 1,
                                             metadata={**_place(index + 1), "dpi": self.options.render_dpi})
                     if element is not None:
                         yield replace(element, kind="page")

@@ -5,6 +5,7 @@ formulas, captions, alt text, charts with known values)."""
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
 import pytest
@@ -355,3 +356,16 @@ def test_password_protected_files_are_reported_as_such(tmp_path: Path, name: str
     result = parse_source(str(path))
     assert not result.ok and (result.error or "").startswith("the file is password-protected")
     assert "s3cret" not in (result.error or "")
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice (soffice) is not installed")
+def test_slides_as_images_are_rendered_by_libreoffice() -> None:
+    from PIL import Image
+
+    elements, warnings = _parse(OFFICE / "test_slides.pptx", pages_as_images=True)
+    (page,) = [e for e in elements if e.kind == "page"]
+    assert page.page == 1 and page.metadata["location"] == "slide 1" and "Group test text" in page.text
+    assert page.data is not None
+    with Image.open(io.BytesIO(page.data)) as img:
+        assert img.width > 500 and img.convert("L").getextrema() != (255, 255)  # not blank
+    assert warnings == ()
