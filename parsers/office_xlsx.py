@@ -18,6 +18,7 @@ skipped too. Macros in an ``.xlsm`` are never loaded (see :mod:`mmrag.parsers._o
 from __future__ import annotations
 
 import io
+from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
@@ -102,7 +103,8 @@ class _Block:
         self.source, self.sheet, self.options = source, sheet, options
         self.first_number = number
         self.header = first
-        self.numbers: list[int] = []  # sheet row number of each body row seen (for the parts' ranges)
+        # sheet row number of each body row seen (for the parts' ranges): 8 bytes a row, for sheets of millions
+        self.numbers = array("l")
         self.table: TableRows | None = None
         self.pending: list[list[str]] = []  # body rows held until the block is known to be a table
         self.cols = _span(first)
@@ -145,7 +147,7 @@ class _Block:
             return ""
         notes = "\n".join(" ".join(c for c in r if c) for r in rows[:h])
         self.header, self.first_number = rows[h], numbers[h]
-        self.pending, self.numbers = rows[h + 1 :], numbers[h + 1 :] + self.numbers[len(self.pending) :]
+        self.pending, self.numbers = rows[h + 1 :], array("l", numbers[h + 1 :]) + self.numbers[len(self.pending) :]
         spans = [_span(r) for r in rows[h:]]
         self.cols = (min(lo for lo, _ in spans), max(hi for _, hi in spans))
         return notes

@@ -369,3 +369,19 @@ def test_slides_as_images_are_rendered_by_libreoffice() -> None:
     with Image.open(io.BytesIO(page.data)) as img:
         assert img.width > 500 and img.convert("L").getextrema() != (255, 255)  # not blank
     assert warnings == ()
+
+
+def test_a_streamed_sheet_warns_about_cells_right_of_its_columns(tmp_path: Path) -> None:
+    xlsxwriter = pytest.importorskip("xlsxwriter")
+    path = tmp_path / "log.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet("Log")
+    sheet.write_row(0, 0, ["Day", "Visits"])
+    for n in range(1, 200):
+        sheet.write_row(n, 0, [f"day {n}", n * 3])
+    sheet.write(150, 4, "stray remark")  # column E, long after the table's columns were settled
+    book.close()
+    elements, warnings = _parse(path)
+    assert sum(e.metadata["rows"] for e in elements) == 199
+    assert any("row 151 has cells outside the columns" in w for w in warnings)
+    assert all(e.metadata["header"] == ["Day", "Visits"] for e in elements)
