@@ -383,5 +383,5 @@ def test_a_streamed_sheet_warns_about_cells_right_of_its_columns(tmp_path: Path)
     book.close()
     elements, warnings = _parse(path)
     assert sum(e.metadata["rows"] for e in elements) == 199
-    assert any("row 151 has cells outside the columns" in w for w in warnings)
+    assert any("row 151 has cells outside the columns of the rows above it (A-B)" in w for w in warnings)
     assert all(e.metadata["header"] == ["Day", "Visits"] for e in elements)
