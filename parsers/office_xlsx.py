@@ -126,8 +126,8 @@ class _Block:
             if not self.warned:
                 self.warned = True
                 warn(self.source, f"sheet {self.sheet!r}: row {number} has cells outside the columns of the rows "
-                                  f"above it ({cell_range(self.sheet, 1, 1, *self.cols).split('!')[1][:-1]}...); "
-                                  "those cells were not read")
+                                  f"above it ({column_letter(self.cols[0])}-{column_letter(self.cols[1])}); those "
+                                  "cells were not read")
         part = self.table.add(self._trim(cells))
         if part is not None:
             yield _with_range(part)
