@@ -32,13 +32,9 @@ from mmrag.cli._app import cli, parse_options, settings_from
               "(repeatable).")
 @parse_options
 @click.pass_context
-<<<<<<< HEAD
-def ingest(ctx: click.Context, /, sources: tuple[str, ...], as_json: bool, force: bool, executor: str | None,
-           ray_address: str | None, include: tuple[str, ...], exclude: tuple[str, ...], **overrides: Any) -> None:
-=======
 def ingest(ctx: click.Context, /, sources: tuple[str, ...], as_json: bool, force: bool, loader: str | None,
-           loader_args: tuple[str, ...], **overrides: Any) -> None:
->>>>>>> main
+           loader_args: tuple[str, ...], executor: str | None, ray_address: str | None, include: tuple[str, ...],
+           exclude: tuple[str, ...], **overrides: Any) -> None:
     """Parse, caption, embed and index SOURCES into a collection (re-running skips unchanged sources).
 
     With --loader, a LangChain document loader's Documents are ingested as text instead (source and page from
@@ -58,12 +54,6 @@ def ingest(ctx: click.Context, /, sources: tuple[str, ...], as_json: bool, force
     if loader_args and not loader:
         raise click.UsageError("--loader-arg needs --loader", ctx)
     settings = settings_from(ctx, **overrides)
-<<<<<<< HEAD
-    _check_something_exists(sources)
-    with ingest_progress(enabled=not as_json) as progress:
-        report = run_ingest(sources, settings, force=force, progress=progress, executor=executor,
-                            ray_address=ray_address, include=include, exclude=exclude)
-=======
     if loader:
         from mmrag.chains.documents import ingest_documents
         from mmrag.chains.loaders import load_documents, loader_arguments, make_loader
@@ -74,8 +64,8 @@ def ingest(ctx: click.Context, /, sources: tuple[str, ...], as_json: bool, force
     else:
         _check_something_exists(sources)
         with ingest_progress(enabled=not as_json) as progress:
-            report = run_ingest(sources, settings, force=force, progress=progress)
->>>>>>> main
+            report = run_ingest(sources, settings, force=force, progress=progress, executor=executor,
+                                ray_address=ray_address, include=include, exclude=exclude)
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
@@ -90,6 +80,8 @@ def _check_something_exists(sources: tuple[str, ...]) -> None:
     from mmrag.errors import NotFoundError
     from mmrag.parsers.sources import expand_sources, unreadable
 
+    if any(s.startswith("s3://") for s in sources):
+        return  # listing a bucket needs the settings' endpoint: ingest reports an empty or missing prefix itself
     expanded = expand_sources(sources)
     problems = [str(error) for source in expanded if (error := unreadable(source)) is not None]
     if expanded and len(problems) == len(expanded):
