@@ -88,7 +88,8 @@ class ExecutorConformance:
                                                      docs: list[str]) -> None:
         settings = base_settings.model_copy(update={"collection": "rerun"})
         first = run_ingest(docs[:-1], settings)
-        assert first.ok and first.model_calls["new"] > 0
+        # (a shared model cache may already hold these inputs from another collection: cached calls count)
+        assert first.ok and first.model_calls["new"] + first.model_calls["cached"] > 0
         again = run_ingest(docs[:-1], settings)
         assert [s.status for s in again.sources] == ["unchanged"] * len(docs[:-1])
         assert again.model_calls["new"] == 0
