@@ -273,8 +273,8 @@ def parser_for(blob: Blob, options: ParseOptions | None = None) -> Parser:
         raise ParseError(blob.source, cfb_reason(blob.data))
     raise ParseError(
         blob.source,
-        f"unsupported content type {mime!r}: mmrag parses PDF, HTML, Word, PowerPoint, Excel, Markdown, CSV/TSV, "
-        "images (png, jpeg, gif, webp, bmp, tiff) and, with mmrag[video], video and audio (mp4, mov, webm, mkv, wav, "
+        f"unsupported content type {mime!r}: mmrag parses PDF, HTML, Word, PowerPoint, Excel, Markdown, CSV/TSV "
+        "and images (png, jpeg, gif, webp, bmp, tiff); with mmrag[video], video and audio (mp4, mov, webm, mkv, wav, "
         "mp3, m4a)",
     )
 
