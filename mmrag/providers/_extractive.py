@@ -15,6 +15,8 @@ from typing import NamedTuple
 from mmrag.answers import CONTINUATION_LIST, Answer, Citation, Hit
 from mmrag.elements import Element
 from mmrag.providers._evidence import _STOPWORDS, _TOKEN, _evidence_pieces, _stem, _terms
+from mmrag.providers._support import ABSTAIN_PREFIX, unsupported
+from mmrag.providers._tables import table_answer
 from mmrag.retrievers.cues import assigned_names, holds_assignment
 
 __all__ = ["EXTRACTIVE_HEADER", "NO_EVIDENCE_TEXT", "extractive_answer"]
@@ -109,8 +111,14 @@ def extractive_answer(
               for pos, text in enumerate(_evidence_pieces(el, question, *subs))]
     parts = [s for s in subs if s.strip() != question.strip()]
     asked = parts or [question]  # a multi-part question: each part leads with its best piece, in order
+    looked_up = _table_leads(elements, [*parts, question])
+    why = None if looked_up else unsupported(question, elements)
     chosen, leads = _select(pieces, asked, max_sentences=max_sentences, max_citations=max_citations,
                             extra=[question])
+    if looked_up:  # the computed value leads; the table's own quote would repeat it
+        ranks = {p.rank for p in looked_up}
+        chosen = [*looked_up, *(p for p in chosen if p.rank not in ranks)][:max_sentences]
+        leads = len(looked_up)
     if not chosen and pieces:
         chosen.append(pieces[0])  # nothing shares a word (e.g. an image found by image search): quote the top hit
     continued = _continued(hits, elements)
@@ -133,9 +141,40 @@ def extractive_answer(
                                       page=el.page, object_uri=el.object_key, snippet=snippet))
         quoted = text if el.kind == "table" or piece.pos == -1 else " ".join(text.split())  # tables, code: lines
         blocks.append(f"{quoted}{chr(10) if chr(10) in quoted else ' '}[{markers[rank]}]")  # a table: [n] below it
-    text = EXTRACTIVE_HEADER + "\n\n" + "\n\n".join(blocks)
+    opening = [f"{ABSTAIN_PREFIX} what the question asks ({why}). The closest passages, which do not answer "
+               "it:"] if why is not None else []
+    text = EXTRACTIVE_HEADER + "\n\n" + "\n\n".join([*opening, *blocks])
     return Answer(question=question, text=text, mode="extractive", sub_questions=subs,
-                  citations=tuple(citations), hits=tuple(hits))
+                  citations=tuple(citations), hits=tuple(hits), answered=why is None)
+
+
+TABLE_HITS = 6
+"""Tables among this many top hits are read for a deterministic lookup or count (:mod:`._tables`)."""
+
+
+def _table_leads(elements: Sequence[Element], queries: Sequence[str]) -> list[_Piece]:
+    """A lead per query that a table among the top hits answers by lookup or count (the value, then the rows
+    behind it), each table row once; the first query's answer first."""
+    tables = [(rank, el) for rank, el in enumerate(elements[:TABLE_HITS]) if el.kind == "table"]
+    out: list[_Piece] = []
+    seen: set[tuple[int, str]] = set()
+    for query in dict.fromkeys(queries):
+        found = table_answer(query, [el for _, el in tables])
+        if found is None:
+            continue
+        index, answer = found
+        rank = tables[index][0]
+        if (rank, answer.value) in seen:
+            continue
+        seen.add((rank, answer.value))
+        text = answer.render(_table_caption(tables[index][1]))
+        out.append(_Piece(rank, -2, text, _words(text), "table"))
+    return out
+
+
+def _table_caption(el: Element) -> str:
+    section = " ".join(str(el.metadata.get("section") or el.metadata.get("caption") or "").split())
+    return f"From the table {section!r}:" if section else "From the table:"
 
 
 _PARAGRAPH = re.compile(r"\n\s*\n")

@@ -1,0 +1,126 @@
+"""Whether the retrieved evidence supports an answer at all: the offline abstention rule (no model).
+
+An extractive answer always finds *some* passage to quote; quoting the nearest passages as if they answered is
+worse than saying the sources do not. :func:`unsupported` returns why the evidence does not support an answer,
+or None when it may. Two checks, over the elements the answer reads (text, caption, OCR text, table):
+
+1. **Names**: the words a question names things with, written as a user writes names (a capital inside the
+   sentence: "Tagalog", "Fetch"; a digit: "lt1", "700"; code: "--quiet", "fork()") must all occur in one element.
+   "Which MBROLA voice speaks Finnish?" finds the MBROLA voice table and the languages table that lists Finnish, but
+   no element holds both names: the sources do not say. A question that links two facts ("whose", "and", "of the
+   language of ...", see ``_LINKS``) only needs each name in some element. Words compare by their first :data:`FUZZY_LETTERS` letters
+   ("Brazilian" meets "Brazillian") and a name that is a stop word ("The", "I") is not one.
+2. **What is asked**: the question's head word, its first content word after the question word ("Who is the
+   *maintainer* of ...", "What is the *maximum* number of ..."; quantity words such as "many" or "distinct" are
+   skipped), must occur in some element: evidence that never mentions what is asked about cannot answer it.
+3. **Coverage**: the best element must hold at least :data:`MIN_COVERAGE` of the question's content words,
+   each weighted by its rarity among the elements (``1 + ln(N / df)``; a word in none weighs ``1 + ln(N)``).
+
+Both thresholds were set on the ``dev`` split of ``tests/data_heldout`` only (see bench/eval_heldout.py).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+from mmrag.elements import Element
+from mmrag.providers._evidence import _STOPWORDS, _terms
+
+__all__ = ["ABSTAIN_PREFIX", "FUZZY_LETTERS", "MIN_COVERAGE", "head_word", "names", "unsupported"]
+
+ABSTAIN_PREFIX = "The sources do not say"
+"""How an answer that abstains begins, offline and (by the synthesis prompt) on Bedrock."""
+MIN_COVERAGE = 0.3
+"""The least share of the question's (rarity-weighted) content words the best element must hold."""
+FUZZY_LETTERS = 6
+_NAME = re.compile(r"(?<![\w-])(?:-{1,2}[a-z][\w-]*|[\w.]*\d[\w.]*|[\w.-]*[a-z][A-Z][\w.-]*|[A-Z][\w.-]*|\w+\(\))")
+_WORD = re.compile(r"[a-z0-9]+")
+_LINKS = re.compile(r"\b(?:whose|and|both|also|then)\b|\bof\s+the\s+\w+(?:\s+\w+)?\s+(?:of|whose|that|which|spoken)\b|"
+                    r"[;:]", re.IGNORECASE)
+"""A question that links facts (a bridge, two parts): its names may sit in different passages."""
+_QUESTION_WORDS = frozenset("what which who whom whose when where why how is are does do did can could in and or "
+                            "according".split())
+
+
+def _element_text(el: Element) -> str:
+    extra = [str(el.metadata.get(key) or "") for key in ("caption", "ocr_text", "summary", "title", "section")]
+    return "\n".join([el.text, *extra])
+
+
+def _key(word: str) -> str:
+    word = word.lower().strip(".-()")
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss") and not any(c.isdigit() for c in word):
+        word = word[:-1]  # "APIs" names the "API" column
+    return word[:FUZZY_LETTERS] if len(word) > FUZZY_LETTERS and not any(c.isdigit() for c in word) else word
+
+
+def names(question: str) -> list[str]:
+    """The names a question uses (see the module docstring): capitalised words after the first, words with a
+    digit, options and calls; each once, in order."""
+    out: list[str] = []
+    first = True
+    for match in _NAME.finditer(question):
+        token = match.group(0).strip(".,;:?!'\"")
+        at_start = first and match.start() == len(question) - len(question.lstrip())
+        first = False
+        lower = token.lower()
+        if not token or at_start or lower in _STOPWORDS or lower in _QUESTION_WORDS:
+            continue
+        if token not in out:
+            out.append(token)
+    return out
+
+
+_SKIP_HEAD = frozenset("many much distinct different unique separate total exactly kind kinds type types sort "
+                       "main first last".split())
+
+
+def head_word(question: str) -> str | None:
+    """The first content word after the question word ("Who is the maintainer of X?": ``maintainer``), or None
+    when the question does not start with a question word."""
+    words = re.findall(r"[\w.()-]+", question)
+    if not words or words[0].lower() not in _QUESTION_WORDS:
+        return None
+    for word in words[1:]:
+        lower = word.lower()
+        if lower in _STOPWORDS or lower in _QUESTION_WORDS or lower in _SKIP_HEAD or not _WORD.search(lower):
+            continue
+        return word
+    return None
+
+
+def _holds(words: set[str], name: str) -> bool:
+    parts = [_key(p) for p in _WORD.findall(name.lower()) if p not in _STOPWORDS]
+    return bool(parts) and all(p in words for p in parts)
+
+
+def unsupported(question: str, elements: Sequence[Element]) -> str | None:
+    """Why ``elements`` do not support answering ``question`` (a short reason), or None when they may."""
+    if not elements:
+        return "nothing was retrieved"
+    texts = [_element_text(el) for el in elements]
+    keyed = [{_key(w) for w in _WORD.findall(text.lower())} for text in texts]
+    wanted = names(question)
+    if wanted and not any(all(_holds(words, name) for name in wanted) for words in keyed):
+        missing = [name for name in wanted if not any(_holds(words, name) for words in keyed)]
+        if missing:
+            return "no passage mentions " + " or ".join(f'"{name}"' for name in missing)
+        if not _LINKS.search(question):  # one fact about several names: one passage must hold them all
+            return "no passage mentions " + " and ".join(f'"{name}"' for name in wanted) + " together"
+    head = head_word(question)
+    if head is not None and not any(_holds(words, head) for words in keyed):
+        return f'no passage mentions "{head}"'
+    terms = _terms(question)
+    if not terms:
+        return None
+    element_terms = [_terms(text) for text in texts]
+    df = {t: sum(1 for words in element_terms if t in words) for t in terms}
+    n = len(elements)
+    weight = {t: 1.0 + math.log(n / df[t]) if df[t] else 1.0 + math.log(n) + 1.0 for t in terms}
+    total = sum(weight.values())
+    best = max(sum(weight[t] for t in terms & words) for words in element_terms) / total
+    if best < MIN_COVERAGE:
+        return f"the closest passage holds {best:.0%} of the question's words"
+    return None
