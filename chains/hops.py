@@ -8,7 +8,7 @@
   when a table among the first hits answers part of the question by lookup and leaves asked words it has no
   column for ("Which language family does the language of the MBROLA voice ic1 belong to?": the voice table gives
   Icelandic, not its family), the cell found is searched with those words ("Icelandic Language family"; see
-  :func:`mmrag.providers._tables.bridge_query`). The best hits of that round join the context right after the
+  :func:`mmrag.providers._tables.bridge_query`), over all elements and over tables alone. The best hits of that round join the context right after the
   first hit, and the query joins ``sub_questions``, so the synthesis answers it too. This works the same with
   every profile (it needs no model).
 """
@@ -70,8 +70,11 @@ def bridge_stage(retriever: Any, *, filter: Mapping[str, Any] | None = None, k: 
         if hop is None:
             return out
         query = hop[0]
-        lists = retriever.rank(query, filter=dict(filter) if filter else None)
-        named = {f"{name}:b1": found for name, found in lists.items()}
+        base = dict(filter) if filter else {}
+        named = {f"{name}:b1": found for name, found in retriever.rank(query, filter=base or None).items()}
+        if "kind" not in base:  # the first hop was a table cell: the second is most likely a table row too
+            tables_only = retriever.rank(query, filter={**base, "kind": ["table"]})
+            named.update({f"{name}:b1-table": found for name, found in tables_only.items()})
         second = reciprocal_rank_fusion(named, k, limit=BRIDGE_HITS)
         have = {h.element.id for h in hits}
         new = [h for h in second if h.element.id not in have]

@@ -148,7 +148,7 @@ def extractive_answer(
                   citations=tuple(citations), hits=tuple(hits), answered=why is None)
 
 
-TABLE_HITS = 6
+TABLE_HITS = 10
 """Tables among this many top hits are read for a deterministic lookup or count (:mod:`._tables`)."""
 
 
