@@ -13,7 +13,10 @@ or None when it may. Two checks, over the elements the answer reads (text, capti
 2. **What is asked**: the question's head word, its first content word after the question word ("Who is the
    *maintainer* of ...", "What is the *maximum* number of ..."; quantity words such as "many" or "distinct" are
    skipped), must occur in some element: evidence that never mentions what is asked about cannot answer it.
-3. **Coverage**: the best element must hold at least :data:`MIN_COVERAGE` of the question's content words,
+3. **A value asked for**: a table among the elements that the question asks by column and value ("the family
+   code xyz") but that has no such row cannot answer; a "how many / how much" question needs a sentence (or table
+   row) that holds both its head word and a number.
+4. **Coverage**: the best element must hold at least :data:`MIN_COVERAGE` of the question's content words,
    each weighted by its rarity among the elements (``1 + ln(N / df)``; a word in none weighs ``2 + ln(N)``);
    not asked of a question that links facts, whose words are spread over several passages.
 
@@ -74,6 +77,15 @@ def names(question: str) -> list[str]:
     return out
 
 
+_QUANTITY = re.compile(r"\bhow\s+(?:much|many|long|old|large|big|far|often)\b", re.IGNORECASE)
+_NUMBER = re.compile(r"\d")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n\s*\n|\n(?=\|)")
+
+
+def _sentences(texts: Sequence[str]) -> list[str]:
+    return [part for text in texts for part in _SENTENCE.split(text) if part.strip()]
+
+
 _SKIP_HEAD = frozenset("many much distinct different unique separate total exactly kind kinds type types sort "
                        "main first last".split())
 
@@ -110,9 +122,18 @@ def unsupported(question: str, elements: Sequence[Element]) -> str | None:
             return "no passage mentions " + " or ".join(f'"{name}"' for name in missing)
         if not _LINKS.search(question):  # one fact about several names: one passage must hold them all
             return "no passage mentions " + " and ".join(f'"{name}"' for name in wanted) + " together"
+    from mmrag.providers._tables import absent_value
+
+    missing_row = absent_value(question, [el for el in elements if el.kind == "table"])
+    if missing_row is not None:
+        return missing_row
     head = head_word(question)
     if head is not None and not any(_holds(words, head) for words in keyed):
         return f'no passage mentions "{head}"'
+    if _QUANTITY.search(question) and head is not None and not any(
+            _NUMBER.search(text) and _holds({_key(w) for w in _WORD.findall(text.lower())}, head)
+            for text in _sentences(texts)):
+        return f'no passage gives a number for "{head}"'
     terms = _terms(question)
     if not terms or _LINKS.search(question):  # a linked question's words are spread over its passages
         return None

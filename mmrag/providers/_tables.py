@@ -14,7 +14,7 @@ which :func:`table_rows` reads back as a header and rows of cells, as a CSV read
   indicate?"). No header named and more than two columns: no lookup.
 
 **Count** (:func:`count`): "How many ...?" with one or more filters: a question word that is a whole word of some
-cells of one column (not of a header) keeps the rows whose cell in that column holds it ("How many German MBROLA
+cells (not of a header) keeps the rows whose cell in those columns holds it ("How many German MBROLA
 voices are female?": Language holds "German" and Gender holds "female"). The answer is the number of rows kept,
 and they are listed.
 
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from mmrag.elements import TABLE_RULE, Element
 
-__all__ = ["TableAnswer", "bridge_query", "count", "lookup", "table_answer", "table_rows"]
+__all__ = ["TableAnswer", "absent_value", "bridge_query", "count", "lookup", "table_answer", "table_rows"]
 
 _WORD = re.compile(r"[a-z0-9]+(?:[-_.][a-z0-9]+)*")
 _FOOTNOTE = re.compile(r"\[\d+(?:,\s*\d+)*\]")
@@ -159,18 +159,19 @@ def count(question: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -
         return None
     asked = _words(question) - _header_words(header)
     cells = [[_words(cell) for cell in row] for row in rows]
-    filters: list[tuple[int, str]] = []
+    filters: list[tuple[tuple[int, ...], str]] = []
     for word in sorted(asked):
-        columns = {j for row in cells for j, c in enumerate(row) if word in c}
-        if len(columns) == 1:
-            filters.append((next(iter(columns)), word))
+        columns = tuple(sorted({j for row in cells for j, c in enumerate(row) if word in c}))
+        if columns and len(columns) < len(header):  # in every column it is no filter ("the", a unit)
+            filters.append((columns, word))
     if not filters:
         return None
     kept = [tuple(row) for row, words in zip(rows, cells, strict=True)
-            if all(word in words[j] for j, word in filters)]
+            if all(any(word in words[j] for j in columns) for columns, word in filters)]
     if not kept:
         return None
-    how = "rows where " + " and ".join(f"{header[j] or f'column {j + 1}'} has {word!r}" for j, word in filters)
+    how = "rows where " + " and ".join(
+        f"{' or '.join(header[j] or f'column {j + 1}' for j in columns)} has {word!r}" for columns, word in filters)
     return TableAnswer(str(len(kept)), tuple(header), tuple(kept), how)
 
 
@@ -218,4 +219,32 @@ def bridge_query(question: str, tables: Sequence[Element]) -> tuple[str, TableAn
         if not leftover:
             return None
         return f"{found.value} {found.column} {' '.join(leftover)}", found
+    return None
+
+
+_CODE_LIKE = re.compile(r"[a-z]{1,3}|[\w.-]*(?:\d|[._-])[\w.-]*")
+
+
+def absent_value(question: str, tables: Sequence[Element]) -> str | None:
+    """A value the question looks up in a column that no row holds: ``"xyz" in Family Code`` for "Which
+    language has the family code xyz?" (the column named in the question, the word right after it, or after
+    "is"; a value is a code: three letters at most, or with a digit or punctuation), or None. A table that is asked by column and value but has no such row cannot answer."""
+    lowered = question.lower()
+    for el in tables:
+        parsed = table_rows(el.text)
+        if parsed is None:
+            continue
+        header, rows = parsed
+        for j, name in enumerate(header):
+            name = " ".join(name.lower().split())
+            if len(name) < 3:
+                continue
+            match = re.search(rf"\b{re.escape(name)}\s+(?:is\s+|of\s+|=\s*)?([\w.-]+)", lowered)
+            if match is None:
+                continue
+            value = match.group(1)
+            if value in _STOP or not _words(value) or not _CODE_LIKE.fullmatch(value):
+                continue  # "the option enable", "the Visual Studio year": words, not a value looked up
+            if not any(_words(value) <= _words(row[j]) for row in rows):
+                return f'no row of the table has {header[j]} "{value}"'
     return None
