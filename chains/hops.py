@@ -1,7 +1,7 @@
 """Two retrieval steps of the query chain beyond one round per sub-question: a names list and a bridge hop.
 
-- :func:`names_stage` adds one BM25 list, ``names:q1``, searched with only the names the question uses (``hn1``,
-  ``SIGXCPU``, ``Brazilian Portuguese``, ``--with-async``; see :func:`mmrag.providers._support.names`). A rare
+- :func:`names_stage` adds one BM25 list, ``names:q1``, searched with only the identifiers the question uses
+  (``hn1``, ``SIGXCPU``, ``v140``, ``--with-async``; see :func:`mmrag.providers._support.identifiers`). A rare
   name is the sharpest key to the one table row or passage that holds it, and a long question's other words can
   bury it in the full-question lists.
 - :func:`bridge_stage` runs a second retrieval round for a bridge question, driven by what the first round found:
@@ -38,11 +38,11 @@ def names_stage(collection: Collection, *, k: int, filter: Mapping[str, Any] | N
     """``state -> lists`` with a ``names:q1`` BM25 list when the question uses names, run name ``names``."""
     from langchain_core.runnables import RunnableLambda
 
-    from mmrag.providers._support import names
+    from mmrag.providers._support import identifiers
 
     def run(state: Mapping[str, Any]) -> dict[str, list[Any]]:
         lists = dict(state["lists"])
-        wanted = names(str(state["question"]))
+        wanted = identifiers(str(state["question"]))
         if wanted:
             found = collection.text.keyword_search(" ".join(wanted), k=k, filter=dict(filter) if filter else None)
             if found:

@@ -2,7 +2,8 @@
 
 An extractive answer always finds *some* passage to quote; quoting the nearest passages as if they answered is
 worse than saying the sources do not. :func:`unsupported` returns why the evidence does not support an answer,
-or None when it may. Two checks, over the elements the answer reads (text, caption, OCR text, table):
+or None when it may. The checks read the question without the context it is asked in (:func:`focus`: "On the
+scanned Huckleberry Finn page, what ...?" asks what, not about the page), over the elements the answer reads (text, caption, OCR text, table):
 
 1. **Names**: the words a question names things with, written as a user writes names (a capital inside the
    sentence: "Tagalog", "Fetch"; a digit: "lt1", "700"; code: "--quiet", "fork()") must all occur in one element.
@@ -32,7 +33,7 @@ from collections.abc import Sequence
 from mmrag.elements import Element
 from mmrag.providers._evidence import _STOPWORDS, _terms
 
-__all__ = ["ABSTAIN_PREFIX", "FUZZY_LETTERS", "MIN_COVERAGE", "head_word", "names", "unsupported"]
+__all__ = ["ABSTAIN_PREFIX", "FUZZY_LETTERS", "MIN_COVERAGE", "focus", "head_word", "identifiers", "names", "unsupported"]
 
 ABSTAIN_PREFIX = "The sources do not say"
 """How an answer that abstains begins, offline and (by the synthesis prompt) on Bedrock."""
@@ -87,7 +88,10 @@ def _sentences(texts: Sequence[str]) -> list[str]:
 
 
 _SKIP_HEAD = frozenset("many much distinct different unique separate total exactly kind kinds type types sort "
-                       "main first last".split())
+                       "main first last heading headings title name names label labels caption value values word "
+                       "words term terms text line lines figure table page section part example step".split())
+"""Skipped when looking for the head word: quantity words, and the words for parts of a document ("the heading
+of the page", "the label on the axis"), which say where the answer is written rather than what it is about."""
 
 
 def head_word(question: str) -> str | None:
@@ -100,6 +104,8 @@ def head_word(question: str) -> str | None:
         lower = word.lower()
         if lower in _STOPWORDS or lower in _QUESTION_WORDS or lower in _SKIP_HEAD or not _WORD.search(lower):
             continue
+        if lower.endswith("ed") or "-" in lower.strip("-"):  # "assigned", "photographed", "non-smokers": not a
+            continue                                          # noun the answer must repeat
         return word
     return None
 
@@ -109,13 +115,37 @@ def _holds(words: set[str], name: str) -> bool:
     return bool(parts) and all(p in words for p in parts)
 
 
+_CONTEXT_START = re.compile(r"^\s*(?:in|on|according\s+to|using|from|for|within|with)\b[^,?]{0,120},\s*",
+                            re.IGNORECASE)
+_CONTEXT_END = re.compile(r"\s+(?:in|of|from|on|according\s+to)\s+the\s+(?:[\w.-]+\s+){0,4}?(?:vignette|paper|"
+                          r"document|manual|guide|card|specification|introduction|photo|picture|scan)\b",
+                          re.IGNORECASE)
+_IDENTIFIER = re.compile(r"-{1,2}[a-z][\w-]*|(?=[\w.-]*[a-zA-Z])(?=[\w.-]*\d)[\w.-]+|[A-Z0-9_]{4,}|\w*[a-z][A-Z]\w*")
+
+
+def focus(question: str) -> str:
+    """The question without the context it is asked in: a leading "In the HCL vignette, ..." / "On the scanned
+    page, ..." clause and "... in the vcd vignette" / "of the strucchange introduction" phrases name where to look,
+    not what is asked."""
+    stripped = _CONTEXT_END.sub("", _CONTEXT_START.sub("", question, count=1))
+    return stripped if stripped.strip() else question
+
+
+def identifiers(question: str) -> list[str]:
+    """The names that look like identifiers (``hn1``, ``v140``, ``SIGXCPU``, ``--with-async``, ``networkInterfaces``):
+    a rare token that keyword search finds exactly; plain capitalised words and numbers are left out."""
+    return [name for name in names(focus(question)) if _IDENTIFIER.fullmatch(name)]
+
+
 def unsupported(question: str, elements: Sequence[Element]) -> str | None:
-    """Why ``elements`` do not support answering ``question`` (a short reason), or None when they may."""
+    """Why ``elements`` do not support answering ``question`` (a short reason), or None when they may. The checks
+    read the question's :func:`focus`."""
     if not elements:
         return "nothing was retrieved"
+    question = focus(question)
     texts = [_element_text(el) for el in elements]
     keyed = [{_key(w) for w in _WORD.findall(text.lower())} for text in texts]
-    wanted = names(question)
+    wanted = [name for name in names(question) if len(name) > 1]
     if wanted and not any(all(_holds(words, name) for name in wanted) for words in keyed):
         missing = [name for name in wanted if not any(_holds(words, name) for words in keyed)]
         if missing:
