@@ -16,6 +16,7 @@ from mmrag.answers import CONTINUATION_LIST, Answer, Citation, Hit
 from mmrag.elements import Element
 from mmrag.providers._evidence import _STOPWORDS, _TOKEN, _evidence_pieces, _stem, _terms
 from mmrag.providers._support import ABSTAIN_PREFIX, unsupported
+from mmrag.providers.base import CAPTION_KEY
 from mmrag.providers._tables import table_answer
 from mmrag.retrievers.cues import assigned_names, holds_assignment
 
@@ -111,14 +112,19 @@ def extractive_answer(
               for pos, text in enumerate(_evidence_pieces(el, question, *subs))]
     parts = [s for s in subs if s.strip() != question.strip()]
     asked = parts or [question]  # a multi-part question: each part leads with its best piece, in order
-    looked_up = _table_leads(elements, [*parts, question])
+    looked_up = _table_leads(elements, asked if parts else [question])
     why = None if looked_up else unsupported(question, elements)
+    lead_of: list[int] = []
     chosen, leads = _select(pieces, asked, max_sentences=max_sentences, max_citations=max_citations,
-                            extra=[question])
-    if looked_up:  # the computed value leads; the table's own quote would repeat it
-        ranks = {p.rank for p in looked_up}
-        chosen = [*looked_up, *(p for p in chosen if p.rank not in ranks)][:max_sentences]
-        leads = len(looked_up)
+                            extra=[question], lead_of=lead_of)
+    if looked_up:  # the computed value leads for its part; the table's own quote would repeat it
+        ranks = {p.rank for _, p in looked_up}
+        answered = {i for i, _ in looked_up}
+        others = [(i, p) for i, p in zip(lead_of, chosen[:leads], strict=True) if i not in answered]
+        ordered = [p for _, p in sorted([*looked_up, *others], key=lambda ip: ip[0])]
+        support = [p for p in chosen[leads:] if p.rank not in ranks and p not in ordered]
+        chosen = [*ordered, *support][:max_sentences]
+        leads = len(ordered)
     if not chosen and pieces:
         chosen.append(pieces[0])  # nothing shares a word (e.g. an image found by image search): quote the top hit
     continued = _continued(hits, elements)
@@ -152,13 +158,13 @@ TABLE_HITS = 10
 """Tables among this many top hits are read for a deterministic lookup or count (:mod:`._tables`)."""
 
 
-def _table_leads(elements: Sequence[Element], queries: Sequence[str]) -> list[_Piece]:
-    """A lead per query that a table among the top hits answers by lookup or count (the value, then the rows
-    behind it), each table row once; the first query's answer first."""
+def _table_leads(elements: Sequence[Element], queries: Sequence[str]) -> list[tuple[int, _Piece]]:
+    """``(query index, lead)`` for each query that a table among the top hits answers by lookup or count (the
+    value, the table's caption, then the rows behind it), each value of a table once."""
     tables = [(rank, el) for rank, el in enumerate(elements[:TABLE_HITS]) if el.kind == "table"]
-    out: list[_Piece] = []
+    out: list[tuple[int, _Piece]] = []
     seen: set[tuple[int, str]] = set()
-    for query in dict.fromkeys(queries):
+    for number, query in enumerate(queries):
         found = table_answer(query, [el for _, el in tables])
         if found is None:
             continue
@@ -168,13 +174,16 @@ def _table_leads(elements: Sequence[Element], queries: Sequence[str]) -> list[_P
             continue
         seen.add((rank, answer.value))
         text = answer.render(_table_caption(tables[index][1]))
-        out.append(_Piece(rank, -2, text, _words(text), "table"))
+        out.append((number, _Piece(rank, -2, text, _words(text), "table")))
     return out
 
 
 def _table_caption(el: Element) -> str:
-    section = " ".join(str(el.metadata.get("section") or el.metadata.get("caption") or "").split())
-    return f"From the table {section!r}:" if section else "From the table:"
+    """The table's caption: its own, else the line before it, else its section."""
+    before = [line.strip() for line in el.text.split("\n|", 1)[0].splitlines() if line.strip()]
+    caption = str(el.metadata.get(CAPTION_KEY) or "") or next(
+        (line for line in before if _CAPTION_START.match(line)), "") or str(el.metadata.get("section") or "")
+    return " ".join(caption.split())
 
 
 _PARAGRAPH = re.compile(r"\n\s*\n")
@@ -283,7 +292,7 @@ def _numbers(text: str) -> set[str]:
 
 
 def _select(pieces: list[_Piece], asked: list[str], *, max_sentences: int, max_citations: int,
-            extra: Sequence[str] = ()) -> tuple[list[_Piece], int]:
+            extra: Sequence[str] = (), lead_of: list[int] | None = None) -> tuple[list[_Piece], int]:
     """The pieces to quote: each question's lead first (in question order), then supporting pieces in hit order;
     and how many leads there are.
 
@@ -308,13 +317,15 @@ def _select(pieces: list[_Piece], asked: list[str], *, max_sentences: int, max_c
         return p not in chosen and " ".join(p.text.split()) not in said and (
             p.rank in cited or len(cited) < max_citations)
 
-    for query in asked:  # coverage first: each question's best piece leads
+    for number, query in enumerate(asked):  # coverage first: each question's best piece leads
         if len(chosen) >= max_sentences:
             break
         score = scorer(query)
         ranked = sorted((p for p in pieces if allowed(p)), key=lambda p: (-score(p), p.rank, p.pos))
         if ranked and score(ranked[0]) > 0:
             chosen.append(ranked[0])
+            if lead_of is not None:
+                lead_of.append(number)
     leads = len(chosen)
     overall = scorer(" ".join(dict.fromkeys([*asked, *extra])))
     floor = max((overall(p) for p in pieces), default=0.0) / 2

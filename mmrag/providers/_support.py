@@ -16,7 +16,7 @@ scanned Huckleberry Finn page, what ...?" asks what, not about the page), over t
    skipped), must occur in some element: evidence that never mentions what is asked about cannot answer it.
 3. **A value asked for**: a table among the elements that the question asks by column and value ("the family
    code xyz") but that has no such row cannot answer; a "how many / how much" question needs a sentence (or table
-   row) that holds both its head word and a number.
+   or table) that holds a number and two of its content words.
 4. **Coverage**: the best element must hold at least :data:`MIN_COVERAGE` of the question's content words,
    each weighted by its rarity among the elements (``1 + ln(N / df)``; a word in none weighs ``2 + ln(N)``);
    not asked of a question that links facts, whose words are spread over several passages.
@@ -50,8 +50,11 @@ _QUESTION_WORDS = frozenset("what which who whom whose when where why how is are
 
 
 def _element_text(el: Element) -> str:
+    """What an element says and where it is: text, caption, OCR text, summary, title, section and source path
+    (a question may name the document or the software it documents)."""
     extra = [str(el.metadata.get(key) or "") for key in ("caption", "ocr_text", "summary", "title", "section")]
-    return "\n".join([el.text, *extra])
+    extra.append(re.sub(r"[/_.-]+", " ", el.source))
+    return re.sub(r"(?<=\w)-\n(?=[a-z])", "", "\n".join([el.text, *extra]))  # "expen-\nditures" is one word
 
 
 def _key(word: str) -> str:
@@ -80,11 +83,13 @@ def names(question: str) -> list[str]:
 
 _QUANTITY = re.compile(r"\bhow\s+(?:much|many|long|old|large|big|far|often)\b", re.IGNORECASE)
 _NUMBER = re.compile(r"\d")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n\s*\n|\n(?=\|)")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
 
 
-def _sentences(texts: Sequence[str]) -> list[str]:
-    return [part for text in texts for part in _SENTENCE.split(text) if part.strip()]
+def _sentences(elements: Sequence[Element], texts: Sequence[str]) -> list[str]:
+    """Sentences and paragraphs of the texts; a table stays whole (its header names what its numbers count)."""
+    return [part for el, text in zip(elements, texts, strict=True)
+            for part in ([text] if el.kind == "table" else _SENTENCE.split(text)) if part.strip()]
 
 
 _SKIP_HEAD = frozenset("many much distinct different unique separate total exactly kind kinds type types sort "
@@ -97,7 +102,7 @@ of the page", "the label on the axis"), which say where the answer is written ra
 def head_word(question: str) -> str | None:
     """The first content word after the question word ("Who is the maintainer of X?": ``maintainer``), or None
     when the question does not start with a question word."""
-    words = re.findall(r"[\w.()-]+", question)
+    words = [w.strip(".()") for w in re.findall(r"[\w.()-]+", question) if w.strip(".()")]
     if not words or words[0].lower() not in _QUESTION_WORDS:
         return None
     for word in words[1:]:
@@ -123,11 +128,14 @@ _CONTEXT_END = re.compile(r"\s+(?:in|of|from|on|according\s+to)\s+the\s+(?:[\w.-
 _IDENTIFIER = re.compile(r"-{1,2}[a-z][\w-]*|(?=[\w.-]*[a-zA-Z])(?=[\w.-]*\d)[\w.-]+|[A-Z0-9_]{4,}|\w*[a-z][A-Z]\w*")
 
 
+_CONTEXT_TAIL = re.compile(r"\s+(?:in|with|using)\s+[A-Z][\w.+-]*\s*(?=[?.!]?\s*$)")
+
+
 def focus(question: str) -> str:
     """The question without the context it is asked in: a leading "In the HCL vignette, ..." / "On the scanned
-    page, ..." clause and "... in the vcd vignette" / "of the strucchange introduction" phrases name where to look,
-    not what is asked."""
-    stripped = _CONTEXT_END.sub("", _CONTEXT_START.sub("", question, count=1))
+    page, ..." clause, "... in the vcd vignette" / "of the strucchange introduction" phrases and a last "in
+    Octave" name where to look, not what is asked."""
+    stripped = _CONTEXT_TAIL.sub("", _CONTEXT_END.sub("", _CONTEXT_START.sub("", question, count=1)), count=1)
     return stripped if stripped.strip() else question
 
 
@@ -160,11 +168,12 @@ def unsupported(question: str, elements: Sequence[Element]) -> str | None:
     head = head_word(question)
     if head is not None and not any(_holds(words, head) for words in keyed):
         return f'no passage mentions "{head}"'
-    if _QUANTITY.search(question) and head is not None and not any(
-            _NUMBER.search(text) and _holds({_key(w) for w in _WORD.findall(text.lower())}, head)
-            for text in _sentences(texts)):
-        return f'no passage gives a number for "{head}"'
     terms = _terms(question)
+    if _QUANTITY.search(question) and head is not None and not any(
+            _NUMBER.search(text) and len(terms & _terms(text)) >= min(2, len(terms))
+            for text in _sentences(elements, texts)):
+        return f'no passage gives a number for "{head}"'
+
     if not terms or _LINKS.search(question):  # a linked question's words are spread over its passages
         return None
     element_terms = [_terms(text) for text in texts]

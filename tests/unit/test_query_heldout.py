@@ -79,3 +79,25 @@ def test_a_question_no_source_answers_is_an_abstention(home: Path, components: t
     answered = json.loads(CliRunner().invoke(cli, ["ask", "What gender is the MBROLA voice de5?", "--json"],
                                              env=env).stdout)
     assert answered["answered"] is True and "Gender: female" in answered["answer"]
+
+
+def test_cli_eval_reports_each_split_and_scores_abstention(home: Path, tmp_path: Path) -> None:
+    lines = [
+        {"id": "a", "split": "dev", "question": "What gender is the MBROLA voice de5?", "answer": "female",
+         "expected": [{"source": "mbrola.html", "contains": "de5"}]},
+        {"id": "u", "split": "test", "question": "What is the identifier for Tagalog?", "answerable": False},
+        {"id": "t", "split": "test", "question": "Which Debian package provides the MBROLA voice it3?",
+         "answer": "mbrola-it3", "expected": [{"source": "mbrola.html", "contains": "it3"}]},
+    ]
+    golden = tmp_path / "golden.jsonl"
+    golden.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+    env = {"MMRAG_HOME": str(home), "MMRAG_OCR": "off"}
+    both = CliRunner().invoke(cli, ["eval", str(golden), "--variants", "decompose+rrf"], env=env)
+    assert both.exit_code == 0, both.output
+    assert "split: dev" in both.output and "split: test" in both.output
+    assert "abstains: 1.00 of unanswerable, 0.00 of answerable" in both.output
+    test = CliRunner().invoke(cli, ["eval", str(golden), "--variants", "decompose+rrf", "--split", "test",
+                                    "--json"], env=env)
+    rows = [json.loads(line) for line in test.stdout.splitlines()]
+    assert {r["id"] for r in rows if r["type"] == "question"} == {"u", "t"}
+    assert next(r for r in rows if r.get("id") == "u")["abstained"] is True
