@@ -8,8 +8,9 @@
   when a table among the first hits answers part of the question by lookup and leaves asked words it has no
   column for ("Which language family does the language of the MBROLA voice ic1 belong to?": the voice table gives
   Icelandic, not its family), the cell found is searched with those words ("Icelandic Language family"; see
-  :func:`mmrag.providers._tables.bridge_query`), over all elements and over tables alone. The best hits of that round join the context right after the
-  first hit, and the query joins ``sub_questions``, so the synthesis answers it too. This works the same with
+  :func:`mmrag.providers._tables.bridge_query`), over all elements and over tables alone. The best hits of that
+  round join the context right after the first hit, and the query joins ``sub_questions``, so the synthesis
+  answers it too. This works the same with
   every profile (it needs no model).
 """
 

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from mmrag.eval.golden import GoldenProblem, GoldenQuestion, GoldenSet, element_text, load_golden
 from mmrag.eval.metrics import (
-    answer_contains,
     abstention,
+    answer_contains,
     answer_exact,
     citation_precision,
     ndcg_at_k,

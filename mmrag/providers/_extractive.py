@@ -16,8 +16,8 @@ from mmrag.answers import CONTINUATION_LIST, Answer, Citation, Hit
 from mmrag.elements import Element
 from mmrag.providers._evidence import _STOPWORDS, _TOKEN, _evidence_pieces, _stem, _terms
 from mmrag.providers._support import ABSTAIN_PREFIX, unsupported
-from mmrag.providers.base import CAPTION_KEY
 from mmrag.providers._tables import table_answer
+from mmrag.providers.base import CAPTION_KEY
 from mmrag.retrievers.cues import assigned_names, holds_assignment
 
 __all__ = ["EXTRACTIVE_HEADER", "NO_EVIDENCE_TEXT", "extractive_answer"]

@@ -3,14 +3,16 @@
 An extractive answer always finds *some* passage to quote; quoting the nearest passages as if they answered is
 worse than saying the sources do not. :func:`unsupported` returns why the evidence does not support an answer,
 or None when it may. The checks read the question without the context it is asked in (:func:`focus`: "On the
-scanned Huckleberry Finn page, what ...?" asks what, not about the page), over the elements the answer reads (text, caption, OCR text, table):
+scanned Huckleberry Finn page, what ...?" asks what, not about the page), over the elements the answer reads
+(text, caption, OCR text, table, title, source path):
 
 1. **Names**: the words a question names things with, written as a user writes names (a capital inside the
    sentence: "Tagalog", "Fetch"; a digit: "lt1", "700"; code: "--quiet", "fork()") must all occur in one element.
    "Which MBROLA voice speaks Finnish?" finds the MBROLA voice table and the languages table that lists Finnish, but
    no element holds both names: the sources do not say. A question that links two facts ("whose", "and", "of the
-   language of ...", see ``_LINKS``) only needs each name in some element. Words compare by their first :data:`FUZZY_LETTERS` letters
-   ("Brazilian" meets "Brazillian") and a name that is a stop word ("The", "I") is not one.
+   language of ...", see ``_LINKS``) only needs each name in some element. Words compare by their first
+   :data:`FUZZY_LETTERS` letters ("Brazilian" meets "Brazillian"); a name that is a stop word ("The", "I") is
+   not one.
 2. **What is asked**: the question's head word, its first content word after the question word ("Who is the
    *maintainer* of ...", "What is the *maximum* number of ..."; quantity words such as "many" or "distinct" are
    skipped), must occur in some element: evidence that never mentions what is asked about cannot answer it.
@@ -33,7 +35,8 @@ from collections.abc import Sequence
 from mmrag.elements import Element
 from mmrag.providers._evidence import _STOPWORDS, _terms
 
-__all__ = ["ABSTAIN_PREFIX", "FUZZY_LETTERS", "MIN_COVERAGE", "focus", "head_word", "identifiers", "names", "unsupported"]
+__all__ = ["ABSTAIN_PREFIX", "FUZZY_LETTERS", "MIN_COVERAGE", "focus", "head_word", "identifiers", "names",
+           "unsupported"]
 
 ABSTAIN_PREFIX = "The sources do not say"
 """How an answer that abstains begins, offline and (by the synthesis prompt) on Bedrock."""
@@ -45,8 +48,10 @@ _WORD = re.compile(r"[a-z0-9]+")
 _LINKS = re.compile(r"\b(?:whose|and|both|also|then)\b|\bof\s+the\s+\w+(?:\s+\w+)?\s+(?:of|whose|that|which|spoken)\b|"
                     r"[;:]", re.IGNORECASE)
 """A question that links facts (a bridge, two parts): its names may sit in different passages."""
-_QUESTION_WORDS = frozenset("what which who whom whose when where why how is are does do did can could in and or "
-                            "according".split())
+_QUESTION_WORDS_WORDS = (
+    "what which who whom whose when where why how is are does do did can could in and or according"
+)
+_QUESTION_WORDS = frozenset(_QUESTION_WORDS_WORDS.split())
 
 
 def _element_text(el: Element) -> str:
@@ -92,9 +97,13 @@ def _sentences(elements: Sequence[Element], texts: Sequence[str]) -> list[str]:
             for part in ([text] if el.kind == "table" else _SENTENCE.split(text)) if part.strip()]
 
 
-_SKIP_HEAD = frozenset("many much distinct different unique separate total exactly kind kinds type types sort "
-                       "main first last heading headings title name names label labels caption value values word "
-                       "words term terms text line lines figure table page section part example step".split())
+_SKIP_HEAD_WORDS = (
+    "many much distinct different unique separate total exactly kind kinds type types sort main first "
+    "last heading headings title name names label labels caption value values word words term terms text "
+    "line lines figure table page section part example step axis axes legend row rows column columns cell "
+    "cells entry entries chart plot graph diagram"
+)
+_SKIP_HEAD = frozenset(_SKIP_HEAD_WORDS.split())
 """Skipped when looking for the head word: quantity words, and the words for parts of a document ("the heading
 of the page", "the label on the axis"), which say where the answer is written rather than what it is about."""
 
@@ -102,15 +111,15 @@ of the page", "the label on the axis"), which say where the answer is written ra
 def head_word(question: str) -> str | None:
     """The first content word after the question word ("Who is the maintainer of X?": ``maintainer``), or None
     when the question does not start with a question word."""
-    words = [w.strip(".()") for w in re.findall(r"[\w.()-]+", question) if w.strip(".()")]
+    words: list[str] = [w.strip(".()") for w in re.findall(r"[\w.()-]+", question) if w.strip(".()")]
     if not words or words[0].lower() not in _QUESTION_WORDS:
         return None
     for word in words[1:]:
         lower = word.lower()
         if lower in _STOPWORDS or lower in _QUESTION_WORDS or lower in _SKIP_HEAD or not _WORD.search(lower):
             continue
-        if lower.endswith("ed") or "-" in lower.strip("-"):  # "assigned", "photographed", "non-smokers": not a
-            continue                                          # noun the answer must repeat
+        if len(lower) < 2 or lower.endswith("ed") or "-" in lower.strip("-"):
+            continue  # "assigned", "photographed", "non-smokers": not a noun the answer must repeat
         return word
     return None
 
@@ -128,7 +137,7 @@ _CONTEXT_END = re.compile(r"\s+(?:in|of|from|on|according\s+to)\s+the\s+(?:[\w.-
 _IDENTIFIER = re.compile(r"-{1,2}[a-z][\w-]*|(?=[\w.-]*[a-zA-Z])(?=[\w.-]*\d)[\w.-]+|[A-Z0-9_]{4,}|\w*[a-z][A-Z]\w*")
 
 
-_CONTEXT_TAIL = re.compile(r"\s+(?:in|with|using)\s+[A-Z][\w.+-]*\s*(?=[?.!]?\s*$)")
+_CONTEXT_TAIL = re.compile(r",?\s+(?:in|with|using|according\s+to)\s+[A-Z][\w.+-]*\s*(?=[?.!]?\s*$)")
 
 
 def focus(question: str) -> str:
@@ -140,9 +149,13 @@ def focus(question: str) -> str:
 
 
 def identifiers(question: str) -> list[str]:
-    """The names that look like identifiers (``hn1``, ``v140``, ``SIGXCPU``, ``--with-async``, ``networkInterfaces``):
-    a rare token that keyword search finds exactly; plain capitalised words and numbers are left out."""
-    return [name for name in names(focus(question)) if _IDENTIFIER.fullmatch(name)]
+    """The names that look like identifiers (``hn1``, ``v140``, ``SIGXCPU``, ``--with-async``, ``networkInterfaces``)
+    and runs of capitalised words ("Brazilian Portuguese"): what keyword search finds exactly; a lone capitalised
+    word, a letter and a number are left out (too common to single out a passage)."""
+    asked = focus(question)
+    found = [name for name in names(asked) if _IDENTIFIER.fullmatch(name)]
+    pairs = [m.group(0) for m in re.finditer(r"(?<=\s)[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+", asked)]
+    return found + [pair for pair in pairs if pair not in found]
 
 
 def unsupported(question: str, elements: Sequence[Element]) -> str | None:

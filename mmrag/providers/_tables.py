@@ -36,11 +36,13 @@ __all__ = ["TableAnswer", "absent_value", "bridge_query", "count", "lookup", "ta
 _WORD = re.compile(r"[a-z0-9]+(?:[-_.][a-z0-9]+)*")
 _FOOTNOTE = re.compile(r"\[\d+(?:,\s*\d+)*\]")
 _HOW_MANY = re.compile(r"\bhow\s+many\b|\bnumber\s+of\b|\bcount\b", re.IGNORECASE)
-_STOP = frozenset(
-    "a an the of in on at to for from by with about and or is are was were be been do does did have has had how "
-    "what which who whom whose when where why can could should would will i you we it its this that these those "
-    "there me my your our their many much list listed lists give given use used uses using say says table tables "
-    "there mean means value values called".split())
+_STOP_WORDS = (
+    "a an the of in on at to for from by with about and or is are was were be been do does did have has "
+    "had how what which who whom whose when where why can could should would will i you we it its this "
+    "that these those there me my your our their many much list listed lists give given use used uses "
+    "using say says table tables there mean means value values called"
+)
+_STOP = frozenset(_STOP_WORDS.split())
 FUZZY_LETTERS = 6
 """Words longer than this are compared by their first letters only ("brazilian" ~ "brazillian")."""
 
@@ -182,7 +184,9 @@ def table_answer(question: str, tables: Sequence[Element]) -> tuple[int, TableAn
         if parsed is None:
             continue
         header, rows = parsed
-        found = count(question, header, rows) or (None if _HOW_MANY.search(question) else lookup(question, header, rows))
+        found = count(question, header, rows)
+        if found is None and not _HOW_MANY.search(question):
+            found = lookup(question, header, rows)
         if found is not None:
             return index, found
     return None
@@ -190,8 +194,11 @@ def table_answer(question: str, tables: Sequence[Element]) -> tuple[int, TableAn
 
 _BRIDGE = re.compile(r"\bthe\s+\w+(?:\s+\w+)?\s+(?:of|whose|with|spoken\s+by|used\s+by|that|which)\s|\bwhose\b",
                      re.IGNORECASE)
-_LINK_VERBS = frozenset("belong belongs speak speaks spoken provide provides have has in is are does do name named "
-                        "exist exists".split())
+_LINK_VERBS_WORDS = (
+    "belong belongs speak speaks spoken provide provides have has in is are does do name named exist "
+    "exists"
+)
+_LINK_VERBS = frozenset(_LINK_VERBS_WORDS.split())
 
 
 def bridge_query(question: str, tables: Sequence[Element]) -> tuple[str, TableAnswer] | None:
@@ -228,7 +235,8 @@ _CODE_LIKE = re.compile(r"[a-z]{1,3}|[\w.-]*(?:\d|[._-])[\w.-]*")
 def absent_value(question: str, tables: Sequence[Element]) -> str | None:
     """A value the question looks up in a column that no row holds: ``"xyz" in Family Code`` for "Which
     language has the family code xyz?" (the column named in the question, the word right after it, or after
-    "is"; a value is a code: three letters at most, or with a digit or punctuation), or None. A table that is asked by column and value but has no such row cannot answer."""
+    "is"; a value is a code: three letters at most, or with a digit or punctuation), or None. A table that is
+    asked by column and value but has no such row cannot answer."""
     lowered = question.lower()
     for el in tables:
         parsed = table_rows(el.text)
