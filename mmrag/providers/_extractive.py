@@ -16,8 +16,7 @@ from mmrag.answers import CONTINUATION_LIST, Answer, Citation, Hit
 from mmrag.elements import Element
 from mmrag.providers._evidence import _STOPWORDS, _TOKEN, _evidence_pieces, _stem, _terms
 from mmrag.providers._support import ABSTAIN_PREFIX, unsupported
-from mmrag.providers._tables import table_answer
-from mmrag.providers.base import CAPTION_KEY
+from mmrag.providers._tables import table_leads
 from mmrag.retrievers.cues import assigned_names, holds_assignment
 
 __all__ = ["EXTRACTIVE_HEADER", "NO_EVIDENCE_TEXT", "extractive_answer"]
@@ -112,7 +111,8 @@ def extractive_answer(
               for pos, text in enumerate(_evidence_pieces(el, question, *subs))]
     parts = [s for s in subs if s.strip() != question.strip()]
     asked = parts or [question]  # a multi-part question: each part leads with its best piece, in order
-    looked_up = _table_leads(elements, asked if parts else [question])
+    looked_up = [(number, _Piece(rank, -2, text, _words(text), "table"))
+                 for number, rank, text in table_leads(elements[:TABLE_HITS], asked if parts else [question])]
     why = None if looked_up else unsupported(question, elements)
     lead_of: list[int] = []
     chosen, leads = _select(pieces, asked, max_sentences=max_sentences, max_citations=max_citations,
@@ -157,33 +157,6 @@ def extractive_answer(
 TABLE_HITS = 10
 """Tables among this many top hits are read for a deterministic lookup or count (:mod:`._tables`)."""
 
-
-def _table_leads(elements: Sequence[Element], queries: Sequence[str]) -> list[tuple[int, _Piece]]:
-    """``(query index, lead)`` for each query that a table among the top hits answers by lookup or count (the
-    value, the table's caption, then the rows behind it), each value of a table once."""
-    tables = [(rank, el) for rank, el in enumerate(elements[:TABLE_HITS]) if el.kind == "table"]
-    out: list[tuple[int, _Piece]] = []
-    seen: set[tuple[int, str]] = set()
-    for number, query in enumerate(queries):
-        found = table_answer(query, [el for _, el in tables])
-        if found is None:
-            continue
-        index, answer = found
-        rank = tables[index][0]
-        if (rank, answer.value) in seen:
-            continue
-        seen.add((rank, answer.value))
-        text = answer.render(_table_caption(tables[index][1]))
-        out.append((number, _Piece(rank, -2, text, _words(text), "table")))
-    return out
-
-
-def _table_caption(el: Element) -> str:
-    """The table's caption: its own, else the line before it, else its section."""
-    before = [line.strip() for line in el.text.split("\n|", 1)[0].splitlines() if line.strip()]
-    caption = str(el.metadata.get(CAPTION_KEY) or "") or next(
-        (line for line in before if _CAPTION_START.match(line)), "") or str(el.metadata.get("section") or "")
-    return " ".join(caption.split())
 
 
 _PARAGRAPH = re.compile(r"\n\s*\n")

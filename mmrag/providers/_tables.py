@@ -31,7 +31,8 @@ from dataclasses import dataclass
 
 from mmrag.elements import TABLE_RULE, Element
 
-__all__ = ["TableAnswer", "absent_value", "bridge_query", "count", "lookup", "table_answer", "table_rows"]
+__all__ = ["TableAnswer", "absent_value", "bridge_query", "count", "lookup", "table_answer", "table_caption",
+           "table_leads", "table_rows"]
 
 _WORD = re.compile(r"[a-z0-9]+(?:[-_.][a-z0-9]+)*")
 _FOOTNOTE = re.compile(r"\[\d+(?:,\s*\d+)*\]")
@@ -199,6 +200,35 @@ _LINK_VERBS_WORDS = (
     "exists"
 )
 _LINK_VERBS = frozenset(_LINK_VERBS_WORDS.split())
+
+
+def table_leads(elements: Sequence[Element], queries: Sequence[str]) -> list[tuple[int, int, str]]:
+    """``(query index, element index, text)`` for each query that a table among ``elements`` answers by lookup
+    or count: the value, the table's caption, then the rows behind it; each value of a table once."""
+    tables = [(rank, el) for rank, el in enumerate(elements) if el.kind == "table"]
+    out: list[tuple[int, int, str]] = []
+    seen: set[tuple[int, str]] = set()
+    for number, query in enumerate(queries):
+        found = table_answer(query, [el for _, el in tables])
+        if found is None:
+            continue
+        index, answer = found
+        rank = tables[index][0]
+        if (rank, answer.value) not in seen:
+            seen.add((rank, answer.value))
+            out.append((number, rank, answer.render(table_caption(tables[index][1]))))
+    return out
+
+
+def table_caption(el: Element) -> str:
+    """The table's caption: its own, else a "Table n" line before it, else its section."""
+    from mmrag.providers.base import CAPTION_KEY
+
+    before = [line.strip() for line in el.text.split("\n|", 1)[0].splitlines() if line.strip()]
+    caption = str(el.metadata.get(CAPTION_KEY) or "") or next(
+        (line for line in before if re.match(r"(?:table|figure|fig\.)\s*\d", line, re.IGNORECASE)), "") or str(
+        el.metadata.get("section") or "")
+    return " ".join(caption.split())
 
 
 def bridge_query(question: str, tables: Sequence[Element]) -> tuple[str, TableAnswer] | None:
