@@ -47,7 +47,13 @@ def _client(endpoint_url: str | None = None) -> Any:
 
 
 def _aws_error(uri: str, e: Exception) -> ParseError:
-    code = getattr(e, "response", {}).get("Error", {}).get("Code", type(e).__name__)
+    kind = type(e).__name__
+    if kind in ("NoCredentialsError", "PartialCredentialsError"):
+        return ParseError(uri, "no AWS credentials found: run `aws configure`, or set AWS_PROFILE (or "
+                               "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) on every machine that reads the bucket")
+    if kind in ("EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError"):
+        return ParseError(uri, "cannot reach S3: check the network, AWS_REGION and MMRAG_S3_ENDPOINT_URL")
+    code = getattr(e, "response", {}).get("Error", {}).get("Code", kind)
     if code in ("NoSuchKey", "404", "NoSuchBucket"):
         return SourceNotFoundError(uri, f"no such {'bucket' if code == 'NoSuchBucket' else 'object'} in S3")
     if code in ("AccessDenied", "403", "AllAccessDisabled"):
@@ -68,8 +74,9 @@ def expand_s3(uri: str, suffixes: frozenset[str], include: Sequence[str] = (), e
     bucket, key = split_s3(uri)
     if key and not key.endswith("/"):
         return [uri]
+    client = _client(endpoint_url)
     try:
-        pages = _client(endpoint_url).get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key)
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key)
         keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
     except Exception as e:  # botocore errors: wrapped with the reason, whatever the transport
         raise _aws_error(uri, e) from e
@@ -91,8 +98,9 @@ def s3_fingerprint(uri: str, endpoint_url: str | None = None) -> str:
     bucket, key = split_s3(uri)
     if not key or key.endswith("/"):
         raise ParseError(uri, "the prefix holds no supported files")
+    client = _client(endpoint_url)
     try:
-        head = _client(endpoint_url).head_object(Bucket=bucket, Key=key)
+        head = client.head_object(Bucket=bucket, Key=key)
     except Exception as e:
         raise _aws_error(uri, e) from e
     return content_hash("s3-object", str(head.get("ETag", "")), str(head.get("ContentLength", "")))
@@ -105,8 +113,9 @@ def load_s3_blob(uri: str, max_bytes: int, endpoint_url: str | None = None) -> B
     bucket, key = split_s3(uri)
     if not key or key.endswith("/"):
         raise ParseError(uri, "the prefix holds no supported files")
+    client = _client(endpoint_url)
     try:
-        response = _client(endpoint_url).get_object(Bucket=bucket, Key=key)
+        response = client.get_object(Bucket=bucket, Key=key)
         size = int(response.get("ContentLength") or 0)
         if size > max_bytes:
             response["Body"].close()

@@ -13,7 +13,8 @@ from mmrag.cli._app import cli, settings_from
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per collection per line.")
 @click.pass_context
 def collections(ctx: click.Context, /, as_json: bool) -> None:
-    """List collections under MMRAG_HOME with their sizes (or delete one: mmrag collections delete NAME)."""
+    """List the collections these settings see (under MMRAG_HOME, or in the shared PostgreSQL database with
+    pgvector), with their sizes; subcommands delete, clean up or migrate one."""
     if ctx.invoked_subcommand is not None:
         return
     from mmrag.stores.collection import list_collections
@@ -92,6 +93,9 @@ def collections_migrate(ctx: click.Context, /, name: str, as_json: bool) -> None
     done = migrate_collection(settings_from(ctx), name)
     if as_json:
         click.echo(json.dumps(done))
+        return
+    if done["already_shared"]:
+        click.echo(plain(f"{done['name']} is already in the shared database: nothing to migrate"))
         return
     copied = ", ".join(f"{n} {table}" for table, n in done["copied"].items())
     click.echo(plain(f"migrated {done['name']}: {copied}"))

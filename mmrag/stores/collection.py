@@ -115,7 +115,9 @@ def manifest_kind(settings: Settings) -> str:
 
 
 def _session(settings: Settings) -> PgSession:
-    from mmrag.stores._pg_session import PgSession
+    from mmrag.stores._pg_session import PgSession, require_psycopg
+
+    require_psycopg(f"MMRAG_VECTOR_STORE={settings.vector_store} (its shared manifest in PostgreSQL)")
 
     if settings.pg_dsn is None:
         raise ConfigError("MMRAG_VECTOR_STORE=pgvector needs MMRAG_PG_DSN (postgresql://user:password@host/db)")
@@ -206,6 +208,10 @@ def open_collection(
     name = name or settings.collection
     root = collection_root(settings, name)
     session = _session(settings) if manifest_kind(settings) == "postgres" else None
+    if session is not None and create and not settings.s3_bucket:
+        logger.warning("collection %r is shared through PostgreSQL, but its objects (images, tables, page renders) "
+                       "stay in %s on this machine: set MMRAG_S3_BUCKET so that other machines can open them",
+                       name, root / "objects")
     manifest = open_manifest(settings, name, create=create, session=session)
     _check_models(manifest, name, settings.vector_store, {"text": text, "image": image})
     text_index = CommittedView(_vector_index(settings, name, root, "text", text.dimensions, session), manifest)

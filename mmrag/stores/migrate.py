@@ -49,9 +49,12 @@ def migrate_collection(settings: Settings, name: str) -> dict[str, Any]:
                           "with MMRAG_PG_DSN) and MMRAG_PG_DSN first")
     path = collection_root(settings, name) / "manifest.sqlite"
     if not path.is_file():
-        done = path.with_name("manifest.sqlite.migrated").is_file()
-        raise NotFoundError(f"collection {name!r} has no local manifest at {path}"
-                            + (" (it was migrated already)" if done else ""))
+        from mmrag.stores.collection import collection_names
+
+        if name in collection_names(settings):  # idempotent: already in PostgreSQL, nothing left to move
+            return {"name": name, "copied": {}, "already_shared": True}
+        raise NotFoundError(f"collection {name!r} has no local manifest at {path} and is not in the shared "
+                            "database either")
     rows = _read_local(path)
     session = _session(settings)
     manifest = PgManifest(session, name, create=True)
@@ -72,7 +75,7 @@ def migrate_collection(settings: Settings, name: str) -> dict[str, Any]:
     for suffix in ("-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     logger.info("migrated collection %s: %s", name, copied)
-    return {"name": name, "copied": copied}
+    return {"name": name, "copied": copied, "already_shared": False}
 
 
 def _read_local(path: Path) -> dict[str, list[tuple[Any, ...]]]:

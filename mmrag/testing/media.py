@@ -14,6 +14,7 @@ import subprocess
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 __all__ = ["slideshow", "speak"]
 
@@ -80,7 +81,7 @@ def slideshow(path: str | Path, slides: Sequence[tuple[str | Path, float]], *, a
     out = Path(path)
     webm = out.suffix.lower() == ".webm"
     with av.open(str(out), mode="w") as container:
-        stream = container.add_stream("libvpx-vp9" if webm else codec, rate=fps)
+        stream: Any = container.add_stream("libvpx-vp9" if webm else codec, rate=fps)  # a VideoStream
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"
         a_out = container.add_stream("libopus" if webm else "aac", rate=48000) if audio is not None else None
