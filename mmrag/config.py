@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     )
     bedrock_endpoint_url: str | None = Field(None, description="bedrock-runtime endpoint (VPC endpoint, emulator)")
     bedrock_inference_scope: Literal["geo", "global"] = Field(
-        "geo", description="geo: the inference profile of your Region's geography (global. where none covers it); "
+        "geo", description="geo: the inference profile of your Region's geography (an error where none covers it); "
         "global: the global. profile (any commercial Region, more throughput)"
     )
     fast_model: str = Field("anthropic.claude-haiku-4-5-20251001-v1:0",
