@@ -166,10 +166,13 @@ def to_mmrag_error(exc: BaseException, model_id: str, *, retryable: bool = False
     code = error_code(exc)
     if code == "AccessDeniedException":
         return ProviderError(
-            f"Bedrock denied access to {model_id}: {_error_message(exc)}. Enable access to this model in the Amazon "
-            "Bedrock console (Model access, in every Region its inference profile routes to) and allow "
-            "bedrock:InvokeModel / bedrock:InvokeModelWithResponseStream on it (and on its inference profile) in "
-            "IAM; or choose another model (MMRAG_FAST_MODEL, MMRAG_STRONG_MODEL, MMRAG_*_EMBEDDING_MODEL)",
+            f"Bedrock denied access to {model_id}: {_error_message(exc)}. Model access is on by default, but IAM "
+            "must allow bedrock:InvokeModel / bedrock:InvokeModelWithResponseStream on the inference profile AND "
+            "its foundation model in every destination Region (global.: also arn:aws:bedrock:::foundation-model/"
+            "<id>), and the first call to a third-party model (Anthropic, Cohere) needs aws-marketplace:Subscribe "
+            "and aws-marketplace:ViewSubscriptions (or one call by an administrator); Anthropic models also need the "
+            "one-time use-case form. `mmrag models --iam` prints the policy; or choose another model "
+            "(MMRAG_FAST_MODEL, MMRAG_STRONG_MODEL, MMRAG_*_EMBEDDING_MODEL)",
             is_retryable=False,
         )
     if code == "ValidationException" and "on-demand throughput" in _error_message(exc):

@@ -4,7 +4,6 @@ eval question drafting) on the strict emulator, through real boto3 and langchain
 from __future__ import annotations
 
 import io
-from typing import Any
 
 import pytest
 from PIL import Image

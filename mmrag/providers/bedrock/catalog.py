@@ -41,6 +41,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
 from mmrag.errors import ConfigError
@@ -54,6 +55,7 @@ __all__ = [
     "facts_for",
     "structured_output_kwargs",
     "geo_of",
+    "lifecycle_warning",
     "resolve",
     "split_model_id",
     "truncate_to_tokens",
@@ -112,6 +114,7 @@ class ModelFacts:
         token_factor: how many more output tokens the same answer costs than on Claude 4.5 (adaptive thinking,
             newer tokenizer); mmrag scales its ``maxTokens`` budgets by it.
         dimensions: output vector sizes (embeddings), default first.
+        end_of_life: the EOL date ([lifecycle], ISO ``YYYY-MM-DD``) once AWS has published one, else None.
     """
 
     base_id: str
@@ -129,6 +132,7 @@ class ModelFacts:
     structured_output: bool = False
     token_factor: float = 1.0
     dimensions: tuple[int, ...] = ()
+    end_of_life: str | None = None
 
 
 def _claude(base_id: str, name: str, *, profiles: tuple[str, ...], max_out: int, max_in: int = 200_000,
@@ -222,6 +226,24 @@ def structured_output_kwargs(llm: object) -> dict[str, str]:
 def geo_of(prefix: str, region: str) -> bool:
     """Whether ``region`` is a source Region of the geo profile ``prefix`` ([profiles])."""
     return region.startswith(_GEO_SOURCES.get(prefix, ("\0",)))
+
+
+def lifecycle_warning(model_id: str, *, today: date | None = None, facts: ModelFacts | None = None) -> str | None:
+    """What to warn about a configured model ([lifecycle]): legacy, or past (or near) its end-of-life date."""
+    facts = facts or facts_for(model_id)
+    if facts is None:
+        return None
+    today = today or date.today()
+    if facts.end_of_life is not None:
+        eol = date.fromisoformat(facts.end_of_life)
+        if eol <= today:
+            return f"{facts.name} ({facts.base_id}) reached its end of life on {eol}: calls fail; choose another"
+        return f"{facts.name} ({facts.base_id}) is legacy and reaches its end of life on {eol}: plan to move"
+    if facts.lifecycle == "legacy":
+        return f"{facts.name} ({facts.base_id}) is legacy on Bedrock (being phased out): plan to move to a newer one"
+    if facts.lifecycle == "retired":
+        return f"{facts.name} ({facts.base_id}) is retired on Bedrock: calls fail; choose a current model"
+    return None
 
 
 @dataclass(frozen=True)
