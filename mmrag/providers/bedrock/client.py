@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mmrag._aws import NO_CREDENTIALS, NO_REGION, aws_session, session_region
+from mmrag._aws import NO_CREDENTIALS, NO_REGION, aws_region, aws_session
 from mmrag.config import Settings
 from mmrag.errors import ConfigError, MissingDependencyError
 from mmrag.providers.bedrock.catalog import Resolved, resolve
@@ -34,8 +34,7 @@ def bedrock_region(settings: Settings) -> str:
     Raises:
         ConfigError: no Region is configured anywhere.
     """
-    session = aws_session(settings.aws_profile, None, feature="the bedrock profile")
-    region = settings.aws_region or session_region(session)
+    region = aws_region(settings.aws_profile, settings.aws_region, feature="the bedrock profile")
     if not region:
         raise ConfigError(NO_REGION)
     return region
@@ -112,7 +111,7 @@ def make_bedrock_client(
     try:
         if session.get_credentials() is None:
             raise ConfigError(NO_CREDENTIALS)
-        region_name = region or settings.aws_region or session_region(session)
+        region_name = region or aws_region(settings.aws_profile, settings.aws_region, feature="the bedrock profile")
         if not region_name:
             raise ConfigError(NO_REGION)
         return session.client(service, region_name=region_name, endpoint_url=endpoint, config=Config(**options))
