@@ -2,7 +2,8 @@
 
 ``MMRAG_AWS_PROFILE`` and ``MMRAG_AWS_REGION`` therefore apply to every AWS service mmrag talks to, not only to
 Bedrock, and :func:`aws_region` is the one Region resolution every client uses (Bedrock, S3, OpenSearch SigV4):
-``MMRAG_AWS_REGION``, else ``AWS_DEFAULT_REGION`` / the profile's ``region``, else ``AWS_REGION``. Sessions are cached per (profile, region, AWS environment variables): botocore loads its data files and
+``MMRAG_AWS_REGION``, else ``AWS_DEFAULT_REGION`` / the profile's ``region``, else ``AWS_REGION``.
+Sessions are cached per (profile, region, AWS environment variables): botocore loads its data files and
 resolves credentials once, and a changed environment (another profile, new keys) gets a new session. boto3 is
 imported inside the functions.
 """
