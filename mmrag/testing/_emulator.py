@@ -63,6 +63,10 @@ class BedrockEmulator:
         limits: the documented limits to enforce.
         check_regions: reject what Bedrock rejects for the Region a request is signed for (a geo inference
             profile called from outside its geography, an in-Region model the Region does not offer).
+        region: the Region this endpoint is (None: any, like a proxy). A request signed for another Region gets
+            what a Regional endpoint answers: 403 ``InvalidSignatureException`` ("Credential should be scoped to a
+            valid region"; AWS General Reference, "Signature Version 4 signing": the credential scope's Region
+            must be the endpoint's).
     """
 
     def __init__(
@@ -73,12 +77,14 @@ class BedrockEmulator:
         require_max_tokens: bool = True,
         limits: Limits | None = None,
         check_regions: bool = True,
+        region: str | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.require_max_tokens = require_max_tokens
         self.limits = limits or Limits()
         self.check_regions = check_regions
+        self.region = region
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server: Server | None = None
@@ -141,7 +147,7 @@ class BedrockEmulator:
         max_pool_connections: int = 10,
         read_timeout: float = 60.0,
         connect_timeout: float = 5.0,
-        region_name: str = "us-east-1",
+        region_name: str | None = None,
     ) -> Any:
         """A real boto3 ``bedrock-runtime`` client pointed at the emulator, with dummy credentials.
 
@@ -151,7 +157,7 @@ class BedrockEmulator:
             max_pool_connections: urllib3 pool size; raise it for concurrency above 10.
             read_timeout: seconds botocore waits for response bytes.
             connect_timeout: seconds botocore waits to connect.
-            region_name: any region; signing is not checked.
+            region_name: the signing Region (default: the emulator's ``region``, else us-east-1).
         """
         try:
             import boto3
@@ -168,7 +174,7 @@ class BedrockEmulator:
         return boto3.client(
             "bedrock-runtime",
             endpoint_url=self.url,
-            region_name=region_name,
+            region_name=region_name or self.region or "us-east-1",
             config=config,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
@@ -182,7 +188,7 @@ class BedrockEmulator:
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": self.region or "us-east-1",
             "AWS_EC2_METADATA_DISABLED": "true",
         }
 
@@ -290,6 +296,8 @@ class BedrockEmulator:
         try:
             if record.operation == "Unknown":
                 raise ApiError(404, "UnknownOperationException", f"No operation at {handler.command} {handler.path}")
+            if self.region is not None and record.region != self.region:
+                raise ApiError(403, "InvalidSignatureException", "Credential should be scoped to a valid region.")
             try:
                 info = resolve_model(record.model_id, record.region if self.check_regions else None)
                 record.base_model_id = info.base_id
