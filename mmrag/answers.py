@@ -206,6 +206,9 @@ class Answer:
             rule-based splitter; no chat model), ``"rules (model error: ValidationException: …)"`` or ``"rules
             (malformed model output: …)"`` (the model failed and the rules stood in), ``"off"`` (not split);
             None when a custom decompose stage did not say.
+        stop_reason: why the model stopped writing (Bedrock's ``stopReason``): ``end_turn``, ``max_tokens`` (the
+            answer was cut, and says so), ``guardrail_intervened`` / ``content_filtered`` (the text is the
+            filter's, not an answer, and says so), ``model_context_window_exceeded``; None without a model.
     """
 
     question: str
@@ -215,6 +218,7 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     hits: tuple[Hit, ...] = ()
     decomposition: str | None = None
+    stop_reason: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ANSWER_MODES:
@@ -232,13 +236,14 @@ class Answer:
         return next((c for c in self.citations if c.marker == marker), None)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: question, answer, mode, sub_questions, decomposition, citations and hits."""
+        """A JSON-ready dict: question, answer, mode, sub_questions, decomposition, stop_reason, citations, hits."""
         return {
             "question": self.question,
             "answer": self.text,
             "mode": self.mode,
             "sub_questions": list(self.sub_questions),
             "decomposition": self.decomposition,
+            "stop_reason": self.stop_reason,
             "citations": [c.to_dict() for c in self.citations],
             "hits": [{"rank": n, **h.to_dict()} for n, h in enumerate(self.hits, 1)],
         }

@@ -217,20 +217,22 @@ class CallStats:
     retries: int = 0
     throttles: int = 0
     failures: int = 0
+    filtered: int = 0  # answered, but blocked by a content filter or guardrail (final, not retried)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def add(self, *, calls: int = 0, retries: int = 0, throttles: int = 0, failures: int = 0) -> None:
+    def add(self, *, calls: int = 0, retries: int = 0, throttles: int = 0, failures: int = 0,
+            filtered: int = 0) -> None:
         with self._lock:
             self.calls += calls
             self.retries += retries
             self.throttles += throttles
             self.failures += failures
+            self.filtered += filtered
 
     def as_dict(self) -> dict[str, int]:
         with self._lock:
-            return {
-                "calls": self.calls, "retries": self.retries, "throttles": self.throttles, "failures": self.failures
-            }
+            return {"calls": self.calls, "retries": self.retries, "throttles": self.throttles,
+                    "failures": self.failures, "filtered": self.filtered}
 
 
 class AdaptiveLimiter:

@@ -24,6 +24,7 @@ __all__ = [
     "parse_claude",
     "parse_converse",
     "resolve_reply",
+    "stopped",
 ]
 
 Reply = str | dict[str, Any]
@@ -390,6 +391,16 @@ def resolve_reply(reply: Reply | None, turn: ChatTurn) -> _Answer:
         text, stop = (text[: tokens[kept - 1].end()] if kept > 0 else ""), "max_tokens"
         cost = turn.max_tokens
     return _Answer(text, None, None, stop, cost)
+
+
+def stopped(answer: _Answer, stop_reason: str, text: str | None) -> _Answer:
+    """``answer`` ended by ``stop_reason``: with ``text`` in place of its own, else the first half of its text."""
+    from dataclasses import replace
+
+    own = answer.text or ""
+    cut = own[: len(own) // 2].rstrip() if text is None else text
+    return replace(answer, text=cut, tool=None, tool_input=None, stop_reason=stop_reason,
+                   output_tokens=max(1, approx_tokens(cut)))
 
 
 def _tool_id(prefix: str) -> str:

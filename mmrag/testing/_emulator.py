@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 from mmrag.errors import MissingDependencyError
 from mmrag.testing._base import ApiError, Limits, ModelInfo, resolve_model
 from mmrag.testing._controls import Controls, Responder
-from mmrag.testing._records import FAULT_ERRORS, Fault, RecordedRequest, matches
+from mmrag.testing._records import FAULT_ERRORS, STOP_FAULTS, Fault, RecordedRequest, matches
 
 if TYPE_CHECKING:  # the server, fake models and Pillow load on start() and first use: importing stays cheap
     from mmrag.testing._chat import Reply
@@ -315,6 +315,11 @@ class BedrockEmulator:
                 raise ApiError.validation(
                     f"Malformed input request: {exc!r}, please reformat your input and try again."
                 ) from exc
+            if stream_fault is not None and stream_fault.kind in STOP_FAULTS:
+                if record.operation in ("Converse", "ConverseStream"):
+                    result = (_chat.stopped(result[0], stream_fault.kind, stream_fault.message
+                                            or STOP_FAULTS[stream_fault.kind]), result[1])
+                stream_fault = None
             self._sleep(self._controls.latency_for(record))
             latency_ms = int((time.monotonic() - record.started) * 1000)
             if record.operation == "ConverseStream":
@@ -399,6 +404,8 @@ class BedrockEmulator:
         if chosen.kind == "timeout":
             self._sleep(chosen.seconds)
             return None
+        if chosen.kind in STOP_FAULTS:
+            return chosen
         status, code, message = FAULT_ERRORS[chosen.kind]
         if chosen.kind.startswith("stream_"):
             return chosen
