@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from mmrag.providers.bedrock.catalog import ModelFacts
 from mmrag.testing._eventstream import encode_event
 from mmrag.testing._images import decode_base64, image_size, sniff_format
+from mmrag.testing._strict import check_chat_body
 
 __all__ = [
     "ChatTurn",
@@ -261,6 +262,7 @@ def parse_converse(
         raise _fail("toolConfig.toolChoice.tool.name", f"tool {turn.forced_tool!r} is not in toolConfig.tools")
     check_model_params(facts, max_tokens=max_tokens, temperature="temperature" in config, top_p="topP" in config,
                        forced_tool="tool" in choice or "any" in choice, structured=turn.output_schema is not None)
+    check_chat_body(body, facts, converse=True, max_tokens=max_tokens, input_tokens=turn.input_tokens)
     return turn
 
 
@@ -329,6 +331,7 @@ def parse_claude(body: Any, limits: Limits, facts: ModelFacts | None = None) -> 
         raise _fail("tool_choice.name", f"tool {turn.forced_tool!r} is not in tools")
     check_model_params(facts, max_tokens=turn.max_tokens, temperature="temperature" in body, top_p="top_p" in body,
                        forced_tool=choice.get("type") in ("any", "tool"), structured=turn.output_schema is not None)
+    check_chat_body(body, facts, converse=False, max_tokens=turn.max_tokens, input_tokens=turn.input_tokens)
     return turn
 
 

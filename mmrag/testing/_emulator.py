@@ -92,6 +92,7 @@ class BedrockEmulator:
         self._requests: list[RecordedRequest] = []
         self._in_flight = 0
         self._controls = Controls()
+        self._app_profiles: dict[str, str] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self) -> Self:
@@ -214,6 +215,16 @@ class BedrockEmulator:
         """Inject a fault into the next ``fault.times`` matching requests (checked in the order added)."""
         self._controls.add_fault(fault)
 
+    def create_application_inference_profile(self, model_id: str, *, name: str = "mmrag",
+                                             region: str | None = None, account: str = "123456789012") -> str:
+        """Register an application inference profile over ``model_id`` (a base id or system profile id), as
+        Bedrock's CreateInferenceProfile does, and return its ARN: InvokeModel and Converse then accept the ARN
+        when signed for its Region (Bedrock user guide, "Use an application inference profile")."""
+        region = region or self.region or "us-east-1"
+        arn = f"arn:aws:bedrock:{region}:{account}:application-inference-profile/{name}{len(self._app_profiles)}"
+        self._app_profiles[arn] = model_id
+        return arn
+
     def reset(self) -> None:
         """Forget scripts, latency rules, faults and recorded requests."""
         self._controls.clear()
@@ -299,7 +310,7 @@ class BedrockEmulator:
             if self.region is not None and record.region != self.region:
                 raise ApiError(403, "InvalidSignatureException", "Credential should be scoped to a valid region.")
             try:
-                info = resolve_model(record.model_id, record.region if self.check_regions else None)
+                info = self._resolve(record)
                 record.base_model_id = info.base_id
             finally:
                 stream_fault = self._apply_faults(record)
@@ -395,6 +406,15 @@ class BedrockEmulator:
         turn = _chat.parse_converse(body, self.limits, require_max_tokens=self.require_max_tokens,
                                     facts=facts_for(info.base_id))
         return _chat.resolve_reply(self._controls.next_reply(record), turn), turn
+
+    def _resolve(self, record: RecordedRequest) -> ModelInfo:
+        region = record.region if self.check_regions else None
+        if ":application-inference-profile/" not in record.model_id:
+            return resolve_model(record.model_id, region)
+        target = self._app_profiles.get(record.model_id)
+        if target is None or (region is not None and record.model_id.split(":")[3] != region):
+            raise ApiError.validation("The provided model identifier is invalid.")
+        return resolve_model(target, record.model_id.split(":")[3])
 
     def _apply_faults(self, record: RecordedRequest) -> Fault | None:
         """Fire the first matching fault: raise for HTTP errors, sleep for ``timeout``, return stream faults."""

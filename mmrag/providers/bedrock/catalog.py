@@ -115,6 +115,9 @@ class ModelFacts:
             newer tokenizer); mmrag scales its ``maxTokens`` budgets by it.
         dimensions: output vector sizes (embeddings), default first.
         end_of_life: the EOL date ([lifecycle], ISO ``YYYY-MM-DD``) once AWS has published one, else None.
+        prefill: whether a conversation may end with an assistant message (prefill). [anthropic] Sonnet 4.6,
+            Opus 4.6 and later answer "This model does not support assistant message prefill. The conversation
+            must end with a user message."
     """
 
     base_id: str
@@ -133,13 +136,14 @@ class ModelFacts:
     token_factor: float = 1.0
     dimensions: tuple[int, ...] = ()
     end_of_life: str | None = None
+    prefill: bool = True
 
 
 def _claude(base_id: str, name: str, *, profiles: tuple[str, ...], max_out: int, max_in: int = 200_000,
             temperature: bool = True, xor: bool = False, forced_tool: bool = True, structured: bool = True,
-            factor: float = 1.0, lifecycle: Lifecycle = "active") -> ModelFacts:
+            factor: float = 1.0, lifecycle: Lifecycle = "active", prefill: bool | None = None) -> ModelFacts:
     return ModelFacts(base_id, name, "chat", lifecycle, (), profiles, max_out, max_in, None, temperature, xor,
-                      forced_tool, structured, factor)
+                      forced_tool, structured, factor, prefill=temperature if prefill is None else prefill)
 
 
 MODELS: dict[str, ModelFacts] = {
@@ -151,7 +155,7 @@ MODELS: dict[str, ModelFacts] = {
         _claude("anthropic.claude-sonnet-4-5-20250929-v1:0", "Claude Sonnet 4.5", profiles=_CLAUDE_45_GEOS,
                 max_out=64_000, xor=True),  # [anthropic] temperature xor top_p
         _claude("anthropic.claude-sonnet-4-6", "Claude Sonnet 4.6", profiles=_CLAUDE_45_GEOS, max_out=128_000,
-                max_in=1_000_000, xor=True),
+                max_in=1_000_000, xor=True, prefill=False),
         # [lc-aws] "temperature": False and "structured_output": True (so mmrag never needs forced tool choice);
         # adaptive thinking by default -> no forced tool choice [anthropic], and ~30% more tokens per answer (new
         # tokenizer + thinking) -> token_factor.
