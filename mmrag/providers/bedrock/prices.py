@@ -24,8 +24,8 @@ from mmrag.providers.bedrock.catalog import facts_for, split_model_id
 if TYPE_CHECKING:
     from mmrag.config import Settings
 
-__all__ = ["PRICES", "PRICES_AS_OF", "PRICE_SOURCE", "Price", "call_cost", "estimate_ingest_cost", "ingest_cost",
-           "price_for"]
+__all__ = ["AOSS_OCU_HOUR", "PRICES", "PRICES_AS_OF", "PRICE_SOURCE", "Price", "call_cost", "estimate_ingest_cost",
+           "ingest_cost", "opensearch_serverless_floor", "price_for"]
 
 PRICES_AS_OF = "2026-12-07"
 PRICE_SOURCE = "https://aws.amazon.com/bedrock/pricing/ (us-east-1 on-demand)"
@@ -133,3 +133,18 @@ def ingest_cost(settings: Settings, calls: Mapping[str, int]) -> float:
     ids = {"captions": roles.fast.model_id, "text embeddings": roles.text_embedding.model_id,
            "image embeddings": roles.image_embedding.model_id}
     return estimate_ingest_cost(ids, calls)
+
+
+# Standing cost that dominates small deployments: OpenSearch Serverless bills OCU-hours whether or not anything
+# is indexed or searched. OpenSearch Service developer guide, "Managing capacity limits for Amazon OpenSearch
+# Serverless": a vector collection scales down to 1 OCU for indexing and 1 for search with redundancy (0.5 x 2
+# each), 0.5 + 0.5 without; vector collections do not share OCUs with other collection types. Price per OCU-hour
+# from https://aws.amazon.com/opensearch-service/pricing/ (us-east-1, read via summaries on PRICES_AS_OF).
+AOSS_OCU_HOUR = 0.24
+HOURS_PER_MONTH = 730
+
+
+def opensearch_serverless_floor(*, redundant: bool = True) -> float:
+    """USD per month of the minimum OCUs of an OpenSearch Serverless vector collection, idle."""
+    ocus = 2.0 if redundant else 1.0
+    return ocus * AOSS_OCU_HOUR * HOURS_PER_MONTH
