@@ -121,3 +121,17 @@ def test_lifecycle_warning_uses_the_end_of_life_date() -> None:
     assert "reaches its end of life on 2027-01-31" in str(lifecycle_warning("", facts=facts, today=date(2027, 1, 1)))
     assert "reached its end of life" in str(lifecycle_warning("", facts=facts, today=date(2027, 2, 1)))
     assert lifecycle_warning("anthropic.claude-haiku-4-5-20251001-v1:0") is None
+
+
+def test_models_marks_only_the_role_whose_model_the_region_cannot_call(monkeypatch: pytest.MonkeyPatch,
+                                                                        tmp_path: Any) -> None:
+    for key, value in {"MMRAG_PROFILE": "bedrock", "MMRAG_AWS_REGION": "ap-northeast-1",
+                       "MMRAG_IMAGE_MODEL": "cohere.embed-v4:0", "AWS_ACCESS_KEY_ID": "x",
+                       "AWS_SECRET_ACCESS_KEY": "y", "AWS_CONFIG_FILE": str(tmp_path / "none")}.items():
+        monkeypatch.setenv(key, value)
+    result = CliRunner().invoke(cli, ["models", "--json"])
+    assert result.exit_code == 0, result.output
+    roles = {r["role"]: r for r in map(json.loads, result.stdout.splitlines()) if "role" in r}
+    image = roles["image space"]
+    assert not image["available"] and "MMRAG_BEDROCK_INFERENCE_SCOPE=global" in image["why"]
+    assert roles["synthesis"]["available"] and roles["synthesis"]["model"].startswith("jp.anthropic.")
