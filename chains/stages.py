@@ -309,8 +309,11 @@ def synthesize_stage(
             yield note
         text = "".join(parts).strip()
         blocked = stop.get("reason") in ("guardrail_intervened", "content_filtered")
+        from mmrag.providers._support import ABSTAIN_PREFIX
+
         yield Answer(question, text, "generated", tuple(subs), () if blocked else citations_for(text, hits, objects),
-                     _linked(hits, objects), how, stop.get("reason"))
+                     _linked(hits, objects), how, answered=not blocked and not text.startswith(ABSTAIN_PREFIX),
+                     stop_reason=stop.get("reason"))
 
     def run(inputs: Iterator[Mapping[str, Any]], config: RunnableConfig) -> Iterator[str | Answer]:
         yield from answer(_merge(inputs), config)
@@ -354,10 +357,11 @@ def _extractive(question: str, subs: list[str], hits: list[Hit], objects: Object
 
 def _placed(citation: Citation, element: Element, objects: ObjectStore | None) -> Citation:
     """An extractive citation (its snippet is the quote) with the element's link, breadcrumb and source link."""
-    from mmrag.answers import breadcrumb, source_link
+    from mmrag.answers import breadcrumb, location_kind_of, location_of, source_link
 
     return replace(citation, object_uri=object_uri(element, objects), section=breadcrumb(element),
-                   source_uri=source_link(element))
+                   source_uri=source_link(element), location=location_of(element),
+                   location_kind=location_kind_of(element))
 
 
 def _linked(hits: Sequence[Hit], objects: ObjectStore | None) -> tuple[Hit, ...]:

@@ -76,6 +76,7 @@ def test_a_filtered_answer_is_not_passed_off_as_the_answer(emu: BedrockEmulator,
     assert answer.to_dict()["stop_reason"] == kind
     if kind == "guardrail_intervened":
         assert answer.text.startswith("Sorry, the model cannot answer this question.") and answer.citations == ()
+        assert not answer.answered and answer.to_dict()["answered"] is False
 
 
 def _png() -> bytes:
