@@ -64,10 +64,6 @@ GROUP_ELEMENTS = 128  # new elements per model batch: small enough to overlap pa
 GROUP_SOURCES = 64
 _FINGERPRINT_FIELDS = ("chunk_size", "chunk_overlap", "find_tables", "pages_as_images", "render_dpi", "min_image_px")
 
-# Rough on-demand prices (USD, us-east-1, late 2025) for the cost estimate; captions assume ~1.6k input tokens
-# (a resized image) and ~120 output tokens with Claude Haiku 4.5 at $1 / $5 per million tokens.
-_PRICE = {"captions": 0.0022, "text embeddings": 0.000004, "image embeddings": 0.00006}
-
 
 @dataclass(frozen=True)
 class SourceReport:
@@ -256,7 +252,9 @@ def ingest(
         release_orphans(collection)  # objects a crash after a commit left for deletion
         flush(pool)
     ordered = tuple(reports[s] for s in expanded)
-    cost = sum(_PRICE.get(role, 0.0) * n for role, n in calls.new.items()) if settings.profile == "bedrock" else 0.0
+    from mmrag.providers.bedrock.prices import ingest_cost  # per model and scope, from the one price table
+
+    cost = ingest_cost(settings, calls.new) if settings.profile == "bedrock" else 0.0
     distinct = collection.manifest.totals(s.source for s in ordered if s.status != "failed")
     return IngestReport(collection.name, ordered, calls.to_dict(), cost, time.perf_counter() - started, failures,
                         distinct)

@@ -238,6 +238,18 @@ def relative_fusion(weights: Mapping[str, float] | None = None, *,
 _PIECE = re.compile(r"\S+\s*|\s+")
 
 
+CONTINUE_PROMPT = "Your answer was cut off. Continue it exactly where it stopped, without repeating anything."
+# What an answer says when the model did not finish it normally (Bedrock Converse ``stopReason``).
+STOP_NOTES = {
+    "max_tokens": "\n\n[The answer was cut at the token limit (MMRAG_STRONG_MAX_TOKENS) and is incomplete.]",
+    "model_context_window_exceeded": "\n\n[The answer was cut: the evidence filled the model's context window.]",
+    "guardrail_intervened": "\n\n[Bedrock Guardrails blocked this answer: the text above is the guardrail's "
+                            "message, not an answer from the documents.]",
+    "content_filtered": "\n\n[Bedrock's content filter stopped this answer: it is incomplete and not to be relied "
+                        "on.]",
+}
+
+
 def stream_pieces(text: str) -> Iterator[str]:
     """``text`` as the words a streamed answer arrives in (each with its following spaces); they join to ``text``."""
     return (m.group(0) for m in _PIECE.finditer(text))
@@ -282,14 +294,26 @@ def synthesize_stage(
             pairs = _qa_pairs(sub_answer_model or chat_model, sub_only, hits, images, config)
         messages = synthesis_messages(question, subs, hits, images, qa_pairs=pairs)
         parts: list[str] = []
-        for token in _stream_text(chat_model, messages, config):
+        stop: dict[str, str] = {}
+        for token in _stream_text(chat_model, messages, config, stop):
             parts.append(token)
             yield token
+        if stop.get("reason") == "max_tokens":  # cut at maxTokens: continue once, from where it stopped
+            cont = [*messages, ("ai", "".join(parts)), ("human", CONTINUE_PROMPT)]
+            for token in _stream_text(chat_model, cont, config, stop):
+                parts.append(token)
+                yield token
+        note = STOP_NOTES.get(stop.get("reason", ""), "")
+        if note:
+            parts.append(note)
+            yield note
         text = "".join(parts).strip()
+        blocked = stop.get("reason") in ("guardrail_intervened", "content_filtered")
         from mmrag.providers._support import ABSTAIN_PREFIX
 
-        yield Answer(question, text, "generated", tuple(subs), citations_for(text, hits, objects),
-                     _linked(hits, objects), how, answered=not text.startswith(ABSTAIN_PREFIX))
+        yield Answer(question, text, "generated", tuple(subs), () if blocked else citations_for(text, hits, objects),
+                     _linked(hits, objects), how, answered=not blocked and not text.startswith(ABSTAIN_PREFIX),
+                     stop_reason=stop.get("reason"))
 
     def run(inputs: Iterator[Mapping[str, Any]], config: RunnableConfig) -> Iterator[str | Answer]:
         yield from answer(_merge(inputs), config)
@@ -357,10 +381,15 @@ def _qa_pairs(model: BaseChatModel, subs: list[str], hits: list[Hit], images: li
         return list(pool.map(one, subs))
 
 
-def _stream_text(model: BaseChatModel, messages: Any, config: RunnableConfig | None = None) -> Iterator[str]:
+def _stream_text(model: BaseChatModel, messages: Any, config: RunnableConfig | None = None,
+                 stop: dict[str, str] | None = None) -> Iterator[str]:
+    """The text tokens of a streamed reply; ``stop["reason"]`` gets the model's stop reason when it sends one."""
     from mmrag.providers.bedrock.claude import stream_with_retry
 
     for chunk in stream_with_retry(model, messages, config=config):
+        reason = (getattr(chunk, "response_metadata", None) or {}).get("stopReason")
+        if stop is not None and reason:
+            stop["reason"] = str(reason)
         content = chunk.content
         if isinstance(content, str):
             if content:

@@ -1,7 +1,9 @@
 """The one ``boto3.Session`` every AWS client of a process comes from (Bedrock, S3, OpenSearch SigV4).
 
 ``MMRAG_AWS_PROFILE`` and ``MMRAG_AWS_REGION`` therefore apply to every AWS service mmrag talks to, not only to
-Bedrock. Sessions are cached per (profile, region, AWS environment variables): botocore loads its data files and
+Bedrock, and :func:`aws_region` is the one Region resolution every client uses (Bedrock, S3, OpenSearch SigV4):
+``MMRAG_AWS_REGION``, else ``AWS_DEFAULT_REGION`` / the profile's ``region``, else ``AWS_REGION``.
+Sessions are cached per (profile, region, AWS environment variables): botocore loads its data files and
 resolves credentials once, and a changed environment (another profile, new keys) gets a new session. boto3 is
 imported inside the functions.
 """
@@ -16,7 +18,7 @@ from typing import Any
 
 from mmrag.errors import ConfigError, MissingDependencyError
 
-__all__ = ["NO_CREDENTIALS", "NO_REGION", "aws_session", "has_local_credentials", "session_region"]
+__all__ = ["NO_CREDENTIALS", "NO_REGION", "aws_region", "aws_session", "has_local_credentials", "session_region"]
 
 NO_CREDENTIALS = "No AWS credentials found: run `aws configure` or set MMRAG_PROFILE=local"
 NO_REGION = "No AWS region configured: set MMRAG_AWS_REGION or AWS_REGION, or run `aws configure`"
@@ -75,3 +77,11 @@ def session_region(session: Any) -> str | None:
     SDKs for other languages read, but botocore does not); None if none."""
     region = getattr(session, "region_name", None) or os.environ.get("AWS_REGION")
     return str(region) if region else None
+
+
+def aws_region(profile: str | None = None, region: str | None = None, *, feature: str = "AWS") -> str | None:
+    """The Region every AWS client of mmrag is built for: ``region`` (``MMRAG_AWS_REGION``) if given, else the
+    session's (``AWS_DEFAULT_REGION``, the profile's), else ``AWS_REGION``; None when nothing names one."""
+    if region:
+        return region
+    return session_region(aws_session(profile, None, feature=feature))

@@ -299,6 +299,9 @@ class Answer:
             None when a custom decompose stage did not say.
         answered: False when the evidence does not support an answer: the text then says "The sources do not
             say ..." and quotes the closest passages, labelled as such (an abstention).
+        stop_reason: why the model stopped writing (Bedrock's ``stopReason``): ``end_turn``, ``max_tokens`` (the
+            answer was cut, and says so), ``guardrail_intervened`` / ``content_filtered`` (the text is the
+            filter's, not an answer, and says so), ``model_context_window_exceeded``; None without a model.
     """
 
     question: str
@@ -309,6 +312,7 @@ class Answer:
     hits: tuple[Hit, ...] = ()
     decomposition: str | None = None
     answered: bool = True
+    stop_reason: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ANSWER_MODES:
@@ -326,7 +330,8 @@ class Answer:
         return next((c for c in self.citations if c.marker == marker), None)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: question, answer, answered, mode, sub_questions, decomposition, citations and hits."""
+        """A JSON-ready dict: question, answer, answered, mode, sub_questions, decomposition, stop_reason, citations
+        and hits."""
         return {
             "question": self.question,
             "answer": self.text,
@@ -334,6 +339,7 @@ class Answer:
             "mode": self.mode,
             "sub_questions": list(self.sub_questions),
             "decomposition": self.decomposition,
+            "stop_reason": self.stop_reason,
             "citations": [c.to_dict() for c in self.citations],
             "hits": [{"rank": n, **h.to_dict()} for n, h in enumerate(self.hits, 1)],
         }

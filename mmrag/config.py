@@ -84,9 +84,10 @@ class Settings(BaseSettings):
     aws_profile: str | None = Field(
         None, description="named AWS profile for every AWS client (Bedrock, S3, OpenSearch SigV4); default chain"
     )
-    bedrock_endpoint_url: str | None = Field(None, description="bedrock-runtime endpoint (VPC endpoint, emulator)")
+    bedrock_endpoint_url: str | None = Field(None, description="bedrock-runtime endpoint (VPC endpoint, emulator); "
+                                             "one per Region as region=url,region=url")
     bedrock_inference_scope: Literal["geo", "global"] = Field(
-        "geo", description="geo: the inference profile of your Region's geography (global. where none covers it); "
+        "geo", description="geo: the inference profile of your Region's geography (an error where none covers it); "
         "global: the global. profile (any commercial Region, more throughput)"
     )
     fast_model: str = Field("anthropic.claude-haiku-4-5-20251001-v1:0",

@@ -34,7 +34,13 @@ PRICES_PER_MTOK: dict[str, tuple[float, float]] = {
 
 
 def price_of(model_id: str) -> tuple[float, float] | None:
-    """(input, output) USD per 1M tokens for a model id (inference-profile prefixes allowed), or None."""
+    """(input, output) USD per 1M tokens for a model id (inference-profile prefixes allowed), or None: from the
+    one price table (:mod:`mmrag.providers.bedrock.prices`, per model and scope), else the fragments above."""
+    from mmrag.providers.bedrock.prices import price_for
+
+    price = price_for(model_id)
+    if price is not None:
+        return price[0], price[1]
     return next((p for fragment, p in PRICES_PER_MTOK.items() if fragment in model_id), None)
 
 

@@ -166,10 +166,13 @@ def to_mmrag_error(exc: BaseException, model_id: str, *, retryable: bool = False
     code = error_code(exc)
     if code == "AccessDeniedException":
         return ProviderError(
-            f"Bedrock denied access to {model_id}: {_error_message(exc)}. Enable access to this model in the Amazon "
-            "Bedrock console (Model access, in every Region its inference profile routes to) and allow "
-            "bedrock:InvokeModel / bedrock:InvokeModelWithResponseStream on it (and on its inference profile) in "
-            "IAM; or choose another model (MMRAG_FAST_MODEL, MMRAG_STRONG_MODEL, MMRAG_*_EMBEDDING_MODEL)",
+            f"Bedrock denied access to {model_id}: {_error_message(exc)}. Model access is on by default, but IAM "
+            "must allow bedrock:InvokeModel / bedrock:InvokeModelWithResponseStream on the inference profile AND "
+            "its foundation model in every destination Region (global.: also arn:aws:bedrock:::foundation-model/"
+            "<id>), and the first call to a third-party model (Anthropic, Cohere) needs aws-marketplace:Subscribe "
+            "and aws-marketplace:ViewSubscriptions (or one call by an administrator); Anthropic models also need the "
+            "one-time use-case form. `mmrag models --iam` prints the policy; or choose another model "
+            "(MMRAG_FAST_MODEL, MMRAG_STRONG_MODEL, MMRAG_*_EMBEDDING_MODEL)",
             is_retryable=False,
         )
     if code == "ValidationException" and "on-demand throughput" in _error_message(exc):
@@ -214,20 +217,22 @@ class CallStats:
     retries: int = 0
     throttles: int = 0
     failures: int = 0
+    filtered: int = 0  # answered, but blocked by a content filter or guardrail (final, not retried)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def add(self, *, calls: int = 0, retries: int = 0, throttles: int = 0, failures: int = 0) -> None:
+    def add(self, *, calls: int = 0, retries: int = 0, throttles: int = 0, failures: int = 0,
+            filtered: int = 0) -> None:
         with self._lock:
             self.calls += calls
             self.retries += retries
             self.throttles += throttles
             self.failures += failures
+            self.filtered += filtered
 
     def as_dict(self) -> dict[str, int]:
         with self._lock:
-            return {
-                "calls": self.calls, "retries": self.retries, "throttles": self.throttles, "failures": self.failures
-            }
+            return {"calls": self.calls, "retries": self.retries, "throttles": self.throttles,
+                    "failures": self.failures, "filtered": self.filtered}
 
 
 class AdaptiveLimiter:

@@ -299,6 +299,9 @@ class CachedImageEmbedder(_Counted):
         return [found[k] for k in keys]
 
 
+_BLOCKED = "\x00blocked:"  # cached in place of a caption that Bedrock's content filter or a guardrail stopped
+
+
 class CachedCaptioner(_Counted):
     """A :class:`~mmrag.providers.base.Captioner` that asks ``inner`` only for elements not in the cache.
 
@@ -344,6 +347,8 @@ class CachedCaptioner(_Counted):
             if key in found and (i not in scanned or scanned[i] in ocr_found):
                 e = out[i]
                 extra = {self._slot(e): found[key], "caption_model": self.model_id}
+                if found[key].startswith(_BLOCKED):  # a caption Bedrock filtered: final, not asked again
+                    extra = {"caption_blocked": found[key][len(_BLOCKED):], "caption_model": self.model_id}
                 if i in scanned:
                     extra["ocr_text"] = ocr_found[scanned[i]]
                 out[i] = replace(e, metadata={**e.metadata, **extra})
@@ -357,6 +362,8 @@ class CachedCaptioner(_Counted):
         for i, element in zip(missing, results, strict=True):
             out[i] = element
             text = element.metadata.get(self._slot(element))
+            if element.metadata.get("caption_blocked"):
+                text = _BLOCKED + str(element.metadata["caption_blocked"])
             if isinstance(text, str) and text:
                 fresh[self._key(element)] = text
                 ocr_text = element.metadata.get("ocr_text")

@@ -125,9 +125,8 @@ def _bedrock_roles(settings: Settings) -> list[RoleInfo]:
             ("captions / table summaries", settings.fast_model), ("decomposition", settings.fast_model),
             ("synthesis", settings.strong_model))]
     from mmrag.errors import ConfigError
-    from mmrag.providers.bedrock.catalog import Resolved, facts_for
+    from mmrag.providers.bedrock.catalog import Resolved, facts_for, resolve
     from mmrag.providers.bedrock.claude import token_budget
-    from mmrag.providers.bedrock.client import resolve_roles
 
     region, problem = _aws_status(settings)
     where = f" via {settings.bedrock_endpoint_url}" if settings.bedrock_endpoint_url else ""
@@ -137,7 +136,8 @@ def _bedrock_roles(settings: Settings) -> list[RoleInfo]:
             return RoleInfo(role, "bedrock", model + extra, error or problem or "not resolved", False)
         return RoleInfo(role, "bedrock", resolved.model_id + extra, f"{resolved.why}{where}", True)
 
-    def embedding(role: str, model: str, resolved: Resolved | None, dims: int, variable: str) -> RoleInfo:
+    def embedding(role: str, model: str, resolved: Resolved | None, dims: int, variable: str,
+                  error: str | None = None) -> RoleInfo:
         facts = facts_for(resolved.model_id) if resolved else None
         if resolved is not None and facts is not None and facts.dimensions and dims not in facts.dimensions:
             offered = ", ".join(map(str, facts.dimensions))
@@ -147,24 +147,28 @@ def _bedrock_roles(settings: Settings) -> list[RoleInfo]:
         return info(role, model, resolved, f" ({dims} dims)", error)
 
     roles: dict[str, Resolved | None] = dict.fromkeys(("fast", "strong", "text", "image"))
-    error: str | None = None
+    errors: dict[str, str] = {}
     if region is not None and problem is None:
-        try:
-            r = resolve_roles(settings, region)
-            roles = {"fast": r.fast, "strong": r.strong, "text": r.text_embedding, "image": r.image_embedding}
-        except ConfigError as exc:
-            error = str(exc)
+        # Each role on its own: one model the Region cannot call marks that role, not all of them.
+        models = {"fast": settings.fast_model, "strong": settings.strong_model,
+                  "text": settings.text_embedding_model, "image": settings.image_embedding_model}
+        for key, model in models.items():
+            try:
+                roles[key] = resolve(model, region, scope=settings.bedrock_inference_scope)
+            except ConfigError as exc:
+                errors[key] = str(exc)
     fast, strong = roles["fast"], roles["strong"]
     fast_tokens = token_budget(fast.model_id, settings.fast_max_tokens) if fast else settings.fast_max_tokens
     strong_tokens = token_budget(strong.model_id, settings.strong_max_tokens) if strong else settings.strong_max_tokens
     return [
         embedding("text embeddings", settings.text_embedding_model, roles["text"], settings.text_embedding_dims,
-                  "MMRAG_TEXT_EMBEDDING_DIMS"),
+                  "MMRAG_TEXT_EMBEDDING_DIMS", errors.get("text")),
         embedding("image space", settings.image_embedding_model, roles["image"], settings.image_embedding_dims,
-                  "MMRAG_IMAGE_EMBEDDING_DIMS"),
-        info("captions / table summaries", settings.fast_model, fast, f" (maxTokens {fast_tokens})", error),
-        info("decomposition", settings.fast_model, fast, "", error),
-        info("synthesis", settings.strong_model, strong, f" (maxTokens {strong_tokens})", error),
+                  "MMRAG_IMAGE_EMBEDDING_DIMS", errors.get("image")),
+        info("captions / table summaries", settings.fast_model, fast, f" (maxTokens {fast_tokens})",
+             errors.get("fast")),
+        info("decomposition", settings.fast_model, fast, "", errors.get("fast")),
+        info("synthesis", settings.strong_model, strong, f" (maxTokens {strong_tokens})", errors.get("strong")),
     ]
 
 

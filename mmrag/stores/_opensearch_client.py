@@ -48,7 +48,8 @@ def connect(
             from ``boto3.Session()``: environment, profile, SSO or instance role) or ``none``.
         user: basic-auth user name.
         password: basic-auth password.
-        region: AWS region for SigV4; defaults to the boto3 session's region.
+        region: AWS region for SigV4 when the URL does not name one (an AWS endpoint's own Region wins); default:
+            :func:`mmrag._aws.aws_region` (``AWS_DEFAULT_REGION``, the profile's, then ``AWS_REGION``).
         service: ``es`` for an OpenSearch Service domain, ``aoss`` for OpenSearch Serverless (SigV4 only).
         verify_certs: verify the server's TLS certificate (turn off only for a local self-signed cluster).
         timeout: seconds per request.
@@ -68,7 +69,8 @@ def connect(
         raise ConfigError("OpenSearch Serverless (service aoss) accepts only SigV4: set MMRAG_OPENSEARCH_AUTH=sigv4")
     options: dict[str, Any] = {"hosts": [url], "verify_certs": verify_certs, "timeout": timeout}
     if auth == "sigv4":
-        options["http_auth"] = _sigv4(opensearchpy, region, service, profile)
+        # The endpoint's own Region signs: a domain or collection may live outside MMRAG_AWS_REGION.
+        options["http_auth"] = _sigv4(opensearchpy, endpoint_region(url) or region, service, profile)
         # AWSV4SignerAuth is a requests auth hook, so it needs the requests-based connection class.
         options["connection_class"] = opensearchpy.RequestsHttpConnection
     elif auth == "basic" and (user or password):
@@ -88,10 +90,23 @@ def _sigv4(opensearchpy: ModuleType, region: str | None, service: str, profile: 
             "No AWS credentials found for SigV4: run `aws configure` (or set AWS_PROFILE), "
             "or use MMRAG_OPENSEARCH_AUTH=basic"
         )
-    region = region or session.region_name
+    from mmrag._aws import aws_region
+
+    region = region or aws_region(profile, None, feature="SigV4 auth for OpenSearch")
     if not region:
-        raise ConfigError("No AWS region for SigV4: set AWS_REGION (or AWS_DEFAULT_REGION)")
+        raise ConfigError("No AWS region for SigV4: set MMRAG_AWS_REGION or AWS_REGION (or AWS_DEFAULT_REGION)")
     return opensearchpy.AWSV4SignerAuth(credentials, region, service)
+
+
+def endpoint_region(url: str) -> str | None:
+    """The Region an AWS OpenSearch endpoint names (``<id>.<region>.aoss.amazonaws.com``,
+    ``search-<domain>-<hash>.<region>.es.amazonaws.com``); None for other hosts."""
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url if "//" in url else f"https://{url}").hostname or "").split(".")
+    if len(host) >= 5 and host[-3] in ("aoss", "es") and host[-2:] == ["amazonaws", "com"]:
+        return host[-4]
+    return None
 
 
 def client_url(client: Any) -> str:

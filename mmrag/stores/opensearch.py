@@ -367,7 +367,10 @@ class OpenSearchIndex:
         after: list[Any] | None = None
         while True:
             body: dict[str, Any] = {
-                "size": _PAGE, "_source": ["element_id"], "query": query, "sort": [{"element_id": "asc"}],
+                "size": _PAGE, "_source": ["element_id"], "query": query,
+                # element_id is not unique (copies of one element): _id breaks ties, or search_after would skip the
+                # copies left at a page boundary (OpenSearch, "Paginate results": sort on a unique tiebreaker).
+                "sort": [{"element_id": "asc"}, {"_id": "asc"}],
             }
             if after is not None:
                 body["search_after"] = after

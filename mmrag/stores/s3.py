@@ -117,7 +117,7 @@ class S3ObjectStore(ObjectStore):
             from botocore.config import Config
         except ImportError as e:
             raise MissingDependencyError("boto3", "aws", "S3ObjectStore") from e
-        from mmrag._aws import aws_session
+        from mmrag._aws import aws_region, aws_session
         config = Config(
             # SigV4 for presigned URLs too; a pool as big as our thread pool so no request waits for a connection.
             signature_version="s3v4",
@@ -125,7 +125,10 @@ class S3ObjectStore(ObjectStore):
             retries={"mode": "standard", "max_attempts": 5},
         )
         session = aws_session(self.profile, self.region, feature="S3ObjectStore")
-        return session.client("s3", endpoint_url=self.endpoint_url, region_name=self.region, config=config)
+        # One Region resolution for every client: without it, AWS_REGION alone left S3 on us-east-1 (presigned
+        # links signed for the wrong Region fail for buckets elsewhere).
+        region = aws_region(self.profile, self.region, feature="S3ObjectStore")
+        return session.client("s3", endpoint_url=self.endpoint_url, region_name=region, config=config)
 
     def _full(self, key: str) -> str:
         return self.prefix + validate_key(key)

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from mmrag.providers.bedrock.catalog import ModelFacts
 from mmrag.testing._eventstream import encode_event
 from mmrag.testing._images import decode_base64, image_size, sniff_format
+from mmrag.testing._strict import check_chat_body
 
 __all__ = [
     "ChatTurn",
@@ -24,6 +25,7 @@ __all__ = [
     "parse_claude",
     "parse_converse",
     "resolve_reply",
+    "stopped",
 ]
 
 Reply = str | dict[str, Any]
@@ -260,6 +262,7 @@ def parse_converse(
         raise _fail("toolConfig.toolChoice.tool.name", f"tool {turn.forced_tool!r} is not in toolConfig.tools")
     check_model_params(facts, max_tokens=max_tokens, temperature="temperature" in config, top_p="topP" in config,
                        forced_tool="tool" in choice or "any" in choice, structured=turn.output_schema is not None)
+    check_chat_body(body, facts, converse=True, max_tokens=max_tokens, input_tokens=turn.input_tokens)
     return turn
 
 
@@ -328,6 +331,7 @@ def parse_claude(body: Any, limits: Limits, facts: ModelFacts | None = None) -> 
         raise _fail("tool_choice.name", f"tool {turn.forced_tool!r} is not in tools")
     check_model_params(facts, max_tokens=turn.max_tokens, temperature="temperature" in body, top_p="top_p" in body,
                        forced_tool=choice.get("type") in ("any", "tool"), structured=turn.output_schema is not None)
+    check_chat_body(body, facts, converse=False, max_tokens=turn.max_tokens, input_tokens=turn.input_tokens)
     return turn
 
 
@@ -390,6 +394,16 @@ def resolve_reply(reply: Reply | None, turn: ChatTurn) -> _Answer:
         text, stop = (text[: tokens[kept - 1].end()] if kept > 0 else ""), "max_tokens"
         cost = turn.max_tokens
     return _Answer(text, None, None, stop, cost)
+
+
+def stopped(answer: _Answer, stop_reason: str, text: str | None) -> _Answer:
+    """``answer`` ended by ``stop_reason``: with ``text`` in place of its own, else the first half of its text."""
+    from dataclasses import replace
+
+    own = answer.text or ""
+    cut = own[: len(own) // 2].rstrip() if text is None else text
+    return replace(answer, text=cut, tool=None, tool_input=None, stop_reason=stop_reason,
+                   output_tokens=max(1, approx_tokens(cut)))
 
 
 def _tool_id(prefix: str) -> str:

@@ -24,7 +24,7 @@ import math
 from typing import Any
 
 from mmrag.testing._base import ApiError, approx_tokens
-from mmrag.testing._images import decode_base64, image_vector, sniff_format
+from mmrag.testing._images import decode_base64, image_size, image_vector, sniff_format
 
 __all__ = ["invoke_cohere_embed_v4"]
 
@@ -34,6 +34,14 @@ _TYPES = ("float", "int8", "uint8", "binary", "ubinary")
 _MAX_ITEMS = 96
 _MAX_TOKENS = 128_000
 _MIME = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp", "image/gif": "gif"}
+
+
+def _image_meta(uri: str, where: str) -> dict[str, Any]:
+    """The response's ``images`` entry of one input image (Cohere API reference, Embed v2, response ``images``:
+    width, height, format, bit_depth, as the model received it)."""
+    mime, _, payload = uri[len("data:"):].partition(";base64,")
+    width, height = image_size(decode_base64(payload, where), where)
+    return {"width": width, "height": height, "format": _MIME[mime], "bit_depth": 8}
 
 
 def _image(uri: Any, where: str, dims: int) -> list[float]:
@@ -126,7 +134,11 @@ def invoke_cohere_embed_v4(body: Any) -> tuple[dict[str, Any], int]:
             vectors.append(_mean(parts))
     request_id = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]
     texts = [t for t in items if isinstance(t, str)] if given[0] == "texts" else []
+    extra: dict[str, Any] = {}
+    if given[0] == "images":
+        extra["images"] = [_image_meta(item, f"#/images/{n}") for n, item in enumerate(items)]
     if types is None:
-        return {"id": request_id, "embeddings": vectors, "response_type": "embeddings_floats", "texts": texts}, tokens
+        return {"id": request_id, "embeddings": vectors, "response_type": "embeddings_floats", "texts": texts,
+                **extra}, tokens
     return {"id": request_id, "embeddings": {"float": vectors}, "response_type": "embeddings_by_type",
-            "texts": texts}, tokens
+            "texts": texts, **extra}, tokens

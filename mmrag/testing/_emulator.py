@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 from mmrag.errors import MissingDependencyError
 from mmrag.testing._base import ApiError, Limits, ModelInfo, resolve_model
 from mmrag.testing._controls import Controls, Responder
-from mmrag.testing._records import FAULT_ERRORS, Fault, RecordedRequest, matches
+from mmrag.testing._records import FAULT_ERRORS, STOP_FAULTS, Fault, RecordedRequest, matches
 
 if TYPE_CHECKING:  # the server, fake models and Pillow load on start() and first use: importing stays cheap
     from mmrag.testing._chat import Reply
@@ -63,6 +63,10 @@ class BedrockEmulator:
         limits: the documented limits to enforce.
         check_regions: reject what Bedrock rejects for the Region a request is signed for (a geo inference
             profile called from outside its geography, an in-Region model the Region does not offer).
+        region: the Region this endpoint is (None: any, like a proxy). A request signed for another Region gets
+            what a Regional endpoint answers: 403 ``InvalidSignatureException`` ("Credential should be scoped to a
+            valid region"; AWS General Reference, "Signature Version 4 signing": the credential scope's Region
+            must be the endpoint's).
     """
 
     def __init__(
@@ -73,12 +77,14 @@ class BedrockEmulator:
         require_max_tokens: bool = True,
         limits: Limits | None = None,
         check_regions: bool = True,
+        region: str | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.require_max_tokens = require_max_tokens
         self.limits = limits or Limits()
         self.check_regions = check_regions
+        self.region = region
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server: Server | None = None
@@ -86,6 +92,7 @@ class BedrockEmulator:
         self._requests: list[RecordedRequest] = []
         self._in_flight = 0
         self._controls = Controls()
+        self._app_profiles: dict[str, str] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self) -> Self:
@@ -141,7 +148,7 @@ class BedrockEmulator:
         max_pool_connections: int = 10,
         read_timeout: float = 60.0,
         connect_timeout: float = 5.0,
-        region_name: str = "us-east-1",
+        region_name: str | None = None,
     ) -> Any:
         """A real boto3 ``bedrock-runtime`` client pointed at the emulator, with dummy credentials.
 
@@ -151,7 +158,7 @@ class BedrockEmulator:
             max_pool_connections: urllib3 pool size; raise it for concurrency above 10.
             read_timeout: seconds botocore waits for response bytes.
             connect_timeout: seconds botocore waits to connect.
-            region_name: any region; signing is not checked.
+            region_name: the signing Region (default: the emulator's ``region``, else us-east-1).
         """
         try:
             import boto3
@@ -168,7 +175,7 @@ class BedrockEmulator:
         return boto3.client(
             "bedrock-runtime",
             endpoint_url=self.url,
-            region_name=region_name,
+            region_name=region_name or self.region or "us-east-1",
             config=config,
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
@@ -182,7 +189,7 @@ class BedrockEmulator:
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": self.region or "us-east-1",
             "AWS_EC2_METADATA_DISABLED": "true",
         }
 
@@ -207,6 +214,16 @@ class BedrockEmulator:
     def add_fault(self, fault: Fault) -> None:
         """Inject a fault into the next ``fault.times`` matching requests (checked in the order added)."""
         self._controls.add_fault(fault)
+
+    def create_application_inference_profile(self, model_id: str, *, name: str = "mmrag",
+                                             region: str | None = None, account: str = "123456789012") -> str:
+        """Register an application inference profile over ``model_id`` (a base id or system profile id), as
+        Bedrock's CreateInferenceProfile does, and return its ARN: InvokeModel and Converse then accept the ARN
+        when signed for its Region (Bedrock user guide, "Use an application inference profile")."""
+        region = region or self.region or "us-east-1"
+        arn = f"arn:aws:bedrock:{region}:{account}:application-inference-profile/{name}{len(self._app_profiles)}"
+        self._app_profiles[arn] = model_id
+        return arn
 
     def reset(self) -> None:
         """Forget scripts, latency rules, faults and recorded requests."""
@@ -290,8 +307,10 @@ class BedrockEmulator:
         try:
             if record.operation == "Unknown":
                 raise ApiError(404, "UnknownOperationException", f"No operation at {handler.command} {handler.path}")
+            if self.region is not None and record.region != self.region:
+                raise ApiError(403, "InvalidSignatureException", "Credential should be scoped to a valid region.")
             try:
-                info = resolve_model(record.model_id, record.region if self.check_regions else None)
+                info = self._resolve(record)
                 record.base_model_id = info.base_id
             finally:
                 stream_fault = self._apply_faults(record)
@@ -307,6 +326,11 @@ class BedrockEmulator:
                 raise ApiError.validation(
                     f"Malformed input request: {exc!r}, please reformat your input and try again."
                 ) from exc
+            if stream_fault is not None and stream_fault.kind in STOP_FAULTS:
+                if record.operation in ("Converse", "ConverseStream"):
+                    result = (_chat.stopped(result[0], stream_fault.kind, stream_fault.message
+                                            or STOP_FAULTS[stream_fault.kind]), result[1])
+                stream_fault = None
             self._sleep(self._controls.latency_for(record))
             latency_ms = int((time.monotonic() - record.started) * 1000)
             if record.operation == "ConverseStream":
@@ -383,6 +407,15 @@ class BedrockEmulator:
                                     facts=facts_for(info.base_id))
         return _chat.resolve_reply(self._controls.next_reply(record), turn), turn
 
+    def _resolve(self, record: RecordedRequest) -> ModelInfo:
+        region = record.region if self.check_regions else None
+        if ":application-inference-profile/" not in record.model_id:
+            return resolve_model(record.model_id, region)
+        target = self._app_profiles.get(record.model_id)
+        if target is None or (region is not None and record.model_id.split(":")[3] != region):
+            raise ApiError.validation("The provided model identifier is invalid.")
+        return resolve_model(target, record.model_id.split(":")[3])
+
     def _apply_faults(self, record: RecordedRequest) -> Fault | None:
         """Fire the first matching fault: raise for HTTP errors, sleep for ``timeout``, return stream faults."""
         chosen = self._controls.take_fault(record)
@@ -391,6 +424,8 @@ class BedrockEmulator:
         if chosen.kind == "timeout":
             self._sleep(chosen.seconds)
             return None
+        if chosen.kind in STOP_FAULTS:
+            return chosen
         status, code, message = FAULT_ERRORS[chosen.kind]
         if chosen.kind.startswith("stream_"):
             return chosen

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any, Literal
 
-__all__ = ["FAULT_ERRORS", "Fault", "FaultKind", "RecordedRequest", "matches"]
+__all__ = ["FAULT_ERRORS", "STOP_FAULTS", "Fault", "FaultKind", "RecordedRequest", "matches"]
 
 FaultKind = Literal[
     "throttle",
@@ -21,7 +21,21 @@ FaultKind = Literal[
     "quota_exceeded",
     "model_error",
     "validation",
+    "guardrail_intervened",
+    "content_filtered",
+    "model_context_window_exceeded",
 ]
+
+# Faults that are not errors: HTTP 200 and a Converse / ConverseStream answer whose ``stopReason`` is the kind
+# (Bedrock API reference, Converse, "stopReason": ... guardrail_intervened | content_filtered |
+# model_context_window_exceeded). kind -> the text the answer carries (None: the first half of the reply).
+# A guardrail replaces the output with its blocked message; the console's default is the one below (Bedrock user
+# guide, "Create your guardrail": "Sorry, the model cannot answer this question.").
+STOP_FAULTS: dict[str, str | None] = {
+    "guardrail_intervened": "Sorry, the model cannot answer this question.",
+    "content_filtered": None,
+    "model_context_window_exceeded": None,
+}
 
 # kind -> (HTTP status, error code, message); message texts follow what the service sends.
 FAULT_ERRORS: dict[str, tuple[int, str, str]] = {
@@ -84,7 +98,9 @@ class Fault:
             AccessDeniedException: model access not enabled), ``quota_exceeded`` (400
             ServiceQuotaExceededException), ``model_error`` (424 ModelErrorException) or ``validation`` (400
             ValidationException: a request the model rejects; not retried). Stream kinds only match
-            ConverseStream.
+            ConverseStream. ``guardrail_intervened``, ``content_filtered`` and ``model_context_window_exceeded``
+            answer HTTP 200 with that ``stopReason`` (Converse and ConverseStream): the guardrail's blocked message
+            (or ``message``), else the first half of the reply.
         times: how many matching requests fail; None for every one.
         model: fnmatch pattern over the model id as sent and the resolved base model id (so ``anthropic.*``
             also matches ``us.anthropic.claude-...``).
@@ -103,8 +119,9 @@ class Fault:
     message: str | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in FAULT_ERRORS and self.kind != "timeout":
-            raise ValueError(f"unknown fault kind {self.kind!r}: use one of {sorted([*FAULT_ERRORS, 'timeout'])}")
+        if self.kind not in FAULT_ERRORS and self.kind not in STOP_FAULTS and self.kind != "timeout":
+            kinds = sorted([*FAULT_ERRORS, *STOP_FAULTS, "timeout"])
+            raise ValueError(f"unknown fault kind {self.kind!r}: use one of {kinds}")
         if self.times is not None and self.times < 1:
             raise ValueError("Fault.times must be >= 1, or None for every matching request")
 

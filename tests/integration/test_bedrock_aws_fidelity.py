@@ -131,7 +131,7 @@ def test_a_captioner_failing_on_every_element_stops_with_a_clear_error(emu: Bedr
     settings = _settings(emu)
     captioner = BedrockCaptioner(settings, client=make_bedrock_client(settings), policy=FAST_RETRY)
     emu.add_fault(Fault("access_denied", times=None, model="*haiku*"))
-    with pytest.raises(ProviderError, match="Model access") as excinfo:
+    with pytest.raises(ProviderError, match="aws-marketplace:Subscribe") as excinfo:
         captioner.caption([_image("a"), _image("b")])
     assert "every caption request" in str(excinfo.value) and not excinfo.value.is_retryable
     emu.reset()

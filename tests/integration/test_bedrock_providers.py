@@ -85,7 +85,7 @@ def test_caption_request_carries_max_tokens_image_context_and_prompt(
     assert "Figure 2: Revenue by region" in prompt and "legend" in prompt and "number" in prompt
     assert second.body["inferenceConfig"]["maxTokens"] == settings.fast_max_tokens
     assert "| Europe | 42 |" in second.last_user_text and "compares" in second.last_user_text
-    assert captioner.stats.as_dict() == {"calls": 2, "retries": 0, "throttles": 0, "failures": 0}
+    assert captioner.stats.as_dict() == {"calls": 2, "retries": 0, "throttles": 0, "failures": 0, "filtered": 0}
 
 
 def test_titan_text_body_and_empty_strings(emu: BedrockEmulator, client: Any) -> None:

@@ -75,7 +75,12 @@ def test_text_queries_go_96_per_request(emu: BedrockEmulator) -> None:
 @pytest.mark.parametrize(("region", "expected"), [("us-east-1", "us."), ("eu-west-1", "eu."),
                                                   ("ap-northeast-1", "global.")])
 def test_each_region_calls_a_profile_it_may_call(emu: BedrockEmulator, region: str, expected: str) -> None:
-    embedder = build_providers(_settings(emu, region)).image_embedder
+    # Tokyo has no geo profile of Cohere Embed v4: only an explicit global scope reaches it (issue 24, item 6).
+    scope = "global" if expected == "global." else "geo"
+    if scope == "global":
+        with pytest.raises(ConfigError, match="MMRAG_BEDROCK_INFERENCE_SCOPE=global"):
+            build_providers(_settings(emu, region))
+    embedder = build_providers(_settings(emu, region, bedrock_inference_scope=scope)).image_embedder
     assert isinstance(embedder, CohereEmbedV4Embedder) and embedder.model_id == expected + COHERE
     assert len(embedder.embed_texts(["a query"])[0]) == 1024
     assert emu.requests[-1].status == 200

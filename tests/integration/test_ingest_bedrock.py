@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from mmrag.chains.ingestion import _PRICE, ingest, open_components
+from mmrag.chains.ingestion import ingest, open_components
 from mmrag.config import Settings
 from mmrag.providers.bedrock import _prompts
 from mmrag.testing import BedrockEmulator, Fault, RecordedRequest
@@ -119,7 +119,11 @@ def test_first_ingest_calls_every_model_once_per_element_and_a_rerun_calls_none(
         "text embeddings": {"new": len(indexed), "cached": 0},
     }
     assert report.model_calls["new"] == len(converse) + len(titan_mm) + len(indexed)
-    expected = sum(_PRICE[role] * n["new"] for role, n in calls.items())
+    from mmrag.providers.bedrock.prices import estimate_ingest_cost
+
+    ids = {"captions": f"us.{settings.fast_model}", "text embeddings": settings.text_embedding_model,
+           "image embeddings": settings.image_embedding_model}
+    expected = estimate_ingest_cost(ids, {role: n["new"] for role, n in calls.items()})
     assert report.estimated_cost_usd == pytest.approx(expected) and report.estimated_cost_usd > 0
 
     providers, collection = open_components(settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from mmrag.errors import ConfigError
 from mmrag.providers.bedrock.catalog import geo_of, resolve
 
 SONNET_4 = "anthropic.claude-sonnet-4-20250514-v1:0"  # has us., eu., apac. and global. profiles
@@ -28,4 +29,5 @@ def test_source_regions(prefix: str, region: str, inside: bool) -> None:
 
 def test_uae_calls_the_apac_profile_where_the_model_has_one() -> None:
     assert resolve(SONNET_4, "me-central-1").model_id == "apac." + SONNET_4
-    assert resolve("anthropic.claude-haiku-4-5-20251001-v1:0", "me-central-1").model_id.startswith("global.")
+    with pytest.raises(ConfigError, match="no geo inference profile"):  # geo never falls back to global.
+        resolve("anthropic.claude-haiku-4-5-20251001-v1:0", "me-central-1")

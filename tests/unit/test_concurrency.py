@@ -77,7 +77,7 @@ def test_retries_throttles_and_5xx_then_succeeds() -> None:
     fn = Flaky(_client_error("ThrottlingException", 429), _client_error("InternalServerException", 500))
     limiter, stats = AdaptiveLimiter(8), CallStats()
     assert call_with_retry(fn, limiter=limiter, policy=FAST, stats=stats) == 3
-    assert stats.as_dict() == {"calls": 3, "retries": 2, "throttles": 1, "failures": 0}
+    assert stats.as_dict() == {"calls": 3, "retries": 2, "throttles": 1, "failures": 0, "filtered": 0}
     assert limiter.in_flight == 0 and limiter.min_limit_seen == 4 and limiter.decreases == 1
 
 

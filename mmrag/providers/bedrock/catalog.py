@@ -7,7 +7,9 @@ Every fact carries its source in a comment. Sources, abbreviated below:
   (``us.``/``eu.``/``apac.``/``jp.``/``au.``) can only be called from a source Region of its geography;
   ``global.`` from every commercial Region.
 - [lc-aws]    langchain-aws 1.9.1 ``langchain_aws/data/_profiles.py`` (generated from models.dev): which profile
-  ids exist per model, ``max_output_tokens``, ``temperature`` (accepted or not), ``structured_output``.
+  ids exist per model, ``max_output_tokens``, ``temperature`` (accepted or not), ``structured_output``. This is
+  the one source for those four facts of every Claude model it lists: tests/unit/test_catalog_facts.py compares
+  this table with it field by field, so a drift fails a test instead of a user's first call.
 - [anthropic] Anthropic docs, "Models overview" / "Migrating to Claude 4.5": Sonnet 4.5 and Haiku 4.5 accept
   ``temperature`` or ``top_p``, not both; extended/adaptive thinking is incompatible with forced ``tool_choice``.
 - [on-demand] Bedrock user guide, "Supported foundation models": Claude 4.x+ show "*" (cross-Region inference
@@ -39,6 +41,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
 from mmrag.errors import ConfigError
@@ -52,6 +55,7 @@ __all__ = [
     "facts_for",
     "structured_output_kwargs",
     "geo_of",
+    "lifecycle_warning",
     "resolve",
     "split_model_id",
     "truncate_to_tokens",
@@ -73,15 +77,20 @@ _GEO_SOURCES: dict[str, tuple[str, ...]] = {
     "apac": ("ap-", "me-central-1"),
     "jp": ("ap-northeast-1", "ap-northeast-3"),
     "au": ("ap-southeast-2", "ap-southeast-4"),
+    "in": ("ap-south-1", "ap-south-2"),
     "us-gov": ("us-gov-",),
-    "global": ("us-", "ca-", "eu-", "ap-", "sa-", "me-", "af-", "il-", "mx-"),
+    "global": ("us-east-", "us-west-", "ca-", "eu-", "ap-", "sa-", "me-", "af-", "il-", "mx-"),
 }
 GEO_PREFIXES = tuple(_GEO_SOURCES)
-# Preference when several geo profiles cover a Region: the narrowest geography first (jp/au before apac).
-_GEO_ORDER = ("jp", "au", "us-gov", "us", "eu", "apac")
+# Preference when several geo profiles cover a Region: the narrowest geography first (jp/au/in before apac).
+_GEO_ORDER = ("jp", "au", "in", "us-gov", "us", "eu", "apac")
 
-_CLAUDE_45_GEOS = ("us", "eu", "jp", "au", "global")  # [lc-aws] haiku-4-5 / sonnet-4-5 / sonnet-4-6 profile ids
-_CLAUDE_5_GEOS = ("us", "eu", "global")  # [lc-aws] haiku-5-5 / sonnet-5 / sonnet-5-5 / opus-5 profile ids
+# [lc-aws] profile ids per model (``<geo>.anthropic.<model>`` keys of _PROFILES).
+_CLAUDE_45_GEOS = ("us", "eu", "jp", "au", "global")  # sonnet-4-5 / sonnet-4-6
+_HAIKU_45_GEOS = ("us", "eu", "jp", "au", "in", "global")
+_CLAUDE_5_GEOS = ("us", "eu", "jp", "au", "global")  # haiku-5-5 / opus-4-7 / opus-4-8
+_CLAUDE_5_IN_GEOS = ("us", "eu", "jp", "au", "in", "global")  # sonnet-5 / opus-5
+_SONNET_55_GEOS = ("us", "eu", "global")
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,10 @@ class ModelFacts:
         token_factor: how many more output tokens the same answer costs than on Claude 4.5 (adaptive thinking,
             newer tokenizer); mmrag scales its ``maxTokens`` budgets by it.
         dimensions: output vector sizes (embeddings), default first.
+        end_of_life: the EOL date ([lifecycle], ISO ``YYYY-MM-DD``) once AWS has published one, else None.
+        prefill: whether a conversation may end with an assistant message (prefill). [anthropic] Sonnet 4.6,
+            Opus 4.6 and later answer "This model does not support assistant message prefill. The conversation
+            must end with a user message."
     """
 
     base_id: str
@@ -122,39 +135,42 @@ class ModelFacts:
     structured_output: bool = False
     token_factor: float = 1.0
     dimensions: tuple[int, ...] = ()
+    end_of_life: str | None = None
+    prefill: bool = True
 
 
 def _claude(base_id: str, name: str, *, profiles: tuple[str, ...], max_out: int, max_in: int = 200_000,
             temperature: bool = True, xor: bool = False, forced_tool: bool = True, structured: bool = True,
-            factor: float = 1.0, lifecycle: Lifecycle = "active") -> ModelFacts:
+            factor: float = 1.0, lifecycle: Lifecycle = "active", prefill: bool | None = None) -> ModelFacts:
     return ModelFacts(base_id, name, "chat", lifecycle, (), profiles, max_out, max_in, None, temperature, xor,
-                      forced_tool, structured, factor)
+                      forced_tool, structured, factor, prefill=temperature if prefill is None else prefill)
 
 
 MODELS: dict[str, ModelFacts] = {
     m.base_id: m
     for m in (
         # -- Claude, current. [on-demand] none is invocable by base id; [lc-aws] profiles, max output, temperature.
-        _claude("anthropic.claude-haiku-4-5-20251001-v1:0", "Claude Haiku 4.5", profiles=_CLAUDE_45_GEOS,
+        _claude("anthropic.claude-haiku-4-5-20251001-v1:0", "Claude Haiku 4.5", profiles=_HAIKU_45_GEOS,
                 max_out=64_000, xor=True),  # [anthropic] temperature xor top_p
         _claude("anthropic.claude-sonnet-4-5-20250929-v1:0", "Claude Sonnet 4.5", profiles=_CLAUDE_45_GEOS,
                 max_out=64_000, xor=True),  # [anthropic] temperature xor top_p
         _claude("anthropic.claude-sonnet-4-6", "Claude Sonnet 4.6", profiles=_CLAUDE_45_GEOS, max_out=128_000,
-                max_in=1_000_000, xor=True),
-        # [lc-aws] "temperature": False; adaptive thinking by default -> no forced tool choice [anthropic], and
-        # ~30% more tokens per answer (new tokenizer + thinking) -> token_factor.
+                max_in=1_000_000, xor=True, prefill=False),
+        # [lc-aws] "temperature": False and "structured_output": True (so mmrag never needs forced tool choice);
+        # adaptive thinking by default -> no forced tool choice [anthropic], and ~30% more tokens per answer (new
+        # tokenizer + thinking) -> token_factor.
         _claude("anthropic.claude-haiku-5-5", "Claude Haiku 5.5", profiles=_CLAUDE_5_GEOS, max_out=128_000,
                 max_in=1_000_000, temperature=False, forced_tool=False, factor=1.3),
-        _claude("anthropic.claude-sonnet-5", "Claude Sonnet 5", profiles=_CLAUDE_5_GEOS, max_out=128_000,
+        _claude("anthropic.claude-sonnet-5", "Claude Sonnet 5", profiles=_CLAUDE_5_IN_GEOS, max_out=128_000,
                 max_in=1_000_000, temperature=False, forced_tool=False, factor=1.3),
-        _claude("anthropic.claude-sonnet-5-5", "Claude Sonnet 5.5", profiles=_CLAUDE_5_GEOS, max_out=128_000,
+        _claude("anthropic.claude-sonnet-5-5", "Claude Sonnet 5.5", profiles=_SONNET_55_GEOS, max_out=128_000,
                 max_in=1_000_000, temperature=False, forced_tool=False, factor=1.3),
         _claude("anthropic.claude-opus-4-7", "Claude Opus 4.7", profiles=_CLAUDE_5_GEOS, max_out=128_000,
-                max_in=1_000_000, temperature=False, forced_tool=False, structured=False, factor=1.3),
+                max_in=1_000_000, temperature=False, forced_tool=False, factor=1.3),
         _claude("anthropic.claude-opus-4-8", "Claude Opus 4.8", profiles=_CLAUDE_5_GEOS, max_out=128_000,
-                max_in=1_000_000, temperature=False, forced_tool=False, structured=False, factor=1.3),
-        _claude("anthropic.claude-opus-5", "Claude Opus 5", profiles=_CLAUDE_5_GEOS, max_out=128_000,
-                max_in=1_000_000, temperature=False, forced_tool=False, structured=False, factor=1.3),
+                max_in=1_000_000, temperature=False, forced_tool=False, factor=1.3),
+        _claude("anthropic.claude-opus-5", "Claude Opus 5", profiles=_CLAUDE_5_IN_GEOS, max_out=128_000,
+                max_in=1_000_000, temperature=False, forced_tool=False, factor=1.3),
         # -- Claude, older. [lc-aws] Sonnet 4 has us/eu/apac/global profiles and no structured_output flag.
         _claude("anthropic.claude-sonnet-4-20250514-v1:0", "Claude Sonnet 4", profiles=("us", "eu", "apac", "global"),
                 max_out=64_000, structured=False, lifecycle="legacy"),
@@ -216,6 +232,24 @@ def geo_of(prefix: str, region: str) -> bool:
     return region.startswith(_GEO_SOURCES.get(prefix, ("\0",)))
 
 
+def lifecycle_warning(model_id: str, *, today: date | None = None, facts: ModelFacts | None = None) -> str | None:
+    """What to warn about a configured model ([lifecycle]): legacy, or past (or near) its end-of-life date."""
+    facts = facts or facts_for(model_id)
+    if facts is None:
+        return None
+    today = today or date.today()
+    if facts.end_of_life is not None:
+        eol = date.fromisoformat(facts.end_of_life)
+        if eol <= today:
+            return f"{facts.name} ({facts.base_id}) reached its end of life on {eol}: calls fail; choose another"
+        return f"{facts.name} ({facts.base_id}) is legacy and reaches its end of life on {eol}: plan to move"
+    if facts.lifecycle == "legacy":
+        return f"{facts.name} ({facts.base_id}) is legacy on Bedrock (being phased out): plan to move to a newer one"
+    if facts.lifecycle == "retired":
+        return f"{facts.name} ({facts.base_id}) is retired on Bedrock: calls fail; choose a current model"
+    return None
+
+
 @dataclass(frozen=True)
 class Resolved:
     """The id mmrag will call, the Region it calls it in, and why."""
@@ -236,13 +270,14 @@ def resolve(model_id: str, region: str, *, scope: Literal["geo", "global"] = "ge
 
     - ARNs and unknown ids are used as given.
     - A base id of a model that needs an inference profile becomes the profile of the Region's geography
-      (``scope="geo"``: narrowest geography first, ``global.`` when none covers the Region) or ``global.``
-      (``scope="global"``, when the model has one).
+      (``scope="geo"``: narrowest geography first; never ``global.``) or ``global.`` (``scope="global"``, when the
+      model has one and the Region is commercial; else the geo profile).
     - A geo profile id called from outside its geography raises ConfigError naming the id that works.
     - An in-Region model not offered in ``region`` is called in the nearest Region that offers it.
 
     Raises:
-        ConfigError: the model is retired, or the given profile cannot be called from ``region``.
+        ConfigError: the model is retired, the given profile cannot be called from ``region``, or ``scope="geo"``
+            and only ``global.`` covers ``region``.
     """
     if model_id.startswith("arn:"):
         return Resolved(model_id, region, "ARN, used as given")
@@ -268,14 +303,27 @@ def resolve(model_id: str, region: str, *, scope: Literal["geo", "global"] = "ge
         home = _nearest_region(facts, region)
         return Resolved(base, home, f"not offered in {region}: called in {home}")
     candidates = [g for g in _GEO_ORDER if g in facts.profiles and geo_of(g, region)]
-    if "global" in facts.profiles and (scope == "global" or not candidates) and geo_of("global", region):
-        why = "global inference profile" + ("" if scope == "global" else f" (no geo profile covers {region})")
-        return Resolved(f"global.{base}", region, why)
+    has_global = "global" in facts.profiles and geo_of("global", region)
+    if scope == "global" and has_global:
+        return Resolved(f"global.{base}", region, "global inference profile")
     if candidates:
         return Resolved(f"{candidates[0]}.{base}", region,
                         f"{candidates[0]}. inference profile for {region} (the base id needs a profile)")
-    raise ConfigError(f"{facts.name} ({base}) has no inference profile callable from {region}: choose another "
-                      f"Region (MMRAG_AWS_REGION) or model")
+    if has_global:
+        # [profiles] a geo profile keeps data in its geography; global. does not. Users who chose "geo" chose data
+        # residency, so mmrag never trades it for global. silently.
+        raise ConfigError(
+            f"{facts.name} ({base}) has no geo inference profile for {region} (it has {_listing(facts)}); "
+            f"MMRAG_BEDROCK_INFERENCE_SCOPE=geo keeps requests in one geography, so mmrag does not route them "
+            f"globally. Set MMRAG_BEDROCK_INFERENCE_SCOPE=global to allow global.{base}, or choose a Region of "
+            f"one of its geographies (MMRAG_AWS_REGION)"
+        )
+    raise ConfigError(f"{facts.name} ({base}) has no inference profile callable from {region} (it has "
+                      f"{_listing(facts)}): choose another Region (MMRAG_AWS_REGION) or model")
+
+
+def _listing(facts: ModelFacts) -> str:
+    return ", ".join(f"{g}." for g in facts.profiles) or "no inference profiles"
 
 
 # -- token counts --------------------------------------------------------------------------------------------

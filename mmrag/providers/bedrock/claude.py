@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from langchain_core.messages import BaseMessageChunk
 
 __all__ = [
+    "BLOCKED_KEY",
+    "BLOCKED_STOPS",
     "CLAUDE_IMAGE_MAX_BYTES",
     "CLAUDE_IMAGE_MAX_SIDE",
     "CLAUDE_MAX_IMAGES",
@@ -62,6 +64,13 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _DEFAULT_FAST_MODEL = "us.anthropic.claude-haiku-4-5-20251001-v1:0"  # used only without settings (tests)
+
+# Converse ``stopReason`` values that mean the text is not the model's answer (Bedrock API reference, Converse,
+# "stopReason": end_turn | tool_use | max_tokens | stop_sequence | guardrail_intervened | content_filtered |
+# model_context_window_exceeded ...).
+BLOCKED_STOPS = frozenset({"guardrail_intervened", "content_filtered"})
+BLOCKED_KEY = "caption_blocked"
+"""Element metadata naming the stop reason of a caption that Bedrock filtered (a final outcome)."""
 
 
 # -- chat models -----------------------------------------------------------------------------------------------
@@ -242,7 +251,8 @@ def stream_with_retry(
 @dataclass(frozen=True)
 class _Outcome:
     element: Element
-    status: Literal["ok", "skipped", "failed", "fatal"]  # fatal: a non-retryable error; failed: retries ran out
+    # fatal: a non-retryable error; failed: retries ran out; blocked: a content filter or guardrail (final)
+    status: Literal["ok", "skipped", "failed", "fatal", "blocked"]
     error: ProviderError | None = None
 
 
@@ -253,7 +263,9 @@ class BedrockCaptioner:
     by mmrag's retry layer. Document text in the request (the context around an image, the table) is fenced with
     a per-request, unguessable tag and the system prompt says it is data, not instructions. ``temperature`` is
     sent only to models that accept it; ``maxTokens`` is scaled per model (:func:`token_budget`), and a caption
-    cut at ``maxTokens`` is retried once with twice the budget.
+    cut at ``maxTokens`` is retried once with twice the budget. A caption Bedrock filters (``content_filtered``,
+    ``guardrail_intervened``) is a final outcome: the element comes back with ``metadata["caption_blocked"]`` set
+    to the stop reason, is counted in ``stats.filtered`` and logged, and is not asked again.
 
     An element that still fails comes back unchanged, is logged and counted in ``stats.failures``; it never sinks
     the batch. But when EVERY element of a call fails with a non-retryable error (a model that rejects the
@@ -342,13 +354,13 @@ class BedrockCaptioner:
             "inferenceConfig": config,
         }
 
-    def _converse(self, request: dict[str, Any]) -> tuple[str, bool]:
+    def _converse(self, request: dict[str, Any]) -> tuple[str, str]:
         response = self.client.converse(**request)
         blocks = response.get("output", {}).get("message", {}).get("content", [])
         text = "\n".join(b["text"] for b in blocks if isinstance(b, dict) and "text" in b).strip()
-        return text, response.get("stopReason") == "max_tokens"
+        return text, str(response.get("stopReason") or "")
 
-    def _call(self, request: dict[str, Any]) -> tuple[str, bool]:
+    def _call(self, request: dict[str, Any]) -> tuple[str, str]:
         return call_with_retry(lambda: self._converse(request), limiter=self.limiter, policy=self.policy,
                                model_id=self.model_id, stats=self.stats)
 
@@ -362,8 +374,10 @@ class BedrockCaptioner:
         if request is None:
             return _Outcome(element, "skipped")
         try:
-            text, cut = self._call(request)
-            if cut:
+            text, stop = self._call(request)
+            if stop in BLOCKED_STOPS:
+                return self._blocked(element, stop)
+            if stop == "max_tokens":
                 # Adaptive thinking or a long description used the budget up: once more with twice as much.
                 facts = facts_for(self.model_id)
                 bigger = self.max_tokens * 2
@@ -372,7 +386,10 @@ class BedrockCaptioner:
                 logger.debug("%s: caption cut at maxTokens=%d; retrying with %d", self.model_id, self.max_tokens,
                              bigger)
                 retry = {**request, "inferenceConfig": {**request["inferenceConfig"], "maxTokens": bigger}}
-                text = self._call(retry)[0] or text
+                longer, stop = self._call(retry)
+                if stop in BLOCKED_STOPS:
+                    return self._blocked(element, stop)
+                text = longer or text
         except ProviderError as exc:
             self.stats.add(failures=1)
             logger.warning("caption failed for %s element %s from %s: %s", element.kind, element.id,
@@ -385,3 +402,11 @@ class BedrockCaptioner:
         key = SUMMARY_KEY if element.kind == "table" else CAPTION_KEY
         return _Outcome(replace(element, metadata={**element.metadata, key: text, "caption_model": self.model_id}),
                         "ok")
+
+    def _blocked(self, element: Element, stop: str) -> _Outcome:
+        """A final outcome: Bedrock answers the same content the same way, so it is reported, never retried."""
+        self.stats.add(filtered=1)
+        logger.warning("no caption for %s element %s from %s: Bedrock stopped with %s (the content was filtered); "
+                       "it is indexed without a caption", element.kind, element.id, element.source, stop)
+        return _Outcome(replace(element, metadata={**element.metadata, BLOCKED_KEY: stop,
+                                                   "caption_model": self.model_id}), "blocked")

@@ -8,21 +8,26 @@ LCEL chain); botocore's ``adaptive`` mode then retries up to ``max_retries`` tim
 
 Every client comes from the one session of :func:`mmrag._aws.aws_session` (``MMRAG_AWS_PROFILE``,
 ``MMRAG_AWS_REGION``). ``MMRAG_BEDROCK_ENDPOINT_URL`` applies to ``bedrock-runtime`` only: the control-plane
-``bedrock`` client keeps its own endpoint.
+``bedrock`` client keeps its own endpoint. It is one URL, or one per Region (``ap-northeast-1=https://vpce-...,
+us-east-1=https://vpce-...``): a client signs for its Region, and an endpoint of another Region rejects the request
+(``InvalidSignatureException: Credential should be scoped to a valid region``), so an endpoint whose host names a
+Region (VPC endpoint DNS names do) is used for that Region only (:func:`endpoint_for`).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-from mmrag._aws import NO_CREDENTIALS, NO_REGION, aws_session, session_region
+from mmrag._aws import NO_CREDENTIALS, NO_REGION, aws_region, aws_session
 from mmrag.config import Settings
 from mmrag.errors import ConfigError, MissingDependencyError
 from mmrag.providers.bedrock.catalog import Resolved, resolve
 
-__all__ = ["NO_CREDENTIALS", "POOL_HEADROOM", "BedrockRoles", "bedrock_region", "make_bedrock_client",
-           "resolve_roles"]
+__all__ = ["NO_CREDENTIALS", "POOL_HEADROOM", "BedrockRoles", "bedrock_region", "endpoint_for",
+           "make_bedrock_client", "resolve_roles"]
 
 POOL_HEADROOM = 4
 """Extra pooled connections beyond ``max_concurrency``: a slot released while its socket closes never waits."""
@@ -34,11 +39,47 @@ def bedrock_region(settings: Settings) -> str:
     Raises:
         ConfigError: no Region is configured anywhere.
     """
-    session = aws_session(settings.aws_profile, None, feature="the bedrock profile")
-    region = settings.aws_region or session_region(session)
+    region = aws_region(settings.aws_profile, settings.aws_region, feature="the bedrock profile")
     if not region:
         raise ConfigError(NO_REGION)
     return region
+
+
+# An AWS host names its Region: bedrock-runtime.<region>.amazonaws.com, vpce-<id>.bedrock-runtime.<region>.vpce...
+_HOST_REGION = re.compile(r"\.(?P<region>(?:[a-z]{2}-gov|[a-z]{2})-[a-z]+-\d+)\.(?:vpce\.)?amazonaws\.com(?:\.cn)?$")
+
+
+def endpoint_for(settings: Settings, region: str) -> str | None:
+    """The ``bedrock-runtime`` endpoint URL for a client of ``region`` (None: AWS's default endpoint).
+
+    ``MMRAG_BEDROCK_ENDPOINT_URL`` is one URL, or ``region=url`` pairs separated by commas. One URL whose host names
+    a Region serves that Region only; one URL without a Region in its host (a proxy, the emulator) serves all.
+
+    Raises:
+        ConfigError: the configured endpoints do not serve ``region`` (the message says how to add one).
+    """
+    value = (settings.bedrock_endpoint_url or "").strip()
+    if not value:
+        return None
+    if "=" in value.split("//", 1)[0]:
+        pairs = dict(part.strip().split("=", 1) for part in value.split(",") if "=" in part)
+        pairs = {k.strip(): v.strip() for k, v in pairs.items()}
+        if region in pairs:
+            return pairs[region] or None
+        raise ConfigError(
+            f"MMRAG_BEDROCK_ENDPOINT_URL has endpoints for {', '.join(sorted(pairs))} but not for {region}, where a "
+            f"model is called (`mmrag models` shows which): add {region}=<its endpoint URL>, or {region}= for AWS's "
+            "public endpoint"
+        )
+    match = _HOST_REGION.search(urlsplit(value).hostname or "")
+    if match is not None and match["region"] != region:
+        raise ConfigError(
+            f"MMRAG_BEDROCK_ENDPOINT_URL ({value}) is an endpoint of {match['region']}, but a model is called in "
+            f"{region} (`mmrag models` shows which): a client signs for {region} and that endpoint rejects it. Give "
+            f"one endpoint per Region: MMRAG_BEDROCK_ENDPOINT_URL='{match['region']}={value},{region}=<endpoint of "
+            f"{region}>' ({region}= for AWS's public endpoint)"
+        )
+    return value
 
 
 @dataclass(frozen=True)
@@ -108,13 +149,13 @@ def make_bedrock_client(
     }
     options.update(client_config)
     session = aws_session(settings.aws_profile, settings.aws_region, feature="the bedrock profile")
-    endpoint = settings.bedrock_endpoint_url if service == "bedrock-runtime" else None
     try:
         if session.get_credentials() is None:
             raise ConfigError(NO_CREDENTIALS)
-        region_name = region or settings.aws_region or session_region(session)
+        region_name = region or aws_region(settings.aws_profile, settings.aws_region, feature="the bedrock profile")
         if not region_name:
             raise ConfigError(NO_REGION)
+        endpoint = endpoint_for(settings, region_name) if service == "bedrock-runtime" else None
         return session.client(service, region_name=region_name, endpoint_url=endpoint, config=Config(**options))
     except NoCredentialsError as exc:
         raise ConfigError(NO_CREDENTIALS) from exc
