@@ -8,7 +8,9 @@ Three pieces, used together by the Bedrock providers:
   (AIMD, as in TCP congestion avoidance). The limit never goes below 1 nor above the configured maximum.
 - :func:`call_with_retry` runs one request through the limiter and retries throttling, 5xx, model-not-ready,
   model timeouts, read timeouts and mid-stream exceptions with exponential backoff and full jitter. The slot is
-  released while sleeping, so other requests go on.
+  released while sleeping, so other requests go on. With ``RetryPolicy.attempt_timeout`` an attempt that takes
+  longer is given up by the caller but not by the connection: it keeps its slot until the service has answered,
+  so a timed-out request still counts against the limit while the service works on it.
 - :func:`bounded_map` / :func:`abounded_map` run a function over many items on a thread pool sized to the
   limiter's maximum, keeping order.
 
@@ -29,10 +31,12 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
 from mmrag.errors import ConfigError, ProviderError
+from mmrag.providers._attempt import AttemptTimeout, run_attempt
 
 __all__ = [
     "AdaptiveLimiter",
     "CallStats",
+    "AttemptTimeout",
     "ErrorClass",
     "RetryPolicy",
     "abounded_map",
@@ -195,11 +199,16 @@ class RetryPolicy:
         max_retries: retries after the first attempt (``Settings.max_retries``).
         base_delay: first backoff ceiling in seconds; attempt ``n`` sleeps ``uniform(0, base * 2**n)``.
         max_delay: cap of the backoff ceiling in seconds.
+        attempt_timeout: seconds the caller waits for one attempt before retrying (``Settings.request_timeout``);
+            None waits as long as the client's own read timeout. An attempt given up this way runs on until the
+            service answers (or the connection's read timeout, set longer, ends it) and holds its limiter slot
+            until then.
     """
 
     max_retries: int = 8
     base_delay: float = 0.2
     max_delay: float = 20.0
+    attempt_timeout: float | None = None
 
     def delay(self, attempt: int) -> float:
         """Full-jitter backoff for the 0-based retry ``attempt``."""
@@ -354,7 +363,22 @@ def call_with_retry(
         if stats is not None:
             stats.add(calls=1)
         try:
-            result = fn()
+            if policy.attempt_timeout is None:
+                result = fn()
+            else:
+                result = run_attempt(fn, policy.attempt_timeout, _late_release(limiter, ticket))
+        except AttemptTimeout as exc:
+            # The request is still running on the service: its thread releases the slot when it ends.
+            if attempt >= retries:
+                raise ProviderError(f"{model_id} did not answer within {policy.attempt_timeout:g} s "
+                                    f"(gave up after {attempt + 1} attempts)", is_retryable=True) from exc
+            delay = policy.delay(attempt)
+            logger.debug("%s: %s, retry %d/%d in %.3fs", model_id, exc, attempt + 1, retries, delay)
+            if stats is not None:
+                stats.add(retries=1)
+            attempt += 1
+            time.sleep(delay)
+            continue
         except Exception as exc:
             kind = classify(exc)
             if limiter is not None and is_client_timeout(exc):
@@ -379,6 +403,14 @@ def call_with_retry(
         if limiter is not None:
             limiter.release(ticket, outcome="ok")
         return result
+
+
+def _late_release(limiter: AdaptiveLimiter | None, ticket: int) -> Callable[[], None]:
+    def release() -> None:
+        if limiter is not None:
+            limiter.release(ticket, outcome="error")
+
+    return release
 
 
 def bounded_map(
