@@ -56,6 +56,9 @@ def collection_lock(collection: Collection, *, exclusive: bool) -> Iterator[None
     path = collection.manifest.path.parent / "lock"
     with open(path, "a+b") as handle:
         try:
+            if not exclusive and _sole_writer(handle):
+                # No other process writes: every temp file is a leftover of a killed run, whatever its age.
+                _remove_leftover_temp_files(collection)
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
         except BlockingIOError as e:
             raise StoreError(f"collection {collection.name!r} is being written by another mmrag process (an "
@@ -64,6 +67,25 @@ def collection_lock(collection: Collection, *, exclusive: bool) -> Iterator[None
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _sole_writer(handle: Any) -> bool:
+    """Take the lock exclusively if nobody holds it (it is then turned into the shared one the caller asked for)."""
+    import fcntl
+
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _remove_leftover_temp_files(collection: Collection) -> None:
+    root = getattr(collection.objects, "root", None)
+    if isinstance(root, Path):
+        removed = _remove_temp_files(root, 0.0)
+        if removed:
+            logger.info("removed %d temp files left by an interrupted run under %s", removed, root)
 
 
 def open_existing(settings: Settings, name: str | None = None) -> Collection:
