@@ -37,7 +37,7 @@ from mmrag.chains._places import collect, plan_group
 from mmrag.chains._split import fit_tables
 from mmrag.chains._write import PreparedSource, caption_failed, release_orphans, write_group
 from mmrag.elements import Element, content_hash
-from mmrag.errors import MmragError, ParseError
+from mmrag.errors import AccessDeniedError, MmragError, ParseError
 from mmrag.parsers import ParseOptions
 from mmrag.parsers._report import collect_warnings
 from mmrag.parsers.sources import display_source, expand_sources, is_url, load_blob, parse_blob
@@ -271,6 +271,8 @@ def _prepare(
             if not linked:
                 elements, places = collect(fit_tables(parse_blob(blob, options), providers.text_embeddings),
                                            in_document=in_document)
+        except AccessDeniedError:
+            raise  # every other source would be refused too: the run stops (exit 5)
         except MmragError as e:
             reason = e.reason if isinstance(e, ParseError) else str(e)
             logger.error("%s: %s", source, reason)
@@ -311,6 +313,8 @@ def _run_group(
             tick("models", len(new) - ticked, None)
         write_group(group, enriched, collection)
         tick("write", len(new), None)
+    except AccessDeniedError:
+        raise
     except MmragError as e:
         if len(group) > 1:
             logger.warning("a batch of %d sources failed (%s); retrying them one by one", len(group), e)

@@ -10,6 +10,7 @@ Every error a user can meet is an :class:`MmragError`; SDK errors are wrapped wi
     │   │   └── UnsafeURLError       refused before any request: scheme or address not allowed
     │   └── SourceNotFoundError      a named file does not exist (also a NotFoundError)
     ├── ProviderError(is_retryable)  a model call failed
+    │   └── AccessDeniedError        the provider refused access (model access, IAM): stops an ingest at once
     ├── StoreError                   a vector index or object store failed
     └── NotFoundError                a collection, source or file that was asked for does not exist
 
@@ -19,6 +20,7 @@ Messages say what went wrong *and* how to fix it where there is a fix.
 from __future__ import annotations
 
 __all__ = [
+    "AccessDeniedError",
     "ConfigError",
     "FetchError",
     "MissingDependencyError",
@@ -88,6 +90,17 @@ class ProviderError(MmragError):
     def __init__(self, message: str, *, is_retryable: bool = False) -> None:
         self.is_retryable = is_retryable
         super().__init__(message)
+
+
+class AccessDeniedError(ProviderError):
+    """The provider refused access to a model (not enabled, or not allowed by IAM).
+
+    Every other call to that model would fail the same way, so an ingest stops at once (exit 5) rather than
+    trying each remaining source.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, is_retryable=False)
 
 
 class StoreError(MmragError):

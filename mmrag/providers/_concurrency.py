@@ -30,7 +30,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
-from mmrag.errors import ConfigError, ProviderError
+from mmrag.errors import AccessDeniedError, ConfigError, ProviderError
 from mmrag.providers._attempt import AttemptTimeout, run_attempt
 
 __all__ = [
@@ -169,12 +169,11 @@ def to_mmrag_error(exc: BaseException, model_id: str, *, retryable: bool = False
         return ConfigError("No AWS region configured: set MMRAG_AWS_REGION or AWS_REGION, or run `aws configure`")
     code = error_code(exc)
     if code == "AccessDeniedException":
-        return ProviderError(
+        return AccessDeniedError(
             f"Bedrock denied access to {model_id}: {_error_message(exc)}. Enable access to this model in the Amazon "
             "Bedrock console (Model access, in every Region its inference profile routes to) and allow "
             "bedrock:InvokeModel / bedrock:InvokeModelWithResponseStream on it (and on its inference profile) in "
-            "IAM; or choose another model (MMRAG_FAST_MODEL, MMRAG_STRONG_MODEL, MMRAG_*_EMBEDDING_MODEL)",
-            is_retryable=False,
+            "IAM; or choose another model (MMRAG_FAST_MODEL, MMRAG_STRONG_MODEL, MMRAG_*_EMBEDDING_MODEL)"
         )
     if code == "ValidationException" and "on-demand throughput" in _error_message(exc):
         return ProviderError(
