@@ -180,8 +180,12 @@ def cli(ctx: click.Context, verbose: int) -> None:
     """
     ctx.meta["mmrag.verbose"] = verbose
     if verbose:
+        from mmrag.redaction import RedactingFormatter
+
         logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO,
                             format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+        for handler in logging.getLogger().handlers:  # users send this output with bug reports: no credentials
+            handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
 
 
 def main() -> None:
