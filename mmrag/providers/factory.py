@@ -174,8 +174,13 @@ class Providers:
     roles: tuple[RoleInfo, ...]
 
 
-def build_providers(settings: Settings) -> Providers:
-    """Build every model client ``settings`` asks for (models themselves load on first use)."""
+def build_providers(settings: Settings, *, read_only: bool = False) -> Providers:
+    """Build every model client ``settings`` asks for (models themselves load on first use).
+
+    Args:
+        settings: which models.
+        read_only: for commands that must not write (search, ask): the model cache is only read.
+    """
     roles = tuple(describe_roles(settings))
     fast: BaseChatModel | None = None
     strong: BaseChatModel | None = None
@@ -183,7 +188,7 @@ def build_providers(settings: Settings) -> Providers:
     if settings.cache:
         from mmrag.providers.cache import ModelCache
 
-        cache = ModelCache(_cache_path(settings))
+        cache = ModelCache(_cache_path(settings), read_only=read_only)
     if settings.profile == "bedrock":
         text, image, captioner, fast, strong = _build_bedrock(settings)
     else:
@@ -250,7 +255,7 @@ def _build_bedrock(settings: Settings) -> tuple[Embeddings, ImageEmbedder, Capti
         # request's connection stays open, holding its limiter slot, until the service answers: their sockets
         # wait DRAIN_FACTOR times longer. Streaming chat keeps request_timeout on the socket itself.
         if (region, gated) not in clients:
-            extra = {"read_timeout": settings.request_timeout * DRAIN_FACTOR} if gated else {}
+            extra: dict[str, Any] = {"read_timeout": settings.request_timeout * DRAIN_FACTOR} if gated else {}
             clients[region, gated] = make_bedrock_client(settings, region=region, **extra)
         return clients[region, gated]
 

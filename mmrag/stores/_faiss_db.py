@@ -133,10 +133,12 @@ class RecordDB:
         try:
             # IF NOT EXISTS and INSERT OR IGNORE let two processes open a new folder at once.
             self.conn = connect_wal(path, _SCHEMA, timeout=30.0, synchronous="FULL")  # committed = survives power loss
-            with self.transaction():
-                self.conn.execute("INSERT OR IGNORE INTO state VALUES (1, ?, 0, ?, ?)",
-                                  (dimensions, uuid.uuid4().hex, SCHEMA_VERSION))
-                row = self.conn.execute("SELECT dimensions, uid, schema FROM state").fetchone()
+            row = self.conn.execute("SELECT dimensions, uid, schema FROM state").fetchone()
+            if row is None:  # a new database (an existing one is only read: search and ask never write)
+                with self.transaction():
+                    self.conn.execute("INSERT OR IGNORE INTO state VALUES (1, ?, 0, ?, ?)",
+                                      (dimensions, uuid.uuid4().hex, SCHEMA_VERSION))
+                    row = self.conn.execute("SELECT dimensions, uid, schema FROM state").fetchone()
         except sqlite3.Error as e:
             raise StoreError(f"cannot open the index database {path}: {e}; check the folder is writable") from e
         stored, self.uid, schema = int(row[0]), str(row[1]), int(row[2])

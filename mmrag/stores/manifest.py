@@ -188,8 +188,8 @@ class Manifest:
             return StoreError(f"{self.path}: the manifest stayed locked by another mmrag process for "
                               f"{self.timeout:g} s (cannot {what} it): wait for the other ingest to finish and "
                               "run the command again")
-        return StoreError(f"{self.path}: cannot {what} the manifest ({type(e).__name__}: {text}); if the file is "
-                          "damaged, delete the collection and ingest again")
+        return StoreError(f"{self.path}: cannot {what} the manifest ({type(e).__name__}: {text}); check free space "
+                          "and the file's permissions, then run the command again")
 
     def close(self) -> None:
         with self._lock:
