@@ -6,7 +6,8 @@ An inline image is part of the page's drawing instructions, not an object of its
 860 MB and 12 s). Its dictionary declares ``/W`` (``/Width``) and ``/H`` (``/Height``) as plain integers (the
 format allows no indirect values there), so the size is read from the stream's bytes without decoding anything,
 and a bomb is cut out of the in-memory copy of the document before any page is read. The content streams of the
-pages and of every form XObject (a drawing reused on pages) are scanned.
+pages and of the form XObjects they draw (reusable drawings, nested ones too) are scanned; a form no page draws is
+never read.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ _HEIGHT = re.compile(rb"/(?:H|Height)\s+(\d{1,12})\b")
 
 @dataclass(frozen=True)
 class InlineBomb:
-    """An inline image that was removed: where (page number, 1-based; 0 for a form used on no page) and its size."""
+    """An inline image that was removed: the page that draws it (1-based) and its size."""
 
     page: int
     width: int
@@ -72,15 +73,9 @@ def defuse_inline_images(doc: pymupdf.Document, max_pixels: int) -> list[InlineB
             page = doc.load_page(pno)
             for xref in page.get_contents():
                 streams.setdefault(xref, pno + 1)
-            for xref, *_ in doc.get_page_xobjects(pno):
+            for xref, *_ in doc.get_page_xobjects(pno):  # forms, nested ones included (with their invoker)
                 streams.setdefault(xref, pno + 1)
         except Exception:  # a broken page is reported when it is parsed
-            continue
-    for xref in range(1, doc.xref_length()):  # forms used only inside other forms, or by no page
-        try:
-            if xref not in streams and doc.xref_get_key(xref, "Subtype")[1] == "/Form":
-                streams[xref] = 0
-        except Exception:
             continue
     removed: list[InlineBomb] = []
     for xref, pno in streams.items():

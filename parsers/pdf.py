@@ -99,10 +99,9 @@ class PdfParser:
         try:
             state = DocImages.scan(doc, self.options.max_image_pixels)
             for bomb in state.inline_bombs:
-                where = f"on page {bomb.page}" if bomb.page else "in a drawing no page shows"
-                warn(source, f"skipped an inline image {where}: image of {bomb.width}x{bomb.height} pixels is over "
-                             f"the {self.options.max_image_pixels:,}-pixel limit (a possible decompression bomb; "
-                             "raise MMRAG_MAX_IMAGE_PIXELS to allow it)")
+                warn(source, f"skipped an inline image on page {bomb.page}: image of {bomb.width}x{bomb.height} pixels "
+                             f"is over the {self.options.max_image_pixels:,}-pixel limit (a possible decompression "
+                             "bomb; raise MMRAG_MAX_IMAGE_PIXELS to allow it)")
             failed = emitted = 0
             tail = ""  # the end of the previous page's text: context for this page's first chunk
             for pno in range(doc.page_count):
