@@ -154,7 +154,8 @@ def ingest(
     Args:
         sources: what to ingest; folders and globs expand to their supported files.
         settings: defaults to ``Settings()`` (environment and ``.env``).
-        providers, collection: use these instead of building them from ``settings`` (tests, notebooks).
+        providers: use these model clients instead of building them from ``settings`` (tests, notebooks).
+        collection: use this open collection instead of opening it from ``settings``.
         force: re-process sources even when unchanged.
         progress: called as work advances (the CLI draws progress bars with it).
         batch_size: new elements gathered over sources before the model stage runs; larger keeps remote
