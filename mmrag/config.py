@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     max_source_bytes: int = Field(
         512 * 1024 * 1024, ge=1024, description="largest local file parsed or ingested (one source)"
     )
+    max_archive_entries: int = Field(
+        10_000, ge=1, description="most entries in a DOCX/PPTX/XLSX zip, checked before extraction (zip bombs)"
+    )
+    max_unpacked_bytes: int = Field(
+        1024 * 1024 * 1024, ge=1024,
+        description="largest declared uncompressed size of a DOCX/PPTX/XLSX, checked before extraction (zip bombs)",
+    )
     max_page_images: int = Field(200, ge=0, description="remote images fetched per HTML page at most")
     page_images_timeout: float = Field(60.0, gt=0, description="seconds for fetching all remote images of a page")
     allow_private_urls: bool = Field(

@@ -60,8 +60,8 @@ def _show_sources(answer: Answer | None) -> None:
     if not answer.citations:
         click.echo("the last answer cites no sources")
     for c in answer.citations:
-        page = f", page {c.page}" if c.page else ""
-        click.echo(f"[{c.marker}] {plain(c.source)}{page} ({c.kind})")
+        where = f", {plain(c.location)}" if c.location else (f", page {c.page}" if c.page else "")
+        click.echo(f"[{c.marker}] {plain(c.source)}{where} ({c.kind})")
         if c.snippet:
             click.echo(f"    {plain(' '.join(c.snippet.split()))}")
         if c.object_uri:
@@ -134,6 +134,9 @@ def _chat(ctx: click.Context, session: str, collection: str | None, k: int, no_d
                 last = chunk["result"]
         click.echo("")
         if last is not None and last.citations:
-            markers = ", ".join(f"[{c.marker}] {plain(c.source)}" + (f" p.{c.page}" if c.page else "")
+            from mmrag.answers import PLACE_KINDS
+
+            markers = ", ".join(f"[{c.marker}] {plain(c.source)}" + (
+                f" {plain(c.location)}" if c.location_kind in PLACE_KINDS else f" p.{c.page}" if c.page else "")
                                 for c in last.citations)
             click.secho(f"Sources: {markers}", dim=True)
