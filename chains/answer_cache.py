@@ -141,8 +141,8 @@ class AnswerCache:
     def for_collection(cls, collection: Collection, embeddings: Embeddings, *,
                        threshold: float | None = None) -> AnswerCache:
         """The cache kept next to the collection's manifest (``MMRAG_HOME/<collection>/answer_cache.sqlite``)."""
-        return cls(collection.manifest.path.parent / "answer_cache.sqlite", collection, embeddings,
-                   threshold=threshold)
+        folder = collection.root or Path(".mmrag") / collection.name
+        return cls(folder / "answer_cache.sqlite", collection, embeddings, threshold=threshold)
 
     def state(self) -> str:
         """The collection's current state token (:func:`collection_state`)."""

@@ -103,9 +103,15 @@ class Settings(BaseSettings):
         128, ge=8, le=256, description="captions are cut to this many tokens before joint image+text embedding"
     )
     max_concurrency: int = Field(16, ge=1, le=256, description="model requests in flight at once")
+    executor: Literal["local", "ray"] = Field(
+        "local", description="where ingest runs: local (threads in this process) or ray (a Ray cluster: RAY_ADDRESS, "
+        "else a local one; max_concurrency is then the limit for the whole cluster)")
     max_retries: int = Field(8, ge=0, description="retries of throttled / 5xx / timed-out model calls")
     request_timeout: float = Field(120.0, gt=0, description="seconds to wait for one model response")
     cache: bool = Field(True, description="cache captions and embeddings under MMRAG_HOME (sqlite)")
+    cache_store: Literal["auto", "local", "postgres"] = Field(
+        "auto", description="where the model cache lives: auto (the shared PostgreSQL database when MMRAG_PG_DSN "
+        "is set with pgvector or OpenSearch, else MMRAG_HOME), local (sqlite under MMRAG_HOME) or postgres")
     answer_cache: bool = Field(False, description="reuse answers to similar questions on unchanged data (opt-in)")
     answer_cache_threshold: float | None = Field(
         None, gt=0, le=1, description="cosine similarity from which a cached question counts as the same")
@@ -135,6 +141,10 @@ class Settings(BaseSettings):
     opensearch_password: SecretStr | None = Field(None)
     opensearch_verify_certs: bool = Field(True)
     pg_dsn: SecretStr | None = Field(None, description="PostgreSQL conninfo, e.g. postgresql://user:pw@host/db")
+    manifest: Literal["auto", "sqlite", "postgres"] = Field(
+        "auto", description="where a collection's manifest lives: auto (PostgreSQL with pgvector, or with OpenSearch "
+        "when MMRAG_PG_DSN is set: shared by every machine; else sqlite under MMRAG_HOME), sqlite (this machine "
+        "only) or postgres")
 
     @model_validator(mode="after")
     def _check_image_dims(self) -> Settings:

@@ -33,6 +33,8 @@ class ParseOptions:
     page_images_timeout: float = 60.0
     allow_private_urls: bool = False
     user_agent: str = "mmrag/0.1"
+    s3_endpoint_url: str | None = None
+    """Where ``s3://`` sources are read from (MinIO, a VPC endpoint; default: boto3's configuration)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.chunk_overlap < self.chunk_size:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,8 +83,11 @@ def unreadable(source: str) -> ParseError | None:
     return None
 
 
-def expand_sources(sources: Iterable[str | os.PathLike[str]]) -> list[str]:
-    """Expand folders (recursively, supported files only) and globs; keep URLs and plain paths as given.
+def expand_sources(sources: Iterable[str | os.PathLike[str]], *, include: Sequence[str] = (),
+                   exclude: Sequence[str] = (), s3_endpoint_url: str | None = None) -> list[str]:
+    """Expand folders (recursively, supported files only), globs and ``s3://`` prefixes; keep URLs and plain paths
+    as given. ``include`` / ``exclude`` globs filter what a folder or an S3 prefix expands to (matched against the
+    path relative to it, or the file name).
 
     The order is stable: arguments in order, files inside a folder or glob sorted. Duplicates are dropped.
     A folder or glob that matches nothing is kept as is, so that parsing reports it instead of silently
@@ -100,6 +103,12 @@ def expand_sources(sources: Iterable[str | os.PathLike[str]]) -> list[str]:
 
     for raw in sources:
         source = os.fspath(raw)
+        if source.startswith("s3://"):
+            from mmrag.parsers.s3_sources import expand_s3
+
+            for item in expand_s3(source, SUPPORTED_SUFFIXES, include, exclude, s3_endpoint_url):
+                add(item)
+            continue
         if is_url(source):
             add(source)
             continue
@@ -113,6 +122,11 @@ def expand_sources(sources: Iterable[str | os.PathLike[str]]) -> list[str]:
                     part.startswith(".") for part in p.relative_to(path).parts
                 )
             )
+            if include or exclude:
+                from mmrag.parsers.s3_sources import _matches
+
+                files = [p for p in files if (not include or _matches(p.relative_to(path).as_posix(), include))
+                         and not (exclude and _matches(p.relative_to(path).as_posix(), exclude))]
             for p in files or [path]:
                 add(str(p))
         elif _GLOB_CHARS & set(source) and not path.exists():
@@ -165,6 +179,11 @@ def load_blob(source: str, options: ParseOptions | None = None) -> Blob:
     with a warning.
     """
     options = options or ParseOptions()
+    if source.startswith("s3://"):
+        from mmrag.parsers.s3_sources import load_s3_blob
+
+        blob = load_s3_blob(source, options.max_source_bytes, options.s3_endpoint_url)
+        return _check_suffix(blob, source.rsplit("/", 1)[-1])
     if is_url(source):
         from urllib.parse import urlsplit
 

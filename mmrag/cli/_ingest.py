@@ -21,10 +21,20 @@ from mmrag.cli._app import cli, parse_options, settings_from
               help="An argument for the loader (repeatable); JSON values (true, 3) are decoded.")
 @click.option("--force", is_flag=True, help="Re-process sources even when they are unchanged.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default=None,
+              help="Where to run: local threads, or a Ray cluster (pip install 'mmrag[ray]') [default: "
+                   "MMRAG_EXECUTOR or local].")
+@click.option("--ray-address", default=None, help="Ray cluster to use with --executor ray [default: RAY_ADDRESS, "
+              "else a local cluster started for the run].")
+@click.option("--include", multiple=True, help="Only files of folders and s3:// prefixes matching this glob "
+              "(repeatable; e.g. '*.pdf', 'reports/**').")
+@click.option("--exclude", multiple=True, help="Skip files of folders and s3:// prefixes matching this glob "
+              "(repeatable).")
 @parse_options
 @click.pass_context
 def ingest(ctx: click.Context, /, sources: tuple[str, ...], as_json: bool, force: bool, loader: str | None,
-           loader_args: tuple[str, ...], **overrides: Any) -> None:
+           loader_args: tuple[str, ...], executor: str | None, ray_address: str | None, include: tuple[str, ...],
+           exclude: tuple[str, ...], **overrides: Any) -> None:
     """Parse, caption, embed and index SOURCES into a collection (re-running skips unchanged sources).
 
     With --loader, a LangChain document loader's Documents are ingested as text instead (source and page from
@@ -54,7 +64,8 @@ def ingest(ctx: click.Context, /, sources: tuple[str, ...], as_json: bool, force
     else:
         _check_something_exists(sources)
         with ingest_progress(enabled=not as_json) as progress:
-            report = run_ingest(sources, settings, force=force, progress=progress)
+            report = run_ingest(sources, settings, force=force, progress=progress, executor=executor,
+                                ray_address=ray_address, include=include, exclude=exclude)
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
@@ -69,6 +80,8 @@ def _check_something_exists(sources: tuple[str, ...]) -> None:
     from mmrag.errors import NotFoundError
     from mmrag.parsers.sources import expand_sources, unreadable
 
+    if any(s.startswith("s3://") for s in sources):
+        return  # listing a bucket needs the settings' endpoint: ingest reports an empty or missing prefix itself
     expanded = expand_sources(sources)
     problems = [str(error) for source in expanded if (error := unreadable(source)) is not None]
     if expanded and len(problems) == len(expanded):
