@@ -286,8 +286,10 @@ def synthesize_stage(
             parts.append(token)
             yield token
         text = "".join(parts).strip()
+        from mmrag.providers._support import ABSTAIN_PREFIX
+
         yield Answer(question, text, "generated", tuple(subs), citations_for(text, hits, objects),
-                     _linked(hits, objects), how)
+                     _linked(hits, objects), how, answered=not text.startswith(ABSTAIN_PREFIX))
 
     def run(inputs: Iterator[Mapping[str, Any]], config: RunnableConfig) -> Iterator[str | Answer]:
         yield from answer(_merge(inputs), config)

@@ -253,6 +253,8 @@ class Answer:
             rule-based splitter; no chat model), ``"rules (model error: ValidationException: …)"`` or ``"rules
             (malformed model output: …)"`` (the model failed and the rules stood in), ``"off"`` (not split);
             None when a custom decompose stage did not say.
+        answered: False when the evidence does not support an answer: the text then says "The sources do not
+            say ..." and quotes the closest passages, labelled as such (an abstention).
     """
 
     question: str
@@ -262,6 +264,7 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     hits: tuple[Hit, ...] = ()
     decomposition: str | None = None
+    answered: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in ANSWER_MODES:
@@ -279,10 +282,11 @@ class Answer:
         return next((c for c in self.citations if c.marker == marker), None)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: question, answer, mode, sub_questions, decomposition, citations and hits."""
+        """A JSON-ready dict: question, answer, answered, mode, sub_questions, decomposition, citations and hits."""
         return {
             "question": self.question,
             "answer": self.text,
+            "answered": self.answered,
             "mode": self.mode,
             "sub_questions": list(self.sub_questions),
             "decomposition": self.decomposition,
