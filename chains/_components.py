@@ -30,7 +30,7 @@ def open_components(settings: Settings, *, create: bool = True) -> tuple[Provide
 
     if not create:
         require_collection(settings)
-    providers = build_providers(settings)
+    providers = build_providers(settings, read_only=not create)  # only an ingest writes, even to the model cache
     text_dims = getattr(providers.text_embeddings, "dimensions", None) or len(
         providers.text_embeddings.embed_query("dimension probe"))
     text = SpaceInfo(str(getattr(providers.text_embeddings, "model_id", type(providers.text_embeddings).__name__)),

@@ -31,13 +31,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from mmrag._disk import as_disk_full
 from mmrag.chains._components import open_components
 from mmrag.chains._enrich import INDEXED_TEXT_VERSION, Enriched, ModelCalls, enrich
 from mmrag.chains._places import collect, plan_group
 from mmrag.chains._split import fit_tables
 from mmrag.chains._write import PreparedSource, caption_failed, release_orphans, write_group
 from mmrag.elements import Element, content_hash
-from mmrag.errors import MmragError, ParseError
+from mmrag.errors import AccessDeniedError, DiskFullError, MmragError, ParseError
 from mmrag.parsers import ParseOptions
 from mmrag.parsers._report import collect_warnings
 from mmrag.parsers.s3_sources import s3_fingerprint
@@ -323,6 +324,8 @@ def _prepare(
             if not linked:
                 elements, places = collect(fit_tables(parse_blob(blob, options), providers.text_embeddings),
                                            in_document=in_document)
+        except (AccessDeniedError, DiskFullError):
+            raise  # every other source would fail the same way: the run stops (exit 5, 7)
         except MmragError as e:
             reason = e.reason if isinstance(e, ParseError) else str(e)
             logger.error("%s: %s", source, reason)
@@ -363,7 +366,11 @@ def _run_group(
             tick("models", len(new) - ticked, None)
         write(group, enriched, collection)
         tick("write", len(new), None)
+    except (AccessDeniedError, DiskFullError):
+        raise
     except MmragError as e:
+        if (full := as_disk_full(e)) is not None:
+            raise full from e
         if len(group) > 1:
             logger.warning("a batch of %d sources failed (%s); retrying them one by one", len(group), e)
             # As given: a picture left to a source that failed is then indexed by the one that holds it too.

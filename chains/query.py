@@ -240,7 +240,7 @@ def build_query_chain(
         from mmrag.config import Settings
         from mmrag.providers.factory import build_providers
 
-        providers = build_providers(settings or Settings())
+        providers = build_providers(settings or Settings(), read_only=True)
 
     if decompose is None:
         assert providers is not None

@@ -45,10 +45,28 @@ def collection_lock(collection: Collection, *, exclusive: bool) -> contextlib.Ab
     """The collection's writers lock: shared for an ingest, exclusive (without waiting) for gc and remove; on
     every machine that shares the collection when its manifest is shared (see ``ManifestStore.writers``).
 
+    An ingest that finds no other writer (it can have the lock exclusively for a moment) first removes every
+    ``.mmrag-tmp-*`` file of the local object store, whatever its age: they are leftovers of killed runs.
+
     Raises:
         StoreError: ``exclusive`` and another process holds the lock (an ingest is running).
     """
+    if not exclusive:
+        _remove_leftovers_if_alone(collection)
     return collection.manifest.writers(exclusive=exclusive)
+
+
+def _remove_leftovers_if_alone(collection: Collection) -> None:
+    root = getattr(collection.objects, "root", None)
+    if not isinstance(root, Path):
+        return  # S3: an interrupted upload leaves nothing behind
+    try:
+        with collection.manifest.writers(exclusive=True):
+            removed = _remove_temp_files(root, 0.0)
+    except StoreError:  # another ingest writes: its temp files may be live; gc removes stale ones
+        return
+    if removed:
+        logger.info("removed %d temp files left by an interrupted run under %s", removed, root)
 
 
 def open_existing(settings: Settings, name: str | None = None) -> Collection:

@@ -66,9 +66,38 @@ def connect_wal(
         db.execute(f"PRAGMA synchronous={synchronous}")
         for step in setup:
             _retrying(_step(db, step), deadline)
+    except sqlite3.Error:
+        db.close()
+        frozen = _frozen_on_full_disk(path)
+        if frozen is None:
+            raise
+        return frozen
     except BaseException:
         db.close()
         raise
+    return db
+
+
+def _frozen_on_full_disk(path: Path) -> sqlite3.Connection | None:
+    """``path`` opened to read, as it is on disk, when the disk is too full for SQLite's ``-shm`` file; else None.
+
+    A reader of a WAL database needs that file, which holds nothing when no connection is open; a full disk refuses
+    it. When the ``-wal`` file is absent or empty the database file alone is the committed state, and with the
+    disk full no other process can write either (it needs the same file), so reading it as immutable is exact.
+    Search and ask then go on working; any write fails ("readonly database"), reported as disk full.
+    """
+    from mmrag._disk import LOW_SPACE, free_bytes
+
+    wal = Path(f"{path}-wal")
+    free = free_bytes(path)
+    if not path.is_file() or free is None or free >= LOW_SPACE or (wal.exists() and wal.stat().st_size > 0):
+        return None
+    try:
+        db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?immutable=1", uri=True, check_same_thread=False,
+                             isolation_level=None, cached_statements=256)
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error:
+        return None
     return db
 
 

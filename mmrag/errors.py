@@ -10,7 +10,9 @@ Every error a user can meet is an :class:`MmragError`; SDK errors are wrapped wi
     │   │   └── UnsafeURLError       refused before any request: scheme or address not allowed
     │   └── SourceNotFoundError      a named file does not exist (also a NotFoundError)
     ├── ProviderError(is_retryable)  a model call failed
+    │   └── AccessDeniedError        the provider refused access (model access, IAM): stops an ingest at once
     ├── StoreError                   a vector index or object store failed
+    │   └── DiskFullError(path)      no space left where mmrag writes: free some and run again (exit 7)
     └── NotFoundError                a collection, source or file that was asked for does not exist
 
 Messages say what went wrong *and* how to fix it where there is a fix.
@@ -19,7 +21,9 @@ Messages say what went wrong *and* how to fix it where there is a fix.
 from __future__ import annotations
 
 __all__ = [
+    "AccessDeniedError",
     "ConfigError",
+    "DiskFullError",
     "FetchError",
     "MissingDependencyError",
     "MmragError",
@@ -90,8 +94,34 @@ class ProviderError(MmragError):
         super().__init__(message)
 
 
+class AccessDeniedError(ProviderError):
+    """The provider refused access to a model (not enabled, or not allowed by IAM).
+
+    Every other call to that model would fail the same way, so an ingest stops at once (exit 5) rather than
+    trying each remaining source.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, is_retryable=False)
+
+
 class StoreError(MmragError):
     """A vector index or object store operation failed."""
+
+
+class DiskFullError(StoreError):
+    """No space is left on the file system mmrag writes to. Nothing is damaged: free space and run again.
+
+    Args:
+        path: the file or folder being written, when known.
+    """
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        where = f"writing {path}" if path else "writing"
+        super().__init__(f"no space left on the device ({where}): free space on that file system, or set "
+                         "MMRAG_HOME to a folder on another one, and run the command again; what was committed "
+                         "before is intact")
 
 
 class NotFoundError(MmragError):

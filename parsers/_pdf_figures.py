@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import pymupdf
 
 from mmrag.elements import Element
+from mmrag.parsers._pdf_inline import InlineBomb, defuse_inline_images
 from mmrag.parsers._pdf_text import CAPTION_RE, Rect, TextBlock, area, caption_near, clip_box, intersection_area, union
 from mmrag.parsers._report import warn
 from mmrag.parsers.images import image_element
@@ -45,13 +46,16 @@ class DocImages:
     seen_xrefs: set[int] = field(default_factory=set)
     seen_hashes: set[str] = field(default_factory=set)
     bombs: dict[int, tuple[int, int]] = field(default_factory=dict)
+    inline_bombs: tuple[InlineBomb, ...] = ()
 
     @classmethod
     def scan(cls, doc: pymupdf.Document, max_pixels: int | None = None) -> DocImages:
         """Count the pages of every image and, with ``max_pixels``, defuse decompression bombs.
 
-        An image whose declared width x height (read from the image listing, nothing decoded) passes
-        ``max_pixels`` is replaced, in this in-memory copy of the document only, by a 1x1 grey pixel: listing
+        An image whose declared width x height (read from the image listing, or for a soft mask from its
+        dictionary, references followed; nothing decoded) passes ``max_pixels`` is replaced, in this in-memory
+        copy of the document only, by a 1x1 grey pixel, and an inline image that passes it is cut out of its
+        content stream (:mod:`mmrag.parsers._pdf_inline`): listing
         where images sit (``get_image_info``) and rendering a page decode every image on it, and one 30000 x
         30000 image would cost gigabytes and tens of seconds before it could be refused.
         """
@@ -74,7 +78,8 @@ class DocImages:
                     bombs[xref] = worst
                     for target in (xref, smask) if smask else (xref,):
                         _defuse(doc, target)
-        return cls(pages_of=pages_of, page_count=doc.page_count, bombs=bombs)
+        inline = tuple(defuse_inline_images(doc, max_pixels)) if max_pixels is not None else ()
+        return cls(pages_of=pages_of, page_count=doc.page_count, bombs=bombs, inline_bombs=inline)
 
     def is_repeated(self, xref: int) -> bool:
         """Used on >= 3 pages, or on most pages of a longer document: a logo, a letterhead, a background."""
@@ -83,10 +88,21 @@ class DocImages:
 
 
 def _declared_size(doc: pymupdf.Document, xref: int) -> tuple[int, int]:
+    """``/Width`` and ``/Height`` of image ``xref``, following indirect values (``/Width 12 0 R``)."""
+    return _declared(doc, xref, "Width"), _declared(doc, xref, "Height")
+
+
+def _declared(doc: pymupdf.Document, xref: int, key: str) -> int:
     try:
-        return int(doc.xref_get_key(xref, "Width")[1]), int(doc.xref_get_key(xref, "Height")[1])
-    except (ValueError, RuntimeError):
-        return 0, 0
+        kind, value = doc.xref_get_key(xref, key)
+        for _ in range(8):  # a chain of references, bounded: a loop of them is not a number
+            if kind != "xref":
+                break
+            value = doc.xref_object(int(value.split()[0]), compressed=True).strip()
+            kind = "xref" if value.endswith(" R") else "int"
+        return int(float(value))
+    except (ValueError, RuntimeError, IndexError):
+        return 0
 
 
 def _defuse(doc: pymupdf.Document, xref: int) -> None:

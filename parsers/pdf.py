@@ -98,6 +98,10 @@ class PdfParser:
     def _elements(self, doc: pymupdf.Document, source: str) -> Iterator[Element]:
         try:
             state = DocImages.scan(doc, self.options.max_image_pixels)
+            for bomb in state.inline_bombs:
+                warn(source, f"skipped an inline image on page {bomb.page}: image of {bomb.width}x{bomb.height} pixels "
+                             f"is over the {self.options.max_image_pixels:,}-pixel limit (a possible decompression "
+                             "bomb; raise MMRAG_MAX_IMAGE_PIXELS to allow it)")
             failed = emitted = 0
             tail = ""  # the end of the previous page's text: context for this page's first chunk
             for pno in range(doc.page_count):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import glob
 import logging
 import os
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,37 +53,18 @@ def is_url(source: str) -> bool:
     return bool(sep) and head.isalpha() and len(head) > 1 and head.lower() != "file"
 
 
-_SECRET_PARAMS = frozenset({
-    "token", "access_token", "id_token", "refresh_token", "auth", "authorization", "key", "api_key", "apikey",
-    "api-key", "signature", "sig", "password", "passwd", "pwd", "secret", "client_secret", "credential",
-    "credentials", "session", "sessionid", "session_id", "jwt", "code",
-})
-_SECRET_PREFIXES = ("x-amz-", "x-goog-", "x-ms-")
-
-
 def display_source(source: str) -> str:
     """The name under which a source is stored, indexed, cited and shown: a URL without credentials.
 
-    User info (``alice:pw@``) and query parameters that carry secrets (``token``, ``key``, ``signature``,
-    ``X-Amz-*``...) are removed; the URL as given is used only to fetch. Paths are returned unchanged.
+    User info (``alice:pw@``) and query or fragment parameters that carry secrets (``token``, ``access_key``,
+    ``#access_token``, ``X-Amz-*``...) are removed by the one redaction rule, :func:`mmrag.redaction.redact_url`;
+    the URL as given is used only to fetch. Paths are returned unchanged.
     """
     if not is_url(source):
         return source
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+    from mmrag.redaction import redact_url
 
-    try:
-        parts = urlsplit(source)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:  # a malformed port or host: at least drop anything that looks like user info
-        return re.sub(r"//[^/?#@]*@", "//", source)
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{port}" if port is not None else host
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-             if k.lower() not in _SECRET_PARAMS and not k.lower().startswith(_SECRET_PREFIXES)]
-    kept = urlencode(query) if len(query) != len(parse_qsl(parts.query, keep_blank_values=True)) else parts.query
-    return urlunsplit((parts.scheme, netloc, parts.path, kept, parts.fragment))
+    return redact_url(source)
 
 
 def unreadable(source: str) -> ParseError | None:

@@ -291,7 +291,7 @@ def search_images(
         if providers is None:
             from mmrag.providers.factory import build_providers
 
-            providers = build_providers(Settings())
+            providers = build_providers(Settings(), read_only=True)
     if text is not None:
         return search_text(text, providers, collection, k=k, images_only=True, filter=filter, where=where)
     assert image is not None
@@ -310,7 +310,7 @@ def _open(settings: Settings) -> tuple[Collection, Providers]:
     from mmrag.stores.collection import SpaceInfo, open_collection, require_collection
 
     require_collection(settings)
-    providers = build_providers(settings)
+    providers = build_providers(settings, read_only=True)
     embeddings = providers.text_embeddings
     dims = getattr(embeddings, "dimensions", None) or len(embeddings.embed_query("dimension probe"))
     text = SpaceInfo(str(getattr(embeddings, "model_id", type(embeddings).__name__)), int(dims))

@@ -13,6 +13,7 @@ Exit codes (also in docs/development.md):
 4     configuration: a missing extra, missing credentials, a collection built with other models
 5     a model provider failed (Bedrock, a local model)
 6     a vector index or object store failed
+7     no space left on the device: free space and run again (nothing was damaged)
 70    an internal error (a bug: please report it with the output of ``-v``)
 130   interrupted (Ctrl-C)
 141   the output was closed early (``mmrag ask ... | head``): stops quietly, as a killed-by-SIGPIPE tool does
@@ -37,20 +38,33 @@ __all__ = ["EXIT_CODES", "cli", "exit_code_for", "freeze_imports", "gc_paused", 
            "settings_from"]
 
 EXIT_CODES = {
-    "ok": 0, "partial": 1, "usage": 2, "not_found": 3, "config": 4, "provider": 5, "store": 6,
+    "ok": 0, "partial": 1, "usage": 2, "not_found": 3, "config": 4, "provider": 5, "store": 6, "disk_full": 7,
     "internal": 70, "interrupted": 130, "closed_output": 141,
 }
 
 
 def exit_code_for(error: BaseException) -> int:
     """The exit code for an error that reached the command line (see the module docstring)."""
+    from mmrag._disk import as_disk_full
     from mmrag.errors import ConfigError, NotFoundError, ParseError, ProviderError, StoreError
 
+    if as_disk_full(error) is not None:
+        return EXIT_CODES["disk_full"]
     for kind, code in ((NotFoundError, 3), (ConfigError, 4), (ProviderError, 5), (StoreError, 6),
                        (ParseError, 1), (ValueError, 2)):
         if isinstance(error, kind):
             return code
     return EXIT_CODES["internal"]
+
+
+def _home() -> str | None:
+    """MMRAG_HOME, where mmrag writes: the place to look at when a full disk hides behind an error without a path."""
+    try:
+        from mmrag.config import Settings
+
+        return str(Settings().home)
+    except Exception:  # noqa: BLE001 — bad settings were reported already; this is only a hint
+        return None
 
 
 def _one_line(error: BaseException) -> str:
@@ -82,6 +96,9 @@ class _Group(click.Group):
         except Exception as error:  # noqa: BLE001 — the one place errors become messages
             if ctx.meta.get("mmrag.verbose"):
                 raise
+            from mmrag._disk import as_disk_full
+
+            error = as_disk_full(error, _home()) or error  # "free space", whatever layer met the full disk
             code = exit_code_for(error)
             prefix = "internal error" if code == EXIT_CODES["internal"] else "error"
             hint = "; run with -v for the traceback and please report it" if code == EXIT_CODES["internal"] else ""
@@ -180,8 +197,12 @@ def cli(ctx: click.Context, verbose: int) -> None:
     """
     ctx.meta["mmrag.verbose"] = verbose
     if verbose:
+        from mmrag.redaction import RedactingFormatter
+
         logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO,
                             format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+        for handler in logging.getLogger().handlers:  # users send this output with bug reports: no credentials
+            handler.setFormatter(RedactingFormatter("%(levelname)s %(name)s: %(message)s"))
 
 
 def main() -> None:

@@ -23,8 +23,9 @@ Fields:
   multi-hop questions whose evidence sits in several places).
 - ``answer``: a reference answer (a short string or a number) for the normalised exact/contains checks;
   ``answer_aliases``: other accepted forms (``["50,000", "fifty thousand"]``).
-- ``query_image``: a path (relative to the golden file) of an image to search with instead of the text:
-  image→image cases.
+- ``query_image``: a path (relative to the golden file, inside its folder) of an image to search with instead of
+  the text: image→image cases. URLs, and paths that lead out of the golden file's folder (``../``, absolute paths
+  elsewhere), are refused.
 - ``generated``: true for drafts written by ``mmrag eval generate``, to be reviewed by a person.
 - ``split``: ``"dev"`` (for tuning) or ``"test"`` (held out: never looked at while changing code); ``evaluate``
   can run one split and reports are made per split.
@@ -35,6 +36,10 @@ Fields:
 
 :func:`load_golden` never stops at a bad line: it returns the good questions and, for each bad line, a
 :class:`GoldenProblem` with its line number, so one typo does not hide the other results.
+
+Limits: a golden file of at most :data:`MAX_GOLDEN_BYTES` (a larger one is refused before it is read), lines of at
+most :data:`MAX_LINE_CHARS` characters and questions of at most :data:`MAX_QUESTION_CHARS`; text fields must be JSON
+strings (``"question": 42`` is a type error; ``id`` and ``answer`` may be numbers).
 """
 
 from __future__ import annotations
@@ -48,7 +53,15 @@ from typing import Any, Literal
 from mmrag.elements import Element
 from mmrag.errors import NotFoundError
 
-__all__ = ["SPLITS", "Expected", "GoldenProblem", "GoldenQuestion", "GoldenSet", "load_golden", "parse_golden"]
+__all__ = ["MAX_GOLDEN_BYTES", "MAX_LINE_CHARS", "MAX_QUESTION_CHARS", "SPLITS", "Expected", "GoldenProblem",
+           "GoldenQuestion", "GoldenSet", "load_golden", "parse_golden"]
+
+MAX_GOLDEN_BYTES = 8 << 20
+"""The largest golden file read (8 MiB: tens of thousands of questions); a larger one is refused unread."""
+MAX_LINE_CHARS = 64_000
+"""The longest line (one question with its evidence) parsed."""
+MAX_QUESTION_CHARS = 2_000
+"""The longest question: longer ones are not questions a user would ask (and would cost model calls)."""
 
 MatchMode = Literal["any", "all"]
 _KINDS = ("text", "table", "image", "page")
@@ -175,11 +188,14 @@ class GoldenSet:
     path: Path | None = field(default=None, compare=False)
 
 
-def _text(value: Any, name: str, *, required: bool = True) -> str | None:
+def _text(value: Any, name: str, *, required: bool = True, numbers: bool = False) -> str | None:
     if value is None and not required:
         return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(f"{name!r} must be a string" + ("" if required else " (or absent)"))
+    allowed = str | int | float if numbers else str
+    if isinstance(value, bool) or not isinstance(value, allowed):
+        kind = "a string or a number" if numbers else "a string"
+        raise ValueError(f"{name!r} must be {kind}" + ("" if required else " (or absent)")
+                         + f", not {type(value).__name__} {json.dumps(value)[:40]}")
     text = str(value).strip()
     if not text and required:
         raise ValueError(f"{name!r} is empty")
@@ -225,6 +241,8 @@ def _question(data: Any, line: int, base: Path | None) -> GoldenQuestion:
     history = data.get("history", [])
     if not isinstance(history, list) or not all(isinstance(h, str) and h.strip() for h in history):
         raise ValueError("'history' must be a list of the earlier questions (non-empty strings)")
+    if len(history) > 50 or any(len(h) > MAX_QUESTION_CHARS for h in history):
+        raise ValueError(f"'history' holds at most 50 earlier questions of at most {MAX_QUESTION_CHARS:,} characters")
     modality = data.get("modality", "text")
     tags = [modality] if isinstance(modality, str) else modality
     if not isinstance(tags, list) or not tags or not all(isinstance(t, str) and t.strip() for t in tags):
@@ -236,19 +254,18 @@ def _question(data: Any, line: int, base: Path | None) -> GoldenQuestion:
     if not isinstance(aliases, list):
         raise ValueError("'answer_aliases' must be a list of strings")
     image = data.get("query_image")
-    query_image = None
-    if image is not None:
-        query_image = Path(str(_text(image, "query_image")))
-        if base is not None and not query_image.is_absolute():
-            query_image = base / query_image
+    query_image = None if image is None else _query_image(str(_text(image, "query_image")), base)
+    question = str(_text(data.get("question"), "question"))
+    if len(question) > MAX_QUESTION_CHARS:
+        raise ValueError(f"'question' has {len(question):,} characters; the limit is {MAX_QUESTION_CHARS:,}")
     return GoldenQuestion(
-        id=str(_text(data.get("id"), "id")),
-        question=str(_text(data.get("question"), "question")),
+        id=str(_text(data.get("id"), "id", numbers=True)),
+        question=question,
         expected=tuple(_expected(item, n) for n, item in enumerate(expected)),
         modality=tuple(t.strip() for t in tags),
         match=match,
-        answer=_text(data.get("answer"), "answer", required=False),
-        answer_aliases=tuple(str(_text(a, "answer_aliases[]")) for a in aliases),
+        answer=_text(data.get("answer"), "answer", required=False, numbers=True),
+        answer_aliases=tuple(str(_text(a, "answer_aliases[]", numbers=True)) for a in aliases),
         query_image=query_image,
         generated=bool(data.get("generated", False)),
         line=line,
@@ -256,6 +273,23 @@ def _question(data: Any, line: int, base: Path | None) -> GoldenQuestion:
         history=tuple(h.strip() for h in history),
         answerable=answerable,
     )
+
+
+def _query_image(value: str, base: Path | None) -> Path:
+    """The image file ``value`` names, inside the golden file's folder ``base``; URLs and other places refused."""
+    if "://" in value or value.lower().startswith(("data:", "file:")):
+        raise ValueError(f"'query_image' must be a path relative to the golden file, not a URL ({value[:60]!r})")
+    path = Path(value)
+    if base is None:
+        if path.is_absolute() or ".." in path.parts:
+            raise ValueError(f"'query_image' {value!r} leads out of the golden file's folder")
+        return path
+    folder = base.resolve()
+    target = (folder / path).resolve()  # symlinks too: a link inside the folder to /etc/passwd is outside
+    if not target.is_relative_to(folder):
+        raise ValueError(f"'query_image' {value!r} is outside the golden file's folder {str(folder)!r}: copy the "
+                         "image next to the golden file")
+    return base / path
 
 
 def parse_golden(lines: Iterable[str], *, base: Path | None = None) -> GoldenSet:
@@ -270,6 +304,10 @@ def parse_golden(lines: Iterable[str], *, base: Path | None = None) -> GoldenSet
     seen: dict[str, int] = {}
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
+            continue
+        if len(raw) > MAX_LINE_CHARS:
+            problems.append(GoldenProblem(number, f"the line has {len(raw):,} characters; the limit is "
+                                                  f"{MAX_LINE_CHARS:,}"))
             continue
         try:
             question = _question(json.loads(raw), number, base)
@@ -292,11 +330,28 @@ def load_golden(path: str | Path) -> GoldenSet:
 
     Raises:
         NotFoundError: the file does not exist.
+        ValueError: the file is larger than :data:`MAX_GOLDEN_BYTES` (a usage error: exit 2 on the command line).
     """
     path = Path(path)
     if not path.is_file():
         raise NotFoundError(f"golden file {str(path)!r} does not exist: write one (see `mmrag eval --help`) or "
                             "draft one with `mmrag eval generate`")
+    size = path.stat().st_size
+    if size > MAX_GOLDEN_BYTES:
+        raise ValueError(f"golden file {str(path)!r} is {size / (1 << 20):.1f} MiB; the limit is "
+                          f"{MAX_GOLDEN_BYTES >> 20} MiB: split it into several files")
     with path.open(encoding="utf-8") as f:
-        parsed = parse_golden(f, base=path.parent)
+        parsed = parse_golden(_bounded_lines(f), base=path.parent)
     return GoldenSet(parsed.questions, parsed.problems, path)
+
+
+def _bounded_lines(f: Any) -> Iterable[str]:
+    """The file's lines, each read at most one character past :data:`MAX_LINE_CHARS` (the rest is skipped)."""
+    while True:
+        line = f.readline(MAX_LINE_CHARS + 1)
+        if not line:
+            return
+        if len(line) > MAX_LINE_CHARS and not line.endswith("\n"):
+            while (rest := f.readline(MAX_LINE_CHARS)) and not rest.endswith("\n"):
+                pass
+        yield line

@@ -8,7 +8,9 @@ Three pieces, used together by the Bedrock providers:
   (AIMD, as in TCP congestion avoidance). The limit never goes below 1 nor above the configured maximum.
 - :func:`call_with_retry` runs one request through the limiter and retries throttling, 5xx, model-not-ready,
   model timeouts, read timeouts and mid-stream exceptions with exponential backoff and full jitter. The slot is
-  released while sleeping, so other requests go on.
+  released while sleeping, so other requests go on. With ``RetryPolicy.attempt_timeout`` an attempt that takes
+  longer is given up by the caller but not by the connection: it keeps its slot until the service has answered,
+  so a timed-out request still counts against the limit while the service works on it.
 - :func:`bounded_map` / :func:`abounded_map` run a function over many items on a thread pool sized to the
   limiter's maximum, keeping order.
 
@@ -28,11 +30,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
-from mmrag.errors import ConfigError, ProviderError
+from mmrag.errors import AccessDeniedError, ConfigError, ProviderError
+from mmrag.providers._attempt import AttemptTimeout, run_attempt
 
 __all__ = [
     "AdaptiveLimiter",
     "CallStats",
+    "AttemptTimeout",
     "ErrorClass",
     "RetryPolicy",
     "abounded_map",
@@ -165,15 +169,14 @@ def to_mmrag_error(exc: BaseException, model_id: str, *, retryable: bool = False
         return ConfigError("No AWS region configured: set MMRAG_AWS_REGION or AWS_REGION, or run `aws configure`")
     code = error_code(exc)
     if code == "AccessDeniedException":
-        return ProviderError(
+        return AccessDeniedError(
             f"Bedrock denied access to {model_id}: {_error_message(exc)}. Model access is on by default, but IAM "
             "must allow bedrock:InvokeModel / bedrock:InvokeModelWithResponseStream on the inference profile AND "
             "its foundation model in every destination Region (global.: also arn:aws:bedrock:::foundation-model/"
             "<id>), and the first call to a third-party model (Anthropic, Cohere) needs aws-marketplace:Subscribe "
             "and aws-marketplace:ViewSubscriptions (or one call by an administrator); Anthropic models also need the "
             "one-time use-case form. `mmrag models --iam` prints the policy; or choose another model "
-            "(MMRAG_FAST_MODEL, MMRAG_STRONG_MODEL, MMRAG_*_EMBEDDING_MODEL)",
-            is_retryable=False,
+            "(MMRAG_FAST_MODEL, MMRAG_STRONG_MODEL, MMRAG_*_EMBEDDING_MODEL)"
         )
     if code == "ValidationException" and "on-demand throughput" in _error_message(exc):
         return ProviderError(
@@ -198,11 +201,16 @@ class RetryPolicy:
         max_retries: retries after the first attempt (``Settings.max_retries``).
         base_delay: first backoff ceiling in seconds; attempt ``n`` sleeps ``uniform(0, base * 2**n)``.
         max_delay: cap of the backoff ceiling in seconds.
+        attempt_timeout: seconds the caller waits for one attempt before retrying (``Settings.request_timeout``);
+            None waits as long as the client's own read timeout. An attempt given up this way runs on until the
+            service answers (or the connection's read timeout, set longer, ends it) and holds its limiter slot
+            until then.
     """
 
     max_retries: int = 8
     base_delay: float = 0.2
     max_delay: float = 20.0
+    attempt_timeout: float | None = None
 
     def delay(self, attempt: int) -> float:
         """Full-jitter backoff for the 0-based retry ``attempt``."""
@@ -359,7 +367,22 @@ def call_with_retry(
         if stats is not None:
             stats.add(calls=1)
         try:
-            result = fn()
+            if policy.attempt_timeout is None:
+                result = fn()
+            else:
+                result = run_attempt(fn, policy.attempt_timeout, _late_release(limiter, ticket))
+        except AttemptTimeout as exc:
+            # The request is still running on the service: its thread releases the slot when it ends.
+            if attempt >= retries:
+                raise ProviderError(f"{model_id} did not answer within {policy.attempt_timeout:g} s "
+                                    f"(gave up after {attempt + 1} attempts)", is_retryable=True) from exc
+            delay = policy.delay(attempt)
+            logger.debug("%s: %s, retry %d/%d in %.3fs", model_id, exc, attempt + 1, retries, delay)
+            if stats is not None:
+                stats.add(retries=1)
+            attempt += 1
+            time.sleep(delay)
+            continue
         except Exception as exc:
             kind = classify(exc)
             if limiter is not None and is_client_timeout(exc):
@@ -384,6 +407,14 @@ def call_with_retry(
         if limiter is not None:
             limiter.release(ticket, outcome="ok")
         return result
+
+
+def _late_release(limiter: AdaptiveLimiter | None, ticket: int) -> Callable[[], None]:
+    def release() -> None:
+        if limiter is not None:
+            limiter.release(ticket, outcome="error")
+
+    return release
 
 
 def bounded_map(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import array
 import json
+import logging
 import sqlite3
 import sys
 import threading
@@ -38,6 +39,7 @@ __all__ = [
 ]
 
 _BATCH = 500
+logger = logging.getLogger(__name__)
 
 
 def default_model_key(model: object) -> str:
@@ -75,6 +77,20 @@ def _f32(vector: Sequence[float]) -> list[float]:
     return _unpack(_pack(vector))
 
 
+def _open_read_only(path: Path) -> sqlite3.Connection | None:
+    """``path`` opened with ``mode=ro`` (no file is created, nothing is written), or None when it cannot be read."""
+    if not path.is_file():
+        return None
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False,
+                             isolation_level=None)
+        db.execute("SELECT 1 FROM entries LIMIT 1").fetchall()
+    except sqlite3.Error as e:
+        logger.debug("%s: model cache not readable (%s): running without it", path, e)
+        return None
+    return db
+
+
 _SCHEMA = "CREATE TABLE IF NOT EXISTS entries (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
 
 
@@ -82,42 +98,66 @@ class ModelCache:
     """sqlite (WAL) key-value cache of vectors and texts; safe to share between threads.
 
     Args:
-        path: the database file; its folder is created.
+        path: the database file; its folder is created (unless ``read_only``).
+        read_only: for commands that must not write (search, ask): the file is opened read-only, stores are
+            dropped, and a cache that is missing or cannot be read (a full disk, a read-only folder) is simply
+            empty.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
         self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        if read_only:
+            self._db = _open_read_only(self.path)
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = connect_wal(self.path, _SCHEMA)
         except sqlite3.Error as e:
-            raise StoreError(f"{self.path}: cannot open the model cache ({e}); delete the file to start a new "
-                             "cache") from e
+            from mmrag._disk import as_disk_full
+
+            full = as_disk_full(e, self.path)
+            if full is not None:
+                raise full from e
+            raise StoreError(f"{self.path}: cannot open the model cache ({e}); it holds only model outputs, so "
+                             "moving it aside is safe: mmrag then starts a new cache") from e
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
 
     def __len__(self) -> int:
         with self._lock:
+            if self._db is None:
+                return 0
             return int(self._db.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
 
     def _get(self, keys: Sequence[str]) -> dict[str, Any]:
         found: dict[str, Any] = {}
         unique = list(dict.fromkeys(keys))
         with self._lock:
-            for i in range(0, len(unique), _BATCH):
-                part = unique[i : i + _BATCH]
-                marks = ",".join("?" * len(part))
-                found.update(self._db.execute(f"SELECT key, value FROM entries WHERE key IN ({marks})", part))
+            if self._db is None:
+                return found
+            try:
+                for i in range(0, len(unique), _BATCH):
+                    part = unique[i : i + _BATCH]
+                    marks = ",".join("?" * len(part))
+                    found.update(self._db.execute(f"SELECT key, value FROM entries WHERE key IN ({marks})", part))
+            except sqlite3.Error as e:
+                if not self.read_only:
+                    raise
+                logger.debug("%s: model cache not readable (%s): computing instead", self.path, e)
         return found
 
     def _put(self, rows: Iterable[tuple[str, Any]]) -> None:
         rows = list(rows)
-        if not rows:
+        if not rows or self.read_only:
             return
         with self._lock:
+            assert self._db is not None
             self._db.execute("BEGIN")
             try:
                 self._db.executemany("INSERT OR REPLACE INTO entries (key, value) VALUES (?, ?)", rows)

@@ -34,9 +34,10 @@ def _cache_path(settings: Settings) -> Path:
     return Path(settings.home) / "cache" / "models.sqlite"
 
 
-def open_model_cache(settings: Settings) -> ModelCache:
+def open_model_cache(settings: Settings, *, read_only: bool = False) -> ModelCache:
     """The model cache these settings ask for: in the shared PostgreSQL database when the collection's manifest
-    is there (``MMRAG_CACHE_STORE=auto``, or ``postgres``), else the sqlite file under ``MMRAG_HOME``."""
+    is there (``MMRAG_CACHE_STORE=auto``, or ``postgres``), else the sqlite file under ``MMRAG_HOME`` (only read
+    with ``read_only``: search and ask never write, not even there)."""
     from mmrag.providers.cache import ModelCache
 
     shared = settings.pg_dsn is not None and (
@@ -46,7 +47,7 @@ def open_model_cache(settings: Settings) -> ModelCache:
         from mmrag.stores.pg_cache import PgModelCache
 
         return PgModelCache(settings.pg_dsn.get_secret_value())
-    return ModelCache(_cache_path(settings))
+    return ModelCache(_cache_path(settings), read_only=read_only)
 
 
 def _local_roles(settings: Settings) -> list[RoleInfo]:
@@ -193,15 +194,20 @@ class Providers:
     roles: tuple[RoleInfo, ...]
 
 
-def build_providers(settings: Settings) -> Providers:
-    """Build every model client ``settings`` asks for (models themselves load on first use)."""
+def build_providers(settings: Settings, *, read_only: bool = False) -> Providers:
+    """Build every model client ``settings`` asks for (models themselves load on first use).
+
+    Args:
+        settings: which models.
+        read_only: for commands that must not write (search, ask): the model cache is only read.
+    """
     roles = tuple(describe_roles(settings))
     fast: BaseChatModel | None = None
     strong: BaseChatModel | None = None
     cache: ModelCache | None = None
     if settings.cache:
 
-        cache = open_model_cache(settings)
+        cache = open_model_cache(settings, read_only=read_only)
     if settings.profile == "bedrock":
         text, image, captioner, fast, strong = _build_bedrock(settings)
     else:
@@ -249,6 +255,10 @@ def _build_local(settings: Settings, cache: ModelCache | None = None) -> tuple[E
     return text, image, LocalCaptioner(CachedOcrEngine(ocr, cache) if ocr is not None else None)
 
 
+DRAIN_FACTOR = 10.0
+"""How many times ``request_timeout`` the socket of a gated Bedrock call stays open for a late answer."""
+
+
 def _build_bedrock(settings: Settings) -> tuple[Embeddings, ImageEmbedder, Captioner, BaseChatModel, BaseChatModel]:
     from mmrag.providers._concurrency import AdaptiveLimiter, RetryPolicy
     from mmrag.providers.bedrock.claude import BedrockCaptioner, make_chat_model
@@ -256,19 +266,25 @@ def _build_bedrock(settings: Settings) -> tuple[Embeddings, ImageEmbedder, Capti
     from mmrag.providers.bedrock.titan import TitanMultimodalEmbedder, TitanTextEmbeddings
 
     roles = resolve_roles(settings)
-    clients: dict[str, Any] = {}
+    clients: dict[tuple[str, bool], Any] = {}
 
-    def client_for(region: str) -> Any:  # one client per Region: a model not offered here is called elsewhere
-        if region not in clients:
-            clients[region] = make_bedrock_client(settings, region=region)
-        return clients[region]
+    def client_for(region: str, *, gated: bool = True) -> Any:
+        # One client per Region (a model not offered here is called elsewhere) and kind of call.
+        # Gated calls (embeddings, captions) wait request_timeout in call_with_retry, then retry while the late
+        # request's connection stays open, holding its limiter slot, until the service answers: their sockets
+        # wait DRAIN_FACTOR times longer. Streaming chat keeps request_timeout on the socket itself.
+        if (region, gated) not in clients:
+            extra: dict[str, Any] = {"read_timeout": settings.request_timeout * DRAIN_FACTOR} if gated else {}
+            clients[region, gated] = make_bedrock_client(settings, region=region, **extra)
+        return clients[region, gated]
 
     # One limiter for every Bedrock call of this process: max_concurrency bounds them all together, and a
     # throttle seen by one provider slows the others too (they share the account's quota).
-    # A request that timed out on our side keeps running (and counting against the quota) on Bedrock's: its slot
-    # is held for up to request_timeout more seconds rather than handed to a new request at once.
+    # A request that timed out on our side keeps running (and counting against the quota) on Bedrock's: a gated
+    # call keeps its slot until the service has answered (RetryPolicy.attempt_timeout); a stream whose socket timed
+    # out holds its slot for up to request_timeout more seconds rather than handing it to a new request at once.
     limiter = AdaptiveLimiter(settings.max_concurrency, hold_after_timeout=settings.request_timeout)
-    policy = RetryPolicy(max_retries=settings.max_retries)
+    policy = RetryPolicy(max_retries=settings.max_retries, attempt_timeout=settings.request_timeout)
     chat_client = client_for(roles.fast.region)
     image: ImageEmbedder
     if "nova-2-multimodal-embeddings" in roles.image_embedding.model_id:
@@ -289,6 +305,6 @@ def _build_bedrock(settings: Settings) -> tuple[Embeddings, ImageEmbedder, Capti
                             model_id=roles.text_embedding.model_id, limiter=limiter, policy=policy),
         image,
         BedrockCaptioner(settings, client=chat_client, model_id=roles.fast.model_id, limiter=limiter, policy=policy),
-        make_chat_model(settings, "fast", client=chat_client),
-        make_chat_model(settings, "strong", client=client_for(roles.strong.region)),
+        make_chat_model(settings, "fast", client=client_for(roles.fast.region, gated=False)),
+        make_chat_model(settings, "strong", client=client_for(roles.strong.region, gated=False)),
     )

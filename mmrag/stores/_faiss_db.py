@@ -34,6 +34,10 @@ __all__ = ["DB_ERRORS", "RecordDB", "SqlErrors", "WalIndexHeader", "filter_sql",
 
 SCHEMA_VERSION = 1
 _CHUNK = 900  # ids per IN (...) list: well under SQLite's host-parameter limit
+# VACUUM (rewriting the whole file) pays when at least this share of the file and this many bytes are free pages:
+# after a large remove or gc, not after the small churn of a re-ingest.
+VACUUM_MIN_FREE_SHARE = 0.25
+VACUUM_MIN_FREE_BYTES = 1 << 20
 _WAL_HEADER = 48  # bytes of the WAL-index header in the -shm file (https://www.sqlite.org/walformat.html)
 
 _SCHEMA = """
@@ -129,10 +133,12 @@ class RecordDB:
         try:
             # IF NOT EXISTS and INSERT OR IGNORE let two processes open a new folder at once.
             self.conn = connect_wal(path, _SCHEMA, timeout=30.0, synchronous="FULL")  # committed = survives power loss
-            with self.transaction():
-                self.conn.execute("INSERT OR IGNORE INTO state VALUES (1, ?, 0, ?, ?)",
-                                  (dimensions, uuid.uuid4().hex, SCHEMA_VERSION))
-                row = self.conn.execute("SELECT dimensions, uid, schema FROM state").fetchone()
+            row = self.conn.execute("SELECT dimensions, uid, schema FROM state").fetchone()
+            if row is None:  # a new database (an existing one is only read: search and ask never write)
+                with self.transaction():
+                    self.conn.execute("INSERT OR IGNORE INTO state VALUES (1, ?, 0, ?, ?)",
+                                      (dimensions, uuid.uuid4().hex, SCHEMA_VERSION))
+                    row = self.conn.execute("SELECT dimensions, uid, schema FROM state").fetchone()
         except sqlite3.Error as e:
             raise StoreError(f"cannot open the index database {path}: {e}; check the folder is writable") from e
         stored, self.uid, schema = int(row[0]), str(row[1]), int(row[2])
@@ -241,6 +247,21 @@ class RecordDB:
             if removed:
                 conn.execute("UPDATE state SET version = version + 1")
         return removed
+
+    def vacuum_if_worthwhile(self) -> bool:
+        """Give free pages back to the file system when they are many (:data:`VACUUM_MIN_FREE_SHARE`, bytes).
+
+        Row ids are kept (``records.id`` is the INTEGER PRIMARY KEY), so the FAISS cache stays valid. Returns
+        whether it ran.
+        """
+        page_size = int(self.conn.execute("PRAGMA page_size").fetchone()[0])
+        pages = int(self.conn.execute("PRAGMA page_count").fetchone()[0])
+        free = int(self.conn.execute("PRAGMA freelist_count").fetchone()[0])
+        if free * page_size < VACUUM_MIN_FREE_BYTES or free < pages * VACUUM_MIN_FREE_SHARE:
+            return False
+        self.conn.execute("VACUUM")
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the file shrinks once the WAL is checkpointed
+        return True
 
     # --- reads -------------------------------------------------------------------------------------------
 

@@ -134,8 +134,10 @@ class SqliteManifest:
             return StoreError(f"{self.path}: the manifest stayed locked by another mmrag process for "
                               f"{self.timeout:g} s (cannot {what} it): wait for the other ingest to finish and "
                               "run the command again")
-        return StoreError(f"{self.path}: cannot {what} the manifest ({type(e).__name__}: {text}); if the file is "
-                          "damaged, delete the collection and ingest again")
+        if "not a database" in text or "malformed" in text:  # SQLite checked the file: it is damaged
+            return StoreError(f"{self.path}: the manifest is damaged ({text}): delete the collection and ingest again")
+        return StoreError(f"{self.path}: cannot {what} the manifest ({type(e).__name__}: {text}); check free space "
+                          "and the file's permissions, then run the command again")
 
     @property
     def where(self) -> str:

@@ -153,7 +153,8 @@ class FaissIndex:
             if self._cached_version != ann.version:
                 write_cache(self.path / CACHE_NAME, self._db.uid, ann)
                 self._cached_version = ann.version
-            self._db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            if not self._db.vacuum_if_worthwhile():  # after a large remove or gc
+                self._db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         release_free_memory()  # a bulk write leaves freed arenas behind; see mmrag.stores._memory
 
     # --- reads -------------------------------------------------------------------------------------------

@@ -88,3 +88,69 @@ def test_png_bomb_header_is_refused(tmp_path: Path, record: Callable[..., None])
     result = parse_source(str(path))
     assert not result.ok and "pixel" in (result.error or "") and "bomb" in (result.error or "")
     record("PNG 20000x20000 (header only read)", held=1, lost=0)
+
+
+def _zeros(side: int) -> bytes:
+    comp = zlib.compressobj(9)
+    row = b"\0" * side
+    return b"".join(comp.compress(row) for _ in range(side)) + comp.flush()
+
+
+def inline_bomb_pdf(side: int) -> bytes:
+    """A page whose content stream draws a side x side inline image (``BI ... ID ... EI``) of zeros."""
+    import pymupdf
+
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_text((72, 72), "Text on the page with the inline bomb survives.")
+    xref = page.get_contents()[0]
+    inline = (b"\nq 300 0 0 300 72 100 cm BI /W %d /H %d /CS /G /BPC 8 /F /Fl ID " % (side, side) + _zeros(side)
+              + b"\nEI Q\n")
+    doc.update_stream(xref, doc.xref_stream(xref) + inline)
+    data: bytes = doc.tobytes()
+    doc.close()
+    return data
+
+
+def smask_bomb_pdf(side: int) -> bytes:
+    """A small image whose soft mask is side x side, its /Width and /Height given as indirect objects."""
+    import pymupdf
+
+    doc = pymupdf.open()
+    page = doc.new_page()
+    page.insert_text((72, 72), "Text on the page with the mask bomb survives.")
+    pix = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 100, 100), True)
+    pix.clear_with(200)
+    xref = page.insert_image(pymupdf.Rect(72, 100, 500, 500), pixmap=pix)
+    smask = int(doc.xref_get_key(xref, "SMask")[1].split()[0])
+    doc.update_stream(smask, _zeros(side), compress=False)
+    for key in ("Width", "Height"):
+        ref = doc.get_new_xref()
+        doc.update_object(ref, str(side))
+        doc.xref_set_key(smask, key, f"{ref} 0 R")
+    for key, value in (("Filter", "/FlateDecode"), ("DecodeParms", "null"), ("ColorSpace", "/DeviceGray"),
+                       ("BitsPerComponent", "8")):
+        doc.xref_set_key(smask, key, value)
+    data: bytes = doc.tobytes()
+    doc.close()
+    return data
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss in KB is Linux's")
+@pytest.mark.parametrize("make", [inline_bomb_pdf, smask_bomb_pdf], ids=["inline", "smask-indirect-width"])
+def test_inline_and_mask_bombs_are_refused_before_decoding(make: Callable[[int], bytes], tmp_path: Path,
+                                                           record: Callable[..., None]) -> None:
+    side = 16_000  # 256 MB once decoded
+    bomb = tmp_path / "bomb.pdf"
+    bomb.write_bytes(make(side))
+    tiny = tmp_path / "tiny.pdf"
+    tiny.write_bytes(make(64))
+    out = subprocess.run([sys.executable, "-c", _MEASURE, str(bomb), str(tiny)], capture_output=True, text=True,
+                         check=True, timeout=600)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    what = "inline" if make is inline_bomb_pdf else "soft-mask (indirect /Width)"
+    record(f"PDF with a {side}x{side} {what} image (peak +{result['extra_mb']:.0f} MB)",
+           held=int(result["kinds"] == ["text"]), lost=int(result["kinds"] != ["text"]))
+    assert result["error"] is None and result["kinds"] == ["text"], result
+    assert any(f"image of {side}x{side} pixels is over the 89,478,485-pixel limit" in w for w in result["warnings"])
+    assert result["extra_mb"] < 64, f"decoding the bomb cost {result['extra_mb']:.0f} MB"

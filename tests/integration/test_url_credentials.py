@@ -83,3 +83,34 @@ def test_parse_output_shows_no_credentials(url: str) -> None:
     bad = CliRunner().invoke(cli, ["parse", "--allow-private-urls", url.replace("S3cretPw", "wrongpw")])
     assert bad.exit_code == 1 and "HTTP 401" in bad.output
     assert not any(s in bad.output for s in ("wrongpw", "abc123", "zzsig"))
+
+
+# -- issue 23 item 5: the names the old rule missed, fragments, and the -v log ---------------------------------------
+MORE = ("akey777", "atok888", "frag999")
+
+
+def test_access_key_auth_token_and_fragment_tokens_are_never_stored(url: str, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    given = f"{url}&access_key=akey777&auth_token=atok888&lang=en#access_token=frag999&state=ok"
+    report = ingest([given], Settings(home=home, allow_private_urls=True, ocr="off"))
+    assert report.ok, report.to_dict()
+    assert report.sources[0].source.endswith("/report.html?lang=en#state=ok")
+    for path in home.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert not any(s.encode() in data for s in (*SECRETS, *MORE)), f"a credential is stored in {path}"
+
+
+def test_the_verbose_log_shows_no_credentials(url: str, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    given = f"{url}&access_key=akey777&auth_token=atok888#access_token=frag999"
+    env = {**os.environ, "MMRAG_HOME": str(tmp_path / "home"), "MMRAG_OCR": "off"}
+    done = subprocess.run([sys.executable, "-m", "mmrag", "-vv", "parse", "--allow-private-urls", given],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "HTTP Request: GET" in done.stderr  # the request lines are logged, without their secrets
+    leaked = [s for s in (*SECRETS, *MORE) if s in done.stderr + done.stdout]
+    assert not leaked, f"{leaked} in the -vv output"

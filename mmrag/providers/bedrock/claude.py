@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from mmrag.config import Settings
 from mmrag.elements import Element
-from mmrag.errors import ConfigError, MissingDependencyError, ProviderError
+from mmrag.errors import AccessDeniedError, ConfigError, MissingDependencyError, ProviderError
 from mmrag.providers._concurrency import (
     AdaptiveLimiter,
     CallStats,
@@ -321,10 +321,11 @@ class BedrockCaptioner:
         asked = [o for o in outcomes if o.status != "skipped"]
         fatal = [o.error for o in asked if o.status == "fatal" and o.error is not None]
         if asked and len(fatal) == len(asked):
-            raise ProviderError(
+            # Refused access stops an ingest at once (exit 5): every other caption would be refused too.
+            kind = AccessDeniedError if isinstance(fatal[0], AccessDeniedError) else ProviderError
+            raise kind(
                 f"every caption request to {self.model_id} failed ({len(fatal)} of {len(fatal)}): nothing was "
                 f"captioned, so the run stops instead of indexing uncaptioned images. First error: {fatal[0]}",
-                is_retryable=False,
             ) from fatal[0]
         return [o.element for o in outcomes]
 
