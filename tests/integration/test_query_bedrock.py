@@ -145,7 +145,7 @@ def test_fusion_answer_streams_with_images_fenced_context_and_resolved_citations
     lists = {name for hit in answer.hits for name in hit.lists}
     assert {"dense:q1", "bm25:q2", "image:q1"} <= lists
     # "polar plot" names a picture: q1 and its plot sub-question also get image-restricted dense/BM25 cue lists
-    cue_lists = ("dense-image", "bm25-image")
+    cue_lists = ("dense-image", "bm25-image", "names")  # names: the identifiers list (chains.hops)
     assert lists <= {f"{kind}:q{i}" for kind in ("dense", "bm25", "image", *cue_lists) for i in (1, 2, 3)}
     queries = {r.body.get("inputText") for r in emu.requests if r.model_id == settings.image_embedding_model}
     assert {QUESTION, *SUBS} <= queries  # each sub-question embedded into the image space (text only)
