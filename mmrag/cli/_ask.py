@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mmrag.cli._app import cli, freeze_imports, gc_paused, open_in_browser, settings_from
+from mmrag.cli._app import check_output_file, cli, freeze_imports, gc_paused, open_in_browser, settings_from
 
 if TYPE_CHECKING:
     from mmrag.answers import Answer
@@ -109,6 +109,9 @@ def ask(ctx: click.Context, /, question: str, collection: str | None, k: int, su
     fusion = fusion or ("weighted" if weights else "rrf")
     if weights and fusion == "rrf":
         raise click.UsageError("--weights needs --fusion weighted or relative", ctx)
+    if open_browser and not html_path:
+        raise click.UsageError("--open needs --html PATH (the page to open)", ctx)
+    check_output_file(html_path)  # before the answer streams, not after
     with gc_paused():  # imports and opening: most of a cold ask (bench/startup.py)
         from mmrag.answers import Answer
         from mmrag.chains._components import open_components

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from mmrag.cli._app import EXIT_CODES, cli, settings_from
+from mmrag.cli._app import EXIT_CODES, check_output_file, cli, settings_from
 
 
 class _DefaultRun(click.Group):
@@ -67,6 +67,7 @@ def run(ctx: click.Context, /, golden: Path, collection: str | None, variants: s
     if judge and settings.profile == "local":
         raise click.UsageError("--judge needs a chat model and the local profile has none (there is no judge model "
                                "offline): run with MMRAG_PROFILE=bedrock, or drop --judge", ctx)
+    check_output_file(html_path)  # the report is written after every question ran: find a bad path first
     golden_set = load_golden(golden)
     for problem in golden_set.problems:
         click.secho(plain(f"{golden}: {problem}"), fg="yellow", err=True)
