@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -147,6 +148,7 @@ def ingest(
     force: bool = False,
     progress: Progress | None = None,
     batch_size: int = GROUP_ELEMENTS,
+    cancel: Callable[[], bool] | None = None,
 ) -> IngestReport:
     """Ingest sources (paths, folders, globs, URLs) into a collection; never raises for a bad source.
 
@@ -158,6 +160,9 @@ def ingest(
         progress: called as work advances (the CLI draws progress bars with it).
         batch_size: new elements gathered over sources before the model stage runs; larger keeps remote
             models busier, smaller commits sources sooner and holds less in memory.
+        cancel: polled between units of work (sources, model slices, group commits); once it returns True, no
+            new work or commit starts and KeyboardInterrupt is raised. A KeyboardInterrupt (Ctrl-C, a notebook's
+            interrupt) stops the same way. Uncommitted sources are redone by the next run.
 
     Returns:
         The per-source report, model calls (new vs cached) and an estimated Bedrock cost.
@@ -185,6 +190,12 @@ def ingest(
     # is CPU work, the model stage mostly waiting): wall time tends to max(parse, models + write), not the sum.
     # At most one group is in flight, so groups still commit in order and memory stays bounded.
     running: Future[int] | None = None
+    stop = threading.Event()
+
+    def stopped() -> bool:
+        if cancel is not None and cancel():
+            stop.set()
+        return stop.is_set()
 
     def flush(pool: ThreadPoolExecutor) -> None:
         nonlocal running, failures
@@ -192,23 +203,29 @@ def ingest(
             failures += running.result()
             running = None
         if group:
-            running = pool.submit(_run_group, list(group), providers, collection, calls, reports, tick)
+            running = pool.submit(_run_group, list(group), providers, collection, calls, reports, tick, stopped)
             group.clear()
 
     from mmrag.chains.upkeep import collection_lock
 
     with collection_lock(collection, exclusive=False), \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmrag-ingest-group") as pool:
-        for source in expanded:
-            prepared = _prepare(given[source], options, providers, collection, force, reports)
-            tick("sources", 1, None)
-            if prepared is not None:
-                group.append(prepared)
-                if sum(len(p.new) for p in group) >= batch_size or len(group) >= GROUP_SOURCES:
-                    flush(pool)
-        flush(pool)
-        release_orphans(collection)  # objects a crash after a commit left for deletion
-        flush(pool)
+        try:
+            for source in expanded:
+                if stopped():
+                    raise KeyboardInterrupt("ingest cancelled")
+                prepared = _prepare(given[source], options, providers, collection, force, reports)
+                tick("sources", 1, None)
+                if prepared is not None:
+                    group.append(prepared)
+                    if sum(len(p.new) for p in group) >= batch_size or len(group) >= GROUP_SOURCES:
+                        flush(pool)
+            flush(pool)
+            release_orphans(collection)  # objects a crash after a commit left for deletion
+            flush(pool)
+        except BaseException:
+            stop.set()  # the group in flight stops before its next model slice and commits nothing
+            raise
     ordered = tuple(reports[s] for s in expanded)
     cost = sum(_PRICE.get(role, 0.0) * n for role, n in calls.new.items()) if settings.profile == "bedrock" else 0.0
     distinct = collection.manifest.totals(s.source for s in ordered if s.status != "failed")
@@ -291,7 +308,7 @@ def _prepare(
 
 def _run_group(
     group: Sequence[PreparedSource], providers: Providers, collection: Collection, calls: ModelCalls,
-    reports: dict[str, SourceReport], tick: Progress,
+    reports: dict[str, SourceReport], tick: Progress, stopped: Callable[[], bool] = lambda: False,
 ) -> int:
     """Model stage and writes for a group of sources; a failure is retried source by source to isolate it."""
     given, ticked = group, 0
@@ -306,16 +323,18 @@ def _run_group(
         plan = plan_group(given, collection.manifest, collection.objects)
         group = plan.group
         new = [e for p in group for e in p.new] + list(plan.promoted)
-        enriched = enrich(new, providers, calls, advance)
+        enriched = enrich(new, providers, calls, advance, stop=stopped)
         if len(new) > ticked:
             tick("models", len(new) - ticked, None)
+        if stopped():
+            raise KeyboardInterrupt("ingest cancelled")  # before the commit: the next run redoes the group
         write_group(group, enriched, collection)
         tick("write", len(new), None)
     except MmragError as e:
         if len(group) > 1:
             logger.warning("a batch of %d sources failed (%s); retrying them one by one", len(group), e)
             # As given: a picture left to a source that failed is then indexed by the one that holds it too.
-            return sum(_run_group([p], providers, collection, calls, reports, tick) for p in given)
+            return sum(_run_group([p], providers, collection, calls, reports, tick, stopped) for p in given)
         logger.error("%s: %s", group[0].source, e)
         reports[group[0].source] = SourceReport(group[0].source, "failed", error=str(e), warnings=group[0].warnings)
         return 0

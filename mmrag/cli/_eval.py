@@ -73,7 +73,10 @@ def run(ctx: click.Context, /, golden: Path, collection: str | None, variants: s
         click.secho(plain(f"{golden}: {problem}"), fg="yellow", err=True)
     if not golden_set.questions:
         raise click.UsageError(f"{golden} has no usable question", ctx)
-    report = evaluate(golden_set, settings, variants=variants, k=k, concurrency=concurrency, judge=judge)
+    from mmrag.cli._interrupt import interruptible
+
+    with interruptible():  # Ctrl-C stops at once, not after the questions in flight
+        report = evaluate(golden_set, settings, variants=variants, k=k, concurrency=concurrency, judge=judge)
     if html_path is not None:
         from mmrag.eval.html_report import NO_PLOTS, plots_available, render_html
 

@@ -29,11 +29,13 @@ def ingest(ctx: click.Context, /, sources: tuple[str, ...], as_json: bool, force
     """
     from mmrag._cli_render import ingest_progress, print_ingest_report
     from mmrag.chains.ingestion import ingest as run_ingest
+    from mmrag.cli._interrupt import interruptible
 
     settings = settings_from(ctx, **overrides)
     _check_something_exists(sources)
-    with ingest_progress(enabled=not as_json) as progress:
-        report = run_ingest(sources, settings, force=force, progress=progress)
+    # Ctrl-C: "stopping…", no new source or commit starts, exit 130 within seconds (mmrag/cli/_interrupt.py).
+    with interruptible() as interrupt, ingest_progress(enabled=not as_json) as progress:
+        report = run_ingest(sources, settings, force=force, progress=progress, cancel=interrupt.requested)
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
