@@ -84,3 +84,31 @@ def test_a_second_ctrl_c_exits_at_once(tmp_path: Path, data_dir: Path) -> None:
         pytest.fail(f"ingest was still running {HANG_GUARD:.0f} s after two Ctrl-C")
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
+
+
+def test_ctrl_c_stops_eval_promptly(tmp_path: Path, data_dir: Path) -> None:
+    """``mmrag eval`` runs questions on a pool of threads: Ctrl-C must not wait for the questions in flight."""
+    import json
+
+    home = tmp_path / "home"
+    env = {**os.environ, "MMRAG_HOME": str(home), "MMRAG_OCR": "off"}
+    done = subprocess.run([sys.executable, "-m", "mmrag", "ingest", str(data_dir / "pdf" / "tabula-data.pdf"),
+                           "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    questions = [json.loads(line) for line in (data_dir / "golden.jsonl").read_text().splitlines() if line.strip()]
+    golden = tmp_path / "long.jsonl"  # many questions, so the run is surely still going when Ctrl-C comes
+    golden.write_text("".join(json.dumps({**q, "id": f"{q['id']}-{n}"}) + "\n"
+                              for n in range(20) for q in questions if "query_image" not in q))
+    proc = subprocess.Popen([sys.executable, "-m", "mmrag", "eval", str(golden), "--variants", "hybrid,bm25"],
+                            env={**env, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    time.sleep(8)
+    assert proc.poll() is None, "the evaluation finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, stderr = proc.communicate(timeout=HANG_GUARD)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"eval was still running {HANG_GUARD:.0f} s after Ctrl-C")
+    assert proc.returncode == 130, stderr
+    assert "stopping…" in stderr and "Traceback" not in stderr
