@@ -55,7 +55,9 @@ logger = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int | None], None]
 """``progress(stage, advance, total)``: stages ``sources`` (total = number of sources), ``models`` and ``write``
-(advance = elements; total None until known)."""
+(advance = elements; total None until known), and ``planned`` (advance = new elements handed to the model stage;
+their sum is the final total of ``models`` and ``write`` once every source is done; it may be negative for a
+group in which pictures turned out to be shared)."""
 
 SourceStatus = Literal["new", "updated", "unchanged", "failed"]
 GROUP_ELEMENTS = 128  # new elements per model batch: small enough to overlap parsing, big enough to keep 16 busy
@@ -218,6 +220,7 @@ def ingest(
                 tick("sources", 1, None)
                 if prepared is not None:
                     group.append(prepared)
+                    tick("planned", len(prepared.new), None)
                     if sum(len(p.new) for p in group) >= batch_size or len(group) >= GROUP_SOURCES:
                         flush(pool)
             flush(pool)
@@ -323,6 +326,7 @@ def _run_group(
         plan = plan_group(given, collection.manifest, collection.objects)
         group = plan.group
         new = [e for p in group for e in p.new] + list(plan.promoted)
+        tick("planned", len(new) - sum(len(p.new) for p in given), None)  # shared pictures are not redone
         enriched = enrich(new, providers, calls, advance, stop=stopped)
         if len(new) > ticked:
             tick("models", len(new) - ticked, None)

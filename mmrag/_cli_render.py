@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -10,59 +12,148 @@ if TYPE_CHECKING:
     from mmrag.chains.ingestion import IngestReport, Progress
     from mmrag.config import Settings
 
-__all__ = ["ingest_progress", "print_ingest_report"]
+__all__ = ["JobProgress", "ingest_progress", "print_ingest_report"]
 
 _STAGES = {"sources": "parse", "models": "caption + embed", "write": "write"}
 
 
+class JobProgress:
+    """What the ingest bars show, from the library's progress ticks (no rich here, so it is testable).
+
+    The model and write stages learn their total only as sources are parsed (``planned`` ticks): until every
+    source is parsed it is shown as unknown (``?``), never as the count done so far. The ETA covers the whole job:
+    parsing and the model stage run side by side, so it is the later of the two, the model stage's total
+    projected from the sources parsed so far while parsing goes on.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.started = clock()
+        self.sources_total: int | None = None
+        self.done = {"sources": 0, "models": 0, "write": 0}
+        self.planned = 0
+        self.first_model: float | None = None
+        self._lock = threading.Lock()  # ticks come from the model stage's worker threads too
+
+    def update(self, stage: str, advance: int, total: int | None) -> None:
+        with self._lock:
+            self._update(stage, advance, total)
+
+    def _update(self, stage: str, advance: int, total: int | None) -> None:
+        if stage == "sources" and total is not None:
+            self.sources_total = total
+        if stage == "planned":
+            self.planned += advance
+        elif stage in self.done and advance:
+            if stage == "models" and self.first_model is None:
+                self.first_model = self.clock()
+            self.done[stage] += advance
+
+    @property
+    def parsed(self) -> bool:
+        return self.sources_total is not None and self.done["sources"] >= self.sources_total
+
+    def total(self, stage: str) -> int | None:
+        """The stage's total, or None while it is not known yet."""
+        if stage == "sources":
+            return self.sources_total
+        return max(self.planned, self.done[stage]) if self.parsed else None
+
+    def running(self) -> list[str]:
+        """The stages working now, in pipeline order."""
+        out = []
+        if not self.parsed:
+            out.append("sources")
+        if self.done["models"] < self.planned or (not self.parsed and self.planned):
+            out.append("models")
+        if self.done["write"] < self.done["models"] and "models" not in out:  # a group is written once embedded
+            out.append("write")
+        return out
+
+    def eta(self) -> float | None:
+        """Seconds left for the whole job, or None while there is too little to go on."""
+        now = self.clock()
+        parse_left = 0.0
+        if not self.parsed:
+            done, total = self.done["sources"], self.sources_total
+            if not done or not total:
+                return None
+            parse_left = (now - self.started) / done * (total - done)
+        models_left = 0.0
+        planned = self.planned
+        if not self.parsed and self.done["sources"] and self.sources_total:
+            planned = round(self.planned * self.sources_total / self.done["sources"])  # projected
+        remaining = max(planned - self.done["models"], 0)
+        if remaining:
+            if not self.done["models"] or self.first_model is None:
+                return None if self.parsed else parse_left or None
+            rate = self.done["models"] / max(now - self.first_model, 1e-6)
+            models_left = remaining / rate
+        return max(parse_left, models_left)
+
+
 @contextmanager
 def ingest_progress(*, enabled: bool) -> Iterator[Progress]:
-    """A progress callback drawing one bar per stage on stderr (nothing when disabled or not a terminal)."""
+    """A progress callback drawing one bar per stage and a whole-job line with the ETA on stderr (nothing when
+    disabled or not a terminal)."""
     if not enabled:
         yield lambda stage, advance, total: None
         return
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        ProgressColumn,
-        Task,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
     from rich.text import Text
 
-    class _EtaColumn(ProgressColumn):
-        """Time left, from the rate so far, on bars whose total is known in advance (the sources bar)."""
+    job = JobProgress()
+
+    class _Count(ProgressColumn):
+        """done/total, with ``?`` for a total not known yet."""
+
+        def render(self, task: Task) -> Text:
+            stage = task.fields["stage"]
+            if stage == "job":
+                return Text("")
+            total = job.total(stage)
+            return Text(f"{job.done[stage]}/{'?' if total is None else total}", style="progress.download")
+
+    class _State(ProgressColumn):
+        """The whole job's ETA on the first line; "running" on the stages working now, "done" on finished ones."""
 
         max_refresh = 1.0
 
         def render(self, task: Task) -> Text:
-            left = task.time_remaining
-            if not task.fields.get("eta") or task.finished or not task.total or not task.completed or left is None:
-                return Text("")
-            minutes, seconds = divmod(int(left), 60)
-            return Text(f"ETA {minutes}:{seconds:02d}", style="progress.remaining")
+            stage = task.fields["stage"]
+            if stage == "job":
+                left = job.eta()
+                if left is None:
+                    return Text("ETA …", style="progress.remaining")
+                minutes, seconds = divmod(int(left), 60)
+                return Text(f"ETA {minutes}:{seconds:02d}", style="progress.remaining")
+            if stage in job.running():
+                return Text("running", style="bold cyan")
+            total = job.total(stage)
+            if total is not None and job.done[stage] >= total:
+                return Text("done", style="green")
+            return Text("waiting", style="dim")
 
     console = Console(stderr=True)
-    # One source can take minutes (OCR): estimate the pace over a long window, or the ETA swings wildly.
-    with Progress(TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  _EtaColumn(), console=console, transient=False, disable=not console.is_terminal,
-                  speed_estimate_period=600) as bars:
-        tasks = {stage: bars.add_task(label, total=None, eta=stage == "sources") for stage, label in _STAGES.items()}
+    with Progress(TextColumn("{task.description:<16}"), BarColumn(), _Count(), TimeElapsedColumn(), _State(),
+                  console=console, transient=False, disable=not console.is_terminal) as bars:
+        whole = bars.add_task("ingest", total=None, stage="job")
+        tasks = {stage: bars.add_task(label, total=None, stage=stage) for stage, label in _STAGES.items()}
+
+        def redraw() -> None:
+            running = job.running()
+            label = " + ".join(_STAGES[s] for s in running) if running else "finishing"
+            bars.update(whole, description=f"ingest: {label}"[:40])
+            for stage, task in tasks.items():
+                bars.update(task, total=job.total(stage), completed=job.done[stage])
 
         def update(stage: str, advance: int, total: int | None) -> None:
-            task = tasks[stage]
-            if total is not None:
-                bars.update(task, total=total)
-            if advance:
-                bars.advance(task, advance)
-                if stage != "sources":
-                    done = bars.tasks[task].completed
-                    bars.update(task, total=done)
+            job.update(stage, advance, total)
+            redraw()
 
         yield update
+        redraw()
 
 
 def _short(source: str) -> str:
