@@ -219,3 +219,85 @@ def print_ingest_report(report: IngestReport, settings: Settings) -> None:
         out.print("[dim]offline profile: images are described by OCR text only (no vision model); "
                   "set MMRAG_PROFILE=bedrock for Claude captions[/]")
     out.print(f"done in {report.seconds:.1f} s")
+
+
+class AnswerPrinter:
+    """Streams an answer to stdout as it is written, drawing the Markdown tables it quotes as rich tables.
+
+    Text is printed as it arrives; a line that may be a table row (it starts with ``|``) is held until the line
+    after it shows whether a table goes on, so a table is drawn once, whole. Cells are document data: printed as
+    plain text (no markup), control characters replaced.
+    """
+
+    def __init__(self) -> None:
+        from rich.console import Console
+
+        self.console = Console(highlight=False)
+        if not self.console.is_terminal:
+            self.console = Console(highlight=False, width=160)  # piped: no squeezing into 80 columns
+        self.pending = ""  # the current line, when it may be a table row
+        self.table: list[str] = []
+        self.mid_line = False  # part of the current line is printed already: it is text
+
+    def feed(self, piece: str) -> None:
+        text = self.pending + piece
+        self.pending = ""
+        while "\n" in text:
+            line, text = text.split("\n", 1)
+            self._line(line)
+        if not text:
+            return
+        if not self.mid_line and text.lstrip().startswith("|"):
+            self.pending = text  # maybe a table row: wait for the end of the line
+            return
+        self._flush_table()
+        self._echo(text, end="")
+        self.mid_line = True
+
+    def close(self) -> None:
+        """Print what is still held (call once the answer is complete)."""
+        if self.pending:
+            self._line(self.pending)
+            self.pending = ""
+        self._flush_table()
+
+    def _line(self, line: str) -> None:
+        from mmrag._tables import is_table_row
+
+        if not self.mid_line and is_table_row(line):
+            self.table.append(line)
+            return
+        self._flush_table()
+        self._echo(line, end="\n")
+        self.mid_line = False
+
+    def _echo(self, text: str, end: str) -> None:
+        from rich.text import Text
+
+        from mmrag.terminal import plain
+
+        self.console.print(Text(plain(text)), end=end, soft_wrap=True)
+
+    def _flush_table(self) -> None:
+        from rich.table import Table as RichTable
+        from rich.text import Text
+
+        from mmrag._tables import Table, segments
+        from mmrag.terminal import plain
+
+        lines, self.table = self.table, []
+        if not lines:
+            return
+        for part in segments("\n".join(lines)):
+            if isinstance(part, str):
+                self._echo(part.rstrip("\n"), end="\n")
+                continue
+            assert isinstance(part, Table)
+            width = max([len(part.header), *(len(r) for r in part.rows)])
+            table = RichTable(show_header=bool(part.header), show_lines=False)
+            for n in range(width):
+                name = part.header[n] if n < len(part.header) else ""
+                table.add_column(Text(plain(name)), overflow="fold")
+            for row in part.rows:
+                table.add_row(*(Text(plain(c)) for c in row))
+            self.console.print(table)

@@ -129,14 +129,17 @@ def ask(ctx: click.Context, /, question: str, collection: str | None, k: int, su
                            answer_cache=answer_cache)
     answer: Answer | None = None
     chain = build_query_chain(settings, providers=providers, collection=col, options=options)
+    from mmrag._cli_render import AnswerPrinter
     from mmrag.cli._interrupt import interruptible
 
+    printer = AnswerPrinter()  # quoted Markdown tables drawn as tables
     with interruptible():  # Ctrl-C stops at once, not after the retrieval threads finish
         for piece in chain.stream(question):
             if isinstance(piece, Answer):
                 answer = piece
             elif not as_json:
-                click.echo(plain(piece), nl=False)
+                printer.feed(piece)
+    printer.close()
     if answer is None:
         raise click.ClickException("the query chain produced no answer")
     _write_html(answer, html_path, open_browser)

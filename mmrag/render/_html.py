@@ -13,8 +13,9 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
+from mmrag._tables import segments
 from mmrag.answers import Answer, Citation, Hit, breadcrumb, caption_of, source_link
-from mmrag.elements import TABLE_RULE, Element
+from mmrag.elements import Element
 from mmrag.render._media import (
     EVIDENCE_PX,
     THUMB_PX,
@@ -155,28 +156,17 @@ def gallery_page(hits: Sequence[Hit], loader: Loader, *, query: str = "", collec
     return _page(title, head + hit_cards(hits, loader))
 
 
-_BLOCKS = re.compile(r"(\n[ \t]*\n)")
-_TABLE_ROW = re.compile(r"[ \t]*\|.*\|[ \t]*")
-
-
 def _answer_text(text: str, known: set[int]) -> str:
-    """The answer text as HTML: a quoted Markdown table (an extractive answer quotes table rows so) as a table,
-    everything else escaped, with each ``[n]`` linking to its evidence below."""
+    """The answer text as HTML: each quoted Markdown table (an extractive answer quotes table rows so, between its
+    sentences and markers) as a table, everything else escaped, with each ``[n]`` linking to its evidence below."""
     out = []
-    for block in _BLOCKS.split(text):
-        lines = [line for line in block.split("\n") if line.strip()]
-        rows = [line for line in lines if _TABLE_ROW.fullmatch(line)]
-        rest = [line for line in lines if not _TABLE_ROW.fullmatch(line)]
-        if len(rows) < 2 or any(not _MARKERS.fullmatch(line.strip()) for line in rest):
-            out.append(_marked(block, known))
+    for part in segments(text):
+        if isinstance(part, str):
+            out.append(_marked(part, known))
             continue
-        cells = [[esc(c.strip()) for c in row.strip().strip("|").split("|")] for row in rows
-                 if not TABLE_RULE.fullmatch(row)]
-        head = "<tr>" + "".join(f"<th>{c}</th>" for c in cells[0]) + "</tr>" if len(rows) > len(cells) else ""
-        body = cells[1:] if head else cells
-        lines_html = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in body)
-        out.append(f'<table class="data quoted">{head}{lines_html}</table>'
-                   + "".join(_marked(line.strip(), known) for line in rest))
+        head = "<tr>" + "".join(f"<th>{_marked(c, known)}</th>" for c in part.header) + "</tr>" if part.header else ""
+        body = "".join("<tr>" + "".join(f"<td>{_marked(c, known)}</td>" for c in row) + "</tr>" for row in part.rows)
+        out.append(f'<table class="data quoted"><thead>{head}</thead><tbody>{body}</tbody></table>')
     return "".join(out)
 
 
