@@ -28,6 +28,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     if not str(item.fspath).endswith(".ipynb"):
         return (yield)
     scratch = Path(tempfile.mkdtemp(prefix="nb-tmp-"))
+    scratch.chmod(0o1777)  # like /tmp: notebook 05's PostgreSQL runs as another user when the tests run as root
     before = os.environ.get("TMPDIR")
     os.environ["TMPDIR"] = str(scratch)  # the kernel nbmake starts inherits it
     try:
