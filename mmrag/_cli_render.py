@@ -205,6 +205,10 @@ def print_ingest_report(report: IngestReport, settings: Settings) -> None:
             err.print(f"[yellow]  ! {markup(s.source)}: {markup(w)}[/]")
     calls = report.model_calls
     kinds = ", ".join(f"{n} {k}" for k, n in report.elements.items()) or "no elements"
+    placed = {k: sum(s.elements.get(k, 0) for s in report.sources if s.status != "failed") for k in report.elements}
+    shared = [f"{counted(n, k)} in the table" for k, n in placed.items() if n != report.elements[k]]
+    if shared:  # the table counts places: a picture in a page and in a folder is in two rows, indexed once
+        kinds += f" ({', '.join(shared)}: a picture found in several sources is indexed once)"
     failed = sum(s.status == "failed" for s in report.sources)
     left = f"; {counted(report.pending, 'element')} left pending" if report.pending else ""
     out.print(f"{counted(len(report.sources), 'source')} ({failed} failed); {kinds}{left}")
