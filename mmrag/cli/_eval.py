@@ -109,7 +109,11 @@ def _print_human(report: Any, *, markdown: bool) -> None:
         click.echo(plain(report.to_markdown()))
         return
     k = report.k
-    header = f"{'variant':<15} {'modality':<12} {'n':>3} {'recall@' + str(k):>9} {'MRR':>6} {'nDCG@' + str(k):>7} " \
+    rows = report.summary()
+    # As wide as the longest name: a modality tag (image-to-image) or variant is never cut.
+    wv = max([15, *(len(plain(r["variant"])) for r in rows)])
+    wm = max([12, *(len(plain(r["modality"])) for r in rows)])
+    header = f"{'variant':<{wv}} {'modality':<{wm}} {'n':>3} {'recall@' + str(k):>9} {'MRR':>6} {'nDCG@' + str(k):>7} " \
              f"{'answer':>7} {'cite-p':>7} {'p50 ms':>7} {'p95 ms':>7} {'calls':>6}"
     judged = report.judge_label is not None
     click.echo(header + (f" {'judge':>6}" if judged else ""))
@@ -117,8 +121,8 @@ def _print_human(report: Any, *, markdown: bool) -> None:
     def f(value: float | None, width: int, scale: float = 1.0, digits: int = 2) -> str:
         return f"{'–':>{width}}" if value is None else f"{value * scale:>{width}.{digits}f}"
 
-    for row in report.summary():
-        click.echo(f"{plain(row['variant'])[:15]:<15} {plain(row['modality'])[:12]:<12} {row['n']:>3} "
+    for row in rows:
+        click.echo(f"{plain(row['variant']):<{wv}} {plain(row['modality']):<{wm}} {row['n']:>3} "
                    f"{f(row['recall'], 9)} {f(row['mrr'], 6)} {f(row['ndcg'], 7)} {f(row['answer_contains'], 7)} "
                    f"{f(row['citation_precision'], 7)} {f(row['latency_p50_s'], 7, 1000, 0)} "
                    f"{f(row['latency_p95_s'], 7, 1000, 0)} {row['model_calls']:>6}"
