@@ -113,8 +113,8 @@ def _print_human(report: Any, *, markdown: bool) -> None:
     # As wide as the longest name: a modality tag (image-to-image) or variant is never cut.
     wv = max([15, *(len(plain(r["variant"])) for r in rows)])
     wm = max([12, *(len(plain(r["modality"])) for r in rows)])
-    header = f"{'variant':<{wv}} {'modality':<{wm}} {'n':>3} {'recall@' + str(k):>9} {'MRR':>6} {'nDCG@' + str(k):>7} " \
-             f"{'answer':>7} {'cite-p':>7} {'p50 ms':>7} {'p95 ms':>7} {'calls':>6}"
+    header = f"{'variant':<{wv}} {'modality':<{wm}} {'n':>3} {'recall@' + str(k):>9} {'MRR':>6} " \
+             f"{'nDCG@' + str(k):>7} {'answer':>7} {'cite-p':>7} {'p50 ms':>7} {'p95 ms':>7} {'calls':>6}"
     judged = report.judge_label is not None
     click.echo(header + (f" {'judge':>6}" if judged else ""))
 
