@@ -147,7 +147,8 @@ def search(ctx: click.Context, /, query: str | None, image_ref: str | None, imag
         from mmrag.render import gallery_html, write_html
 
         label = query if query is not None else f"similar to {image_ref}"
-        uri = write_html(html_path, gallery_html(hits, objects=col.objects, query=label, collection=col.name))
+        uri = write_html(html_path, gallery_html(hits, objects=col.objects, query=label, collection=col.name,
+                                                 query_image=blob.data if image_ref is not None else None))
         from mmrag.terminal import plain
 
         click.secho(f"gallery: {plain(uri)} ({len(hits)} results)", err=True, dim=True)

@@ -39,6 +39,8 @@ STYLE = """
 .mmrag h1{font-size:1.4em;margin:.2em 0}.mmrag .meta{color:#666;font-size:.85em}
 .mmrag .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(240px,1fr));gap:14px;margin-top:12px}
 .mmrag .hit{margin:0;border:1px solid #ddd;border-radius:8px;overflow:hidden;background:#fff}
+.mmrag .query{margin:8px 0;display:inline-block;border:2px solid #3a6ff7;border-radius:8px;overflow:hidden}
+.mmrag .query figcaption{padding:4px 8px;font-size:.85em}
 .mmrag .thumb{display:flex;align-items:center;justify-content:center;height:200px;background:#f4f4f6}
 .mmrag .thumb img{max-width:100%;max-height:200px;object-fit:contain}
 .mmrag .thumb .none{color:#888;font-size:.85em;padding:1em;text-align:center;white-space:pre-wrap}
@@ -106,6 +108,16 @@ def _validity(uri: str | None) -> str:
     return f' <span class="valid">({esc(note)})</span>' if note else ""
 
 
+def _found_by(hit: Hit) -> str:
+    """Which ranked lists found the hit ("found by dense + keywords, 3 lists"), in words a person can use; the raw
+    score (an RRF score such as 0.03 means nothing on its own) is left to the tooltip."""
+    words = {"dense": "meaning", "bm25": "keywords", "image": "image"}
+    kinds = list(dict.fromkeys(name.split(":", 1)[0] for name in hit.lists))
+    said = " + ".join(words.get(k, k) for k in kinds) or "retrieval"
+    count = f", {len(hit.lists)} lists" if len(hit.lists) > len(kinds) else ""
+    return f'<span class="score" title="score {hit.score:.4f}">found by {esc(said)}{count}</span>'
+
+
 def _card(rank: int, hit: Hit, loader: Loader) -> str:
     e = hit.element
     picture = None
@@ -116,10 +128,9 @@ def _card(rank: int, hit: Hit, loader: Loader) -> str:
         picture = page_region(e, max_px=THUMB_PX)
     caption = caption_of(e) if e.kind != "text" else _passage(e)
     missing = _short(_passage(e), 300) if e.kind in ("text", "table") else "(no picture)"
-    score = f"{hit.score:.4f}"
     return (
         f'<figure class="hit" id="hit-{rank}"><div class="thumb">{_img(picture, _short(caption, 120), missing)}</div>'
-        f'<figcaption><div><b>#{rank}</b> <span class="score">score {score}</span> '
+        f'<figcaption><div><b>#{rank}</b> {_found_by(hit)} '
         f'<span class="kind">{esc(e.kind)}</span></div>'
         f'<div class="where">{_link(source_link(e), breadcrumb(e))}</div>'
         f'<div class="caption">{esc(_short(caption, 280))}</div>{_also(hit)}'
@@ -148,11 +159,17 @@ def _stamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def gallery_page(hits: Sequence[Hit], loader: Loader, *, query: str = "", collection: str = "") -> str:
-    """A self-contained search results page: thumbnails as data URIs, captions, places, scores and links."""
+def gallery_page(hits: Sequence[Hit], loader: Loader, *, query: str = "", collection: str = "",
+                 query_image: bytes | None = None) -> str:
+    """A self-contained search results page: the query (its picture for an image search), then thumbnails as data
+    URIs, captions, places, which lists found each hit, and links."""
     title = f"mmrag search: {query}" if query else "mmrag search"
     where = f" in collection {esc(collection)}" if collection else ""
     head = (f"<h1>{esc(title)}</h1><p class=\"meta\">{len(hits)} results{where}, {_stamp()}</p>")
+    if query_image is not None:
+        shown = _img(thumbnail(query_image, THUMB_PX), "the query picture", "(the query picture could not be read)")
+        head += (f'<figure class="query"><div class="thumb">{shown}</div>'
+                 "<figcaption>the query picture</figcaption></figure>")
     return _page(title, head + hit_cards(hits, loader))
 
 
