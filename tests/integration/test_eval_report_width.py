@@ -23,8 +23,9 @@ _PROBE = """<script>
 window.addEventListener('load', function () {
   var table = document.getElementById('summary');
   var out = document.createElement('pre'); out.id = 'probe';
+  var box = table.parentElement.getBoundingClientRect();
   out.textContent = JSON.stringify({page: document.documentElement.scrollWidth, window: window.innerWidth,
-                                    right: table.parentElement.getBoundingClientRect().right, table: table.scrollWidth});
+                                    right: box.right, table: table.scrollWidth});
   document.documentElement.appendChild(out);
 });
 </script>"""
