@@ -1,4 +1,4 @@
-"""Offline quality on the bundled golden set, and the README table regenerated from it.
+"""Offline quality on the bundled golden set, and the docs' table regenerated from it.
 
     python bench/eval_readme.py [--home DIR] [--ingest] [--variants dense,bm25,hybrid,no-cues,decompose+rrf] [-k 5]
                                 [--write] [--html report.html]
@@ -6,9 +6,10 @@
 Runs ``mmrag.eval.evaluate`` with the offline profile on ``tests/data/golden.jsonl`` over the collection
 ``default`` under ``--home`` (default: MMRAG_HOME or ./.mmrag). ``--ingest`` first ingests ``tests/data`` there
 (2-5 minutes of CPU; reused when unchanged). Prints the per-modality table; ``--write`` replaces the table
-between ``<!-- eval-table:start -->`` and ``<!-- eval-table:end -->`` in README.md, so the README's figures
-are never typed by hand. The last line is one JSON object: recall@k of ``decompose+rrf`` overall (goal 0.9),
-with the other variants' overall recall@k and the answer-contains rate as the baseline.
+between ``<!-- eval-table:start -->`` and ``<!-- eval-table:end -->`` in docs/evaluation.md (the docs site's
+"Evaluating" page; the README links there), so the published figures are never typed by hand. The last line is
+one JSON object: recall@k of ``decompose+rrf`` overall (goal 0.9), with the other variants' overall recall@k and
+the answer-contains rate as the baseline.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- eval-table:start -->", "<!-- eval-table:end -->"
+TABLE_PAGE = ROOT / "docs" / "evaluation.md"
 ROWS = ("all", "text", "table", "multi-hop", "image", "chart", "scanned", "image-to-image")
 
 
@@ -31,7 +33,7 @@ def main() -> None:
     parser.add_argument("--ingest", action="store_true", help="ingest tests/data into the collection first")
     parser.add_argument("--variants", default="dense,bm25,hybrid,no-cues,decompose+rrf")
     parser.add_argument("-k", type=int, default=5)
-    parser.add_argument("--write", action="store_true", help="rewrite the README table")
+    parser.add_argument("--write", action="store_true", help="rewrite the table in docs/evaluation.md")
     parser.add_argument("--html", type=Path, help="also write the HTML report here")
     args = parser.parse_args()
 
@@ -53,14 +55,14 @@ def main() -> None:
     if args.html:
         args.html.write_text(render_html(result), encoding="utf-8")
     if args.write:
-        readme = ROOT / "README.md"
-        text = readme.read_text(encoding="utf-8")
+        page = TABLE_PAGE
+        text = page.read_text(encoding="utf-8")
         if START not in text or END not in text:
-            raise SystemExit(f"README.md has no {START} ... {END} markers")
+            raise SystemExit(f"{page.relative_to(ROOT)} has no {START} ... {END} markers")
         block = f"{START}\n{table}\n{END}"
-        readme.write_text(re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: block, text, flags=re.S),
+        page.write_text(re.sub(re.escape(START) + r".*?" + re.escape(END), lambda _: block, text, flags=re.S),
                           encoding="utf-8")
-        print("README.md updated", file=sys.stderr)
+        print(f"{page.relative_to(ROOT)} updated", file=sys.stderr)
     overall = {row["variant"]: row for row in result.summary() if row["modality"] == "all"}
     main_variant = "decompose+rrf" if "decompose+rrf" in overall else next(iter(overall))
     print(json.dumps({

@@ -20,6 +20,8 @@ _EXPORTS = {
     "SourceReport": "mmrag.chains.ingestion",
     "aingest": "mmrag.chains.ingestion",
     "ingest": "mmrag.chains.ingestion",
+    "ingest_documents": "mmrag.chains.documents",
+    "MmragVectorStore": "mmrag.chains.vectorstore",
     "open_components": "mmrag.chains._components",
     "remove_sources": "mmrag.chains.upkeep",
     "collect_garbage": "mmrag.chains.upkeep",

@@ -36,4 +36,4 @@ def open_components(settings: Settings, *, create: bool = True) -> tuple[Provide
     text = SpaceInfo(str(getattr(providers.text_embeddings, "model_id", type(providers.text_embeddings).__name__)),
                      int(text_dims))
     image = SpaceInfo(providers.image_embedder.model_id, providers.image_embedder.dimensions)
-    return providers, open_collection(settings, text=text, image=image)
+    return providers, open_collection(settings, text=text, image=image, create=create)

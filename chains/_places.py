@@ -32,7 +32,7 @@ from mmrag.stores.manifest import Place
 if TYPE_CHECKING:
     from mmrag.chains._write import PreparedSource
     from mmrag.stores.collection import ObjectStore
-    from mmrag.stores.manifest import Manifest
+    from mmrag.stores.manifest import ManifestStore
 
 __all__ = ["SharedPlan", "collect", "element_at", "load_places", "place_of", "plan_group", "plan_removal", "primary",
            "rank"]
@@ -96,7 +96,7 @@ class SharedPlan:
     promoted: tuple[Element, ...]
 
 
-def plan_group(group: Sequence[PreparedSource], manifest: Manifest, objects: ObjectStore) -> SharedPlan:
+def plan_group(group: Sequence[PreparedSource], manifest: ManifestStore, objects: ObjectStore) -> SharedPlan:
     """Decide, for every shared element a group adds or drops, which place is indexed (module docstring).
 
     Reads the manifest as the earlier groups left it (groups write one after another).
@@ -143,7 +143,7 @@ def _at_winner(element: Element, winner: Place | None) -> Element:
     return element_at(winner, element.data)
 
 
-def plan_removal(sources: Iterable[str], manifest: Manifest, ids: Iterable[str]) -> tuple[list[str], list[Place]]:
+def plan_removal(sources: Iterable[str], manifest: ManifestStore, ids: Iterable[str]) -> tuple[list[str], list[Place]]:
     """For removing ``sources``: the ids to delete from the index, and the places to re-index from.
 
     An id another source still holds is kept; when its primary place was in a removed source, the best remaining

@@ -32,7 +32,8 @@ from mmrag.stores.objects import object_key
 if TYPE_CHECKING:
     from mmrag.stores.collection import Collection, ObjectStore
 
-__all__ = ["PreparedSource", "caption_failed", "crash_point", "index_enriched", "write_group"]
+__all__ = ["PreparedSource", "caption_failed", "crash_point", "index_enriched", "index_records", "store_objects",
+           "write_group"]
 
 _OBJECT_WRITERS = 8
 
@@ -89,42 +90,61 @@ def _store_object(element: Element, objects: ObjectStore) -> Element:
 
 
 def write_group(group: Sequence[PreparedSource], enriched: Enriched, collection: Collection) -> None:
-    """Write a group's new elements and commit its sources (see the module docstring for the order)."""
+    """Write a group's new elements and commit its sources (see the module docstring for the order).
+
+    The index writes and the commits run in the manifest's ``atomic`` block: with PostgreSQL (pgvector and
+    its manifest on one connection) they are one transaction, so a crash anywhere in it leaves nothing of it;
+    with FAISS and sqlite they land in the order written, which keeps a crash consistent just the same.
+    """
     manifest = collection.manifest
     keys = {e.id: planned_key(e) for e in enriched.elements}
     for p in group:
         manifest.claim(p.source, [(e.id, keys.get(e.id)) for e in p.new])
-    stored = index_enriched(enriched, collection)
-    crash_point("index")
-    stale = sorted({i for p in group for i in p.stale})
-    if stale:
-        collection.text.delete(stale)
-        collection.image.delete(stale)
-        collection.text.persist()
-        collection.image.persist()
-    crash_point("delete")
-    stored_keys = {e.id: e.object_key for e in stored}
-    # An image or table whose caption failed is committed (searchable by its context text) and claimed again:
-    # the source is then not "unchanged" next run, and only those elements go to the captioner again.
-    failed = caption_failed(enriched)
-    for n, p in enumerate(group):
-        if n:
-            crash_point("commit")
-        key_of = {e.id: stored_keys.get(e.id) or planned_key(e) for e in p.elements}
-        manifest.commit(p.source, p.fingerprint, [(e.id, e.kind, key_of[e.id]) for e in p.elements],
-                        [replace(pl, object_key=key_of.get(pl.id) or pl.object_key) for pl in p.places])
-        retry = [(e.id, stored_keys.get(e.id)) for e in p.new if e.id in failed]
-        if retry:
-            manifest.claim(p.source, retry)
+    stored = store_objects(enriched, collection)
+    with manifest.atomic():
+        index_records(stored, enriched, collection)
+        crash_point("index")
+        stale = sorted({i for p in group for i in p.stale})
+        if stale:
+            collection.text.delete(stale)
+            collection.image.delete(stale)
+            collection.text.persist()
+            collection.image.persist()
+        crash_point("delete")
+        stored_keys = {e.id: e.object_key for e in stored}
+        # An image or table whose caption failed is committed (searchable by its context text) and claimed
+        # again: the source is then not "unchanged" next run, and only those elements go to the captioner again.
+        failed = caption_failed(enriched)
+        for n, p in enumerate(group):
+            if n:
+                crash_point("commit")
+            key_of = {e.id: stored_keys.get(e.id) or planned_key(e) for e in p.elements}
+            manifest.commit(p.source, p.fingerprint, [(e.id, e.kind, key_of[e.id]) for e in p.elements],
+                            [replace(pl, object_key=key_of.get(pl.id) or pl.object_key) for pl in p.places])
+            retry = [(e.id, stored_keys.get(e.id)) for e in p.new if e.id in failed]
+            if retry:
+                manifest.claim(p.source, retry)
     release_orphans(collection)
 
 
 def index_enriched(enriched: Enriched, collection: Collection) -> list[Element]:
     """Store the objects of enriched elements, upsert their records in both spaces and persist; the elements
     as stored (bytes replaced by object keys)."""
+    stored = store_objects(enriched, collection)
+    index_records(stored, enriched, collection)
+    return stored
+
+
+def store_objects(enriched: Enriched, collection: Collection) -> list[Element]:
+    """Put the enriched elements' bytes (and tables' CSV) in the object store; the elements as stored."""
     with ThreadPoolExecutor(max_workers=_OBJECT_WRITERS, thread_name_prefix="mmrag-objects") as pool:
         stored = list(pool.map(lambda e: _store_object(e, collection.objects), enriched.elements))
     crash_point("objects")
+    return stored
+
+
+def index_records(stored: Sequence[Element], enriched: Enriched, collection: Collection) -> None:
+    """Upsert the stored elements' records in both spaces and persist."""
     text_records: list[IndexRecord] = []
     image_records: list[IndexRecord] = []
     for element in stored:
@@ -149,7 +169,6 @@ def index_enriched(enriched: Enriched, collection: Collection) -> list[Element]:
         collection.image.add(image_records)
     collection.text.persist()
     collection.image.persist()
-    return stored
 
 
 def release_orphans(collection: Collection) -> list[str]:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from mmrag.chains._components import open_components
-from mmrag.chains._enrich import INDEXED_TEXT_VERSION, ModelCalls, enrich
+from mmrag.chains._enrich import INDEXED_TEXT_VERSION, Enriched, ModelCalls, enrich
 from mmrag.chains._places import collect, plan_group
 from mmrag.chains._split import fit_tables
 from mmrag.chains._write import PreparedSource, caption_failed, release_orphans, write_group
@@ -41,6 +41,7 @@ from mmrag.elements import Element, content_hash
 from mmrag.errors import MmragError, ParseError
 from mmrag.parsers import ParseOptions
 from mmrag.parsers._report import collect_warnings
+from mmrag.parsers.s3_sources import s3_fingerprint
 from mmrag.parsers.sources import display_source, expand_sources, is_url, load_blob, parse_blob
 
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ __all__ = ["IngestReport", "Progress", "SourceReport", "aingest", "ingest"]
 
 logger = logging.getLogger(__name__)
 
+Writer = Callable[["Sequence[PreparedSource]", "Enriched", "Collection"], None]
+"""Writes a group of sources whose models ran: :func:`~mmrag.chains._write.write_group` unless replaced."""
 Progress = Callable[[str, int, int | None], None]
 """``progress(stage, advance, total)``: stages ``sources`` (total = number of sources), ``models`` and ``write``
 (advance = elements; total None until known), and ``planned`` (advance = new elements handed to the model stage;
@@ -150,6 +153,12 @@ def ingest(
     force: bool = False,
     progress: Progress | None = None,
     batch_size: int = GROUP_ELEMENTS,
+    executor: str | None = None,
+    ray_address: str | None = None,
+    writer: Writer | None = None,
+    owner: str | None = None,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
     cancel: Callable[[], bool] | None = None,
 ) -> IngestReport:
     """Ingest sources (paths, folders, globs, URLs) into a collection; never raises for a bad source.
@@ -157,11 +166,20 @@ def ingest(
     Args:
         sources: what to ingest; folders and globs expand to their supported files.
         settings: defaults to ``Settings()`` (environment and ``.env``).
-        providers, collection: use these instead of building them from ``settings`` (tests, notebooks).
+        providers: use these model clients instead of building them from ``settings`` (tests, notebooks).
+        collection: use this open collection instead of opening it from ``settings``.
         force: re-process sources even when unchanged.
         progress: called as work advances (the CLI draws progress bars with it).
         batch_size: new elements gathered over sources before the model stage runs; larger keeps remote
             models busier, smaller commits sources sooner and holds less in memory.
+        executor: ``local`` (threads in this process, the default) or ``ray`` (a Ray cluster: see
+            :mod:`mmrag.chains.ray_executor`); default ``MMRAG_EXECUTOR``.
+        ray_address: the Ray cluster to use (default ``RAY_ADDRESS``, else a local cluster started for the run).
+        writer: what writes a group once its models ran (default :func:`~mmrag.chains._write.write_group`); the
+            Ray executor's workers on FAISS hand their groups to the driver with it.
+        include, exclude: globs that filter what folders and ``s3://`` prefixes expand to.
+        owner: the name this run's leases are held under (default: host, process and a random part); a Ray task
+            retried after its worker died uses the same one, so it takes its own leases back at once.
         cancel: polled between units of work (sources, model slices, group commits); once it returns True, no
             new work or commit starts and KeyboardInterrupt is raised. A KeyboardInterrupt (Ctrl-C, a notebook's
             interrupt) stops the same way. Uncommitted sources are redone by the next run.
@@ -172,6 +190,11 @@ def ingest(
     from mmrag.config import Settings
 
     settings = settings or Settings()
+    if (executor or settings.executor) == "ray":
+        from mmrag.chains.ray_executor import ingest_on_ray
+
+        return ingest_on_ray(sources, settings, address=ray_address, force=force, progress=progress,
+                             batch_size=batch_size, include=include, exclude=exclude)
     if providers is None or collection is None:
         built_providers, built_collection = open_components(settings)
         providers, collection = providers or built_providers, collection or built_collection
@@ -182,7 +205,7 @@ def ingest(
     failures = 0
     # Stored, indexed and shown without credentials; the URL as given is only used to fetch.
     given: dict[str, str] = {}
-    for s in expand_sources(sources):
+    for s in expand_sources(sources, include=include, exclude=exclude, s3_endpoint_url=settings.s3_endpoint_url):
         given.setdefault(display_source(_normalise(s)), _normalise(s))
     expanded = list(given)
     tick = progress or (lambda stage, n, total: None)
@@ -205,24 +228,48 @@ def ingest(
             failures += running.result()
             running = None
         if group:
-            running = pool.submit(_run_group, list(group), providers, collection, calls, reports, tick, stopped)
+            running = pool.submit(_run_group, list(group), providers, collection, calls, reports, tick,
+                                  writer or write_group, stopped)
             group.clear()
 
+    from mmrag.chains._leases import Heartbeat, lease_owner, wait_for_lease
     from mmrag.chains.upkeep import collection_lock
 
-    with collection_lock(collection, exclusive=False), \
+    manifest, owner = collection.manifest, owner or lease_owner()
+
+    def take(source: str, prepared: PreparedSource | None, pool: ThreadPoolExecutor) -> None:
+        tick("sources", 1, None)
+        if prepared is None:  # unchanged or failed: let another machine have it at once
+            manifest.unlease(owner, [source])
+            return
+        group.append(prepared)
+        tick("planned", len(prepared.new), None)
+        if sum(len(p.new) for p in group) >= batch_size or len(group) >= GROUP_SOURCES:
+            flush(pool)
+
+    deferred: list[str] = []
+    with collection_lock(collection, exclusive=False), Heartbeat(manifest, owner), \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmrag-ingest-group") as pool:
         try:
             for source in expanded:
                 if stopped():
                     raise KeyboardInterrupt("ingest cancelled")
-                prepared = _prepare(given[source], options, providers, collection, force, reports)
-                tick("sources", 1, None)
-                if prepared is not None:
-                    group.append(prepared)
-                    tick("planned", len(prepared.new), None)
-                    if sum(len(p.new) for p in group) >= batch_size or len(group) >= GROUP_SOURCES:
-                        flush(pool)
+                if not manifest.acquire(source, owner):
+                    deferred.append(source)  # another ingest is on it: judge it when that one is done
+                    continue
+                take(source, _prepare(given[source], options, providers, collection, force, reports), pool)
+            flush(pool)
+            for source in deferred:
+                if stopped():
+                    raise KeyboardInterrupt("ingest cancelled")
+                try:
+                    wait_for_lease(manifest, source, owner)
+                except MmragError as e:
+                    logger.error("%s: %s", source, e)
+                    reports[source] = SourceReport(source, "failed", error=str(e))
+                    tick("sources", 1, None)
+                    continue
+                take(source, _prepare(given[source], options, providers, collection, force, reports), pool)
             flush(pool)
             release_orphans(collection)  # objects a crash after a commit left for deletion
             flush(pool)
@@ -249,13 +296,15 @@ def _normalise(source: str) -> str:
     return str(path.resolve()) if path.exists() else source
 
 
-def _fingerprint(data: bytes, options: ParseOptions, providers: Providers, linked: Sequence[str] = ()) -> str:
+def _fingerprint(data: bytes, options: ParseOptions, providers: Providers, linked: Sequence[str] = (),
+                 content: str | None = None) -> str:
     """What decides "unchanged": the bytes, the parse options, the captioner, (pages) the linked images, and the
     version of what is indexed for an element (a new version re-indexes every source once; the model cache
     answers its calls)."""
     parse = {name: getattr(options, name) for name in _FINGERPRINT_FIELDS}
     captioner = str(getattr(providers.captioner, "model_key", type(providers.captioner).__name__))
-    parts = [content_hash(data), json.dumps(parse, sort_keys=True), captioner, f"index-v{INDEXED_TEXT_VERSION}"]
+    parts = [content or content_hash(data), json.dumps(parse, sort_keys=True), captioner,
+             f"index-v{INDEXED_TEXT_VERSION}"]
     if linked:
         parts.append(content_hash(*linked))
     return content_hash(*parts)
@@ -270,8 +319,14 @@ def _prepare(
     fetch_as, source = source, display_source(source)
     with collect_warnings() as warnings:
         try:
-            blob = load_blob(fetch_as, options)
             entry = manifest.get(source)
+            # An S3 object is known by its ETag and size: an unchanged one is skipped without downloading it.
+            identity = s3_fingerprint(fetch_as, options.s3_endpoint_url) if fetch_as.startswith("s3://") else None
+            if identity is not None and entry is not None and not force and not manifest.pending_ids(source) and \
+                    entry.fingerprint == _fingerprint(b"", options, providers, content=identity):
+                reports[source] = SourceReport(source, "unchanged", elements=dict(entry.kinds))
+                return None
+            blob = load_blob(fetch_as, options)
             # A web page is more than its bytes: the images it links to may change on their own. Its
             # fingerprint covers their content too, so a page is parsed (its images loaded) before it can be
             # called unchanged; other sources are judged by their bytes alone, before parsing.
@@ -283,7 +338,7 @@ def _prepare(
                 elements, places = collect(fit_tables(parse_blob(blob, options), providers.text_embeddings),
                                            in_document=in_document)
             images = sorted(e.content_hash for e in elements.values() if e.kind == "image")
-            fingerprint = _fingerprint(blob.data, options, providers, images)
+            fingerprint = _fingerprint(blob.data, options, providers, images, content=identity)
             unchanged = entry is not None and entry.fingerprint == fingerprint and not manifest.pending_ids(source)
             if entry is not None and unchanged and not force:
                 reports[source] = SourceReport(source, "unchanged", elements=dict(entry.kinds))
@@ -311,7 +366,8 @@ def _prepare(
 
 def _run_group(
     group: Sequence[PreparedSource], providers: Providers, collection: Collection, calls: ModelCalls,
-    reports: dict[str, SourceReport], tick: Progress, stopped: Callable[[], bool] = lambda: False,
+    reports: dict[str, SourceReport], tick: Progress, write: Writer = write_group,
+    stopped: Callable[[], bool] = lambda: False,
 ) -> int:
     """Model stage and writes for a group of sources; a failure is retried source by source to isolate it."""
     given, ticked = group, 0
@@ -332,13 +388,13 @@ def _run_group(
             tick("models", len(new) - ticked, None)
         if stopped():
             raise KeyboardInterrupt("ingest cancelled")  # before the commit: the next run redoes the group
-        write_group(group, enriched, collection)
+        write(group, enriched, collection)
         tick("write", len(new), None)
     except MmragError as e:
         if len(group) > 1:
             logger.warning("a batch of %d sources failed (%s); retrying them one by one", len(group), e)
             # As given: a picture left to a source that failed is then indexed by the one that holds it too.
-            return sum(_run_group([p], providers, collection, calls, reports, tick, stopped) for p in given)
+            return sum(_run_group([p], providers, collection, calls, reports, tick, write, stopped) for p in given)
         logger.error("%s: %s", group[0].source, e)
         reports[group[0].source] = SourceReport(group[0].source, "failed", error=str(e), warnings=group[0].warnings)
         return 0

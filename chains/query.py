@@ -199,7 +199,8 @@ def build_query_chain(
 
     Args:
         settings: used to build the providers and open the collection when they are needed and not given.
-        providers, collection: use these (tests, notebooks, apps that already hold them).
+        providers: use these model clients (tests, notebooks, apps that already hold them).
+        collection: use this open collection, likewise.
         options: retrieval, fusion and synthesis options.
         decompose: replaces the decompose stage (``str -> list[str]``).
         retriever: any LangChain retriever, used as the retrieve stage (see

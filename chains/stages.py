@@ -331,10 +331,11 @@ def _extractive(question: str, subs: list[str], hits: list[Hit], objects: Object
 
 def _placed(citation: Citation, element: Element, objects: ObjectStore | None) -> Citation:
     """An extractive citation (its snippet is the quote) with the element's link, breadcrumb and source link."""
-    from mmrag.answers import breadcrumb, source_link
+    from mmrag.answers import breadcrumb, location_kind_of, location_of, source_link
 
     return replace(citation, object_uri=object_uri(element, objects), section=breadcrumb(element),
-                   source_uri=source_link(element))
+                   source_uri=source_link(element), location=location_of(element),
+                   location_kind=location_kind_of(element))
 
 
 def _linked(hits: Sequence[Hit], objects: ObjectStore | None) -> tuple[Hit, ...]:

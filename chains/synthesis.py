@@ -57,8 +57,12 @@ MAX_EXCERPT_CHARS = 2500
 
 
 def _label(n: int, element: Element) -> str:
-    page = f", page {element.page}" if element.page else ""
-    return f"[{n}] {element.kind} from {element.source}{page}"
+    from mmrag.answers import PLACE_KINDS, location_of
+
+    # a slide, a sheet range, CSV rows: the place in the format's terms; else the PDF page as before
+    where = location_of(element) if element.metadata.get("location_kind") in PLACE_KINDS else (
+        f"page {element.page}" if element.page else "")
+    return f"[{n}] {element.kind} from {element.source}{', ' + where if where else ''}"
 
 
 def _body(element: Element) -> str:
@@ -170,11 +174,13 @@ def object_uri(element: Element, objects: ObjectStore | None) -> str | None:
         except Exception as e:  # a link is a convenience: never fail an answer over it
             logger.warning("no link for %s: %s", element.object_key, e)
     source = element.source
+    # a slide number is no PDF page: #page=N only where the location is a page
+    page = f"#page={element.page}" if element.page and element.metadata.get("location_kind") in (None, "page") else ""
     if source.startswith(("http://", "https://")):
-        return source + (f"#page={element.page}" if element.page else "")
+        return source + page
     path = Path(source)
     if path.is_absolute():
-        return path.as_uri() + (f"#page={element.page}" if element.page else "")
+        return path.as_uri() + page
     return None
 
 

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,45 +41,30 @@ TEMP_MIN_AGE = 600.0
 """Seconds a ``.mmrag-tmp-*`` file must be left untouched before gc deletes it (a live write is younger)."""
 
 
-@contextlib.contextmanager
-def collection_lock(collection: Collection, *, exclusive: bool) -> Iterator[None]:
-    """Hold the collection's lock file: shared for an ingest, exclusive (without waiting) for gc and remove.
+def collection_lock(collection: Collection, *, exclusive: bool) -> contextlib.AbstractContextManager[None]:
+    """The collection's writers lock: shared for an ingest, exclusive (without waiting) for gc and remove; on
+    every machine that shares the collection when its manifest is shared (see ``ManifestStore.writers``).
 
     Raises:
         StoreError: ``exclusive`` and another process holds the lock (an ingest is running).
     """
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no advisory locks; run maintenance when nothing else writes
-        yield
-        return
-    path = collection.manifest.path.parent / "lock"
-    with open(path, "a+b") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
-        except BlockingIOError as e:
-            raise StoreError(f"collection {collection.name!r} is being written by another mmrag process (an "
-                             "ingest?): run this again when it has finished") from e
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return collection.manifest.writers(exclusive=exclusive)
 
 
 def open_existing(settings: Settings, name: str | None = None) -> Collection:
     """Open an existing collection with the spaces its manifest records (no models are loaded)."""
-    from mmrag.stores.collection import SpaceInfo, collection_root, open_collection, require_collection
-    from mmrag.stores.manifest import Manifest
+    from mmrag.stores.collection import SpaceInfo, manifest_kind, open_collection, open_manifest, require_collection
 
     name = require_collection(settings, name)
-    manifest = Manifest(collection_root(settings, name) / "manifest.sqlite")
+    manifest = open_manifest(settings, name)
     try:
         meta = manifest.meta()
     finally:
-        manifest.close()
+        if manifest_kind(settings) == "sqlite":
+            manifest.close()
     spaces = {s: SpaceInfo(str(meta[f"{s}_model"]), int(meta[f"{s}_dimensions"])) for s in ("text", "image")}
     backend = settings.model_copy(update={"vector_store": meta.get("vector_store", settings.vector_store)})
-    return open_collection(backend, name=name, **spaces)
+    return open_collection(backend, name=name, create=False, **spaces)
 
 
 def _source_key(source: str) -> str:
@@ -128,12 +113,15 @@ def remove_sources(sources: Iterable[str], settings: Settings | None = None, *,
             if rewrite:
                 providers = providers or _providers(settings)
                 _reindex(rewrite, collection, providers)
-            if delete:
-                collection.text.delete(delete)
-                collection.image.delete(delete)
-                collection.text.persist()
-                collection.image.persist()
-            manifest.forget(source)
+            # One transaction where the store has them (PostgreSQL): another machine's search sees the whole
+            # source or none of it.
+            with manifest.atomic():
+                if delete:
+                    collection.text.delete(delete)
+                    collection.image.delete(delete)
+                    collection.text.persist()
+                    collection.image.persist()
+                manifest.forget(source)
             deleted = release_orphans(collection)
             logger.info("removed %s: %d elements (%d kept for other sources), %d objects", source, len(delete),
                         len(ids) - len(delete), len(deleted))

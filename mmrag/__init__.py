@@ -31,6 +31,7 @@ __all__ = [
     "FetchError",
     "MissingDependencyError",
     "MmragError",
+    "MmragVectorStore",
     "NotFoundError",
     "ParseError",
     "Parser",
@@ -39,6 +40,7 @@ __all__ = [
     "StoreError",
     "UnsafeURLError",
     "__version__",
+    "ingest_documents",
 ]
 
 
@@ -48,6 +50,11 @@ def __getattr__(name: str) -> object:
         from mmrag.config import Settings
 
         return Settings
+    # The LangChain-facing entry points live in mmrag.chains (they load langchain-core and the stores).
+    if name in ("MmragVectorStore", "ingest_documents"):
+        import mmrag.chains
+
+        return getattr(mmrag.chains, name)
     raise AttributeError(f"module 'mmrag' has no attribute {name!r}")
 
 

@@ -18,8 +18,8 @@ from mmrag.elements import Element, ElementKind
 if TYPE_CHECKING:
     from mmrag.stores.collection import ObjectStore
 
-__all__ = ["CONTINUATION_LIST", "Answer", "AnswerMode", "Citation", "Hit", "breadcrumb", "caption_of", "object_link",
-           "source_link"]
+__all__ = ["CONTINUATION_LIST", "PLACE_KINDS", "Answer", "AnswerMode", "Citation", "Hit", "breadcrumb", "caption_of",
+           "location_kind_of", "location_of", "object_link", "source_link"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +44,34 @@ def caption_of(element: Element) -> str:
     return element.text.strip()
 
 
+PLACE_KINDS = ("slide", "sheet", "rows")
+"""Location kinds whose ``metadata["location"]`` names the place (``slide 3``, ``Sales!A1:D40``, ``rows 2-81``);
+the ``heading`` kind's place is its heading path, and a PDF's is its page."""
+
+
+def location_of(element: Element) -> str:
+    """Where in its source an element sits, in the terms of its format: ``page 3`` (PDF), ``slide 3`` (PowerPoint),
+    ``Sales!A1:D40`` (Excel), ``rows 2-81`` (CSV), ``Intro › Setup`` (the heading path of Word, Markdown and
+    HTML); "" when nothing narrower than the source is known."""
+    location = element.metadata.get("location")
+    if isinstance(location, str) and location and element.metadata.get("location_kind") in PLACE_KINDS:
+        return location
+    if element.page:
+        return f"page {element.page}"
+    if isinstance(location, str) and location:
+        return location
+    headings = element.metadata.get("headings")
+    if isinstance(headings, list) and headings:
+        return " › ".join(str(h).strip() for h in headings if str(h).strip())
+    section = element.metadata.get("section")
+    return " › ".join(p.strip() for p in section.split(" > ") if p.strip()) if isinstance(section, str) else ""
+
+
 def breadcrumb(element: Element, sep: str = " › ") -> str:
     """Where an element sits, for people: ``intro.html › Regular expressions`` or ``report.pdf › page 3``.
 
-    The file name (or the URL's last path segment), then the HTML section path the parser recorded, or the page.
+    The file name (or the URL's last path segment), then the section path the parser recorded (HTML, Word,
+    Markdown), then the place in the format's terms: ``page 3``, ``slide 3``, ``Sales!A1:D40``, ``rows 2-81``.
     """
     source = element.source.rstrip("/")
     name = source.rsplit("/", 1)[-1] or source
@@ -58,9 +82,22 @@ def breadcrumb(element: Element, sep: str = " › ") -> str:
         parts.extend(str(h).strip() for h in headings if str(h).strip())
     elif isinstance(section, str) and section.strip():
         parts.extend(p.strip() for p in section.split(" > ") if p.strip())
-    if element.page:
+    location = element.metadata.get("location")
+    if isinstance(location, str) and location and element.metadata.get("location_kind") in PLACE_KINDS:
+        parts.append(location)
+    elif element.page:
         parts.append(f"page {element.page}")
     return sep.join(parts)
+
+
+def location_kind_of(element: Element) -> str:
+    """The kind of :func:`location_of`: ``page``, ``slide``, ``sheet``, ``rows`` or ``heading``; "" if none."""
+    kind = element.metadata.get("location_kind")
+    if isinstance(kind, str) and kind:
+        return kind
+    if element.page:
+        return "page"
+    return "heading" if element.metadata.get("headings") or element.metadata.get("section") else ""
 
 
 def source_link(element: Element) -> str | None:
@@ -76,7 +113,7 @@ def source_link(element: Element) -> str | None:
     else:
         return None
     anchor = element.metadata.get("anchor")
-    if element.page:
+    if element.page and element.metadata.get("location_kind") in (None, "page"):
         return f"{base}#page={element.page}"
     if isinstance(anchor, str) and anchor:
         from urllib.parse import quote
@@ -129,6 +166,8 @@ class Hit:
             "page": e.page,
             "bbox": list(e.bbox) if e.bbox else None,
             "section": breadcrumb(e),
+            "location": location_of(e),
+            "location_kind": location_kind_of(e),
             "object_uri": self.object_uri,
             "source_uri": source_link(e),
             "caption": caption_of(e)[:preview] if e.kind != "text" else "",
@@ -158,6 +197,9 @@ class Citation:
         snippet: a short excerpt of what was quoted or used.
         section: where the element sits, for people (:func:`breadcrumb`: ``intro.html › Regular expressions``).
         source_uri: a link to that place in the source (``#page=3``, ``#regular-expressions``), if known.
+        location: the place in the format's terms (:func:`location_of`: ``page 3``, ``slide 3``,
+            ``Sales!A1:D40``, ``rows 2-81``, ``Intro › Setup``); "" when none is known.
+        location_kind: ``page``, ``slide``, ``sheet``, ``rows`` or ``heading``; "" when none is known.
     """
 
     marker: int
@@ -169,12 +211,15 @@ class Citation:
     snippet: str = ""
     section: str = ""
     source_uri: str | None = None
+    location: str = ""
+    location_kind: str = ""
 
     @classmethod
     def for_element(cls, marker: int, element: Element, object_uri: str | None = None) -> Citation:
         """The citation ``[marker]`` of ``element``, with its snippet, breadcrumb and source link filled in."""
         return cls(marker, element.id, element.kind, element.source, element.page, object_uri,
-                   caption_of(element)[:PREVIEW_CHARS], breadcrumb(element), source_link(element))
+                   caption_of(element)[:PREVIEW_CHARS], breadcrumb(element), source_link(element),
+                   location_of(element), location_kind_of(element))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
@@ -188,6 +233,8 @@ class Citation:
             "snippet": self.snippet,
             "section": self.section,
             "source_uri": self.source_uri,
+            "location": self.location,
+            "location_kind": self.location_kind,
         }
 
 

@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     max_source_bytes: int = Field(
         512 * 1024 * 1024, ge=1024, description="largest local file parsed or ingested (one source)"
     )
+    max_archive_entries: int = Field(
+        10_000, ge=1, description="most entries in a DOCX/PPTX/XLSX zip, checked before extraction (zip bombs)"
+    )
+    max_unpacked_bytes: int = Field(
+        1024 * 1024 * 1024, ge=1024,
+        description="largest declared uncompressed size of a DOCX/PPTX/XLSX, checked before extraction (zip bombs)",
+    )
     max_page_images: int = Field(200, ge=0, description="remote images fetched per HTML page at most")
     page_images_timeout: float = Field(60.0, gt=0, description="seconds for fetching all remote images of a page")
     allow_private_urls: bool = Field(
@@ -96,9 +103,15 @@ class Settings(BaseSettings):
         128, ge=8, le=256, description="captions are cut to this many tokens before joint image+text embedding"
     )
     max_concurrency: int = Field(16, ge=1, le=256, description="model requests in flight at once")
+    executor: Literal["local", "ray"] = Field(
+        "local", description="where ingest runs: local (threads in this process) or ray (a Ray cluster: RAY_ADDRESS, "
+        "else a local one; max_concurrency is then the limit for the whole cluster)")
     max_retries: int = Field(8, ge=0, description="retries of throttled / 5xx / timed-out model calls")
     request_timeout: float = Field(120.0, gt=0, description="seconds to wait for one model response")
     cache: bool = Field(True, description="cache captions and embeddings under MMRAG_HOME (sqlite)")
+    cache_store: Literal["auto", "local", "postgres"] = Field(
+        "auto", description="where the model cache lives: auto (the shared PostgreSQL database when MMRAG_PG_DSN "
+        "is set with pgvector or OpenSearch, else MMRAG_HOME), local (sqlite under MMRAG_HOME) or postgres")
     answer_cache: bool = Field(False, description="reuse answers to similar questions on unchanged data (opt-in)")
     answer_cache_threshold: float | None = Field(
         None, gt=0, le=1, description="cosine similarity from which a cached question counts as the same")
@@ -128,6 +141,10 @@ class Settings(BaseSettings):
     opensearch_password: SecretStr | None = Field(None)
     opensearch_verify_certs: bool = Field(True)
     pg_dsn: SecretStr | None = Field(None, description="PostgreSQL conninfo, e.g. postgresql://user:pw@host/db")
+    manifest: Literal["auto", "sqlite", "postgres"] = Field(
+        "auto", description="where a collection's manifest lives: auto (PostgreSQL with pgvector, or with OpenSearch "
+        "when MMRAG_PG_DSN is set: shared by every machine; else sqlite under MMRAG_HOME), sqlite (this machine "
+        "only) or postgres")
 
     @model_validator(mode="after")
     def _check_image_dims(self) -> Settings:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 
-__all__ = ["IMAGE_TYPES", "sniff_mime"]
+__all__ = ["IMAGE_TYPES", "TEXT_TABLE_TYPES", "sniff_mime"]
 
 IMAGE_TYPES = frozenset(
     {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/tiff"}
@@ -20,6 +20,9 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"II*\x00", "image/tiff"),
     (b"MM\x00*", "image/tiff"),
 )
+TEXT_TABLE_TYPES = frozenset({"text/csv", "text/tab-separated-values"})
+_MARKDOWN_SUFFIXES = (".md", ".markdown")
+_TEXT_NAMES = {".tsv": "text/tab-separated-values", ".tab": "text/tab-separated-values"}
 _HTML_MARKERS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<meta", b"<title", b"<div", b"<p>", b"<table")
 
 
@@ -33,10 +36,18 @@ def _looks_like_html(head: bytes) -> bool:
 def sniff_mime(data: bytes, name: str | None = None, declared: str | None = None) -> str:
     """Best guess of the MIME type of ``data``.
 
-    Magic numbers win over everything (a ``.pdf`` that is really HTML is HTML). Then a declared
-    Content-Type, then the file name's extension, then ``application/octet-stream``.
+    Magic numbers win over everything (a ``.pdf`` that is really HTML is HTML; a zip is a Word, PowerPoint or
+    Excel file by the parts inside it, whatever its name). Then a declared Content-Type, then the file name's
+    extension, then ``application/octet-stream``. A Markdown file may begin with inline HTML (``<div
+    align="center">``): named ``.md``, it stays Markdown unless it is a whole HTML document.
     """
     head = data[:2048]
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        from mmrag.parsers._office import ooxml_mime
+
+        return ooxml_mime(data) or "application/zip"
+    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return "application/x-ole-storage"
     for magic, mime in _MAGIC:
         if head.startswith(magic):
             return mime
@@ -45,6 +56,10 @@ def sniff_mime(data: bytes, name: str | None = None, declared: str | None = None
         return "application/pdf"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "image/webp"
+    lowered_name = (name or "").lower()
+    if lowered_name.endswith(_MARKDOWN_SUFFIXES) and not head.lstrip(b"\xef\xbb\xbf \t\r\n").lower().startswith(
+            (b"<!doctype html", b"<html")):
+        return "text/markdown"
     if _looks_like_html(head):
         return "text/html"
     if declared:
@@ -52,6 +67,9 @@ def sniff_mime(data: bytes, name: str | None = None, declared: str | None = None
         if base and base != "application/octet-stream":
             return base
     if name:
+        suffix = lowered_name[lowered_name.rfind("."):] if "." in lowered_name else ""
+        if suffix in _TEXT_NAMES:
+            return _TEXT_NAMES[suffix]
         guessed, _ = mimetypes.guess_type(name)
         if guessed:
             return guessed

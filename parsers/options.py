@@ -28,9 +28,13 @@ class ParseOptions:
     fetch_max_bytes: int = 50 * 1024 * 1024
     max_source_bytes: int = 512 * 1024 * 1024
     max_page_images: int = 200
+    max_archive_entries: int = 10_000
+    max_unpacked_bytes: int = 1024 * 1024 * 1024
     page_images_timeout: float = 60.0
     allow_private_urls: bool = False
     user_agent: str = "mmrag/0.1"
+    s3_endpoint_url: str | None = None
+    """Where ``s3://`` sources are read from (MinIO, a VPC endpoint; default: boto3's configuration)."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.chunk_overlap < self.chunk_size:

@@ -10,14 +10,15 @@ import glob
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mmrag.elements import Blob, Element, Parser
 from mmrag.errors import MmragError, ParseError, SourceNotFoundError
+from mmrag.parsers._office import CFB_MIME, DOCX, PPTX, XLSX, cfb_reason
 from mmrag.parsers._report import collect_warnings
-from mmrag.parsers.mime import IMAGE_TYPES, sniff_mime
+from mmrag.parsers.mime import IMAGE_TYPES, TEXT_TABLE_TYPES, sniff_mime
 from mmrag.parsers.options import ParseOptions
 
 __all__ = [
@@ -35,9 +36,15 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+_OFFICE_SUFFIXES = {".docx": DOCX, ".docm": DOCX, ".dotx": DOCX, ".pptx": PPTX, ".pptm": PPTX, ".potx": PPTX,
+                    ".xlsx": XLSX, ".xlsm": XLSX, ".xltx": XLSX}
 SUPPORTED_SUFFIXES = frozenset(
-    {".pdf", ".html", ".htm", ".xhtml", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"}
+    {".pdf", ".html", ".htm", ".xhtml", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff",
+     ".md", ".markdown", ".csv", ".tsv", *_OFFICE_SUFFIXES}
 )
+_FOLDER_SKIPS = frozenset({".md", ".markdown"})
+"""Parsed when named or globbed, not when a folder is expanded: folders of documents hold READMEs and licence
+notes (``SOURCES.md``) beside them, which are not the documents. ``mmrag ingest 'docs/**/*.md'`` takes them."""
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -88,15 +95,19 @@ def unreadable(source: str) -> ParseError | None:
         return None
     path = Path(source[len("file://") :] if source.startswith("file://") else source).expanduser()
     if path.is_dir():
-        return ParseError(source, "the folder has no supported files (pdf, html, png, jpg, gif, webp, bmp, tiff)")
+        return ParseError(source, "the folder has no supported files (pdf, html, docx, pptx, xlsx, md, csv, tsv, "
+                                   "png, jpg, gif, webp, bmp, tiff)")
     if not path.exists():
         return SourceNotFoundError(source, "the pattern matches no files" if _GLOB_CHARS & set(source) else
                                    "no such file")
     return None
 
 
-def expand_sources(sources: Iterable[str | os.PathLike[str]]) -> list[str]:
-    """Expand folders (recursively, supported files only) and globs; keep URLs and plain paths as given.
+def expand_sources(sources: Iterable[str | os.PathLike[str]], *, include: Sequence[str] = (),
+                   exclude: Sequence[str] = (), s3_endpoint_url: str | None = None) -> list[str]:
+    """Expand folders (recursively, supported files only), globs and ``s3://`` prefixes; keep URLs and plain paths
+    as given. ``include`` / ``exclude`` globs filter what a folder or an S3 prefix expands to (matched against the
+    path relative to it, or the file name).
 
     The order is stable: arguments in order, files inside a folder or glob sorted. Duplicates are dropped.
     A folder or glob that matches nothing is kept as is, so that parsing reports it instead of silently
@@ -112,6 +123,12 @@ def expand_sources(sources: Iterable[str | os.PathLike[str]]) -> list[str]:
 
     for raw in sources:
         source = os.fspath(raw)
+        if source.startswith("s3://"):
+            from mmrag.parsers.s3_sources import expand_s3
+
+            for item in expand_s3(source, SUPPORTED_SUFFIXES, include, exclude, s3_endpoint_url):
+                add(item)
+            continue
         if is_url(source):
             add(source)
             continue
@@ -121,10 +138,15 @@ def expand_sources(sources: Iterable[str | os.PathLike[str]]) -> list[str]:
         if path.is_dir():
             files = sorted(
                 p for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES and not any(
+                if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES - _FOLDER_SKIPS and not any(
                     part.startswith(".") for part in p.relative_to(path).parts
                 )
             )
+            if include or exclude:
+                from mmrag.parsers.s3_sources import _matches
+
+                files = [p for p in files if (not include or _matches(p.relative_to(path).as_posix(), include))
+                         and not (exclude and _matches(p.relative_to(path).as_posix(), exclude))]
             for p in files or [path]:
                 add(str(p))
         elif _GLOB_CHARS & set(source) and not path.exists():
@@ -152,6 +174,16 @@ def _check_suffix(blob: Blob, name: str) -> Blob:
 
     dot = name.rfind(".")
     suffix = name[dot:].lower() if dot >= 0 and "/" not in name[dot:] else ""
+    office = _OFFICE_SUFFIXES.get(suffix)
+    if office is not None and blob.data and blob.mime_type != office:
+        # An Office name on other content is never parsed as that content: an error or login page saved as
+        # report.docx, a zip of something else, a workbook renamed to .docx.
+        what = {DOCX: "a Word document", PPTX: "a PowerPoint deck", XLSX: "an Excel workbook",
+                "application/zip": "a zip archive of something else"}.get(blob.mime_type, blob.mime_type)
+        hint = " (an error or login page saved under that name?)" if _family(blob.mime_type) == "text/html" else ""
+        if blob.mime_type == CFB_MIME:
+            raise ParseError(blob.source, cfb_reason(blob.data))
+        raise ParseError(blob.source, f"the name ends in {suffix} but the content is {what}{hint}")
     expected = _SUFFIX_FAMILY.get(suffix)
     if expected is not None and blob.data and _family(blob.mime_type) != expected:
         hint = " (an error or login page saved under that name?)" if _family(blob.mime_type) == "text/html" else ""
@@ -167,6 +199,11 @@ def load_blob(source: str, options: ParseOptions | None = None) -> Blob:
     with a warning.
     """
     options = options or ParseOptions()
+    if source.startswith("s3://"):
+        from mmrag.parsers.s3_sources import load_s3_blob
+
+        blob = load_s3_blob(source, options.max_source_bytes, options.s3_endpoint_url)
+        return _check_suffix(blob, source.rsplit("/", 1)[-1])
     if is_url(source):
         from urllib.parse import urlsplit
 
@@ -206,11 +243,34 @@ def parser_for(blob: Blob, options: ParseOptions | None = None) -> Parser:
         from mmrag.parsers.images import ImageParser
 
         return ImageParser(options)
+    if mime == DOCX:
+        from mmrag.parsers.office_docx import DocxParser
+
+        return DocxParser(options)
+    if mime == PPTX:
+        from mmrag.parsers.office_pptx import PptxParser
+
+        return PptxParser(options)
+    if mime == XLSX:
+        from mmrag.parsers.office_xlsx import XlsxParser
+
+        return XlsxParser(options)
+    if mime == "text/markdown":
+        from mmrag.parsers.markdown import MarkdownParser
+
+        return MarkdownParser(options)
+    if mime in TEXT_TABLE_TYPES:
+        from mmrag.parsers.delimited import DelimitedParser
+
+        return DelimitedParser(options)
     if not blob.data:
         raise ParseError(blob.source, "the file is empty (0 bytes)")
+    if mime == CFB_MIME:
+        raise ParseError(blob.source, cfb_reason(blob.data))
     raise ParseError(
         blob.source,
-        f"unsupported content type {mime!r}: mmrag parses PDF, HTML and images (png, jpeg, gif, webp, bmp, tiff)",
+        f"unsupported content type {mime!r}: mmrag parses PDF, HTML, Word, PowerPoint, Excel, Markdown, CSV/TSV "
+        "and images (png, jpeg, gif, webp, bmp, tiff)",
     )
 
 

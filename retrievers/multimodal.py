@@ -49,7 +49,7 @@ from mmrag.retrievers.cues import (
 from mmrag.retrievers.fusion import RRF_K, reciprocal_rank_fusion
 from mmrag.stores.base import Filter, ScoredRecord
 
-__all__ = ["LIST_KINDS", "LIST_NAMES", "MultimodalRetriever"]
+__all__ = ["INVOKE_OPTIONS", "LIST_KINDS", "LIST_NAMES", "MultimodalRetriever"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,10 @@ LIST_KINDS = (*LIST_NAMES, "bm25-code", "bm25-label", "bm25-source",
               *(f"{kind}-{cue.name}" for cue in CUES for kind in ("dense", "bm25")))
 """Every kind of list :meth:`MultimodalRetriever.rank` may return (in the query chain a list is ``<kind>:q<i>``, the
 kind for its i-th sub-question): what fusion weights may name."""
+
+
+INVOKE_OPTIONS = ("k", "filter", "score_threshold", "use_bm25", "use_images", "cues", "cue_k")
+"""Fields ``invoke(query, **options)`` may set for one call (``retriever.invoke("q", k=1)``)."""
 
 
 class MultimodalRetriever(BaseRetriever):
@@ -173,10 +177,27 @@ class MultimodalRetriever(BaseRetriever):
             return hits
         return [h for h in hits if h.score >= self.score_threshold]
 
+    def with_options(self, **options: Any) -> MultimodalRetriever:
+        """A copy with some of :data:`INVOKE_OPTIONS` changed, validated as the constructor validates them.
+
+        Raises:
+            TypeError: an option that is not one of :data:`INVOKE_OPTIONS`.
+            pydantic.ValidationError: a bad value (``k=0``).
+        """
+        unknown = sorted(set(options) - set(INVOKE_OPTIONS))
+        if unknown:
+            raise TypeError(f"MultimodalRetriever got unexpected option(s) {', '.join(unknown)}: it accepts "
+                            f"{', '.join(INVOKE_OPTIONS)}")
+        return type(self).model_validate({**{name: getattr(self, name) for name in type(self).model_fields},
+                                          **options})
+
     def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, **options: Any
     ) -> list[Document]:
-        fused = reciprocal_rank_fusion(self.rank(query), RRF_K, limit=self.k)
+        # ``invoke(query, k=1)`` and the other fields as keyword arguments apply to this call only (LangChain's
+        # standard retriever tests ask for ``k``; ``filter`` and ``score_threshold`` are what apps pass most).
+        retriever = self.with_options(**options) if options else self
+        fused = reciprocal_rank_fusion(retriever.rank(query), RRF_K, limit=retriever.k)
         docs = []
         for hit in fused:
             doc = hit.element.to_document()

@@ -317,4 +317,4 @@ def _open(settings: Settings) -> tuple[Collection, Providers]:
     dims = getattr(embeddings, "dimensions", None) or len(embeddings.embed_query("dimension probe"))
     text = SpaceInfo(str(getattr(embeddings, "model_id", type(embeddings).__name__)), int(dims))
     image = SpaceInfo(providers.image_embedder.model_id, providers.image_embedder.dimensions)
-    return open_collection(settings, text=text, image=image), providers
+    return open_collection(settings, text=text, image=image, create=False), providers

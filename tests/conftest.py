@@ -52,3 +52,20 @@ def data_dir() -> Path:
 def i2i_queries() -> Path:
     """tests/i2i_queries: the image→image query pictures (derived from tests/data/i2i/gallery; not in the sample)."""
     return I2I_QUERIES
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[object]:
+    """One real local Ray cluster for the whole session (``ray.init(num_cpus=2)``; it takes seconds to start).
+
+    Ray has no local mode: this is a head node with two CPUs on 127.0.0.1. Tests that use it are integration
+    tests (loopback sockets)."""
+    ray = pytest.importorskip("ray", reason="the Ray executor needs pip install 'mmrag[ray]'")
+    # Workers keep the environment the cluster started with: give them what a worker's instance role would, the
+    # dummy credentials of the loopback S3 stand-in (mmrag.testing.s3; every test's settings point S3 at 127.0.0.1).
+    dummy = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+             "AWS_DEFAULT_REGION": "us-east-1"}
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
+             runtime_env={"env_vars": dummy})
+    yield ray
+    ray.shutdown()

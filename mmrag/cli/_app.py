@@ -3,7 +3,7 @@
 Every command raises mmrag's errors (or lets them through); :class:`_Group` turns them into one line on stderr
 and an exit code. No traceback reaches a user unless they ask for it with ``-v``.
 
-Exit codes (also in the README):
+Exit codes (also in docs/development.md):
 
 ====  ==========================================================================================
 0     success

@@ -10,7 +10,7 @@ import click
 from mmrag.cli._app import check_output_file, cli, freeze_imports, gc_paused, open_in_browser, settings_from
 
 if TYPE_CHECKING:
-    from mmrag.answers import Answer
+    from mmrag.answers import Answer, Citation
 
 
 def parse_weights(ctx: click.Context | None, param: click.Parameter | None,
@@ -63,6 +63,15 @@ def filter_options(command: Any) -> Any:
     return command
 
 
+def _where(citation: Citation) -> str:
+    """``, page 3``, ``, slide 3``, ``, Sales!A1:D40``: the place in the format's terms, after the source."""
+    from mmrag.terminal import plain
+
+    if citation.location:
+        return f", {plain(citation.location)}"
+    return f", page {citation.page}" if citation.page else ""
+
+
 def print_sources(answer: Answer) -> None:
     """The numbered citations of an answer, one line each."""
     from mmrag.terminal import plain
@@ -70,9 +79,9 @@ def print_sources(answer: Answer) -> None:
     if answer.citations:
         click.echo("\nSources:")
     for c in answer.citations:
-        page = f", page {c.page}" if c.page else ""
+        where = _where(c)
         link = f"  {plain(c.object_uri)}" if c.object_uri else ""
-        click.echo(f"[{c.marker}] {plain(c.source)}{page} ({c.kind}){link}")
+        click.echo(f"[{c.marker}] {plain(c.source)}{where} ({c.kind}){link}")
 
 
 @cli.command()

@@ -1,14 +1,19 @@
 """``mmrag chat``: an interactive conversation over a collection, with streamed, cited answers.
 
 Each line typed is a question; a follow-up ("and its weight?") is rewritten into a standalone question from the
-conversation before retrieval. The conversation is kept in ``MMRAG_HOME/chat_history.sqlite`` under the session
-id, so ``mmrag chat --session ID`` picks up where it left off. Commands: ``/sources`` (the last answer's
-citations, with snippets and links), ``/reset`` (forget this session's history), ``/exit`` (or end of input).
+conversation before retrieval. The conversation is kept in ``MMRAG_HOME/chat_history.sqlite`` under the collection
+and the session id, so ``mmrag chat --session ID`` picks up where it left off in that collection, and another
+collection never sees it. A damaged history row is skipped with a warning naming the file. Commands: ``/sources``
+(the last answer's citations, with snippets and links), ``/reset`` (forget this session's history, damaged rows
+included), ``/exit`` (or end of input).
 """
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -19,6 +24,31 @@ if TYPE_CHECKING:
     from mmrag.answers import Answer
 
 HELP = "Commands: /sources (citations of the last answer), /reset (forget this conversation), /exit."
+_SHOWN_LOGGERS = ("mmrag.chains.chat_history", "mmrag.chains.conversation")
+
+
+class _Warnings(logging.Handler):
+    """Shows the chat's own warnings (a damaged history row, a failed rewrite) as one line each on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from mmrag.terminal import plain
+
+        click.echo(f"warning: {plain(record.getMessage())}", err=True)
+
+
+@contextmanager
+def _warnings_shown(verbose: int) -> Iterator[None]:
+    if verbose:  # -v: the root handler prints them already
+        yield
+        return
+    handler = _Warnings(logging.WARNING)
+    for name in _SHOWN_LOGGERS:
+        logging.getLogger(name).addHandler(handler)
+    try:
+        yield
+    finally:
+        for name in _SHOWN_LOGGERS:
+            logging.getLogger(name).removeHandler(handler)
 
 
 def _show_sources(answer: Answer | None) -> None:
@@ -30,8 +60,8 @@ def _show_sources(answer: Answer | None) -> None:
     if not answer.citations:
         click.echo("the last answer cites no sources")
     for c in answer.citations:
-        page = f", page {c.page}" if c.page else ""
-        click.echo(f"[{c.marker}] {plain(c.source)}{page} ({c.kind})")
+        where = f", {plain(c.location)}" if c.location else (f", page {c.page}" if c.page else "")
+        click.echo(f"[{c.marker}] {plain(c.source)}{where} ({c.kind})")
         if c.snippet:
             click.echo(f"    {plain(' '.join(c.snippet.split()))}")
         if c.object_uri:
@@ -39,26 +69,32 @@ def _show_sources(answer: Answer | None) -> None:
 
 
 @cli.command()
-@click.option("--session", default="default", show_default=True, help="Conversation id (history survives restarts).")
+@click.option("--session", default="default", show_default=True,
+              help="Conversation id within the collection (history survives restarts).")
 @click.option("-c", "--collection", help="Collection to search [default: MMRAG_COLLECTION or 'default'].")
 @click.option("-k", "k", type=click.IntRange(1, 200), default=8, show_default=True, help="Results per ranked list.")
 @click.option("--no-decompose", is_flag=True, help="Retrieve for each question as asked only.")
 @click.pass_context
 def chat(ctx: click.Context, /, session: str, collection: str | None, k: int, no_decompose: bool) -> None:
-    """Chat with a collection: follow-up questions use the conversation so far."""
+    """Chat with a collection: follow-up questions use the conversation so far (kept per collection and session)."""
+    if not session.strip():
+        raise click.UsageError("the session id is empty", ctx)
+    with _warnings_shown(int(ctx.meta.get("mmrag.verbose", 0))):
+        _chat(ctx, session, collection, k, no_decompose)
+
+
+def _chat(ctx: click.Context, session: str, collection: str | None, k: int, no_decompose: bool) -> None:
     from mmrag.answers import Answer
     from mmrag.chains._components import open_components
     from mmrag.chains.conversation import conversational_chain, sqlite_chat_history, with_message_history
     from mmrag.chains.query import QueryOptions, build_query_chain
     from mmrag.terminal import plain
 
-    if not session.strip():
-        raise click.UsageError("the session id is empty", ctx)
     settings = settings_from(ctx, collection=collection)
     providers, col = open_components(settings, create=False)
     query = build_query_chain(settings, providers=providers, collection=col,
                               options=QueryOptions(k=k, decompose=not no_decompose))
-    histories = sqlite_chat_history(settings)
+    histories = sqlite_chat_history(settings, collection=col.name)
     chain = with_message_history(conversational_chain(query, providers.fast_chat), histories)
     config: Any = {"configurable": {"session_id": session}}
     history = histories(session)
@@ -98,6 +134,9 @@ def chat(ctx: click.Context, /, session: str, collection: str | None, k: int, no
                 last = chunk["result"]
         click.echo("")
         if last is not None and last.citations:
-            markers = ", ".join(f"[{c.marker}] {plain(c.source)}" + (f" p.{c.page}" if c.page else "")
+            from mmrag.answers import PLACE_KINDS
+
+            markers = ", ".join(f"[{c.marker}] {plain(c.source)}" + (
+                f" {plain(c.location)}" if c.location_kind in PLACE_KINDS else f" p.{c.page}" if c.page else "")
                                 for c in last.citations)
             click.secho(f"Sources: {markers}", dim=True)

@@ -28,7 +28,10 @@ def collections(ctx: click.Context, /, as_json: bool) -> None:
         click.echo("no collections yet: run mmrag ingest SOURCE...")
     for c in found:
         kinds = ", ".join(f"{n} {k}" for k, n in c["elements"].items()) or "empty"
-        click.echo(plain(f"{c['name']}: {counted(c['sources'], 'source')}; {kinds}; {c['bytes'] / 1e6:.1f} MB on disk "
+        where = "shared" if c.get("shared") else f"{c['bytes'] / 1e6:.1f} MB on disk"
+        if not c.get("shared") and c["vector_store"] != "faiss":
+            where += f"; local manifest: run `mmrag collections migrate {c['name']}`"
+        click.echo(plain(f"{c['name']}: {counted(c['sources'], 'source')}; {kinds}; {where} "
                          f"({c['vector_store']}; text: {c['text_model']}; image: {c['image_model']})"))
 
 
@@ -71,3 +74,24 @@ def collections_gc(ctx: click.Context, /, name: str | None, as_json: bool) -> No
                      f"{report['temp_files']} temp files, {report['objects_deleted']} unreferenced objects"))
     for source, n in report["by_source"].items():
         click.echo(plain(f"  {source}: {n} uncommitted records"))
+
+
+@collections.command("migrate")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the rows copied as one JSON object.")
+@click.pass_context
+def collections_migrate(ctx: click.Context, /, name: str, as_json: bool) -> None:
+    """Move NAME's local manifest into the shared PostgreSQL database (pgvector, or OpenSearch with MMRAG_PG_DSN).
+
+    Collections made before manifests were shared keep it under MMRAG_HOME, where other machines cannot see
+    it. Idempotent and resumable: one transaction, and rows already there are kept.
+    """
+    from mmrag.stores.migrate import migrate_collection
+    from mmrag.terminal import plain
+
+    done = migrate_collection(settings_from(ctx), name)
+    if as_json:
+        click.echo(json.dumps(done))
+        return
+    copied = ", ".join(f"{n} {table}" for table, n in done["copied"].items())
+    click.echo(plain(f"migrated {done['name']}: {copied}"))

@@ -35,7 +35,7 @@ def eval_group() -> None:
     mmrag eval generate -c default -n 50 > drafts.jsonl
 
     A golden file has one JSON object per line: id, question, modality, expected (a list of
-    {source, page, kind, contains}) and optionally answer (see the README section "Evaluating").
+    {source, page, kind, contains}) and optionally answer (see docs/evaluation.md, "Golden sets").
     """
 
 

@@ -297,7 +297,8 @@ def evaluate(
         options: retrieval options (per-list k, fused context size, sub-question cap, RRF k); default
             ``QueryOptions(k=max(8, k), context_size=max(10, k))``.
         concurrency: questions in flight at once.
-        providers, collection: use these instead of opening them from ``settings``.
+        providers: use these model clients instead of building them from ``settings``.
+        collection: use this open collection instead of opening it from ``settings``.
         judge: True to have the fast chat model grade every generated answer that has a reference answer
             (:mod:`mmrag.eval.judge`: 0 / 0.5 / 1 and a one-line reason, labelled "LLM judge (<model id>)"), or a
             :class:`~mmrag.eval.judge.Judge` of your own. Its calls are counted apart (``judge_calls``,

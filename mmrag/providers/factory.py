@@ -34,6 +34,21 @@ def _cache_path(settings: Settings) -> Path:
     return Path(settings.home) / "cache" / "models.sqlite"
 
 
+def open_model_cache(settings: Settings) -> ModelCache:
+    """The model cache these settings ask for: in the shared PostgreSQL database when the collection's manifest
+    is there (``MMRAG_CACHE_STORE=auto``, or ``postgres``), else the sqlite file under ``MMRAG_HOME``."""
+    from mmrag.providers.cache import ModelCache
+
+    shared = settings.pg_dsn is not None and (
+        settings.cache_store == "postgres"
+        or (settings.cache_store == "auto" and settings.vector_store in ("pgvector", "opensearch")))
+    if shared and settings.pg_dsn is not None:
+        from mmrag.stores.pg_cache import PgModelCache
+
+        return PgModelCache(settings.pg_dsn.get_secret_value())
+    return ModelCache(_cache_path(settings))
+
+
 def _local_roles(settings: Settings) -> list[RoleInfo]:
     roles: list[RoleInfo] = []
     if settings.local_text_model is not None:
@@ -181,9 +196,8 @@ def build_providers(settings: Settings) -> Providers:
     strong: BaseChatModel | None = None
     cache: ModelCache | None = None
     if settings.cache:
-        from mmrag.providers.cache import ModelCache
 
-        cache = ModelCache(_cache_path(settings))
+        cache = open_model_cache(settings)
     if settings.profile == "bedrock":
         text, image, captioner, fast, strong = _build_bedrock(settings)
     else:

@@ -2,9 +2,13 @@
 
 Where things live (``MMRAG_HOME`` defaults to ``./.mmrag``)::
 
-    MMRAG_HOME/<collection>/manifest.sqlite   sources, element ids, models and dimensions
+    MMRAG_HOME/<collection>/manifest.sqlite   sources, element ids, models and dimensions (FAISS)
     MMRAG_HOME/<collection>/text/, image/     the FAISS indexes (vector_store=faiss)
     MMRAG_HOME/<collection>/objects/          raw objects (unless MMRAG_S3_BUCKET is set)
+
+With pgvector (and with OpenSearch when ``MMRAG_PG_DSN`` is set next to it) the manifest is in PostgreSQL
+(:mod:`mmrag.stores.pg_manifest`), so a collection is one shared thing: any machine whose settings point at the
+same database (and bucket) lists, searches and ingests into it, with nothing under its ``MMRAG_HOME`` but caches.
 
 With OpenSearch the spaces are the indexes ``mmrag-<collection>-text`` and ``-image``; with pgvector the
 tables ``mmrag_<collection>_text`` and ``_image`` (a name with ``-`` gets a hash: see
@@ -25,10 +29,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from mmrag.errors import ConfigError, NotFoundError
 from mmrag.stores.base import Space, VectorIndex
 from mmrag.stores.committed import CommittedView
-from mmrag.stores.manifest import Manifest
+from mmrag.stores.manifest import Manifest, ManifestStore
 
 if TYPE_CHECKING:
     from mmrag.config import Settings
+    from mmrag.stores._pg_session import PgSession
 
 __all__ = [
     "Collection", "ObjectStore", "SpaceInfo", "delete_collection", "list_collections", "open_collection",
@@ -74,8 +79,10 @@ class Collection:
     text: VectorIndex
     image: VectorIndex
     objects: ObjectStore
-    manifest: Manifest
+    manifest: ManifestStore
     backend: str
+    root: Path | None = None
+    """This machine's folder for the collection (``MMRAG_HOME/<name>``: FAISS files, local caches)."""
 
     def index(self, space: Space) -> VectorIndex:
         return self.text if space == "text" else self.image
@@ -97,12 +104,69 @@ def collection_root(settings: Settings, name: str | None = None) -> Path:
     return Path(settings.home) / name
 
 
-def collection_names(settings: Settings) -> list[str]:
-    """The collections under ``MMRAG_HOME`` (folders holding a manifest), sorted; creates nothing."""
+def manifest_kind(settings: Settings) -> str:
+    """``postgres`` when the manifest is shared (pgvector, or OpenSearch with ``MMRAG_PG_DSN``), else ``sqlite``;
+    ``MMRAG_MANIFEST`` overrides it (``sqlite`` keeps a pgvector collection's manifest on this machine only)."""
+    if settings.manifest != "auto":
+        return settings.manifest
+    if settings.vector_store == "pgvector" or (settings.vector_store == "opensearch" and settings.pg_dsn):
+        return "postgres"
+    return "sqlite"
+
+
+def _session(settings: Settings) -> PgSession:
+    from mmrag.stores._pg_session import PgSession
+
+    if settings.pg_dsn is None:
+        raise ConfigError("MMRAG_VECTOR_STORE=pgvector needs MMRAG_PG_DSN (postgresql://user:password@host/db)")
+    return PgSession(settings.pg_dsn.get_secret_value())
+
+
+def local_names(settings: Settings) -> list[str]:
+    """Collections with a sqlite manifest under ``MMRAG_HOME``, sorted; creates nothing."""
     home = Path(settings.home)
     if not home.is_dir():
         return []
     return sorted(p.name for p in home.iterdir() if (p / "manifest.sqlite").is_file())
+
+
+def collection_names(settings: Settings) -> list[str]:
+    """The collections these settings can see (under ``MMRAG_HOME``, or in the shared database), sorted;
+    creates nothing."""
+    if manifest_kind(settings) == "sqlite":
+        return local_names(settings)
+    from mmrag.stores.pg_manifest import pg_collection_names
+
+    session = _session(settings)
+    try:
+        return pg_collection_names(session)
+    finally:
+        session.drop()
+
+
+def open_manifest(settings: Settings, name: str, *, create: bool = False,
+                  session: PgSession | None = None) -> ManifestStore:
+    """The manifest of collection ``name`` where these settings keep it.
+
+    Raises:
+        ConfigError: a shared-store collection still has only its old local manifest (migrate it first).
+        NotFoundError: ``create`` is false and there is no such collection.
+    """
+    root = collection_root(settings, name)
+    if manifest_kind(settings) == "sqlite":
+        if not create and not (root / "manifest.sqlite").is_file():
+            require_collection(settings, name)
+        return Manifest(root / "manifest.sqlite")
+    from mmrag.stores.pg_manifest import PgManifest, pg_collection_names
+
+    session = session or _session(settings)
+    if (root / "manifest.sqlite").is_file() and name not in pg_collection_names(session):
+        raise ConfigError(f"collection {name!r} has a local manifest ({root / 'manifest.sqlite'}) from before "
+                          f"shared manifests: run `mmrag collections migrate {name}` once to move it into "
+                          "PostgreSQL, so that every machine sees it")
+    manifest = PgManifest(session, name, create=create)
+    manifest.meta()  # connect now: a missing or damaged manifest fails here, with its reason
+    return manifest
 
 
 def require_collection(settings: Settings, name: str | None = None) -> str:
@@ -119,6 +183,10 @@ def require_collection(settings: Settings, name: str | None = None) -> str:
     known = collection_names(settings)
     if name in known:
         return name
+    if manifest_kind(settings) == "postgres" and name in local_names(settings):
+        raise ConfigError(f"collection {name!r} has a local manifest ({collection_root(settings, name)}) from before "
+                          f"shared manifests: run `mmrag collections migrate {name}` once to move it into "
+                          "PostgreSQL, so that every machine sees it")
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     listed = ", ".join(known) if known else "none yet: run `mmrag ingest SOURCE...` to create one"
@@ -126,24 +194,27 @@ def require_collection(settings: Settings, name: str | None = None) -> str:
 
 
 def open_collection(
-    settings: Settings, *, text: SpaceInfo, image: SpaceInfo, name: str | None = None
+    settings: Settings, *, text: SpaceInfo, image: SpaceInfo, name: str | None = None, create: bool = True
 ) -> Collection:
-    """Open (or create) a collection for vectors from these models; refuses a collection built with others.
+    """Open (or, with ``create``, create) a collection for vectors from these models; refuses a collection built
+    with others.
 
     Raises:
         ConfigError: the collection was filled by other models or dimensions, or a backend is misconfigured.
+        NotFoundError: ``create`` is false and there is no such collection.
     """
     name = name or settings.collection
     root = collection_root(settings, name)
-    manifest = Manifest(root / "manifest.sqlite")
+    session = _session(settings) if manifest_kind(settings) == "postgres" else None
+    manifest = open_manifest(settings, name, create=create, session=session)
     _check_models(manifest, name, settings.vector_store, {"text": text, "image": image})
-    text_index = CommittedView(_vector_index(settings, name, root, "text", text.dimensions), manifest)
-    image_index = CommittedView(_vector_index(settings, name, root, "image", image.dimensions), manifest)
+    text_index = CommittedView(_vector_index(settings, name, root, "text", text.dimensions, session), manifest)
+    image_index = CommittedView(_vector_index(settings, name, root, "image", image.dimensions, session), manifest)
     return Collection(name, text_index, image_index, _object_store(settings, name, root), manifest,
-                      settings.vector_store)
+                      settings.vector_store, root)
 
 
-def _check_models(manifest: Manifest, name: str, backend: str, spaces: Mapping[str, SpaceInfo]) -> None:
+def _check_models(manifest: ManifestStore, name: str, backend: str, spaces: Mapping[str, SpaceInfo]) -> None:
     meta = manifest.meta()
     wanted: dict[str, str | int] = {f"{space}_model": info.model for space, info in spaces.items()}
     wanted |= {f"{space}_dimensions": info.dimensions for space, info in spaces.items()}
@@ -174,7 +245,8 @@ def s3_collection_prefix(prefix: str, name: str) -> str:
     return f"{prefix}{name}/"
 
 
-def _vector_index(settings: Settings, name: str, root: Path, space: str, dims: int) -> VectorIndex:
+def _vector_index(settings: Settings, name: str, root: Path, space: str, dims: int,
+                  session: PgSession | None = None) -> VectorIndex:
     if settings.vector_store == "faiss":
         from mmrag.stores.faiss import FaissIndex
 
@@ -200,7 +272,8 @@ def _vector_index(settings: Settings, name: str, root: Path, space: str, dims: i
 
     if settings.pg_dsn is None:
         raise ConfigError("MMRAG_VECTOR_STORE=pgvector needs MMRAG_PG_DSN (postgresql://user:password@host/db)")
-    return PgVectorIndex(settings.pg_dsn.get_secret_value(), collection_table(name, space), dims, owner=name)
+    return PgVectorIndex(settings.pg_dsn.get_secret_value(), collection_table(name, space), dims, owner=name,
+                         session=session)
 
 
 def _object_store(settings: Settings, name: str, root: Path) -> ObjectStore:
@@ -221,38 +294,55 @@ def _object_store(settings: Settings, name: str, root: Path) -> ObjectStore:
 
 
 def list_collections(settings: Settings) -> list[dict[str, Any]]:
-    """Every collection under ``MMRAG_HOME``: name, backend, models, sources, elements by kind, bytes on disk."""
-    home = Path(settings.home)
+    """Every collection these settings see: name, backend, models, sources, elements by kind, bytes on disk
+    (``None`` for a collection in a shared database), and whether its manifest is ``shared``."""
     out: list[dict[str, Any]] = []
-    if not home.is_dir():
-        return out
-    for folder in sorted(p for p in home.iterdir() if (p / "manifest.sqlite").is_file()):
-        manifest = Manifest(folder / "manifest.sqlite")
-        try:
-            meta = manifest.meta()
-            totals = manifest.totals()
-            out.append({
-                "name": folder.name,
-                "vector_store": meta.get("vector_store", "faiss"),
-                "text_model": meta.get("text_model"),
-                "image_model": meta.get("image_model"),
-                "sources": len(manifest.sources()),
-                "elements": dict(sorted(totals.items())),
-                "bytes": sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()),
-            })
-        finally:
+    shared = manifest_kind(settings) == "postgres"
+    names = collection_names(settings) if shared else []
+    session = _session(settings) if shared else None
+    try:
+        for name in names:
+            out.append(_describe(name, open_manifest(settings, name, session=session), None, shared=True))
+        for name in local_names(settings):
+            if name in names:
+                continue
+            folder = Path(settings.home) / name
+            size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+            out.append(_describe(name, Manifest(folder / "manifest.sqlite"), size, shared=False))
+    finally:
+        if session is not None:
+            session.drop()
+    return sorted(out, key=lambda c: c["name"])
+
+
+def _describe(name: str, manifest: ManifestStore, size: int | None, *, shared: bool) -> dict[str, Any]:
+    try:
+        meta = manifest.meta()
+        return {
+            "name": name,
+            "vector_store": meta.get("vector_store", "faiss"),
+            "text_model": meta.get("text_model"),
+            "image_model": meta.get("image_model"),
+            "sources": len(manifest.sources()),
+            "elements": dict(sorted(manifest.totals().items())),
+            "bytes": size,
+            "shared": shared,
+        }
+    finally:
+        if not shared:
             manifest.close()
-    return out
 
 
 def delete_collection(settings: Settings, name: str) -> dict[str, Any]:
-    """Delete a collection: its vectors (in whichever backend), its objects and its folder.
+    """Delete a collection: its vectors (in whichever backend), its objects, its manifest and its folder.
 
     Raises:
         NotFoundError: there is no such collection.
     """
     root = collection_root(settings, name)
     require_collection(settings, name)
+    if manifest_kind(settings) == "postgres" and name in collection_names(settings):
+        return _delete_shared(settings, name, root)
     manifest = Manifest(root / "manifest.sqlite")
     try:
         meta = manifest.meta()
@@ -270,5 +360,38 @@ def delete_collection(settings: Settings, name: str) -> dict[str, Any]:
     finally:
         manifest.close()
     shutil.rmtree(root)
+    logger.info("deleted collection %s (%d sources)", name, len(sources))
+    return {"name": name, "sources": len(sources)}
+
+
+def _delete_shared(settings: Settings, name: str, root: Path) -> dict[str, Any]:
+    """Objects first (a crash leaves a collection missing objects, which a re-ingest restores), then the vector
+    tables (pgvector) or records (OpenSearch) and the manifest's tables in one transaction."""
+    from mmrag.stores.pg_manifest import PgManifest
+
+    session = _session(settings)
+    manifest = PgManifest(session, name)
+    try:
+        with manifest.writers(exclusive=True):
+            meta = manifest.meta()
+            sources = manifest.sources()
+            if settings.s3_bucket:
+                _object_store(settings, name, root).mdelete(sorted(manifest.referenced_keys()))
+            with manifest.atomic():
+                for space in ("text", "image"):
+                    index = _vector_index(settings.model_copy(update={"vector_store": meta.get("vector_store")}),
+                                          name, root, space, int(meta[f"{space}_dimensions"]), session)
+                    drop = getattr(index, "drop_table", None)
+                    if callable(drop):
+                        drop()
+                        continue
+                    for entry in sources:
+                        index.delete(sorted(manifest.element_ids(entry.source) | manifest.pending_ids(entry.source)))
+                    index.persist()
+                manifest.drop()
+    finally:
+        session.drop()
+    if root.is_dir():
+        shutil.rmtree(root)
     logger.info("deleted collection %s (%d sources)", name, len(sources))
     return {"name": name, "sources": len(sources)}

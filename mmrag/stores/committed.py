@@ -14,7 +14,7 @@ from typing import Any
 
 from mmrag.elements import Element
 from mmrag.stores.base import Filter, IndexRecord, ScoredRecord, VectorIndex
-from mmrag.stores.manifest import Manifest
+from mmrag.stores.manifest import ManifestStore
 
 __all__ = ["CommittedView"]
 
@@ -29,7 +29,7 @@ class CommittedView:
     Any other attribute is the inner index's (``close``, ``table``...).
     """
 
-    def __init__(self, inner: VectorIndex, manifest: Manifest) -> None:
+    def __init__(self, inner: VectorIndex, manifest: ManifestStore) -> None:
         self.inner = inner
         self.manifest = manifest
         self.dimensions = inner.dimensions

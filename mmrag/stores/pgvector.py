@@ -26,7 +26,6 @@ are OR-ed and ranked with ``ts_rank`` (term frequency with a log length normalis
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -39,7 +38,6 @@ from mmrag.stores._pgvector_sql import (
     TS_CONFIG,
     TableSpec,
     collection_table,
-    describe_dsn,
     ensure_schema,
     filter_sql,
     no_nul,
@@ -51,6 +49,8 @@ if TYPE_CHECKING:
     import numpy as np
     import psycopg
     from psycopg import sql
+
+    from mmrag.stores._pg_session import PgSession
 
 __all__ = ["PgVectorIndex", "collection_table"]
 
@@ -101,6 +101,7 @@ class PgVectorIndex:
         batch_size: int = 500,
         connect_timeout: int = 10,
         owner: str | None = None,
+        session: PgSession | None = None,
     ) -> None:
         if not TABLE_NAME.fullmatch(table):
             raise StoreError(f"invalid table name {table!r}: use 1-63 lowercase letters, digits, '_' or '-', "
@@ -112,17 +113,26 @@ class PgVectorIndex:
         _require_sdk()
         from psycopg import sql
 
+        from mmrag.stores._pg_session import PgSession
+
         self.table, self.dimensions, self.ef_search = table, dimensions, ef_search
         self.owner = owner
         self._t = sql.Identifier(table)
         self._m, self._ef_construction = m, ef_construction
         self._batch_size = max(1, batch_size)
-        self._dsn, self._connect_timeout = dsn, connect_timeout
-        self._where, self._password = describe_dsn(dsn)
-        self._conn: psycopg.Connection[Any] | None = None
-        self._dirty = False  # writes pending since the last persist
+        # A collection's indexes and manifest share one session (one connection, one transaction): see
+        # mmrag.stores._pg_session. An index on its own gets a private one.
+        self._owns_session = session is None
+        self._session = session or PgSession(dsn, connect_timeout=connect_timeout)
+        self._where, self._password = self._session.where, self._session.password
+        self._prepared = False
         self._iterative_scan = False  # pgvector >= 0.8: HNSW scans go on until filtered queries fill k
-        self._lock = threading.RLock()
+        self._lock = self._session.lock
+
+    @property
+    def _dirty(self) -> bool:
+        """Writes pending since the last persist (on the shared session: by any of its users)."""
+        return self._session.dirty
 
     # --- protocol ----------------------------------------------------------------------------------------
 
@@ -209,16 +219,15 @@ class PgVectorIndex:
         return int(row[0]) if row else 0
 
     def persist(self) -> None:
-        """Commit every write since the last persist."""
-        with self._lock:
-            if self._conn is None or not self._dirty:
-                return
-            try:
-                self._conn.commit()
-            except Exception as e:
-                self._drop()
-                raise self._error("committing", e, lost=True) from e
-            self._dirty = False
+        """Commit every write since the last persist (inside the session's ``atomic`` block: at its end)."""
+        self._session.commit()
+
+    def drop_table(self) -> None:
+        """Drop this index's table (deleting its collection); pending until :meth:`persist`, like every write."""
+        from psycopg import sql
+
+        with self._op("dropping the table", write=True) as cur:
+            cur.execute(sql.SQL("DROP TABLE IF EXISTS {t}").format(t=self._t))
 
     # --- lifecycle ---------------------------------------------------------------------------------------
 
@@ -228,8 +237,13 @@ class PgVectorIndex:
             self._connect()
 
     def close(self) -> None:
-        """Close the connection; writes not persisted are rolled back. The index reconnects if used again."""
+        """Close the connection; writes not persisted are rolled back. The index reconnects if used again.
+
+        On a shared session (a collection's) the connection stays open for the others; closing the collection
+        closes it."""
         with self._lock:
+            if not self._owns_session:
+                return
             if self._dirty:
                 logger.warning("closing %s with writes that were never persisted: rolled back", self.table)
             self._drop()
@@ -324,7 +338,7 @@ class PgVectorIndex:
                     yield cur
                 if guarded:
                     conn.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
-                    self._dirty = self._dirty or write
+                    self._session.dirty = self._session.dirty or write
             except BaseException as e:
                 lost = self._undo(conn, guarded)
                 if isinstance(e, psycopg.Error):
@@ -351,36 +365,30 @@ class PgVectorIndex:
         return lost
 
     def _drop(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-        self._conn, self._dirty = None, False
+        self._session.drop()
 
-    def _connect(self) -> psycopg.Connection[Any]:
-        if self._conn is not None and not self._conn.closed:
-            return self._conn
+    def _prepare(self, conn: psycopg.Connection[Any]) -> None:
+        """Create or check this index's table on a new connection (run by the session)."""
         import psycopg
         from pgvector.psycopg import register_vector
 
         try:
-            conn = psycopg.connect(self._dsn, autocommit=False, connect_timeout=self._connect_timeout)
-        except psycopg.ProgrammingError:
-            # libpq quotes the malformed part of the DSN, which may be the password.
-            raise StoreError("invalid PostgreSQL connection string (not shown: it may hold a password); "
-                             "use postgresql://user:password@host:port/dbname or key=value pairs") from None
-        except psycopg.Error as e:
-            raise self._error("connecting", e) from e
-        try:
             self._iterative_scan = ensure_schema(conn, TableSpec(self.table, self.dimensions, self.owner, self._where,
                                                                  self._m, self._ef_construction))
             register_vector(conn)
-            conn.commit()
-        except BaseException as e:
-            conn.close()
-            if isinstance(e, psycopg.Error):
-                raise self._error("preparing the table", e) from e
-            raise
-        self._conn = conn
-        return conn
+        except psycopg.Error as e:
+            raise self._error("preparing the table", e) from e
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        with self._lock:
+            if not self._prepared:
+                self._prepared = True
+                try:
+                    self._session.on_connect(self._prepare)
+                except BaseException:
+                    self._prepared = False
+                    raise
+            return self._session.connection()
 
     def _error(self, what: str, e: Exception, *, lost: bool = False) -> StoreError:
         import psycopg

@@ -1,6 +1,14 @@
-"""README.md as code: its fenced ```bash and ```python blocks, with the directives that say how to run them.
+"""README.md and the docs pages (docs/**/*.md) as code: their fenced blocks, with directives saying how to run them.
 
-A block is run exactly as written. An HTML comment on the line right before a fence adjusts how:
+Runnable fences, run exactly as written:
+
+- ```bash``` (or ```sh```, ```shell```): every line is a command (comment-only lines dropped, backslash
+  continuations joined).
+- ```console```: the lines that start with ``$ `` are the commands (continued with a trailing backslash); the
+  other lines are their output, shown, not compared.
+- ```python```: the block is one script.
+
+An HTML comment on the line right before a fence adjusts how:
 
 - ``<!-- readme-test: ci -->``: the set-up and test commands. They are not run here (they would install
   packages, or run this suite inside itself); ``.ci/run`` must contain them line for line, in order, and
@@ -20,26 +28,29 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
+DOCS = ROOT / "docs"
 
-__all__ = ["Block", "ROOT", "commands", "readme_blocks"]
+__all__ = ["Block", "DOCS", "README", "ROOT", "commands", "docs_pages", "markdown_blocks", "readme_blocks"]
 
 _FENCE = re.compile(r"^```(\w*)\s*$")
 _DIRECTIVE = re.compile(r"^<!--\s*readme-test:\s*(.*?)\s*-->\s*$")
+_LANGUAGES = {"bash": "bash", "sh": "bash", "shell": "bash", "console": "console", "python": "python"}
 
 
 @dataclass(frozen=True)
 class Block:
-    """One fenced block of README.md."""
+    """One runnable fenced block of a Markdown file."""
 
-    language: str
+    language: str  # bash | console | python
     code: str
     line: int  # 1-based line of the opening fence
     section: str
     directives: frozenset[str] = field(default_factory=frozenset)
+    file: str = "README.md"  # relative to the repository root
 
     @property
     def label(self) -> str:
-        return f"README.md:{self.line} ({self.section})"
+        return f"{self.file}:{self.line} ({self.section})"
 
     @property
     def expected_exit(self) -> int:
@@ -49,9 +60,15 @@ class Block:
         return 0
 
 
-def readme_blocks(text: str | None = None) -> list[Block]:
-    """Every ```bash and ```python block of the README, in document order."""
-    lines = (README.read_text(encoding="utf-8") if text is None else text).splitlines()
+def docs_pages() -> list[Path]:
+    """Every page of the docs site, in file-name order (``docs/hooks/`` holds the site's code, not pages)."""
+    return sorted(p for p in DOCS.rglob("*.md") if p.relative_to(DOCS).parts[0] != "hooks")
+
+
+def markdown_blocks(path: Path, text: str | None = None) -> list[Block]:
+    """Every runnable block of one Markdown file, in document order."""
+    lines = (path.read_text(encoding="utf-8") if text is None else text).splitlines()
+    name = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
     blocks: list[Block] = []
     section = ""
     i = 0
@@ -72,21 +89,33 @@ def readme_blocks(text: str | None = None) -> list[Block]:
         i += 1
         directive = _DIRECTIVE.match(lines[start - 1]) if start > 0 else None
         directives = frozenset(directive.group(1).split()) if directive else frozenset()
-        if fence.group(1) in ("bash", "python"):
-            blocks.append(Block(fence.group(1), "\n".join(body) + "\n", start + 1, section, directives))
+        language = _LANGUAGES.get(fence.group(1))
+        if language is not None:
+            blocks.append(Block(language, "\n".join(body) + "\n", start + 1, section, directives, name))
     return blocks
 
 
+def readme_blocks(text: str | None = None) -> list[Block]:
+    """Every runnable block of the README, in document order."""
+    return markdown_blocks(README, text)
+
+
 def commands(block: Block) -> list[str]:
-    """The shell commands of a bash block: comment-only lines dropped, backslash continuations joined."""
+    """The shell commands of a bash or console block, backslash continuations joined."""
     out: list[str] = []
     pending = ""
     for raw in block.code.splitlines():
         line = raw.rstrip()
+        if block.language == "console" and not pending:
+            if not line.startswith("$ "):
+                continue  # output
+            line = line[2:]
         if not pending and (not line.strip() or line.lstrip().startswith("#")):
             continue
+        if pending:
+            line = line.lstrip()  # the indentation of a continued line is layout, not part of the command
         if line.endswith("\\"):
-            pending += line[:-1] + " "
+            pending += line[:-1].rstrip() + " "
             continue
         out.append((pending + line).strip())
         pending = ""

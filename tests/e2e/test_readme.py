@@ -1,13 +1,16 @@
-"""README.md, run as written: every ```bash and ```python block, extracted from the file itself.
+"""README.md and the docs pages, run as written: every runnable block, extracted from the files themselves.
 
 - The quickstart's main job (`mmrag ingest tests/data`, then the example `mmrag ask`) runs first, with checks
   of what it must show (offline, extractive, cited pages, idempotent re-run).
-- Every other block then runs in document order, in a scratch folder where `tests/data` exists and the
+- Every other README block then runs in document order, in a scratch folder where `tests/data` exists and the
   quickstart's collection is filled, so a README example cannot drift from the code.
-- The set-up and test commands (`<!-- readme-test: ci -->`) must be in `.ci/run`, line for line and in order.
+- Every page under docs/ does the same, each page in a scratch folder and collection of its own (a page's
+  blocks may build on each other, not on another page's).
+- The set-up and test commands (`<!-- readme-test: ci -->`, in the README or a page) must be in `.ci/run`, line
+  for line and in order.
 
-See tests/readme_blocks.py for the directives. Slow (the main job indexes every sample document), so the
-quickstart ingest runs once per session.
+See tests/e2e/readme_blocks.py for the block kinds and directives. Slow (the main job indexes every sample
+document), so the quickstart ingest runs once per session.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from readme_blocks import ROOT, Block, commands, readme_blocks  # tests/e2e/readme_blocks.py
+from readme_blocks import ROOT, Block, commands, docs_pages, markdown_blocks, readme_blocks  # tests/e2e/
 
 pytestmark = pytest.mark.integration  # the bedrock blocks talk to a loopback emulator on 127.0.0.1
 
@@ -29,6 +32,8 @@ BLOCKS = readme_blocks()
 CI_BLOCKS = [b for b in BLOCKS if "ci" in b.directives]
 QUICKSTART = [b for b in BLOCKS if b.section == "Quickstart" and "ci" not in b.directives]
 REST = [b for b in BLOCKS if b not in CI_BLOCKS and b not in QUICKSTART]
+PAGES = {page.relative_to(ROOT).as_posix(): markdown_blocks(page) for page in docs_pages()}
+RUNNABLE_PAGES = sorted(name for name, blocks in PAGES.items() if any("ci" not in b.directives for b in blocks))
 TIMEOUT = 1800  # generous: a loaded 2-core CI machine
 
 
@@ -51,7 +56,7 @@ def _workdir(tmp: Path) -> Path:
 
 def _run_block(block: Block, work: Path, env: dict[str, str]) -> list[subprocess.CompletedProcess[str]]:
     if block.language == "python":
-        script = work / f"readme_{block.line}.py"
+        script = work / f"{Path(block.file).stem}_{block.line}.py"
         script.write_text(block.code, encoding="utf-8")
         return [subprocess.run([sys.executable, str(script)], cwd=work, env=env, capture_output=True, text=True,
                                timeout=TIMEOUT)]
@@ -87,10 +92,13 @@ def test_readme_has_the_four_first_hour_commands() -> None:
 
 def test_ci_runs_exactly_the_readme_setup_and_test_commands() -> None:
     ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
-    wanted = [c for b in CI_BLOCKS for c in commands(b)]
-    positions = [ci.index(c) if c in ci else -1 for c in wanted]
-    assert -1 not in positions, f".ci/run lacks {[c for c, p in zip(wanted, positions, strict=True) if p < 0]}"
-    assert positions == sorted(positions), ".ci/run runs the README commands out of order"
+    for blocks in [BLOCKS, *PAGES.values()]:
+        wanted = [c for b in blocks if "ci" in b.directives for c in commands(b)]
+        positions = [ci.index(c) if c in ci else -1 for c in wanted]
+        where = blocks[0].file if blocks else ""
+        assert -1 not in positions, f".ci/run lacks {[c for c, p in zip(wanted, positions, strict=True) if p < 0]} " \
+            f"({where})"
+        assert positions == sorted(positions), f".ci/run runs the commands of {where} out of order"
 
 
 def test_quickstart_main_job(quickstart_home: Path, tmp_path: Path) -> None:
@@ -116,15 +124,11 @@ def test_quickstart_main_job(quickstart_home: Path, tmp_path: Path) -> None:
     assert human.returncode == 0 and "Sources:" in human.stdout and "extractive" in human.stderr
 
 
-def test_every_other_readme_block_runs_as_written(quickstart_home: Path, tmp_path: Path) -> None:
-    """Blocks run in document order and may build on each other, as a reader following the README would."""
-    home = tmp_path / "home"
-    shutil.copytree(quickstart_home, home, symlinks=True)
-    work = _workdir(tmp_path)
-    assert REST, "the README has no examples beyond the quickstart?"
+def _run_blocks(blocks: list[Block], work: Path, home: Path) -> None:
+    """Run blocks in document order, as a reader following the page would; the emulator starts when needed."""
     emulator = None
     try:
-        for block in REST:
+        for block in blocks:
             extra: dict[str, str] = {}
             if "bedrock" in block.directives:
                 from mmrag.testing import BedrockEmulator
@@ -135,10 +139,34 @@ def test_every_other_readme_block_runs_as_written(quickstart_home: Path, tmp_pat
                          "AWS_SECRET_ACCESS_KEY": "readme", "AWS_DEFAULT_REGION": "us-east-1"}
             for done in _run_block(block, work, _env(home, extra)):
                 assert done.returncode == block.expected_exit, (
-                    f"{block.label}: `{done.args[-1] if block.language == 'bash' else 'python block'}` exited "
+                    f"{block.label}: `{done.args[-1] if block.language != 'python' else 'python block'}` exited "
                     f"{done.returncode}, expected {block.expected_exit}\nstdout:\n{done.stdout[-2000:]}\n"
                     f"stderr:\n{done.stderr[-3000:]}")
                 assert "Traceback (most recent call last)" not in done.stderr, f"{block.label}: {done.stderr[-3000:]}"
     finally:
         if emulator is not None:
             emulator.stop()
+
+
+def test_every_other_readme_block_runs_as_written(quickstart_home: Path, tmp_path: Path) -> None:
+    """Blocks run in document order and may build on each other, as a reader following the README would."""
+    home = tmp_path / "home"
+    shutil.copytree(quickstart_home, home, symlinks=True)
+    assert REST, "the README has no examples beyond the quickstart?"
+    _run_blocks(REST, _workdir(tmp_path), home)
+
+
+@pytest.mark.parametrize("page", RUNNABLE_PAGES)
+def test_docs_page_runs_as_written(page: str, quickstart_home: Path, tmp_path: Path) -> None:
+    """Every runnable block of one docs page, in order, on a copy of the quickstart's collection."""
+    home = tmp_path / "home"
+    shutil.copytree(quickstart_home, home, symlinks=True)
+    _run_blocks([b for b in PAGES[page] if "ci" not in b.directives], _workdir(tmp_path), home)
+
+
+def test_docs_pages_have_examples_to_run() -> None:
+    """The reference material moved from the README into docs/ with its examples; they must still be found."""
+    assert {"docs/parsing.md", "docs/ingest-and-ask.md", "docs/querying.md", "docs/search.md",
+            "docs/evaluation.md", "docs/aws-setup.md", "docs/development.md"} <= set(RUNNABLE_PAGES)
+    assert any("bedrock" in b.directives for blocks in PAGES.values() for b in blocks)
+    assert any(b.expected_exit for blocks in PAGES.values() for b in blocks)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from mmrag.stores.manifest import _CHUNK, _rows_in
+from mmrag.stores._manifest_sqlite import _CHUNK, _rows_in
 
 
 def test_every_value_is_asked_once_across_chunks_and_lists() -> None:

@@ -77,5 +77,5 @@ def test_bad_sources_fail_alone_with_named_reason(tmp_path: Path, name: str, con
 
 
 def test_parse_blob_rejects_unknown_types() -> None:
-    with pytest.raises(ParseError, match="mmrag parses PDF, HTML and images"):
+    with pytest.raises(ParseError, match="mmrag parses PDF, HTML, Word, PowerPoint, Excel, Markdown, CSV/TSV and"):
         list(parse_blob(Blob(b"PK\x03\x04", "a.docx", "application/zip")))
