@@ -156,20 +156,23 @@ def test_an_output_file_that_cannot_be_written_is_refused_before_any_work(
 
 
 @pytest.mark.parametrize("names, code, words", [
-    (["README.md"], 2, "README.md: unsupported content type 'text/markdown'"),
+    (["blob.bin"], 2, "blob.bin: unsupported content type 'application/octet-stream'"),
     (["no-such.pdf"], 3, "no-such.pdf: no such file"),
-    (["no-such.pdf", "README.md"], 2, "no-such.pdf: no such file; README.md: unsupported content type"),
+    (["no-such.pdf", "blob.bin"], 2, "no-such.pdf: no such file; blob.bin: unsupported content type"),
 ])
 def test_ingesting_nothing_ingestable_creates_nothing(runner: CliRunner, monkeypatch: pytest.MonkeyPatch,
                                                        tmp_path: Path, names: list[str], code: int,
                                                        words: str) -> None:
     """One rule for a missing file and a file of an unsupported type: nothing is created, one error line."""
     home = _home(monkeypatch, tmp_path)
-    monkeypatch.chdir(Path(__file__).parents[2])
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "blob.bin").write_bytes(bytes(range(256)) * 4)  # no format mmrag reads
+    monkeypatch.chdir(work)
     result = runner.invoke(cli, ["ingest", "-c", "fresh", *names])
     assert result.exit_code == code, result.output
     assert words in result.stderr and "no collection was created or changed" in result.stderr
     assert not (home / "fresh").exists()
     assert "fresh" not in runner.invoke(cli, ["collections"]).output
-    mixed = runner.invoke(cli, ["ingest", "-c", "fresh", "--json", str(IMAGE), "README.md"])
+    mixed = runner.invoke(cli, ["ingest", "-c", "fresh", "--json", str(IMAGE), "blob.bin"])
     assert mixed.exit_code == 1 and "unsupported content type" in mixed.stdout  # the good one is ingested
