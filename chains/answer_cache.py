@@ -197,7 +197,8 @@ class AnswerCache:
 
 
 def _answer_dict(answer: Answer) -> dict[str, Any]:
-    return {"text": answer.text, "mode": answer.mode, "sub_questions": list(answer.sub_questions),
+    return {"text": answer.text, "mode": answer.mode, "answered": answer.answered,
+            "sub_questions": list(answer.sub_questions),
             "decomposition": answer.decomposition, "citations": [c.to_dict() for c in answer.citations],
             "hits": [{"score": h.score, "lists": list(h.lists), "element": {
                 "id": h.element.id, "kind": h.element.kind, "source": h.element.source, "text": h.element.text,
@@ -210,7 +211,8 @@ def _cached(data: Mapping[str, Any], question: str, stored: str, similarity: flo
     hits = tuple(Hit(Element.restore(**h["element"]), float(h["score"]), tuple(h["lists"])) for h in data["hits"])
     citations = tuple(Citation(**c) for c in data["citations"])
     return CachedAnswer(question, data["text"], data["mode"], tuple(data["sub_questions"]), citations, hits,
-                        data.get("decomposition"), cached_question=stored, similarity=similarity)
+                        data.get("decomposition"), bool(data.get("answered", True)), cached_question=stored,
+                        similarity=similarity)
 
 
 def with_answer_cache(chain: Runnable[Any, Any], cache: AnswerCache, *, variant: str = "") -> Runnable[Any, Any]:

@@ -177,7 +177,8 @@ def ingest(
         ray_address: the Ray cluster to use (default ``RAY_ADDRESS``, else a local cluster started for the run).
         writer: what writes a group once its models ran (default :func:`~mmrag.chains._write.write_group`); the
             Ray executor's workers on FAISS hand their groups to the driver with it.
-        include, exclude: globs that filter what folders and ``s3://`` prefixes expand to.
+        include: globs a file of a folder or an ``s3://`` prefix must match to be ingested.
+        exclude: globs that leave a file of a folder or an ``s3://`` prefix out.
         owner: the name this run's leases are held under (default: host, process and a random part); a Ray task
             retried after its worker died uses the same one, so it takes its own leases back at once.
         cancel: polled between units of work (sources, model slices, group commits); once it returns True, no

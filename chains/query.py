@@ -83,6 +83,10 @@ class QueryOptions:
             Applies to the built-in fusions, not to a ``fuse=`` stage passed to :func:`build_query_chain`.
         continuations: put right after a text hit that stops mid-sentence ("... chosen by", "you could use:") the
             chunk that continues it (see :mod:`mmrag.retrievers.continuation`).
+        names: add a BM25 list searched with only the names the question uses (``hn1``, ``SIGXCPU``; see
+            :mod:`mmrag.chains.hops`).
+        bridge: for a bridge question ("the family of the language of voice ic1"), a second retrieval round from
+            the table cell the first round found (see :mod:`mmrag.chains.hops`).
     """
 
     k: int = 8
@@ -100,6 +104,8 @@ class QueryOptions:
     cues: bool = True
     cover: bool = True
     continuations: bool = True
+    names: bool = True
+    bridge: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in ("fusion", "qa-pairs"):
@@ -240,6 +246,7 @@ def build_query_chain(
         assert providers is not None
         decompose = decompose_stage(providers.fast_chat, max_sub_questions=options.max_sub_questions,
                                     enabled=options.decompose)
+    own_retrieve = retrieve is not None or (retriever is not None and not isinstance(retriever, MultimodalRetriever))
     if retrieve is None:
         if retriever is None:
             assert providers is not None and collection is not None
@@ -255,8 +262,12 @@ def build_query_chain(
         RunnableLambda(_state, name="question"),
         RunnablePassthrough.assign(sub_questions=itemgetter("question") | decompose),
         RunnablePassthrough.assign(lists=itemgetter("sub_questions") | retrieve),
-        RunnablePassthrough.assign(hits=itemgetter("lists") | fuse),
     ]
+    from mmrag.chains.hops import bridge_stage, names_stage
+
+    if options.names and collection is not None and not own_retrieve:
+        steps.append(RunnablePassthrough.assign(lists=names_stage(collection, k=options.k, filter=options.filter)))
+    steps.append(RunnablePassthrough.assign(hits=itemgetter("lists") | fuse))
     if options.cover and not own_fuse:
         from mmrag.retrievers.coverage import cover_sub_questions
 
@@ -264,6 +275,8 @@ def build_query_chain(
             lambda state: cover_sub_questions(state["hits"], state["lists"], k=options.rrf_k,
                                               limit=options.context_size, weights=options.weights or None),
             name="cover")))
+    if options.bridge and isinstance(retriever, MultimodalRetriever) and not own_retrieve:
+        steps.append(bridge_stage(retriever, filter=options.filter, k=options.rrf_k, limit=options.context_size))
     if options.continuations and collection is not None:
         from mmrag.retrievers.continuation import with_continuations
 
@@ -313,5 +326,6 @@ def _variant(options: QueryOptions, providers: Providers) -> str:
              "decompose": options.decompose, "mode": options.mode, "images": options.max_images,
              "filter": options.filter, "rrf_k": options.rrf_k, "fusion": options.fusion,
              "weights": dict(sorted(options.weights.items())), "cues": options.cues, "cover": options.cover,
-             "continuations": options.continuations, "model": str(model)}
+             "continuations": options.continuations, "names": options.names, "bridge": options.bridge,
+             "model": str(model)}
     return repr(sorted(parts.items(), key=lambda kv: kv[0]))

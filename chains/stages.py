@@ -286,8 +286,10 @@ def synthesize_stage(
             parts.append(token)
             yield token
         text = "".join(parts).strip()
+        from mmrag.providers._support import ABSTAIN_PREFIX
+
         yield Answer(question, text, "generated", tuple(subs), citations_for(text, hits, objects),
-                     _linked(hits, objects), how)
+                     _linked(hits, objects), how, answered=not text.startswith(ABSTAIN_PREFIX))
 
     def run(inputs: Iterator[Mapping[str, Any]], config: RunnableConfig) -> Iterator[str | Answer]:
         yield from answer(_merge(inputs), config)
@@ -331,11 +333,12 @@ def _extractive(question: str, subs: list[str], hits: list[Hit], objects: Object
 
 def _placed(citation: Citation, element: Element, objects: ObjectStore | None) -> Citation:
     """An extractive citation (its snippet is the quote) with the element's link, breadcrumb and source link."""
-    from mmrag.answers import breadcrumb, location_kind_of, location_of, source_link
+    from mmrag.answers import breadcrumb, location_kind_of, location_of, media_time, source_link
 
+    start, end = media_time(element) or (None, None)
     return replace(citation, object_uri=object_uri(element, objects), section=breadcrumb(element),
                    source_uri=source_link(element), location=location_of(element),
-                   location_kind=location_kind_of(element))
+                   location_kind=location_kind_of(element), start=start, end=end)
 
 
 def _linked(hits: Sequence[Hit], objects: ObjectStore | None) -> tuple[Hit, ...]:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from mmrag.stores.collection import ObjectStore
 
 __all__ = ["CONTINUATION_LIST", "PLACE_KINDS", "Answer", "AnswerMode", "Citation", "Hit", "breadcrumb", "caption_of",
-           "location_kind_of", "location_of", "object_link", "source_link"]
+           "clock_span", "location_kind_of", "location_of", "media_time", "object_link", "source_link"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,25 @@ def caption_of(element: Element) -> str:
     return element.text.strip()
 
 
+def media_time(element: Element) -> tuple[float, float] | None:
+    """``(start, end)`` seconds of an element from a video or audio file (its metadata), else None."""
+    start, end = element.metadata.get("start"), element.metadata.get("end")
+    if isinstance(start, int | float) and not isinstance(start, bool):
+        return float(start), float(end) if isinstance(end, int | float) and not isinstance(end, bool) else float(start)
+    return None
+
+
+def clock_span(start: float, end: float | None = None) -> str:
+    """``12:31–12:47`` (``1:02:03`` past an hour): a time range as people read it, to the second."""
+
+    def clock(seconds: float) -> str:
+        s = int(seconds)
+        h, m, s = s // 3600, s // 60 % 60, s % 60
+        return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+    return clock(start) if end is None or int(end) == int(start) else f"{clock(start)}–{clock(end)}"
+
+
 PLACE_KINDS = ("slide", "sheet", "rows")
 """Location kinds whose ``metadata["location"]`` names the place (``slide 3``, ``Sales!A1:D40``, ``rows 2-81``);
 the ``heading`` kind's place is its heading path, and a PDF's is its page."""
@@ -51,11 +70,14 @@ the ``heading`` kind's place is its heading path, and a PDF's is its page."""
 
 def location_of(element: Element) -> str:
     """Where in its source an element sits, in the terms of its format: ``page 3`` (PDF), ``slide 3`` (PowerPoint),
-    ``Sales!A1:D40`` (Excel), ``rows 2-81`` (CSV), ``Intro › Setup`` (the heading path of Word, Markdown and
-    HTML); "" when nothing narrower than the source is known."""
+    ``Sales!A1:D40`` (Excel), ``rows 2-81`` (CSV), ``12:31–12:47`` (video and audio), ``Intro › Setup`` (the heading
+    path of Word, Markdown and HTML); "" when nothing narrower than the source is known."""
     location = element.metadata.get("location")
     if isinstance(location, str) and location and element.metadata.get("location_kind") in PLACE_KINDS:
         return location
+    span = media_time(element)
+    if span is not None:
+        return clock_span(*span)
     if element.page:
         return f"page {element.page}"
     if isinstance(location, str) and location:
@@ -71,11 +93,13 @@ def breadcrumb(element: Element, sep: str = " › ") -> str:
     """Where an element sits, for people: ``intro.html › Regular expressions`` or ``report.pdf › page 3``.
 
     The file name (or the URL's last path segment), then the section path the parser recorded (HTML, Word,
-    Markdown), then the place in the format's terms: ``page 3``, ``slide 3``, ``Sales!A1:D40``, ``rows 2-81``.
+    Markdown), then the place in the format's terms: ``page 3``, ``slide 3``, ``Sales!A1:D40``, ``rows 2-81``; for
+    video and audio the time: ``talk.mp4 @ 12:31–12:47``.
     """
     source = element.source.rstrip("/")
     name = source.rsplit("/", 1)[-1] or source
-    parts = [name]
+    span = media_time(element)
+    parts = [f"{name} @ {clock_span(*span)}" if span else name]
     headings = element.metadata.get("headings")
     section = element.metadata.get("section")
     if isinstance(headings, list) and headings:  # the parser's list: a heading may itself hold " > "
@@ -91,18 +115,22 @@ def breadcrumb(element: Element, sep: str = " › ") -> str:
 
 
 def location_kind_of(element: Element) -> str:
-    """The kind of :func:`location_of`: ``page``, ``slide``, ``sheet``, ``rows`` or ``heading``; "" if none."""
+    """The kind of :func:`location_of`: ``page``, ``slide``, ``sheet``, ``rows``, ``time`` (video and audio: the
+    place is ``12:31–12:47``) or ``heading``; "" if none."""
     kind = element.metadata.get("location_kind")
     if isinstance(kind, str) and kind:
         return kind
+    if media_time(element) is not None:
+        return "time"
     if element.page:
         return "page"
     return "heading" if element.metadata.get("headings") or element.metadata.get("section") else ""
 
 
 def source_link(element: Element) -> str | None:
-    """A link to the element's place in its source: ``#page=N`` for PDFs, ``#<section id>`` for HTML sections
-    whose heading has an id (``metadata["anchor"]``); None for a relative path (no base to resolve it against)."""
+    """A link to the element's place in its source: ``#page=N`` for PDFs, ``#t=SECONDS`` for video and audio (a
+    media fragment: players open there), ``#<section id>`` for HTML sections whose heading has an id
+    (``metadata["anchor"]``); None for a relative path (no base to resolve it against)."""
     source = element.source
     if source.startswith(("http://", "https://")):
         base = source.split("#", 1)[0]
@@ -115,6 +143,9 @@ def source_link(element: Element) -> str | None:
     anchor = element.metadata.get("anchor")
     if element.page and element.metadata.get("location_kind") in (None, "page"):
         return f"{base}#page={element.page}"
+    span = media_time(element)
+    if span is not None:
+        return f"{base}#t={int(span[0])}"
     if isinstance(anchor, str) and anchor:
         from urllib.parse import quote
 
@@ -130,6 +161,11 @@ def object_link(element: Element, objects: ObjectStore | None) -> str | None:
         except Exception as e:  # a link is a convenience: never fail a search or an answer over it
             logger.warning("no link for %s: %s", element.object_key, e)
     return source_link(element)
+
+
+def _times(element: Element) -> dict[str, float | None]:
+    span = media_time(element)
+    return {"start": span[0], "end": span[1]} if span else {"start": None, "end": None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +204,7 @@ class Hit:
             "section": breadcrumb(e),
             "location": location_of(e),
             "location_kind": location_kind_of(e),
+            **_times(e),
             "object_uri": self.object_uri,
             "source_uri": source_link(e),
             "caption": caption_of(e)[:preview] if e.kind != "text" else "",
@@ -200,6 +237,8 @@ class Citation:
         location: the place in the format's terms (:func:`location_of`: ``page 3``, ``slide 3``,
             ``Sales!A1:D40``, ``rows 2-81``, ``Intro › Setup``); "" when none is known.
         location_kind: ``page``, ``slide``, ``sheet``, ``rows`` or ``heading``; "" when none is known.
+        start: for video and audio, the second where the cited stretch starts; else None.
+        end: the second where it ends.
     """
 
     marker: int
@@ -213,13 +252,16 @@ class Citation:
     source_uri: str | None = None
     location: str = ""
     location_kind: str = ""
+    start: float | None = None
+    end: float | None = None
 
     @classmethod
     def for_element(cls, marker: int, element: Element, object_uri: str | None = None) -> Citation:
         """The citation ``[marker]`` of ``element``, with its snippet, breadcrumb and source link filled in."""
+        span = media_time(element)
         return cls(marker, element.id, element.kind, element.source, element.page, object_uri,
                    caption_of(element)[:PREVIEW_CHARS], breadcrumb(element), source_link(element),
-                   location_of(element), location_kind_of(element))
+                   location_of(element), location_kind_of(element), *(span or (None, None)))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
@@ -235,6 +277,8 @@ class Citation:
             "source_uri": self.source_uri,
             "location": self.location,
             "location_kind": self.location_kind,
+            "start": self.start,
+            "end": self.end,
         }
 
 
@@ -253,6 +297,8 @@ class Answer:
             rule-based splitter; no chat model), ``"rules (model error: ValidationException: …)"`` or ``"rules
             (malformed model output: …)"`` (the model failed and the rules stood in), ``"off"`` (not split);
             None when a custom decompose stage did not say.
+        answered: False when the evidence does not support an answer: the text then says "The sources do not
+            say ..." and quotes the closest passages, labelled as such (an abstention).
     """
 
     question: str
@@ -262,6 +308,7 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     hits: tuple[Hit, ...] = ()
     decomposition: str | None = None
+    answered: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in ANSWER_MODES:
@@ -279,10 +326,11 @@ class Answer:
         return next((c for c in self.citations if c.marker == marker), None)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: question, answer, mode, sub_questions, decomposition, citations and hits."""
+        """A JSON-ready dict: question, answer, answered, mode, sub_questions, decomposition, citations and hits."""
         return {
             "question": self.question,
             "answer": self.text,
+            "answered": self.answered,
             "mode": self.mode,
             "sub_questions": list(self.sub_questions),
             "decomposition": self.decomposition,

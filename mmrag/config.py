@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     )
     user_agent: str = Field("mmrag/0.1 (+https://github.com/mmrag/mmrag)")
 
+    # Video and audio (mmrag[video])
+    max_media_seconds: float = Field(4 * 3600.0, gt=0, description="refuse video/audio files longer than this")
+    max_video_frames: int = Field(200, ge=0, description="distinct keyframes kept per video at most")
+    transcriber: str = Field("pocketsphinx", description="speech in video/audio: off, pocketsphinx, or the path "
+                             "of a faster-whisper model folder you have (nothing is downloaded)")
+
     # Bedrock (profile "bedrock"). Model ids are current, non-retired defaults given as BASE ids: mmrag calls the
     # inference profile of your Region (us./eu./jp./au./apac., else global.), because these Claude models cannot be
     # invoked on demand by base id. Profile ids (us.anthropic...) and ARNs are used as given (a geo profile must

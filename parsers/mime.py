@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 
-__all__ = ["IMAGE_TYPES", "TEXT_TABLE_TYPES", "sniff_mime"]
+__all__ = ["IMAGE_TYPES", "MEDIA_SUFFIXES", "TEXT_TABLE_TYPES", "sniff_mime"]
 
 IMAGE_TYPES = frozenset(
     {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/tiff"}
@@ -23,6 +23,30 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
 TEXT_TABLE_TYPES = frozenset({"text/csv", "text/tab-separated-values"})
 _MARKDOWN_SUFFIXES = (".md", ".markdown")
 _TEXT_NAMES = {".tsv": "text/tab-separated-values", ".tab": "text/tab-separated-values"}
+MEDIA_SUFFIXES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".webm": "video/webm",
+                  ".mkv": "video/x-matroska", ".wav": "audio/wav", ".mp3": "audio/mpeg", ".m4a": "audio/mp4",
+                  ".ogg": "audio/ogg", ".opus": "audio/ogg", ".flac": "audio/flac"}
+"""Video and audio files mmrag reads (mmrag.parsers.video), by extension: the type when the bytes do not say."""
+
+
+def _sniff_media(head: bytes) -> str | None:
+    """Video/audio containers by their signatures (ISO BMFF ``ftyp``, Matroska/WebM EBML, RIFF WAVE, MP3, Ogg)."""
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        return "video/quicktime" if brand == b"qt  " else "audio/mp4" if brand in (b"M4A ", b"M4B ") else "video/mp4"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "video/webm" if b"webm" in head[:64] else "video/x-matroska"
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "audio/wav"
+    if head.startswith((b"ID3", b"\xff\xfb", b"\xff\xf3", b"\xff\xf2")):
+        return "audio/mpeg"
+    if head.startswith(b"OggS"):
+        return "audio/ogg"
+    if head.startswith(b"fLaC"):
+        return "audio/flac"
+    return None
+
+
 _HTML_MARKERS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<meta", b"<title", b"<div", b"<p>", b"<table")
 
 
@@ -62,10 +86,15 @@ def sniff_mime(data: bytes, name: str | None = None, declared: str | None = None
         return "text/markdown"
     if _looks_like_html(head):
         return "text/html"
+    media = _sniff_media(head)
+    if media:
+        return media
     if declared:
         base = declared.split(";", 1)[0].strip().lower()
         if base and base != "application/octet-stream":
             return base
+    if name and (dot := name.rfind(".")) >= 0 and name[dot:].lower() in MEDIA_SUFFIXES:
+        return MEDIA_SUFFIXES[name[dot:].lower()]
     if name:
         suffix = lowered_name[lowered_name.rfind("."):] if "." in lowered_name else ""
         if suffix in _TEXT_NAMES:

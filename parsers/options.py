@@ -35,6 +35,9 @@ class ParseOptions:
     user_agent: str = "mmrag/0.1"
     s3_endpoint_url: str | None = None
     """Where ``s3://`` sources are read from (MinIO, a VPC endpoint; default: boto3's configuration)."""
+    max_media_seconds: float = 4 * 3600.0
+    max_video_frames: int = 200
+    transcriber: str = "pocketsphinx"
 
     def __post_init__(self) -> None:
         if not 0 <= self.chunk_overlap < self.chunk_size:

@@ -18,7 +18,7 @@ from mmrag.elements import Blob, Element, Parser
 from mmrag.errors import MmragError, ParseError, SourceNotFoundError
 from mmrag.parsers._office import CFB_MIME, DOCX, PPTX, XLSX, cfb_reason
 from mmrag.parsers._report import collect_warnings
-from mmrag.parsers.mime import IMAGE_TYPES, TEXT_TABLE_TYPES, sniff_mime
+from mmrag.parsers.mime import IMAGE_TYPES, MEDIA_SUFFIXES, TEXT_TABLE_TYPES, sniff_mime
 from mmrag.parsers.options import ParseOptions
 
 __all__ = [
@@ -40,7 +40,7 @@ _OFFICE_SUFFIXES = {".docx": DOCX, ".docm": DOCX, ".dotx": DOCX, ".pptx": PPTX, 
                     ".xlsx": XLSX, ".xlsm": XLSX, ".xltx": XLSX}
 SUPPORTED_SUFFIXES = frozenset(
     {".pdf", ".html", ".htm", ".xhtml", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff",
-     ".md", ".markdown", ".csv", ".tsv", *_OFFICE_SUFFIXES}
+     ".md", ".markdown", ".csv", ".tsv", *_OFFICE_SUFFIXES, *MEDIA_SUFFIXES}
 )
 _FOLDER_SKIPS = frozenset({".md", ".markdown"})
 """Parsed when named or globbed, not when a folder is expanded: folders of documents hold READMEs and licence
@@ -243,6 +243,10 @@ def parser_for(blob: Blob, options: ParseOptions | None = None) -> Parser:
         from mmrag.parsers.images import ImageParser
 
         return ImageParser(options)
+    if mime.startswith(("video/", "audio/")):
+        from mmrag.parsers.video import VideoParser
+
+        return VideoParser(options)
     if mime == DOCX:
         from mmrag.parsers.office_docx import DocxParser
 
@@ -270,7 +274,8 @@ def parser_for(blob: Blob, options: ParseOptions | None = None) -> Parser:
     raise ParseError(
         blob.source,
         f"unsupported content type {mime!r}: mmrag parses PDF, HTML, Word, PowerPoint, Excel, Markdown, CSV/TSV "
-        "and images (png, jpeg, gif, webp, bmp, tiff)",
+        "and images (png, jpeg, gif, webp, bmp, tiff); with mmrag[video], video and audio (mp4, mov, webm, mkv, wav, "
+        "mp3, m4a)",
     )
 
 

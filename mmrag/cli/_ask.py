@@ -64,9 +64,14 @@ def filter_options(command: Any) -> Any:
 
 
 def _where(citation: Citation) -> str:
-    """``, page 3``, ``, slide 3``, ``, Sales!A1:D40``: the place in the format's terms, after the source."""
+    """``, page 3``, ``, slide 3``, ``, Sales!A1:D40``, `` @ 12:31–12:47``: the place in the format's terms, after the
+    source."""
     from mmrag.terminal import plain
 
+    if citation.start is not None:  # video and audio: talk.mp4 @ 12:31–12:47
+        from mmrag.answers import clock_span
+
+        return f" @ {clock_span(citation.start, citation.end)}"
     if citation.location:
         return f", {plain(citation.location)}"
     return f", page {citation.page}" if citation.page else ""

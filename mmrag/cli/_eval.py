@@ -55,9 +55,12 @@ def eval_group() -> None:
 @click.option("--judge", is_flag=True, help="Also have the fast chat model (Claude Haiku) grade each answer that has "
               "a reference answer: 0, 0.5 or 1 with a reason, labelled 'LLM judge (model id)'. Needs "
               "MMRAG_PROFILE=bedrock (there is no judge model offline); its calls are counted apart.")
+@click.option("--split", type=click.Choice(["dev", "test"]), help="Run only the questions of this golden split "
+              "[default: all; a golden set with splits is reported per split].")
 @click.pass_context
 def run(ctx: click.Context, /, golden: Path, collection: str | None, variants: str | None, k: int,
-        concurrency: int, as_json: bool, markdown: bool, html_path: Path | None, judge: bool) -> None:
+        concurrency: int, as_json: bool, markdown: bool, html_path: Path | None, judge: bool,
+        split: str | None) -> None:
     """Run every question of GOLDEN through each variant and print recall@k, MRR, nDCG@k and answer checks."""
     from mmrag.eval.golden import load_golden
     from mmrag.eval.runner import evaluate
@@ -76,7 +79,8 @@ def run(ctx: click.Context, /, golden: Path, collection: str | None, variants: s
     from mmrag.cli._interrupt import interruptible
 
     with interruptible():  # Ctrl-C stops at once, not after the questions in flight
-        report = evaluate(golden_set, settings, variants=variants, k=k, concurrency=concurrency, judge=judge)
+        report = evaluate(golden_set, settings, variants=variants, k=k, concurrency=concurrency, judge=judge,
+                          split=split)
     if html_path is not None:
         from mmrag.eval.html_report import NO_PLOTS, plots_available, render_html
 
@@ -88,7 +92,10 @@ def run(ctx: click.Context, /, golden: Path, collection: str | None, variants: s
             click.echo(json.dumps({"type": "question", **row}, ensure_ascii=False))
         click.echo(json.dumps({"type": "report", **report.to_dict()}, ensure_ascii=False))
     else:
-        _print_human(report, markdown=markdown)
+        for part in report.splits or (None,):
+            if part is not None:
+                click.echo(f"split: {part}")
+            _print_human(report, markdown=markdown, split=part)
         if html_path is not None:
             click.echo(f"HTML report: {plain(str(html_path))}")
     errors = sum(1 for r in report.results if r.error)
@@ -102,14 +109,14 @@ def run(ctx: click.Context, /, golden: Path, collection: str | None, variants: s
         sys.exit(EXIT_CODES["partial"])
 
 
-def _print_human(report: Any, *, markdown: bool) -> None:
+def _print_human(report: Any, *, markdown: bool, split: str | None = None) -> None:
     from mmrag.terminal import plain
 
     if markdown:
-        click.echo(plain(report.to_markdown()))
+        click.echo(plain(report.to_markdown(split=split)))
         return
     k = report.k
-    rows = report.summary()
+    rows = report.summary(split)
     # As wide as the longest name: a modality tag (image-to-image) or variant is never cut.
     wv = max([15, *(len(plain(r["variant"])) for r in rows)])
     wm = max([12, *(len(plain(r["modality"])) for r in rows)])
@@ -121,16 +128,19 @@ def _print_human(report: Any, *, markdown: bool) -> None:
     def f(value: float | None, width: int, scale: float = 1.0, digits: int = 2) -> str:
         return f"{'–':>{width}}" if value is None else f"{value * scale:>{width}.{digits}f}"
 
+    abstains = any(not r.answerable for r in report.results)
     for row in rows:
         click.echo(f"{plain(row['variant']):<{wv}} {plain(row['modality']):<{wm}} {row['n']:>3} "
                    f"{f(row['recall'], 9)} {f(row['mrr'], 6)} {f(row['ndcg'], 7)} {f(row['answer_contains'], 7)} "
                    f"{f(row['citation_precision'], 7)} {f(row['latency_p50_s'], 7, 1000, 0)} "
                    f"{f(row['latency_p95_s'], 7, 1000, 0)} {row['model_calls']:>6}"
-                   + (f" {f(row['judge_score'], 6)}" if judged else ""))
+                   + (f" {f(row['judge_score'], 6)}" if judged else "")
+                   + (f" abstains: {f(row['abstention_recall'], 4)} of unanswerable, {f(row['false_abstention'], 4)}"
+                      " of answerable" if abstains and row["modality"] == "all" else ""))
     for note in report.notes:
         click.echo(f"note: {plain(note)}")
     if judged:
-        calls = sum(row["judge_calls"] for row in report.summary() if row["modality"] == "all")
+        calls = sum(row["judge_calls"] for row in report.summary(split) if row["modality"] == "all")
         click.echo(f"judge: {plain(report.judge_label)}, the mean grade (0, 0.5, 1) of answers with a reference; "
                    f"{calls} judge call(s), not counted in 'calls'")
     missed = len(report.misses())

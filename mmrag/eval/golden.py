@@ -26,6 +26,12 @@ Fields:
 - ``query_image``: a path (relative to the golden file) of an image to search with instead of the text:
   image→image cases.
 - ``generated``: true for drafts written by ``mmrag eval generate``, to be reviewed by a person.
+- ``split``: ``"dev"`` (for tuning) or ``"test"`` (held out: never looked at while changing code); ``evaluate``
+  can run one split and reports are made per split.
+- ``history``: the earlier user turns of a conversation (a list of strings), for a follow-up question ("And what
+  is its identifier?"); the question is made standalone from them before it is asked, as ``mmrag chat`` does.
+- ``answerable``: false for a question no document answers; ``expected`` may then be empty and there is no
+  ``answer``. The right answer is to abstain ("The sources do not say ..."), and eval scores abstention.
 
 :func:`load_golden` never stops at a bad line: it returns the good questions and, for each bad line, a
 :class:`GoldenProblem` with its line number, so one typo does not hide the other results.
@@ -42,12 +48,13 @@ from typing import Any, Literal
 from mmrag.elements import Element
 from mmrag.errors import NotFoundError
 
-__all__ = ["Expected", "GoldenProblem", "GoldenQuestion", "GoldenSet", "load_golden", "parse_golden"]
+__all__ = ["SPLITS", "Expected", "GoldenProblem", "GoldenQuestion", "GoldenSet", "load_golden", "parse_golden"]
 
 MatchMode = Literal["any", "all"]
 _KINDS = ("text", "table", "image", "page")
 _QUESTION_KEYS = {"id", "question", "modality", "expected", "match", "answer", "answer_aliases", "query_image",
-                  "generated", "notes"}
+                  "generated", "notes", "split", "history", "answerable"}
+SPLITS = ("dev", "test")
 _EXPECTED_KEYS = {"source", "page", "kind", "contains"}
 
 
@@ -112,6 +119,9 @@ class GoldenQuestion:
     query_image: Path | None = None
     generated: bool = False
     line: int = 0
+    split: str | None = None
+    history: tuple[str, ...] = ()
+    answerable: bool = True
 
     @property
     def answers(self) -> tuple[str, ...]:
@@ -136,6 +146,12 @@ class GoldenQuestion:
             out["query_image"] = str(self.query_image)
         if self.generated:
             out["generated"] = True
+        if self.split is not None:
+            out["split"] = self.split
+        if self.history:
+            out["history"] = list(self.history)
+        if not self.answerable:
+            out["answerable"] = False
         return out
 
 
@@ -194,9 +210,21 @@ def _question(data: Any, line: int, base: Path | None) -> GoldenQuestion:
     unknown = set(data) - _QUESTION_KEYS
     if unknown:
         raise ValueError(f"unknown keys {sorted(unknown)} (known: {sorted(_QUESTION_KEYS)})")
-    expected = data.get("expected")
-    if not isinstance(expected, list) or not expected:
-        raise ValueError("'expected' must be a non-empty list of {source, page?, kind?, contains?} objects")
+    answerable = data.get("answerable", True)
+    if not isinstance(answerable, bool):
+        raise ValueError("'answerable' must be true or false")
+    expected = data.get("expected", [] if not answerable else None)
+    if not isinstance(expected, list) or (answerable and not expected):
+        raise ValueError("'expected' must be a non-empty list of {source, page?, kind?, contains?} objects "
+                         "(it may be empty only with \"answerable\": false)")
+    if not answerable and data.get("answer") is not None:
+        raise ValueError("an unanswerable question ('answerable': false) has no 'answer'")
+    split = data.get("split")
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"'split' must be one of {', '.join(SPLITS)}, not {split!r}")
+    history = data.get("history", [])
+    if not isinstance(history, list) or not all(isinstance(h, str) and h.strip() for h in history):
+        raise ValueError("'history' must be a list of the earlier questions (non-empty strings)")
     modality = data.get("modality", "text")
     tags = [modality] if isinstance(modality, str) else modality
     if not isinstance(tags, list) or not tags or not all(isinstance(t, str) and t.strip() for t in tags):
@@ -224,6 +252,9 @@ def _question(data: Any, line: int, base: Path | None) -> GoldenQuestion:
         query_image=query_image,
         generated=bool(data.get("generated", False)),
         line=line,
+        split=split,
+        history=tuple(h.strip() for h in history),
+        answerable=answerable,
     )
 
 

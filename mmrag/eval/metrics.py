@@ -12,6 +12,9 @@ may carry the same label (two chunks of the same page): only the first counts, l
   McSherry and Najork (ECIR 2008): items with equal scores share the average gain of their tie group, so the
   order a system happened to return tied items in does not change the figure.
 - citation precision: cited items that are relevant / cited items.
+- abstention: over (answerable, abstained) pairs, recall = unanswerable questions abstained on / unanswerable
+  questions; precision = unanswerable questions abstained on / abstentions; false abstention = answerable
+  questions abstained on / answerable questions.
 - answer match: SQuAD-style normalisation (lower case, punctuation and articles dropped, spaces collapsed;
   decimal points and thousands separators inside numbers kept), then exact equality or containment on word
   boundaries, against any of the accepted reference answers.
@@ -25,6 +28,7 @@ import unicodedata
 from collections.abc import Hashable, Iterable, Sequence
 
 __all__ = [
+    "abstention",
     "answer_contains",
     "answer_exact",
     "citation_precision",
@@ -143,3 +147,20 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     low = math.floor(position)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def abstention(pairs: Iterable[tuple[bool, bool | None]]) -> dict[str, float | None]:
+    """Abstention figures over ``(answerable, abstained)`` pairs (``abstained`` None: no answer, left out):
+    ``abstention_recall``, ``abstention_precision`` and ``false_abstention`` (see the module docstring); each is
+    None when its denominator is 0."""
+    scored = [(ok, bool(done)) for ok, done in pairs if done is not None]
+    unanswerable = [done for ok, done in scored if not ok]
+    answerable = [done for ok, done in scored if ok]
+    abstained = [ok for ok, done in scored if done]
+
+    def share(hits: int, total: int) -> float | None:
+        return hits / total if total else None
+
+    return {"abstention_recall": share(sum(unanswerable), len(unanswerable)),
+            "abstention_precision": share(sum(1 for ok in abstained if not ok), len(abstained)),
+            "false_abstention": share(sum(answerable), len(answerable))}

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from mmrag.eval.golden import GoldenProblem, GoldenQuestion, GoldenSet, element_text, load_golden
 from mmrag.eval.metrics import (
+    abstention,
     answer_contains,
     answer_exact,
     citation_precision,
@@ -88,6 +89,10 @@ class QuestionResult:
     judge_reason: str | None = None
     judge_model: str | None = None
     judge_usage: Usage = field(default_factory=Usage)
+    split: str | None = None
+    answerable: bool = True
+    abstained: bool | None = None
+    """The answer said the sources do not say (``Answer.answered`` false); None without an answer."""
 
     @property
     def missed(self) -> bool:
@@ -105,6 +110,7 @@ class QuestionResult:
                 "cost_usd": self.usage.cost_usd, "judge_score": self.judge_score, "judge_reason": self.judge_reason,
                 "judge_model": self.judge_model, "judge_calls": self.judge_usage.calls,
                 "judge_cost_usd": self.judge_usage.cost_usd, "error": self.error, "question": self.question,
+                "split": self.split, "answerable": self.answerable, "abstained": self.abstained,
                 "sub_questions": list(self.sub_questions), "reference": self.reference, "answer": self.answer,
                 "retrieved": [r.to_dict() for r in self.retrieved]}
 
@@ -139,16 +145,22 @@ class EvalReport:
     def modalities(self) -> tuple[str, ...]:
         return tuple(sorted({m for r in self.results for m in r.modality}))
 
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """The golden splits among the results (``dev``, ``test``), in that order; empty when none is marked."""
+        return tuple(sorted({r.split for r in self.results if r.split is not None}))
+
     def to_rows(self) -> list[dict[str, Any]]:
         """One flat dict per (question, variant): ``pandas.DataFrame(report.to_rows())``."""
         return [r.to_row() for r in self.results]
 
-    def summary(self) -> list[dict[str, Any]]:
+    def summary(self, split: str | None = None) -> list[dict[str, Any]]:
         """Per variant, overall (``modality == "all"``) and per modality tag: n and the mean of every metric,
-        latency p50/p95, model calls and estimated cost."""
+        abstention (:func:`~mmrag.eval.metrics.abstention`), latency p50/p95, model calls and estimated cost;
+        over the questions of one ``split`` when given."""
         rows = []
         for variant in self.variants:
-            mine = [r for r in self.results if r.variant == variant]
+            mine = [r for r in self.results if r.variant == variant and (split is None or r.split == split)]
             for modality in ("all", *self.modalities):
                 group = [r for r in mine if modality == "all" or modality in r.modality]
                 if not group:
@@ -160,6 +172,7 @@ class EvalReport:
                 for metric in METRICS:
                     row[metric] = _mean(getattr(r, metric) for r in group)
                 row["answers_checked"] = sum(1 for r in group if r.answer_contains is not None)
+                row.update(abstention([(r.answerable, r.abstained) for r in group]))
                 row["judge_score"] = _mean(r.judge_score for r in group)
                 row["judged"] = sum(1 for r in group if r.judge_score is not None)
                 row["latency_p50_s"] = percentile(latencies, 50)
@@ -182,25 +195,29 @@ class EvalReport:
                 "summary": self.summary(), "problems": [{"line": p.line, "message": p.message} for p in self.problems],
                 "notes": list(self.notes), "judge_model": self.judge_model, "judge_label": self.judge_label}
 
-    def to_markdown(self, modalities: Sequence[str] | None = None) -> str:
-        """The summary as a Markdown table (recall@k, MRR, nDCG@k, answer contains, p50 latency; the LLM judge's
-        mean score as a last column when answers were judged)."""
+    def to_markdown(self, modalities: Sequence[str] | None = None, split: str | None = None) -> str:
+        """The summary as a Markdown table (recall@k, MRR, nDCG@k, answer contains, p50 latency; the share of
+        unanswerable and of answerable questions abstained on when the golden set has unanswerable ones; the LLM
+        judge's mean score as a last column when answers were judged), over one ``split`` when given."""
         k = self.k
         judged = self.judge_label is not None
+        abstains = any(not r.answerable for r in self.results)
         lines = [f"| variant | questions | recall@{k} | MRR | nDCG@{k} | answer contains | citation precision "
-                 "| p50 latency |" + (f" {self.judge_label} |" if judged else ""),
-                 "|---|---|---|---|---|---|---|---|" + ("---|" if judged else "")]
+                 "| p50 latency |" + (" abstains (unanswerable) | abstains (answerable) |" if abstains else "")
+                 + (f" {self.judge_label} |" if judged else ""),
+                 "|---|---|---|---|---|---|---|---|" + ("---|---|" if abstains else "") + ("---|" if judged else "")]
 
         def fmt(value: float | None, digits: int = 2) -> str:
             return "–" if value is None else f"{value:.{digits}f}"
 
-        for row in self.summary():
+        for row in self.summary(split):
             if modalities is not None and row["modality"] not in modalities:
                 continue
             name = row["variant"] if row["modality"] == "all" else f"{row['variant']} ({row['modality']})"
             latency = "–" if row["latency_p50_s"] is None else f"{row['latency_p50_s'] * 1000:.0f} ms"
             lines.append(f"| {name} | {row['n']} | {fmt(row['recall'])} | {fmt(row['mrr'])} | {fmt(row['ndcg'])} "
                          f"| {fmt(row['answer_contains'])} | {fmt(row['citation_precision'])} | {latency} |"
+                         + (f" {fmt(row['abstention_recall'])} | {fmt(row['false_abstention'])} |" if abstains else "")
                          + (f" {fmt(row['judge_score'])} |" if judged else ""))
         return "\n".join(lines)
 
@@ -235,13 +252,19 @@ def score(question: GoldenQuestion, variant: str, run: Run, k: int) -> QuestionR
     answer = run.answer
     cited: list[bool] = []
     contains = first = exact = None
+    abstained = None if answer is None else not answer.answered
     if answer is not None:
         by_id = {h.element.id: h.element for h in run.hits}
         cited = [question.label(by_id[c.element_id]) is not None for c in answer.citations if c.element_id in by_id]
-        if question.answers:
-            contains = answer_contains(answer.text, question.answers)
-            first = answer_contains(_first_statement(answer.text), question.answers)
-            exact = answer_exact(_answer_body(answer.text), question.answers)
+        if question.answers:  # an abstention quotes passages but says they do not answer: it answers nothing
+            contains = not abstained and answer_contains(answer.text, question.answers)
+            first = not abstained and answer_contains(_first_statement(answer.text), question.answers)
+            exact = not abstained and answer_exact(_answer_body(answer.text), question.answers)
+    if not question.answerable:
+        return QuestionResult(
+            id=question.id, variant=variant, modality=question.modality, question=question.question, k=k,
+            sub_questions=run.sub_questions, retrieved=retrieved, answer=answer.text if answer is not None else None,
+            latency_s=run.latency_s, usage=run.usage, split=question.split, answerable=False, abstained=abstained)
     return QuestionResult(
         id=question.id, variant=variant, modality=question.modality, question=question.question, k=k,
         sub_questions=run.sub_questions, retrieved=retrieved,
@@ -250,7 +273,8 @@ def score(question: GoldenQuestion, variant: str, run: Run, k: int) -> QuestionR
         citation_precision=citation_precision(cited) if answer is not None else None,
         answer_contains=contains, answer_first=first, answer_exact=exact,
         answer=answer.text if answer is not None else None,
-        reference=question.answer, latency_s=run.latency_s, usage=run.usage)
+        reference=question.answer, latency_s=run.latency_s, usage=run.usage, split=question.split,
+        abstained=abstained)
 
 
 def _first_statement(text: str) -> str:
@@ -284,6 +308,7 @@ def evaluate(
     providers: Providers | None = None,
     collection: Collection | None = None,
     judge: bool | Judge = False,
+    split: str | None = None,
 ) -> EvalReport:
     """Run every golden question through every variant on one collection and score it.
 
@@ -303,6 +328,7 @@ def evaluate(
             (:mod:`mmrag.eval.judge`: 0 / 0.5 / 1 and a one-line reason, labelled "LLM judge (<model id>)"), or a
             :class:`~mmrag.eval.judge.Judge` of your own. Its calls are counted apart (``judge_calls``,
             ``judge_cost_usd``).
+        split: run only the questions of this golden split (``dev`` or ``test``); None: all of them.
 
     Raises:
         NotFoundError: the golden file or the collection does not exist.
@@ -318,6 +344,8 @@ def evaluate(
     if isinstance(golden, str | Path):
         golden = load_golden(golden)
     golden_set = golden if isinstance(golden, GoldenSet) else GoldenSet(tuple(golden))
+    if split is not None:
+        golden_set = replace(golden_set, questions=tuple(q for q in golden_set.questions if q.split == split))
     if providers is None or collection is None:
         from mmrag.chains._components import open_components
 
@@ -338,7 +366,8 @@ def evaluate(
         except Exception as e:  # noqa: BLE001 — one failed question must not sink the evaluation
             logger.warning("question %s (%s) failed: %s", question.id, variant.name, e)
             return QuestionResult(question.id, variant.name, question.modality, question.question, k,
-                                  reference=question.answer, error=f"{type(e).__name__}: {e}")
+                                  reference=question.answer, error=f"{type(e).__name__}: {e}",
+                                  split=question.split, answerable=question.answerable)
         result = score(question, variant.name, run, k)
         if grader is None or run.answer is None or not question.answers:
             return result

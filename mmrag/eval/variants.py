@@ -92,12 +92,24 @@ def _model_id(model: Any, fallback: str) -> str:
 
 def run_question(question: GoldenQuestion, variant: Variant, providers: Providers, collection: Collection,
                  options: QueryOptions, *, local: bool) -> Run:
-    """Run ``question`` through ``variant`` and time it (decomposition, retrieval, fusion and the answer)."""
+    """Run ``question`` through ``variant`` and time it (decomposition, retrieval, fusion and the answer).
+
+    A follow-up (``question.history``) is first made standalone as ``mmrag chat`` does
+    (:func:`~mmrag.chains.conversation.condense_question`: the fast model, or the rules offline).
+    """
     from mmrag.retrievers.multimodal import MultimodalRetriever
 
     counter = CallCounter(local=local)
     config: Any = {"callbacks": [counter]}
     started = time.perf_counter()
+    if question.history:
+        from langchain_core.messages import HumanMessage
+
+        from mmrag.chains.conversation import condense_question
+
+        standalone = condense_question(providers.fast_chat).invoke(
+            {"question": question.question, "history": [HumanMessage(h) for h in question.history]}, config)
+        question = replace(question, question=str(standalone))
     if question.query_image is not None:
         data = question.query_image.read_bytes()
         counter.add(providers.image_embedder.model_id, 0, 0)

@@ -15,6 +15,8 @@ from typing import NamedTuple
 from mmrag.answers import CONTINUATION_LIST, Answer, Citation, Hit
 from mmrag.elements import Element
 from mmrag.providers._evidence import _STOPWORDS, _TOKEN, _evidence_pieces, _stem, _terms
+from mmrag.providers._support import ABSTAIN_PREFIX, unsupported
+from mmrag.providers._tables import table_leads
 from mmrag.retrievers.cues import assigned_names, holds_assignment
 
 __all__ = ["EXTRACTIVE_HEADER", "NO_EVIDENCE_TEXT", "extractive_answer"]
@@ -109,8 +111,20 @@ def extractive_answer(
               for pos, text in enumerate(_evidence_pieces(el, question, *subs))]
     parts = [s for s in subs if s.strip() != question.strip()]
     asked = parts or [question]  # a multi-part question: each part leads with its best piece, in order
+    looked_up = [(number, _Piece(rank, -2, text, _words(text), "table"))
+                 for number, rank, text in table_leads(elements[:TABLE_HITS], asked if parts else [question])]
+    why = None if looked_up else unsupported(question, elements)
+    lead_of: list[int] = []
     chosen, leads = _select(pieces, asked, max_sentences=max_sentences, max_citations=max_citations,
-                            extra=[question])
+                            extra=[question], lead_of=lead_of)
+    if looked_up:  # the computed value leads for its part; the table's own quote would repeat it
+        ranks = {p.rank for _, p in looked_up}
+        answered = {i for i, _ in looked_up}
+        others = [(i, p) for i, p in zip(lead_of, chosen[:leads], strict=True) if i not in answered]
+        ordered = [p for _, p in sorted([*looked_up, *others], key=lambda ip: ip[0])]
+        support = [p for p in chosen[leads:] if p.rank not in ranks and p not in ordered]
+        chosen = [*ordered, *support][:max_sentences]
+        leads = len(ordered)
     if not chosen and pieces:
         chosen.append(pieces[0])  # nothing shares a word (e.g. an image found by image search): quote the top hit
     continued = _continued(hits, elements)
@@ -133,9 +147,16 @@ def extractive_answer(
                                       page=el.page, object_uri=el.object_key, snippet=snippet))
         quoted = text if el.kind == "table" or piece.pos == -1 else " ".join(text.split())  # tables, code: lines
         blocks.append(f"{quoted}{chr(10) if chr(10) in quoted else ' '}[{markers[rank]}]")  # a table: [n] below it
-    text = EXTRACTIVE_HEADER + "\n\n" + "\n\n".join(blocks)
+    opening = [f"{ABSTAIN_PREFIX} what the question asks ({why}). The closest passages, which do not answer "
+               "it:"] if why is not None else []
+    text = EXTRACTIVE_HEADER + "\n\n" + "\n\n".join([*opening, *blocks])
     return Answer(question=question, text=text, mode="extractive", sub_questions=subs,
-                  citations=tuple(citations), hits=tuple(hits))
+                  citations=tuple(citations), hits=tuple(hits), answered=why is None)
+
+
+TABLE_HITS = 10
+"""Tables among this many top hits are read for a deterministic lookup or count (:mod:`._tables`)."""
+
 
 
 _PARAGRAPH = re.compile(r"\n\s*\n")
@@ -244,7 +265,7 @@ def _numbers(text: str) -> set[str]:
 
 
 def _select(pieces: list[_Piece], asked: list[str], *, max_sentences: int, max_citations: int,
-            extra: Sequence[str] = ()) -> tuple[list[_Piece], int]:
+            extra: Sequence[str] = (), lead_of: list[int] | None = None) -> tuple[list[_Piece], int]:
     """The pieces to quote: each question's lead first (in question order), then supporting pieces in hit order;
     and how many leads there are.
 
@@ -269,13 +290,15 @@ def _select(pieces: list[_Piece], asked: list[str], *, max_sentences: int, max_c
         return p not in chosen and " ".join(p.text.split()) not in said and (
             p.rank in cited or len(cited) < max_citations)
 
-    for query in asked:  # coverage first: each question's best piece leads
+    for number, query in enumerate(asked):  # coverage first: each question's best piece leads
         if len(chosen) >= max_sentences:
             break
         score = scorer(query)
         ranked = sorted((p for p in pieces if allowed(p)), key=lambda p: (-score(p), p.rank, p.pos))
         if ranked and score(ranked[0]) > 0:
             chosen.append(ranked[0])
+            if lead_of is not None:
+                lead_of.append(number)
     leads = len(chosen)
     overall = scorer(" ".join(dict.fromkeys([*asked, *extra])))
     floor = max((overall(p) for p in pieces), default=0.0) / 2

@@ -368,3 +368,15 @@ def test_conversation_rewrites_the_follow_up_with_the_fast_model(
     history = sqlite_chat_history(path=tmp_path / "history.sqlite")("s1").messages
     assert [m.content for m in history] == ["Tell me about the Mazda RX4 table row.", "It has 110 hp [1].",
                                             "And what is its horsepower?", "It has 110 hp [1]."]
+
+
+def test_a_generated_abstention_is_answered_false_and_the_prompt_asks_for_it(
+    emu: BedrockEmulator, components: tuple[Any, Any]
+) -> None:
+    emu.script_chat(["The sources do not say what the launch date is. Closest passages: the memo [1]."], model=STRONG)
+    answer = _chain(components, decompose=False).invoke("When is the zebra launch date?")
+    assert answer.mode == "generated" and answer.answered is False and answer.to_dict()["answered"] is False
+    system = _one(emu, "ConverseStream", STRONG).body["system"][0]["text"]
+    assert 'begin with exactly "The sources do not say"' in system
+    emu.script_chat(["The memo gives the zebra launch code 7-4-1 [1]."], model=STRONG)
+    assert _chain(components, decompose=False).invoke("What is the zebra launch code?").answered is True

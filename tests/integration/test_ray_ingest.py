@@ -100,3 +100,23 @@ def test_without_ray_the_executor_names_the_extra(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setitem(sys.modules, "ray", None)  # as if ray were not installed
     with pytest.raises(MissingDependencyError, match=r"pip install 'mmrag\[ray\]'"):
         ingest([str(tmp_path)], Settings(home=tmp_path / "h"), executor="ray")  # type: ignore[call-arg]
+
+
+def test_an_s3_prefix_is_read_by_the_workers(ray_cluster: object, tmp_path: Path, postgres: EmbeddedPostgres,
+                                             s3: MotoS3Server, data_dir: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in s3.environ().items():
+        monkeypatch.setenv(name, value)
+    client = s3.client()
+    client.create_bucket(Bucket="ray-sources")
+    for rel in ("pdf/tabula-data.pdf", "pdf/octave-refcard-a4.pdf", "images/img_029.png"):
+        client.put_object(Bucket="ray-sources", Key=f"in/{rel}", Body=(data_dir / rel).read_bytes())
+    settings = Settings(home=tmp_path / "home", ocr="off", vector_store="pgvector",  # type: ignore[call-arg]
+                        pg_dsn=postgres.dsn, s3_bucket="ray-sources", s3_prefix="objects/",
+                        s3_endpoint_url=s3.endpoint_url, aws_region="us-east-1", collection="from-s3")
+    report = ingest(["s3://ray-sources/in/"], settings, executor="ray", exclude=["*.png"])
+    assert [s.source for s in report.sources] == ["s3://ray-sources/in/pdf/octave-refcard-a4.pdf",
+                                                  "s3://ray-sources/in/pdf/tabula-data.pdf"]
+    assert report.ok and report.elements.get("table", 0) >= 1
+    again = ingest(["s3://ray-sources/in/"], settings, executor="ray", exclude=["*.png"])
+    assert [s.status for s in again.sources] == ["unchanged", "unchanged"] and again.model_calls["new"] == 0

@@ -90,7 +90,8 @@ def referenced(dsn: str, collection: str) -> set[str]:
 
 
 def test_a_collection_made_on_one_machine_is_used_from_another(shared: dict[str, str], docs: list[str],
-                                                                 tmp_path: Path, postgres: EmbeddedPostgres) -> None:
+                                                                 tmp_path: Path, postgres: EmbeddedPostgres,
+                                                                 s3: MotoS3Server) -> None:
     a, b = tmp_path / "machine-a", tmp_path / "machine-b"
     machine(a, shared, "ingest", *docs[:2], "-c", "team")
     listed = [json.loads(line) for line in machine(b, shared, "collections", "--json").stdout.splitlines()]
@@ -113,6 +114,14 @@ def test_a_collection_made_on_one_machine_is_used_from_another(shared: dict[str,
     machine(a, shared, "remove", docs[0], "-c", "team")
     held = ids_of(postgres.dsn, "team")
     assert docs[0] not in held and held["<text>"] == set().union(*(v for k, v in held.items() if not k.startswith("<")))
+
+    # Deleting from B drops the collection everywhere: its tables and its objects.
+    machine(b, shared, "collections", "delete", "team", "--yes")
+    listed = [json.loads(line)["name"] for line in machine(a, shared, "collections", "--json").stdout.splitlines()]
+    assert "team" not in listed
+    with psycopg.connect(postgres.dsn) as conn:
+        left = conn.execute("SELECT tablename FROM pg_tables WHERE tablename LIKE 'mmrag\\_team\\_%'").fetchall()
+    assert left == [] and bucket_keys(s3, "team") == set()
 
 
 def test_read_only_commands_create_nothing_in_the_shared_store(shared: dict[str, str], tmp_path: Path,

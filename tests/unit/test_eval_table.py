@@ -19,7 +19,8 @@ def _row(variant: str, modality: str) -> dict[str, Any]:
 
 def test_long_modality_and_variant_names_are_not_cut(capsys: pytest.CaptureFixture[str]) -> None:
     rows = [_row("decompose+rrf", "image-to-image"), _row("a-custom-variant-name", "text"), _row("bm25", "all")]
-    report = SimpleNamespace(k=5, judge_label=None, notes=(), summary=lambda: rows, misses=lambda: [])
+    report = SimpleNamespace(k=5, judge_label=None, notes=(), summary=lambda split=None: rows, misses=lambda: [],
+                             results=())
     _print_human(report, markdown=False)
     lines = capsys.readouterr().out.splitlines()
     assert any(" image-to-image " in line for line in lines)
