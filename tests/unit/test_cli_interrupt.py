@@ -98,11 +98,11 @@ def test_ctrl_c_stops_eval_promptly(tmp_path: Path, data_dir: Path) -> None:
     questions = [json.loads(line) for line in (data_dir / "golden.jsonl").read_text().splitlines() if line.strip()]
     golden = tmp_path / "long.jsonl"  # many questions, so the run is surely still going when Ctrl-C comes
     golden.write_text("".join(json.dumps({**q, "id": f"{q['id']}-{n}"}) + "\n"
-                              for n in range(20) for q in questions if "query_image" not in q))
+                              for n in range(60) for q in questions if "query_image" not in q))
     proc = subprocess.Popen([sys.executable, "-m", "mmrag", "eval", str(golden), "--variants", "hybrid,bm25"],
                             env={**env, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    time.sleep(8)
+    time.sleep(15)  # well into the run (imports take seconds on a busy machine)
     assert proc.poll() is None, "the evaluation finished before it could be interrupted"
     proc.send_signal(signal.SIGINT)
     try:
