@@ -136,6 +136,8 @@ def pipelined_round(emu: Emulator, srcs: list[str], conc: int, caption_s: float,
         last = [0.0, 0.0]
 
         def progress(stage: str, advance: int, total: int | None) -> None:
+            if stage not in stages:  # "planned": a count, not a stage that took time
+                return
             now, now_cpu = time.perf_counter(), time.process_time()
             if stage == "sources" and total is not None:  # the opening tick: nothing done yet
                 last[:] = [now, now_cpu]

@@ -15,6 +15,7 @@ from typing import Any
 # A public name never equals a submodule's name: ``from mmrag.chains import ingest`` must give the function, not
 # the module (tests/unit/test_package.py checks every lazily exported package).
 _EXPORTS = {
+    "Hit": "mmrag.answers",  # what a retriever's lists hold and a custom fusion returns
     "IngestReport": "mmrag.chains.ingestion",
     "SourceReport": "mmrag.chains.ingestion",
     "aingest": "mmrag.chains.ingestion",
@@ -52,3 +53,8 @@ def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'mmrag.chains' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public names (loaded lazily, so not in the module's globals): what tab completion offers."""
+    return list(__all__)

@@ -31,13 +31,25 @@ SLICES_IN_FLIGHT = 4  # slices sent at once (providers still bound their own req
 Tick = Callable[[int], None]
 
 
-def _sliced(items: Sequence[Element], call: Callable[[list[Element]], list[Any]]) -> list[Any]:
-    """``call`` over ``items`` in slices, a few at once, results in order."""
+def _never() -> bool:
+    return False
+
+
+def _sliced(items: Sequence[Element], call: Callable[[list[Element]], list[Any]],
+            stop: Callable[[], bool] = _never) -> list[Any]:
+    """``call`` over ``items`` in slices, a few at once, results in order; once ``stop()`` is true, slices not
+    started yet raise KeyboardInterrupt instead of running (those in flight finish)."""
+
+    def guarded(part: list[Element]) -> list[Any]:
+        if stop():
+            raise KeyboardInterrupt("cancelled")
+        return call(part)
+
     if len(items) <= SLICE:
-        return call(list(items))
+        return guarded(list(items))
     slices = [list(items[i : i + SLICE]) for i in range(0, len(items), SLICE)]
     with ThreadPoolExecutor(max_workers=SLICES_IN_FLIGHT, thread_name_prefix="mmrag-slice") as pool:
-        return [r for part in pool.map(call, slices) for r in part]
+        return [r for part in pool.map(guarded, slices) for r in part]
 
 
 @dataclass
@@ -136,11 +148,12 @@ class _Meter:
 
 
 def enrich(elements: Sequence[Element], providers: Providers, calls: ModelCalls,
-           progress: Tick | None = None) -> Enriched:
+           progress: Tick | None = None, *, stop: Callable[[], bool] = _never) -> Enriched:
     """Caption, summarise and embed ``elements`` (which still carry their bytes).
 
     Args:
         progress: called with the number of elements whose text-space embedding just completed.
+        stop: polled before each model slice; once true, the slices not started raise KeyboardInterrupt.
     """
     tick = progress or (lambda n: None)
     to_describe = [e for e in elements if e.kind in DESCRIBED]
@@ -148,28 +161,29 @@ def enrich(elements: Sequence[Element], providers: Providers, calls: ModelCalls,
     text_vectors: dict[str, list[float]] = {}
     image_vectors: dict[str, list[float]] = {}
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mmrag-ingest") as pool:
-        captions = pool.submit(_describe, to_describe, providers, calls)
-        text_vectors.update(_embed_texts(plain, providers, calls, "text embeddings", tick))
+        captions = pool.submit(_describe, to_describe, providers, calls, stop)
+        text_vectors.update(_embed_texts(plain, providers, calls, "text embeddings", tick, stop))
         described = captions.result()
         visual = [e for e in described if e.kind in VISUAL and e.data is not None]
-        images = pool.submit(_embed_images, visual, providers, calls)
+        images = pool.submit(_embed_images, visual, providers, calls, stop)
         text_vectors.update(_embed_texts([e for e in described if indexed_text(e).strip()], providers, calls,
-                                         "text embeddings", tick))
+                                         "text embeddings", tick, stop))
         image_vectors.update(images.result())
     failures = sum(1 for e in described if not (e.metadata.get(CAPTION_KEY) or e.metadata.get(SUMMARY_KEY)))
     by_id = {e.id: e for e in described}
     return Enriched([by_id.get(e.id, e) for e in elements], text_vectors, image_vectors, failures)
 
 
-def _describe(elements: list[Element], providers: Providers, calls: ModelCalls) -> list[Element]:
+def _describe(elements: list[Element], providers: Providers, calls: ModelCalls,
+              stop: Callable[[], bool] = _never) -> list[Element]:
     if not elements:
         return []
     with _Meter(calls, "captions", providers.captioner, len(elements)):
-        return _sliced(elements, providers.captioner.caption)
+        return _sliced(elements, providers.captioner.caption, stop)
 
 
 def _embed_texts(elements: list[Element], providers: Providers, calls: ModelCalls, role: str,
-                 tick: Tick) -> dict[str, list[float]]:
+                 tick: Tick, stop: Callable[[], bool] = _never) -> dict[str, list[float]]:
     if not elements:
         return {}
 
@@ -179,11 +193,12 @@ def _embed_texts(elements: list[Element], providers: Providers, calls: ModelCall
         return vectors
 
     with _Meter(calls, role, providers.text_embeddings, len(elements)):
-        vectors = _sliced(elements, embed)
+        vectors = _sliced(elements, embed, stop)
     return {e.id: list(v) for e, v in zip(elements, vectors, strict=True)}
 
 
-def _embed_images(elements: list[Element], providers: Providers, calls: ModelCalls) -> dict[str, list[float]]:
+def _embed_images(elements: list[Element], providers: Providers, calls: ModelCalls,
+                  stop: Callable[[], bool] = _never) -> dict[str, list[float]]:
     if not elements:
         return {}
 
@@ -193,5 +208,5 @@ def _embed_images(elements: list[Element], providers: Providers, calls: ModelCal
                                      [e.kind for e in part], [described_text(e) or None for e in part])
 
     with _Meter(calls, "image embeddings", providers.image_embedder, len(elements)):
-        vectors = _sliced(elements, embed)
+        vectors = _sliced(elements, embed, stop)
     return {e.id: list(v) for e, v in zip(elements, vectors, strict=True)}

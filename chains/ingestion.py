@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -58,7 +59,9 @@ Writer = Callable[["Sequence[PreparedSource]", "Enriched", "Collection"], None]
 """Writes a group of sources whose models ran: :func:`~mmrag.chains._write.write_group` unless replaced."""
 Progress = Callable[[str, int, int | None], None]
 """``progress(stage, advance, total)``: stages ``sources`` (total = number of sources), ``models`` and ``write``
-(advance = elements; total None until known)."""
+(advance = elements; total None until known), and ``planned`` (advance = new elements handed to the model stage;
+their sum is the final total of ``models`` and ``write`` once every source is done; it may be negative for a
+group in which pictures turned out to be shared)."""
 
 SourceStatus = Literal["new", "updated", "unchanged", "failed"]
 GROUP_ELEMENTS = 128  # new elements per model batch: small enough to overlap parsing, big enough to keep 16 busy
@@ -153,6 +156,7 @@ def ingest(
     owner: str | None = None,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    cancel: Callable[[], bool] | None = None,
 ) -> IngestReport:
     """Ingest sources (paths, folders, globs, URLs) into a collection; never raises for a bad source.
 
@@ -174,6 +178,9 @@ def ingest(
         exclude: globs that leave a file of a folder or an ``s3://`` prefix out.
         owner: the name this run's leases are held under (default: host, process and a random part); a Ray task
             retried after its worker died uses the same one, so it takes its own leases back at once.
+        cancel: polled between units of work (sources, model slices, group commits); once it returns True, no
+            new work or commit starts and KeyboardInterrupt is raised. A KeyboardInterrupt (Ctrl-C, a notebook's
+            interrupt) stops the same way. Uncommitted sources are redone by the next run.
 
     Returns:
         The per-source report, model calls (new vs cached) and an estimated Bedrock cost.
@@ -206,6 +213,12 @@ def ingest(
     # is CPU work, the model stage mostly waiting): wall time tends to max(parse, models + write), not the sum.
     # At most one group is in flight, so groups still commit in order and memory stays bounded.
     running: Future[int] | None = None
+    stop = threading.Event()
+
+    def stopped() -> bool:
+        if cancel is not None and cancel():
+            stop.set()
+        return stop.is_set()
 
     def flush(pool: ThreadPoolExecutor) -> None:
         nonlocal running, failures
@@ -214,7 +227,7 @@ def ingest(
             running = None
         if group:
             running = pool.submit(_run_group, list(group), providers, collection, calls, reports, tick,
-                                  writer or write_group)
+                                  writer or write_group, stopped)
             group.clear()
 
     from mmrag.chains._leases import Heartbeat, lease_owner, wait_for_lease
@@ -228,30 +241,39 @@ def ingest(
             manifest.unlease(owner, [source])
             return
         group.append(prepared)
+        tick("planned", len(prepared.new), None)
         if sum(len(p.new) for p in group) >= batch_size or len(group) >= GROUP_SOURCES:
             flush(pool)
 
     deferred: list[str] = []
     with collection_lock(collection, exclusive=False), Heartbeat(manifest, owner), \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmrag-ingest-group") as pool:
-        for source in expanded:
-            if not manifest.acquire(source, owner):
-                deferred.append(source)  # another ingest is on it: judge it when that one is done
-                continue
-            take(source, _prepare(given[source], options, providers, collection, force, reports), pool)
-        flush(pool)
-        for source in deferred:
-            try:
-                wait_for_lease(manifest, source, owner)
-            except MmragError as e:
-                logger.error("%s: %s", source, e)
-                reports[source] = SourceReport(source, "failed", error=str(e))
-                tick("sources", 1, None)
-                continue
-            take(source, _prepare(given[source], options, providers, collection, force, reports), pool)
-        flush(pool)
-        release_orphans(collection)  # objects a crash after a commit left for deletion
-        flush(pool)
+        try:
+            for source in expanded:
+                if stopped():
+                    raise KeyboardInterrupt("ingest cancelled")
+                if not manifest.acquire(source, owner):
+                    deferred.append(source)  # another ingest is on it: judge it when that one is done
+                    continue
+                take(source, _prepare(given[source], options, providers, collection, force, reports), pool)
+            flush(pool)
+            for source in deferred:
+                if stopped():
+                    raise KeyboardInterrupt("ingest cancelled")
+                try:
+                    wait_for_lease(manifest, source, owner)
+                except MmragError as e:
+                    logger.error("%s: %s", source, e)
+                    reports[source] = SourceReport(source, "failed", error=str(e))
+                    tick("sources", 1, None)
+                    continue
+                take(source, _prepare(given[source], options, providers, collection, force, reports), pool)
+            flush(pool)
+            release_orphans(collection)  # objects a crash after a commit left for deletion
+            flush(pool)
+        except BaseException:
+            stop.set()  # the group in flight stops before its next model slice and commits nothing
+            raise
     ordered = tuple(reports[s] for s in expanded)
     from mmrag.providers.bedrock.prices import ingest_cost  # per model and scope, from the one price table
 
@@ -347,6 +369,7 @@ def _prepare(
 def _run_group(
     group: Sequence[PreparedSource], providers: Providers, collection: Collection, calls: ModelCalls,
     reports: dict[str, SourceReport], tick: Progress, write: Writer = write_group,
+    stopped: Callable[[], bool] = lambda: False,
 ) -> int:
     """Model stage and writes for a group of sources; a failure is retried source by source to isolate it."""
     given, ticked = group, 0
@@ -361,9 +384,12 @@ def _run_group(
         plan = plan_group(given, collection.manifest, collection.objects)
         group = plan.group
         new = [e for p in group for e in p.new] + list(plan.promoted)
-        enriched = enrich(new, providers, calls, advance)
+        tick("planned", len(new) - sum(len(p.new) for p in given), None)  # shared pictures are not redone
+        enriched = enrich(new, providers, calls, advance, stop=stopped)
         if len(new) > ticked:
             tick("models", len(new) - ticked, None)
+        if stopped():
+            raise KeyboardInterrupt("ingest cancelled")  # before the commit: the next run redoes the group
         write(group, enriched, collection)
         tick("write", len(new), None)
     except (AccessDeniedError, DiskFullError):
@@ -374,7 +400,7 @@ def _run_group(
         if len(group) > 1:
             logger.warning("a batch of %d sources failed (%s); retrying them one by one", len(group), e)
             # As given: a picture left to a source that failed is then indexed by the one that holds it too.
-            return sum(_run_group([p], providers, collection, calls, reports, tick, write) for p in given)
+            return sum(_run_group([p], providers, collection, calls, reports, tick, write, stopped) for p in given)
         logger.error("%s: %s", group[0].source, e)
         reports[group[0].source] = SourceReport(group[0].source, "failed", error=str(e), warnings=group[0].warnings)
         return 0

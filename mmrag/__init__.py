@@ -56,3 +56,8 @@ def __getattr__(name: str) -> object:
 
         return getattr(mmrag.chains, name)
     raise AttributeError(f"module 'mmrag' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The module's names and the lazily loaded ``Settings``: what tab completion offers."""
+    return sorted({*globals(), *__all__})

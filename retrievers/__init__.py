@@ -10,6 +10,7 @@ from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
+    "Hit": "mmrag.answers",  # what a retriever's lists hold and a custom fusion returns
     "MultimodalRetriever": "mmrag.retrievers.multimodal",
     "RRF_K": "mmrag.retrievers.fusion",
     "cover_sub_questions": "mmrag.retrievers.coverage",
@@ -27,3 +28,8 @@ def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'mmrag.retrievers' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public names (loaded lazily, so not in the module's globals): what tab completion offers."""
+    return list(__all__)

@@ -231,7 +231,7 @@ def _check_header(image: bytes, name: str) -> None:
     """
     import io
 
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     from mmrag.parsers import ParseOptions
 
@@ -242,6 +242,8 @@ def _check_header(image: bytes, name: str) -> None:
     try:
         with Image.open(io.BytesIO(image)) as img:
             width, height = img.size
+    except UnidentifiedImageError as e:  # its message names a BytesIO object, which tells a user nothing
+        raise ParseError(name, "not an image (no image format Pillow reads)") from e
     except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise ParseError(name, f"not a readable image ({type(e).__name__}: {e})") from e
     if width * height > options.max_image_pixels:

@@ -15,6 +15,8 @@ import pytest
 from _browser import chromium  # noqa: F401  (the headless Chromium fixture for tests of HTML surfaces)
 
 DATA = Path(__file__).parent / "data"
+# Image→image query pictures: outside DATA, so that `mmrag ingest tests/data` does not index them.
+I2I_QUERIES = Path(__file__).parent / "i2i_queries"
 
 _AWS_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")
 
@@ -44,6 +46,12 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pyte
 def data_dir() -> Path:
     """tests/data: small real documents copied from the shared corpus (provenance in each SOURCES.md)."""
     return DATA
+
+
+@pytest.fixture(scope="session")
+def i2i_queries() -> Path:
+    """tests/i2i_queries: the image→image query pictures (derived from tests/data/i2i/gallery; not in the sample)."""
+    return I2I_QUERIES
 
 
 @pytest.fixture(scope="session")

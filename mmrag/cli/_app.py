@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,8 +35,8 @@ import click
 if TYPE_CHECKING:
     from mmrag.config import Settings
 
-__all__ = ["EXIT_CODES", "cli", "exit_code_for", "freeze_imports", "gc_paused", "main", "parse_options",
-           "settings_from"]
+__all__ = ["EXIT_CODES", "check_output_file", "cli", "exit_code_for", "freeze_imports", "gc_paused", "main",
+           "parse_options", "settings_from"]
 
 EXIT_CODES = {
     "ok": 0, "partial": 1, "usage": 2, "not_found": 3, "config": 4, "provider": 5, "store": 6, "disk_full": 7,
@@ -88,8 +89,6 @@ class _Group(click.Group):
         except BrokenPipeError:
             # The reader of stdout went away (``| head``): not an error to report. Point stdout at /dev/null so
             # the flush at exit cannot fail again (https://docs.python.org/3/library/signal.html#note-on-sigpipe).
-            import os
-
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             sys.exit(EXIT_CODES["closed_output"])
@@ -167,6 +166,38 @@ def open_in_browser(uri: str) -> None:
         opened = False
     if not opened:
         click.secho(f"no browser could be opened here: open {plain(uri)} yourself", fg="yellow", err=True)
+
+
+def check_output_file(path: str | os.PathLike[str] | None, option: str = "--html") -> None:
+    """Refuse an output file that cannot be written (a usage error, exit 2) before any work starts.
+
+    The file is written only at the end (after an answer streamed, or an evaluation ran for minutes), so a path in
+    a read-only or pseudo file system (``/proc/a.html``), or naming a folder, is found here: a temporary file is
+    made and removed in the nearest existing folder, which is what writing the file will need.
+    """
+    if path is None:
+        return
+    import tempfile
+    from pathlib import Path
+
+    from mmrag.terminal import plain
+
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise click.BadParameter(f"{plain(path)} is a folder: give a file name", param_hint=f"'{option}'")
+    folder = target.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        if not folder.is_dir():
+            raise NotADirectoryError(f"{folder} is not a folder")
+        if target.exists() and not os.access(target, os.W_OK):
+            raise PermissionError("permission denied")
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".mmrag-probe-"):
+            pass
+    except OSError as e:
+        reason = e.strerror or str(e)
+        raise click.BadParameter(f"cannot write {plain(path)} ({reason})", param_hint=f"'{option}'") from e
 
 
 def parse_options(command: Any) -> Any:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from mmrag.cli._app import cli, freeze_imports, gc_paused, open_in_browser, settings_from
+from mmrag.cli._app import check_output_file, cli, freeze_imports, gc_paused, open_in_browser, settings_from
 
 if TYPE_CHECKING:
     from mmrag.answers import Answer, Citation
@@ -123,6 +123,9 @@ def ask(ctx: click.Context, /, question: str, collection: str | None, k: int, su
     fusion = fusion or ("weighted" if weights else "rrf")
     if weights and fusion == "rrf":
         raise click.UsageError("--weights needs --fusion weighted or relative", ctx)
+    if open_browser and not html_path:
+        raise click.UsageError("--open needs --html PATH (the page to open)", ctx)
+    check_output_file(html_path)  # before the answer streams, not after
     with gc_paused():  # imports and opening: most of a cold ask (bench/startup.py)
         from mmrag.answers import Answer
         from mmrag.chains._components import open_components
@@ -140,11 +143,17 @@ def ask(ctx: click.Context, /, question: str, collection: str | None, k: int, su
                            answer_cache=answer_cache)
     answer: Answer | None = None
     chain = build_query_chain(settings, providers=providers, collection=col, options=options)
-    for piece in chain.stream(question):
-        if isinstance(piece, Answer):
-            answer = piece
-        elif not as_json:
-            click.echo(plain(piece), nl=False)
+    from mmrag._cli_render import AnswerPrinter
+    from mmrag.cli._interrupt import interruptible
+
+    printer = AnswerPrinter()  # quoted Markdown tables drawn as tables
+    with interruptible():  # Ctrl-C stops at once, not after the retrieval threads finish
+        for piece in chain.stream(question):
+            if isinstance(piece, Answer):
+                answer = piece
+            elif not as_json:
+                printer.feed(piece)
+    printer.close()
     if answer is None:
         raise click.ClickException("the query chain produced no answer")
     _write_html(answer, html_path, open_browser)

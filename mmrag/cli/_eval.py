@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from mmrag.cli._app import EXIT_CODES, cli, settings_from
+from mmrag.cli._app import EXIT_CODES, check_output_file, cli, settings_from
 
 
 class _DefaultRun(click.Group):
@@ -70,12 +70,17 @@ def run(ctx: click.Context, /, golden: Path, collection: str | None, variants: s
     if judge and settings.profile == "local":
         raise click.UsageError("--judge needs a chat model and the local profile has none (there is no judge model "
                                "offline): run with MMRAG_PROFILE=bedrock, or drop --judge", ctx)
+    check_output_file(html_path)  # the report is written after every question ran: find a bad path first
     golden_set = load_golden(golden)
     for problem in golden_set.problems:
         click.secho(plain(f"{golden}: {problem}"), fg="yellow", err=True)
     if not golden_set.questions:
         raise click.UsageError(f"{golden} has no usable question", ctx)
-    report = evaluate(golden_set, settings, variants=variants, k=k, concurrency=concurrency, judge=judge, split=split)
+    from mmrag.cli._interrupt import interruptible
+
+    with interruptible():  # Ctrl-C stops at once, not after the questions in flight
+        report = evaluate(golden_set, settings, variants=variants, k=k, concurrency=concurrency, judge=judge,
+                          split=split)
     if html_path is not None:
         from mmrag.eval.html_report import NO_PLOTS, plots_available, render_html
 
@@ -111,8 +116,12 @@ def _print_human(report: Any, *, markdown: bool, split: str | None = None) -> No
         click.echo(plain(report.to_markdown(split=split)))
         return
     k = report.k
-    header = f"{'variant':<15} {'modality':<12} {'n':>3} {'recall@' + str(k):>9} {'MRR':>6} {'nDCG@' + str(k):>7} " \
-             f"{'answer':>7} {'cite-p':>7} {'p50 ms':>7} {'p95 ms':>7} {'calls':>6}"
+    rows = report.summary(split)
+    # As wide as the longest name: a modality tag (image-to-image) or variant is never cut.
+    wv = max([15, *(len(plain(r["variant"])) for r in rows)])
+    wm = max([12, *(len(plain(r["modality"])) for r in rows)])
+    header = f"{'variant':<{wv}} {'modality':<{wm}} {'n':>3} {'recall@' + str(k):>9} {'MRR':>6} " \
+             f"{'nDCG@' + str(k):>7} {'answer':>7} {'cite-p':>7} {'p50 ms':>7} {'p95 ms':>7} {'calls':>6}"
     judged = report.judge_label is not None
     click.echo(header + (f" {'judge':>6}" if judged else ""))
 
@@ -120,8 +129,8 @@ def _print_human(report: Any, *, markdown: bool, split: str | None = None) -> No
         return f"{'–':>{width}}" if value is None else f"{value * scale:>{width}.{digits}f}"
 
     abstains = any(not r.answerable for r in report.results)
-    for row in report.summary(split):
-        click.echo(f"{plain(row['variant'])[:15]:<15} {plain(row['modality'])[:12]:<12} {row['n']:>3} "
+    for row in rows:
+        click.echo(f"{plain(row['variant']):<{wv}} {plain(row['modality']):<{wm}} {row['n']:>3} "
                    f"{f(row['recall'], 9)} {f(row['mrr'], 6)} {f(row['ndcg'], 7)} {f(row['answer_contains'], 7)} "
                    f"{f(row['citation_precision'], 7)} {f(row['latency_p50_s'], 7, 1000, 0)} "
                    f"{f(row['latency_p95_s'], 7, 1000, 0)} {row['model_calls']:>6}"

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mmrag.cli._app import cli, parse_options, settings_from
+
+if TYPE_CHECKING:
+    from mmrag.errors import ParseError
 
 
 @cli.command()
@@ -45,6 +48,7 @@ def ingest(ctx: click.Context, /, sources: tuple[str, ...], as_json: bool, force
     """
     from mmrag._cli_render import ingest_progress, print_ingest_report
     from mmrag.chains.ingestion import ingest as run_ingest
+    from mmrag.cli._interrupt import interruptible
 
     if sources and loader:
         raise click.UsageError("give SOURCES or --loader MODULE:CLASS, not both", ctx)
@@ -59,13 +63,15 @@ def ingest(ctx: click.Context, /, sources: tuple[str, ...], as_json: bool, force
         from mmrag.chains.loaders import load_documents, loader_arguments, make_loader
 
         made = make_loader(loader, loader_arguments(loader_args))  # fails before any collection is created
-        with ingest_progress(enabled=not as_json) as progress:
+        with interruptible(), ingest_progress(enabled=not as_json) as progress:
             report = ingest_documents(load_documents(made, loader), settings=settings, progress=progress)
     else:
         _check_something_exists(sources)
-        with ingest_progress(enabled=not as_json) as progress:
+        # Ctrl-C: "stopping…", no new source or commit starts, exit 130 within seconds (mmrag/cli/_interrupt.py).
+        with interruptible() as interrupt, ingest_progress(enabled=not as_json) as progress:
             report = run_ingest(sources, settings, force=force, progress=progress, executor=executor,
-                                ray_address=ray_address, include=include, exclude=exclude)
+                                ray_address=ray_address, include=include, exclude=exclude,
+                                cancel=interrupt.requested)
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
@@ -75,14 +81,48 @@ def ingest(ctx: click.Context, /, sources: tuple[str, ...], as_json: bool, force
 
 
 def _check_something_exists(sources: tuple[str, ...]) -> None:
-    """Stop before any collection is opened (or created) when no named source holds anything to read; with one
-    that does, the others fail one by one in the report (exit status 1)."""
+    """Stop before any collection is opened (or created) when no named source holds anything mmrag can ingest.
+
+    One rule for every kind of bad source: a missing file, a pattern or folder with nothing supported, a file of an
+    unsupported type (``README.md``) or an empty one. When all named sources are like that, nothing is created and
+    the command exits with 3 (not found) if all were missing, else 2 (usage: the named files cannot be ingested).
+    With one source that can be ingested, the others fail one by one in the report (exit status 1).
+    """
     from mmrag.errors import NotFoundError
     from mmrag.parsers.sources import expand_sources, unreadable
 
     if any(s.startswith("s3://") for s in sources):
         return  # listing a bucket needs the settings' endpoint: ingest reports an empty or missing prefix itself
     expanded = expand_sources(sources)
-    problems = [str(error) for source in expanded if (error := unreadable(source)) is not None]
-    if expanded and len(problems) == len(expanded):
-        raise NotFoundError(f"nothing to ingest ({'; '.join(problems)}); no collection was created or changed")
+    problems = [error for source in expanded if (error := unreadable(source) or _unsupported(source)) is not None]
+    if not expanded or len(problems) < len(expanded):
+        return
+    listed = "; ".join(str(p) for p in problems)
+    if all(isinstance(p, NotFoundError) for p in problems):
+        raise NotFoundError(f"nothing to ingest ({listed}); no collection was created or changed")
+    raise click.UsageError(f"nothing to ingest ({listed}); no collection was created or changed")
+
+
+def _unsupported(source: str) -> ParseError | None:
+    """The error for an existing local file whose content no parser takes (sniffed from its first bytes, as
+    parsing will), or None. URLs are judged when fetched."""
+    from pathlib import Path
+
+    from mmrag.elements import Blob
+    from mmrag.errors import ParseError
+    from mmrag.parsers.mime import sniff_mime
+    from mmrag.parsers.sources import is_url, parser_for
+
+    if is_url(source):
+        return None
+    path = Path(source.removeprefix("file://")).expanduser()
+    try:
+        with path.open("rb") as f:
+            head = f.read(2048)
+    except OSError:
+        return None  # parsing says why, in the report
+    try:
+        parser_for(Blob(data=head, source=source, mime_type=sniff_mime(head, name=path.name)))
+    except ParseError as e:  # an unsupported type, or an empty file of one
+        return e
+    return None

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from mmrag.cli._app import cli, freeze_imports, gc_paused, open_in_browser, settings_from
+from mmrag.cli._app import check_output_file, cli, freeze_imports, gc_paused, open_in_browser, settings_from
 
 if TYPE_CHECKING:
     from mmrag.answers import Hit
@@ -49,6 +49,35 @@ def _row(n: int, hit: Hit) -> str:
     return f"{n:>2}. {hit.score:.4f}  {plain(breadcrumb(e))} ({e.kind}){also}  {plain(hit.object_uri or '')}"
 
 
+def _check_image_ref(image_ref: str) -> None:
+    """``--image`` names one picture: a folder is a usage error (exit 2), said in those words."""
+    from pathlib import Path
+
+    from mmrag.parsers.sources import is_url
+    from mmrag.terminal import plain
+
+    if not is_url(image_ref) and Path(image_ref.removeprefix("file://")).expanduser().is_dir():
+        raise click.BadParameter(f"{plain(image_ref)} is a folder: --image takes one image file (or URL)",
+                                 param_hint="'--image'")
+
+
+def _search_by_image(blob: Any, image_ref: str, providers: Any, col: Any, *, k: int, where: Any) -> list[Hit]:
+    """Image→image search; a query that is not a picture (README.md, a corrupt PNG) is a usage error (exit 2)."""
+    from mmrag.errors import NotFoundError, ParseError
+    from mmrag.retrievers.search import search_image
+    from mmrag.terminal import plain
+
+    if not blob.mime_type.startswith("image/"):
+        raise click.BadParameter(f"{plain(image_ref)} is not an image (its content is {plain(blob.mime_type)})",
+                                 param_hint="'--image'")
+    try:
+        return search_image(blob.data, providers, col, k=k, name=image_ref, where=where)  # type: ignore[no-any-return]
+    except ParseError as e:
+        if isinstance(e, NotFoundError):
+            raise
+        raise click.BadParameter(plain(str(e)), param_hint="'--image'") from e
+
+
 @cli.command()
 @click.argument("query", required=False)
 @click.option("--image", "image_ref", metavar="FILE_OR_URL",
@@ -83,10 +112,13 @@ def search(ctx: click.Context, /, query: str | None, image_ref: str | None, imag
         raise click.UsageError("the query is empty", ctx)
     if open_browser and not html_path:
         raise click.UsageError("--open needs --html PATH (the page to open)", ctx)
+    check_output_file(html_path)
+    if image_ref is not None:
+        _check_image_ref(image_ref)
     with gc_paused():  # imports and opening: most of a cold search, as for ``mmrag ask``
         from mmrag.chains._components import open_components
         from mmrag.parsers.sources import load_blob
-        from mmrag.retrievers.search import SearchFilter, search_image, search_text
+        from mmrag.retrievers.search import SearchFilter, search_text
 
         freeze_imports()
         settings = settings_from(ctx, collection=collection)
@@ -94,7 +126,7 @@ def search(ctx: click.Context, /, query: str | None, image_ref: str | None, imag
         providers, col = open_components(settings, create=False)
     if image_ref is not None:
         blob = load_blob(image_ref)  # a URL is fetched with ingest's safety rules (no private addresses...)
-        hits = search_image(blob.data, providers, col, k=k, name=image_ref, where=where)
+        hits = _search_by_image(blob, image_ref, providers, col, k=k, where=where)
     else:
         assert query is not None
         hits = search_text(query, providers, col, k=k, images_only=images_only, where=where)
@@ -115,7 +147,8 @@ def search(ctx: click.Context, /, query: str | None, image_ref: str | None, imag
         from mmrag.render import gallery_html, write_html
 
         label = query if query is not None else f"similar to {image_ref}"
-        uri = write_html(html_path, gallery_html(hits, objects=col.objects, query=label, collection=col.name))
+        uri = write_html(html_path, gallery_html(hits, objects=col.objects, query=label, collection=col.name,
+                                                 query_image=blob.data if image_ref is not None else None))
         from mmrag.terminal import plain
 
         click.secho(f"gallery: {plain(uri)} ({len(hits)} results)", err=True, dim=True)

@@ -57,3 +57,8 @@ def __getattr__(name: str) -> Any:
 
         return getattr(importlib.import_module(f"mmrag.eval.{_WHERE[name]}"), name)
     raise AttributeError(f"module 'mmrag.eval' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public names (loaded lazily, so not in the module's globals): what tab completion offers."""
+    return list(__all__)

@@ -29,6 +29,7 @@ vertical-align:top}th{background:#f3f3f3}td.n{text-align:right;font-variant-nume
 .plots{display:flex;flex-wrap:wrap;gap:1rem}.plots figure{margin:0}.plots img{width:420px;height:auto}
 .hit-ok{color:#17693a}.miss{margin:1rem 0;padding:.5rem 1rem;border-left:4px solid #c0392b;background:#fbf4f3}
 .preview{color:#555;font-size:.9em}
+.wide{overflow-x:auto;max-width:100%}
 """
 
 
@@ -102,7 +103,8 @@ def _summary_table(report: EvalReport) -> str:
              "judge_score": report.judge_label or "", "judged": "judged answers"}
     head = "".join(f"<th>{html.escape(names.get(c, c))}</th>" for c in columns)
     body = "".join("<tr>" + "".join(_cell(row[c]) for c in columns) + "</tr>" for row in report.summary())
-    return f"<table id=summary><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    # Many metric columns: the table scrolls inside its box rather than widening the page past the window.
+    return f"<div class=wide><table id=summary><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
 def _misses(report: EvalReport) -> str:

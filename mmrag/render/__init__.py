@@ -32,7 +32,7 @@ def _loader(objects: ObjectStore | None, fetch_links: bool) -> Loader:
 
 
 def gallery_html(hits: Sequence[Hit], *, objects: ObjectStore | None = None, query: str = "",
-                 collection: str = "", fetch_links: bool = False) -> str:
+                 collection: str = "", fetch_links: bool = False, query_image: bytes | None = None) -> str:
     """A self-contained HTML page of search hits.
 
     Args:
@@ -42,8 +42,10 @@ def gallery_html(hits: Sequence[Hit], *, objects: ObjectStore | None = None, que
         query: what was searched, for the title.
         collection: the collection's name, for the subtitle.
         fetch_links: read pictures from presigned object links when there is no store.
+        query_image: the picture searched with (image→image), shown above the results.
     """
-    return gallery_page(hits, _loader(objects, fetch_links), query=query, collection=collection)
+    return gallery_page(hits, _loader(objects, fetch_links), query=query, collection=collection,
+                        query_image=query_image)
 
 
 def answer_html(answer: Answer, *, objects: ObjectStore | None = None, standalone: bool = True,

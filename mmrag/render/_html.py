@@ -13,8 +13,9 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
+from mmrag._tables import segments
 from mmrag.answers import Answer, Citation, Hit, breadcrumb, caption_of, source_link
-from mmrag.elements import TABLE_RULE, Element
+from mmrag.elements import Element
 from mmrag.render._media import (
     EVIDENCE_PX,
     THUMB_PX,
@@ -38,6 +39,8 @@ STYLE = """
 .mmrag h1{font-size:1.4em;margin:.2em 0}.mmrag .meta{color:#666;font-size:.85em}
 .mmrag .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(240px,1fr));gap:14px;margin-top:12px}
 .mmrag .hit{margin:0;border:1px solid #ddd;border-radius:8px;overflow:hidden;background:#fff}
+.mmrag .query{margin:8px 0;display:inline-block;border:2px solid #3a6ff7;border-radius:8px;overflow:hidden}
+.mmrag .query figcaption{padding:4px 8px;font-size:.85em}
 .mmrag .thumb{display:flex;align-items:center;justify-content:center;height:200px;background:#f4f4f6}
 .mmrag .thumb img{max-width:100%;max-height:200px;object-fit:contain}
 .mmrag .thumb .none{color:#888;font-size:.85em;padding:1em;text-align:center;white-space:pre-wrap}
@@ -105,6 +108,16 @@ def _validity(uri: str | None) -> str:
     return f' <span class="valid">({esc(note)})</span>' if note else ""
 
 
+def _found_by(hit: Hit) -> str:
+    """Which ranked lists found the hit ("found by dense + keywords, 3 lists"), in words a person can use; the raw
+    score (an RRF score such as 0.03 means nothing on its own) is left to the tooltip."""
+    words = {"dense": "meaning", "bm25": "keywords", "image": "image"}
+    kinds = list(dict.fromkeys(name.split(":", 1)[0] for name in hit.lists))
+    said = " + ".join(words.get(k, k) for k in kinds) or "retrieval"
+    count = f", {len(hit.lists)} lists" if len(hit.lists) > len(kinds) else ""
+    return f'<span class="score" title="score {hit.score:.4f}">found by {esc(said)}{count}</span>'
+
+
 def _card(rank: int, hit: Hit, loader: Loader) -> str:
     e = hit.element
     picture = None
@@ -115,10 +128,9 @@ def _card(rank: int, hit: Hit, loader: Loader) -> str:
         picture = page_region(e, max_px=THUMB_PX)
     caption = caption_of(e) if e.kind != "text" else _passage(e)
     missing = _short(_passage(e), 300) if e.kind in ("text", "table") else "(no picture)"
-    score = f"{hit.score:.4f}"
     return (
         f'<figure class="hit" id="hit-{rank}"><div class="thumb">{_img(picture, _short(caption, 120), missing)}</div>'
-        f'<figcaption><div><b>#{rank}</b> <span class="score">score {score}</span> '
+        f'<figcaption><div><b>#{rank}</b> {_found_by(hit)} '
         f'<span class="kind">{esc(e.kind)}</span></div>'
         f'<div class="where">{_link(source_link(e), breadcrumb(e))}</div>'
         f'<div class="caption">{esc(_short(caption, 280))}</div>{_also(hit)}'
@@ -147,36 +159,31 @@ def _stamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def gallery_page(hits: Sequence[Hit], loader: Loader, *, query: str = "", collection: str = "") -> str:
-    """A self-contained search results page: thumbnails as data URIs, captions, places, scores and links."""
+def gallery_page(hits: Sequence[Hit], loader: Loader, *, query: str = "", collection: str = "",
+                 query_image: bytes | None = None) -> str:
+    """A self-contained search results page: the query (its picture for an image search), then thumbnails as data
+    URIs, captions, places, which lists found each hit, and links."""
     title = f"mmrag search: {query}" if query else "mmrag search"
     where = f" in collection {esc(collection)}" if collection else ""
     head = (f"<h1>{esc(title)}</h1><p class=\"meta\">{len(hits)} results{where}, {_stamp()}</p>")
+    if query_image is not None:
+        shown = _img(thumbnail(query_image, THUMB_PX), "the query picture", "(the query picture could not be read)")
+        head += (f'<figure class="query"><div class="thumb">{shown}</div>'
+                 "<figcaption>the query picture</figcaption></figure>")
     return _page(title, head + hit_cards(hits, loader))
 
 
-_BLOCKS = re.compile(r"(\n[ \t]*\n)")
-_TABLE_ROW = re.compile(r"[ \t]*\|.*\|[ \t]*")
-
-
 def _answer_text(text: str, known: set[int]) -> str:
-    """The answer text as HTML: a quoted Markdown table (an extractive answer quotes table rows so) as a table,
-    everything else escaped, with each ``[n]`` linking to its evidence below."""
+    """The answer text as HTML: each quoted Markdown table (an extractive answer quotes table rows so, between its
+    sentences and markers) as a table, everything else escaped, with each ``[n]`` linking to its evidence below."""
     out = []
-    for block in _BLOCKS.split(text):
-        lines = [line for line in block.split("\n") if line.strip()]
-        rows = [line for line in lines if _TABLE_ROW.fullmatch(line)]
-        rest = [line for line in lines if not _TABLE_ROW.fullmatch(line)]
-        if len(rows) < 2 or any(not _MARKERS.fullmatch(line.strip()) for line in rest):
-            out.append(_marked(block, known))
+    for part in segments(text):
+        if isinstance(part, str):
+            out.append(_marked(part, known))
             continue
-        cells = [[esc(c.strip()) for c in row.strip().strip("|").split("|")] for row in rows
-                 if not TABLE_RULE.fullmatch(row)]
-        head = "<tr>" + "".join(f"<th>{c}</th>" for c in cells[0]) + "</tr>" if len(rows) > len(cells) else ""
-        body = cells[1:] if head else cells
-        lines_html = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in body)
-        out.append(f'<table class="data quoted">{head}{lines_html}</table>'
-                   + "".join(_marked(line.strip(), known) for line in rest))
+        head = "<tr>" + "".join(f"<th>{_marked(c, known)}</th>" for c in part.header) + "</tr>" if part.header else ""
+        body = "".join("<tr>" + "".join(f"<td>{_marked(c, known)}</td>" for c in row) + "</tr>" for row in part.rows)
+        out.append(f'<table class="data quoted"><thead>{head}</thead><tbody>{body}</tbody></table>')
     return "".join(out)
 
 

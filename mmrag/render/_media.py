@@ -11,6 +11,7 @@ import base64
 import csv
 import io
 import logging
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -160,20 +161,86 @@ def page_region(element: Element, *, page_render: tuple[bytes, Element] | None =
     if element.page is None or element.bbox is None:
         return None
     img, scale = None, 1.0
+    box: Sequence[float] = element.bbox
     path = _local_pdf(element.source)
     if path is not None:
-        img, scale = _render_pdf_clip(path, element.page, element.bbox, max_px)
+        box = _outline_from_pdf(path, element) or box
+        img, scale = _render_pdf_clip(path, element.page, box, max_px)
     if img is None and page_render is not None:
-        img, scale = _crop_render(page_render, element.bbox)
+        img, scale = _crop_render(page_render, box)
     if img is None:
         return None
-    return _highlight(img, element.bbox, scale, max_px)
+    return _highlight(img, box, scale, max_px)
+
+
+def _outline_from_pdf(path: Path, element: Element) -> tuple[float, float, float, float] | None:
+    """:func:`outline_box` from the words of the element's page in the PDF (None when it cannot be read)."""
+    try:
+        import pymupdf
+
+        with pymupdf.open(path) as doc:  # type: ignore[no-untyped-call]
+            if element.page is None or not 1 <= element.page <= doc.page_count:
+                return None
+            words = doc[element.page - 1].get_text("words")
+    except Exception as e:  # a damaged or encrypted PDF: the parser's bbox is outlined as it is
+        logger.warning("cannot read the words of %s page %s: %s", path, element.page, e)
+        return None
+    return outline_box(words, element)
 
 
 def _clip(bbox: Sequence[float], width: float, height: float) -> tuple[float, float, float, float]:
     x0, y0, x1, y1 = bbox
     return (max(0.0, x0 - CONTEXT_PT), max(0.0, y0 - CONTEXT_PT), min(width, x1 + CONTEXT_PT),
             min(height, y1 + CONTEXT_PT))
+
+
+OUTLINE_MARGIN_PT = 3.0
+_WORD = re.compile(r"\w+")
+
+
+def outline_box(words: Sequence[Sequence[Any]], element: Element) -> tuple[float, float, float, float]:
+    """The box to outline for a cited element: its bbox grown to the page words that belong to it, plus a margin.
+
+    A parser's bbox can cut lines at its edge or miss a table's header cell; the outline takes, line by line, the
+    words the bbox touches and the words next to them (gaps under 12 pt) that are words of the element's text, and
+    for a table also its words just above or beside the box. ``words`` are PyMuPDF's ``get_text("words")`` tuples
+    (x0, y0, x1, y1, text, block, line, word).
+    """
+    assert element.bbox is not None
+    x0, y0, x1, y1 = element.bbox
+    text = element.text + " " + str(element.metadata.get("csv", ""))
+    tokens = {t.lower() for t in _WORD.findall(text)}
+
+    def belongs(w: Sequence[Any]) -> bool:
+        found = _WORD.findall(str(w[4]).lower())
+        return bool(found) and all(t in tokens for t in found)
+
+    def touches(w: Sequence[Any]) -> bool:
+        return bool(w[2] > x0 and w[0] < x1 and w[3] > y0 and w[1] < y1)
+
+    chosen: list[Sequence[Any]] = []
+    lines: dict[tuple[Any, Any], list[Sequence[Any]]] = {}
+    for w in words:
+        lines.setdefault((w[5], w[6]), []).append(w)
+    for line in lines.values():
+        line.sort(key=lambda w: w[0])
+        inside = [i for i, w in enumerate(line) if touches(w)]
+        if not inside:
+            continue
+        lo, hi = inside[0], inside[-1]
+        while lo > 0 and line[lo][0] - line[lo - 1][2] < 12 and belongs(line[lo - 1]):
+            lo -= 1
+        while hi + 1 < len(line) and line[hi + 1][0] - line[hi][2] < 12 and belongs(line[hi + 1]):
+            hi += 1
+        chosen.extend(line[lo : hi + 1])
+    if element.kind == "table":
+        band = 16.0
+        chosen.extend(w for w in words if x0 - band < (w[0] + w[2]) / 2 < x1 + band
+                      and y0 - band < (w[1] + w[3]) / 2 < y1 + band and belongs(w))
+    for w in chosen:
+        x0, y0, x1, y1 = min(x0, w[0]), min(y0, w[1]), max(x1, w[2]), max(y1, w[3])
+    m = OUTLINE_MARGIN_PT
+    return x0 - m, y0 - m, x1 + m, y1 + m
 
 
 def _render_pdf_clip(path: Path, page_no: int, bbox: Sequence[float], max_px: int) -> tuple[object | None, float]:

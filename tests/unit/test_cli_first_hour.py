@@ -70,7 +70,9 @@ def test_asking_an_empty_home_says_how_to_fill_it(runner: CliRunner, monkeypatch
     (["ask", ""], 2, "the question is empty"),
     (["ask", "   "], 2, "the question is empty"),
     (["search", ""], 2, "the query is empty"),
-    (["search", "--image", "README.md"], 1, "README.md: not a readable image"),
+    (["search", "--image", "README.md"], 2, "README.md is not an image (its content is text/markdown)"),
+    (["search", "--image", "tests/data/images"], 2, "--image takes one image file"),
+    (["search", "x", "--html", "/proc/a.html"], 2, "cannot write /proc/a.html"),
     (["search", "--image", "no/such.png"], 3, "no/such.png: no such file"),
     (["ask", "x", "--weights", "imgae=2"], 2, "'imgae' names no list: did you mean 'image'?"),
     (["ask", "x", "--weights", "bm25:2=1"], 2, "is written bm25:q1, bm25:q2"),
@@ -90,7 +92,7 @@ def test_verbose_shows_the_traceback(runner: CliRunner, monkeypatch: pytest.Monk
     _home(monkeypatch, tmp_path)
     _ingest_one_image(runner)
     monkeypatch.chdir(Path(__file__).parents[2])
-    result = runner.invoke(cli, ["-v", "search", "--image", "README.md"])
+    result = runner.invoke(cli, ["-v", "search", "-c", "nope", "anything"])  # a library error (NotFoundError)
     assert result.exit_code != 0 and result.exception is not None and not isinstance(result.exception, SystemExit)
 
 
@@ -134,3 +136,43 @@ def test_counts_of_one_are_singular(runner: CliRunner, monkeypatch: pytest.Monke
     assert listed.stdout.startswith("default: 1 source; 1 image;")
     removed = runner.invoke(cli, ["remove", str(IMAGE)])
     assert removed.stdout.startswith(f"removed {IMAGE}: 1 element, 1 object deleted"), removed.stdout
+
+
+@pytest.mark.parametrize("argv", [
+    ["ask", "what is in the picture?", "--html", "/proc/a.html"],
+    ["ask", "what is in the picture?", "--html", "."],
+    ["eval", "tests/data/golden.jsonl", "--variants", "bm25", "--html", "/proc/report.html"],
+])
+def test_an_output_file_that_cannot_be_written_is_refused_before_any_work(
+        runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, argv: list[str]) -> None:
+    """Was: the answer streamed, then "internal error ... please report it" (exit 70) when the page was written."""
+    _home(monkeypatch, tmp_path)
+    _ingest_one_image(runner)
+    monkeypatch.chdir(Path(__file__).parents[2])
+    result = runner.invoke(cli, argv)
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--html'" in result.stderr and "internal error" not in result.output
+    assert result.stdout == ""  # no answer, no evaluation table: nothing ran
+
+
+@pytest.mark.parametrize("names, code, words", [
+    (["blob.bin"], 2, "blob.bin: unsupported content type 'application/octet-stream'"),
+    (["no-such.pdf"], 3, "no-such.pdf: no such file"),
+    (["no-such.pdf", "blob.bin"], 2, "no-such.pdf: no such file; blob.bin: unsupported content type"),
+])
+def test_ingesting_nothing_ingestable_creates_nothing(runner: CliRunner, monkeypatch: pytest.MonkeyPatch,
+                                                       tmp_path: Path, names: list[str], code: int,
+                                                       words: str) -> None:
+    """One rule for a missing file and a file of an unsupported type: nothing is created, one error line."""
+    home = _home(monkeypatch, tmp_path)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "blob.bin").write_bytes(bytes(range(256)) * 4)  # no format mmrag reads
+    monkeypatch.chdir(work)
+    result = runner.invoke(cli, ["ingest", "-c", "fresh", *names])
+    assert result.exit_code == code, result.output
+    assert words in result.stderr and "no collection was created or changed" in result.stderr
+    assert not (home / "fresh").exists()
+    assert "fresh" not in runner.invoke(cli, ["collections"]).output
+    mixed = runner.invoke(cli, ["ingest", "-c", "fresh", "--json", str(IMAGE), "blob.bin"])
+    assert mixed.exit_code == 1 and "unsupported content type" in mixed.stdout  # the good one is ingested

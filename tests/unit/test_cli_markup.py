@@ -55,3 +55,17 @@ def test_parse_cli_strips_control_characters_from_names(tmp_path: Path, data_dir
     assert result.exit_code == 0, result.output
     assert "\x1b" not in result.stdout
     assert "e?[31mvil [red]x[dim].png" in result.stdout
+
+
+def test_the_footer_says_why_the_table_counts_more_images(capsys: pytest.CaptureFixture[str]) -> None:
+    """A picture in a page and in a folder is one element in two rows: the footer counts it once and says so
+    (the re-ingest table and footer disagreed on image counts without a word)."""
+    sources = (SourceReport("/d/page.html", "unchanged", elements={"text": 3, "image": 2}),
+               SourceReport("/d/pics/a.png", "unchanged", elements={"image": 1}),
+               SourceReport("/d/pics/b.png", "unchanged", elements={"image": 1}))
+    report = IngestReport("default", sources, {"new": 0, "cached": 0, "by_role": {}}, 0.0, 0.1,
+                          distinct={"text": 3, "image": 2})
+    print_ingest_report(report, Settings())
+    out = capsys.readouterr().out
+    assert "2 image, 3 text (4 images in the table: a picture found in several sources is indexed once)" in out
+    assert "│ 4 " in out or " 4 │" in out  # the unchanged summary row sums the places

@@ -258,13 +258,13 @@ def test_cli_ingest_json_then_unchanged_then_collections(tmp_path: Path, docs: P
     assert missing.exit_code == 3 and "collection 'pics' does not exist" in missing.output
 
 
-def test_cli_search_image_to_image_and_text_to_image(tmp_path: Path, data_dir: Path) -> None:
+def test_cli_search_image_to_image_and_text_to_image(tmp_path: Path, data_dir: Path, i2i_queries: Path) -> None:
     env = {"MMRAG_HOME": str(tmp_path / "s"), "MMRAG_OCR": "off"}
     runner = CliRunner()
     gallery = data_dir / "i2i" / "gallery"
     assert runner.invoke(cli, ["ingest", str(gallery), "--json"], env=env).exit_code == 0
     # q01 is a JPEG crop of img_002 (the cat): image→image must rank img_002 first.
-    found = runner.invoke(cli, ["search", "--image", str(data_dir / "i2i/queries/q01_crop.jpg"), "--json", "-k", "3"],
+    found = runner.invoke(cli, ["search", "--image", str(i2i_queries / "q01_crop.jpg"), "--json", "-k", "3"],
                           env=env)
     assert found.exit_code == 0, found.output
     rows = [json.loads(line) for line in found.stdout.splitlines()]

@@ -79,9 +79,9 @@ def _ranking(gallery: tuple[list[str], np.ndarray], query: bytes) -> list[str]:
 
 @pytest.mark.parametrize("query_file,expected", FILE_QUERIES)
 def test_corpus_queries_rank_original_first(
-    gallery: tuple[list[str], np.ndarray], i2i_dir: Path, query_file: str, expected: str
+    gallery: tuple[list[str], np.ndarray], i2i_queries: Path, query_file: str, expected: str
 ) -> None:
-    assert _ranking(gallery, (i2i_dir / "queries" / query_file).read_bytes())[0] == expected
+    assert _ranking(gallery, (i2i_queries / query_file).read_bytes())[0] == expected
 
 
 @pytest.mark.parametrize("name,expected,transform", DERIVED_QUERIES, ids=[q[0] for q in DERIVED_QUERIES])

@@ -142,7 +142,8 @@ def test_table_rows_quoted_in_the_answer_are_a_table_there_too() -> None:
     page = answer_html(Answer("hp?", text, "extractive", citations=(Citation.for_element(1, table),),
                               hits=(Hit(table, 1.0),)))
     answer = page.split('<div class="answer">', 1)[1].split("</div>", 1)[0]
-    assert '<table class="data quoted"><tr><th></th><th>hp</th></tr><tr><td>Mazda RX4</td><td>110</td></tr>' in answer
+    assert ('<table class="data quoted"><thead><tr><th></th><th>hp</th></tr></thead><tbody><tr><td>Mazda RX4</td>'
+            '<td>110</td></tr>') in answer
     assert "<td>&lt;b&gt;x&lt;/b&gt;</td>" in answer and "<b>x" not in answer
     assert '</table>[<a href="#cite-1">1</a>]' in answer and "|---|" not in answer
     assert "| not | a table, one row |" in answer  # a single row stays text

@@ -126,9 +126,9 @@ def test_cli_table_has_a_snippet_per_hit_and_writes_a_gallery(home: Path, tmp_pa
     assert page.read_text().count('class="hit"') == 3
 
 
-def test_cli_image_file_or_url_and_its_errors(home: Path, data_dir: Path, tmp_path: Path) -> None:
+def test_cli_image_file_or_url_and_its_errors(home: Path, data_dir: Path, tmp_path: Path, i2i_queries: Path) -> None:
     runner = CliRunner()
-    query = data_dir / "i2i" / "queries" / "q01_crop.jpg"
+    query = i2i_queries / "q01_crop.jpg"
     ok = runner.invoke(cli, ["search", "--image", str(query), "-k", "2", "--json"], env=_env(home))
     assert ok.exit_code == 0, ok.output
     assert Path(json.loads(ok.stdout.splitlines()[0])["source"]).stem == "img_002"
