@@ -31,6 +31,14 @@ KERNEL = "ipykernel"  # not imported by a notebook: it is what runs them (Jupyte
 # Settings a notebook may choose, and the extra each needs (the names of pyproject's own extras).
 SETTING_EXTRAS = {("profile", "bedrock"): "aws", ("vector_store", "pgvector"): "pgvector",
                   ("vector_store", "opensearch"): "opensearch"}
+# Documents a notebook parses, and the extra their parser needs (mmrag imports it only when such a file comes).
+FILE_EXTRAS = {".docx": "office", ".pptx": "office", ".xlsx": "office", ".mp4": "video", ".webm": "video",
+               ".wav": "video", ".mp3": "video"}
+
+
+def _file_extras(notebook: Path) -> set[str]:
+    code = _code(notebook)
+    return {extra for suffix, extra in FILE_EXTRAS.items() if re.search(re.escape(suffix) + r"[\"']", code)}
 
 
 def _code(notebook: Path) -> str:
@@ -160,6 +168,8 @@ def test_the_settings_a_notebook_chooses_have_their_extra(notebook: str) -> None
     for setting, extra in SETTING_EXTRAS.items():
         if setting in chosen:
             assert extra in mmrag_extras | set(QUICKSTART_EXTRAS), f"{notebook} sets {setting}: needs mmrag[{extra}]"
+    for extra in _file_extras(ROOT / "examples" / notebook):
+        assert extra in mmrag_extras | set(QUICKSTART_EXTRAS), f"{notebook} parses files that need mmrag[{extra}]"
 
 
 def test_the_extra_holds_nothing_the_notebooks_do_not_need() -> None:
@@ -168,6 +178,7 @@ def test_the_extra_holds_nothing_the_notebooks_do_not_need() -> None:
     needed_dists = {d for tops in _needed().values() for top in tops for d in _distributions(top)}
     settings = set().union(*(_settings_chosen(n) for n in NOTEBOOKS))
     needed_extras = {extra for setting, extra in SETTING_EXTRAS.items() if setting in settings}
+    needed_extras |= set().union(*(_file_extras(n) for n in NOTEBOOKS))
     for req in own["notebooks"]:
         name = canonicalize_name(req.name)
         if name == KERNEL:
