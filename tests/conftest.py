@@ -16,7 +16,7 @@ from _browser import chromium  # noqa: F401  (the headless Chromium fixture for 
 
 DATA = Path(__file__).parent / "data"
 # Image→image query pictures: outside DATA, so that `mmrag ingest tests/data` does not index them.
-I2I_QUERIES = Path(__file__).parent / "i2i_queries"
+I2I_QUERIES = Path(__file__).parent / "data" / ".i2i_queries"
 
 _AWS_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")
 
@@ -50,7 +50,8 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def i2i_queries() -> Path:
-    """tests/i2i_queries: the image→image query pictures (derived from tests/data/i2i/gallery; not in the sample)."""
+    """tests/data/.i2i_queries: the image→image query pictures (derived from tests/data/i2i/gallery). A hidden
+    folder: folder expansion skips it, so they are not in the sample collection, and the golden file may name them."""
     return I2I_QUERIES
 
 
