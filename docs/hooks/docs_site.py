@@ -102,9 +102,20 @@ def identifier(package: str, name: str) -> str:
 
 
 def api_listing(package: str) -> str:
-    """The ``:::`` lines for every public name of ``package``, in ``__all__`` order, dunders left out."""
+    """The ``:::`` lines for every public name of ``package``, in ``__all__`` order, dunders left out.
+
+    A name re-exported from another documented package (``Hit``, defined in ``mmrag.answers``, is exported by
+    ``mmrag.chains`` and ``mmrag.retrievers`` too) is documented once, where it is defined; here it gets an anchor
+    and a link there (one object documented on several pages is an error for autorefs under ``--strict``)."""
     names = [n for n in importlib.import_module(package).__all__ if not n.startswith("__")]
-    return "\n\n".join(f"::: {identifier(package, name)}" for name in names)
+    lines = []
+    for name in names:
+        target = identifier(package, name)
+        if package != "mmrag" and not target.startswith(package + ".") and target.startswith("mmrag.answers."):
+            lines.append(f'<a id="{package}.{name}"></a>`{name}`: the same object as [`{target}`][{target}].')
+        else:
+            lines.append(f"::: {target}")
+    return "\n\n".join(lines)
 
 
 @event_priority(100)  # before mkdocstrings' on_config, which creates its handlers with their search paths
