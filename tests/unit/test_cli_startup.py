@@ -71,7 +71,10 @@ def test_connections_opened_after_the_freeze_still_close_at_exit(
     done = _run_main(command, "What is the horsepower of the Mazda RX4?")
     assert done.returncode == 0, done.stderr
     assert expected in done.stdout and "frozen True" in done.stderr
-    assert sorted(p.name for p in home.rglob("*") if p.name.endswith(("-wal", "-shm"))) == []
+    # The model cache is opened read-only by ask and search (they never write: issue 23), and SQLite keeps the
+    # -wal/-shm files of a WAL database that only read-only connections used; every other database must be clean.
+    left = [p for p in home.rglob("*") if p.name.endswith(("-wal", "-shm")) and p.parent != home / "cache"]
+    assert sorted(p.name for p in left) == []
 
 
 def test_ask_in_process_freezes_nothing(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
