@@ -62,6 +62,14 @@ def _aws_error(uri: str, e: Exception) -> ParseError:
     return ParseError(uri, f"S3 failed: {code}")
 
 
+def _object(uri: str) -> tuple[str, str]:
+    """(bucket, key) of one object; a prefix left as given by :func:`expand_s3` means it held nothing to read."""
+    bucket, key = split_s3(uri)
+    if not key or key.endswith("/"):
+        raise ParseError(uri, "the prefix holds no supported files")
+    return bucket, key
+
+
 def _matches(relative: str, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(relative, p) or fnmatch.fnmatchcase(relative.rsplit("/", 1)[-1], p)
                for p in patterns)
@@ -95,9 +103,7 @@ def expand_s3(uri: str, suffixes: frozenset[str], include: Sequence[str] = (), e
 
 def s3_fingerprint(uri: str, endpoint_url: str | None = None) -> str:
     """The object's identity without its bytes: ETag and size (``HeadObject``)."""
-    bucket, key = split_s3(uri)
-    if not key or key.endswith("/"):
-        raise ParseError(uri, "the prefix holds no supported files")
+    bucket, key = _object(uri)
     client = _client(endpoint_url)
     try:
         head = client.head_object(Bucket=bucket, Key=key)
@@ -110,9 +116,7 @@ def load_s3_blob(uri: str, max_bytes: int, endpoint_url: str | None = None) -> B
     """Download one object (``GetObject``) into a :class:`Blob`; objects over ``max_bytes`` are refused."""
     from mmrag.parsers.mime import sniff_mime
 
-    bucket, key = split_s3(uri)
-    if not key or key.endswith("/"):
-        raise ParseError(uri, "the prefix holds no supported files")
+    bucket, key = _object(uri)
     client = _client(endpoint_url)
     try:
         response = client.get_object(Bucket=bucket, Key=key)

@@ -163,12 +163,17 @@ def open_manifest(settings: Settings, name: str, *, create: bool = False,
 
     session = session or _session(settings)
     if (root / "manifest.sqlite").is_file() and name not in pg_collection_names(session):
-        raise ConfigError(f"collection {name!r} has a local manifest ({root / 'manifest.sqlite'}) from before "
-                          f"shared manifests: run `mmrag collections migrate {name}` once to move it into "
-                          "PostgreSQL, so that every machine sees it")
+        raise _migrate_first(root / "manifest.sqlite", name)
     manifest = PgManifest(session, name, create=create)
     manifest.meta()  # connect now: a missing or damaged manifest fails here, with its reason
     return manifest
+
+
+def _migrate_first(where: Path, name: str) -> ConfigError:
+    """A shared-store collection that still has only its pre-shared local manifest."""
+    return ConfigError(f"collection {name!r} has a local manifest ({where}) from before shared manifests: run "
+                       f"`mmrag collections migrate {name}` once to move it into PostgreSQL, so that every machine "
+                       "sees it")
 
 
 def require_collection(settings: Settings, name: str | None = None) -> str:
@@ -186,9 +191,7 @@ def require_collection(settings: Settings, name: str | None = None) -> str:
     if name in known:
         return name
     if manifest_kind(settings) == "postgres" and name in local_names(settings):
-        raise ConfigError(f"collection {name!r} has a local manifest ({collection_root(settings, name)}) from before "
-                          f"shared manifests: run `mmrag collections migrate {name}` once to move it into "
-                          "PostgreSQL, so that every machine sees it")
+        raise _migrate_first(collection_root(settings, name), name)
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     listed = ", ".join(known) if known else "none yet: run `mmrag ingest SOURCE...` to create one"
