@@ -1,8 +1,8 @@
 """Video and audio files: shots, deduplicated keyframes, timed transcript, limits and bad input.
 
 The videos are made here (mmrag.testing.media): a slideshow of the sample images with PyAV and, where Debian's
-espeak-ng is installed, a spoken sentence as the audio track. Nothing under tests/data is a video, so
-``mmrag ingest tests/data`` never picks one up.
+espeak-ng is installed, a spoken sentence as the audio track. The one video under tests/data, the golden set's
+``video/talk.mp4``, is tested in tests/unit/test_sample_video.py.
 """
 
 from __future__ import annotations
