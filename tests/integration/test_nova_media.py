@@ -150,3 +150,38 @@ def test_media_format_names_what_nova_accepts() -> None:
     assert media_format("a.m4v") == ("video", "mp4")
     assert media_format("voice.wav") == ("audio", "wav")
     assert media_format("voice.m4a") is None  # Nova takes mp3, wav, ogg: transcode first
+
+
+def test_a_video_ingested_on_bedrock_embeds_its_shots_with_nova_and_they_are_searchable(
+        emu: BedrockEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sample talk (tests/data/video/talk.mp4, three 6-9 s shots) on the bedrock profile with Nova as the image
+    space: each keyframe gets the vector of its shot's clip (one synchronous ``video`` request per shot), and a
+    screenshot of the second shot finds it at 0:06-0:12."""
+    pytest.importorskip("scenedetect", reason="shots need PySceneDetect: pip install 'mmrag[video]'")
+    from click.testing import CliRunner
+
+    from mmrag.chains.ingestion import ingest
+    from mmrag.cli import cli
+    from mmrag.config import Settings
+
+    env = {**emu.environ(), "MMRAG_PROFILE": "bedrock", "MMRAG_BEDROCK_ENDPOINT_URL": emu.url,
+           "MMRAG_AWS_REGION": "us-east-1", "MMRAG_HOME": str(tmp_path / ".mmrag"), "MMRAG_TRANSCRIBER": "off",
+           "MMRAG_IMAGE_EMBEDDING_MODEL": NOVA, "MMRAG_IMAGE_EMBEDDING_DIMS": "384"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    talk = tmp_path / "talk.mp4"
+    talk.write_bytes((DATA / "video" / "talk.mp4").read_bytes())
+    report = ingest([talk], Settings())
+    assert report.ok and report.caption_failures == 0, report.to_dict()
+    videos = [r for r in emu.requests if r.model_id == NOVA and "video" in r.body.get("singleEmbeddingParams", {})]
+    assert len(videos) == 3 and all(r.status == 200 for r in videos)
+    assert {r.body["singleEmbeddingParams"]["video"]["embeddingMode"] for r in videos} == {"AUDIO_VIDEO_COMBINED"}
+    stills = [r for r in emu.requests if r.model_id == NOVA and "image" in r.body.get("singleEmbeddingParams", {})]
+    assert stills == []  # the keyframes were embedded as their shots, not as still pictures
+
+    emu.reset()
+    query = DATA / ".video_queries" / "talk_crop_9s.jpg"
+    result = CliRunner().invoke(cli, ["search", "--image", str(query), "--json", "-k", "1"], env=env)
+    assert result.exit_code == 0, result.output
+    (hit,) = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert (hit["start"], hit["end"]) == (6.0, 12.0) and hit["source"].endswith("talk.mp4")
