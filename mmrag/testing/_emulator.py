@@ -42,11 +42,12 @@ class BedrockEmulator:
 
     Emulates InvokeModel (Titan Text Embeddings V2 and G1, Titan Multimodal Embeddings G1, Nova Multimodal
     Embeddings, Cohere Embed v4, Anthropic Claude Messages), Converse and ConverseStream (any Claude, Nova, Llama or
-    Mistral id; inference-profile ids and ARNs too). It is as strict as the documented service: model ids, profiles
-    and Regions, ``maxTokens``, ``temperature``/``topP``, forced tool choice and structured output are checked
-    against the facts of :mod:`mmrag.providers.bedrock.catalog`, inputs against documented limits
-    (:class:`Limits`). Faults (throttling, 5xx, access denied, quota exceeded...) and latency can be injected; every
-    request is recorded.
+    Mistral id; inference-profile ids and ARNs too), and for Nova's video and audio segments StartAsyncInvoke and
+    GetAsyncInvoke, writing job output to the S3 given to :meth:`use_s3` (:mod:`mmrag.testing._nova_media`). It is as
+    strict as the documented service: model ids, profiles and Regions, ``maxTokens``, ``temperature``/``topP``,
+    forced tool choice and structured output are checked against the facts of
+    :mod:`mmrag.providers.bedrock.catalog`, inputs against documented limits (:class:`Limits`). Faults
+    (throttling, 5xx, access denied, quota exceeded...) and latency can be injected; every request is recorded.
 
     Example::
 
@@ -291,7 +292,8 @@ class BedrockEmulator:
             body = None
         if (job := _ASYNC.fullmatch(urlsplit(handler.path).path)) is not None:
             start = handler.command == "POST" and not job["arn"]
-            operation = "StartAsyncInvoke" if start else "GetAsyncInvoke" if handler.command == "GET" else "Unknown"
+            get = handler.command == "GET" and bool(job["arn"])  # ListAsyncInvokes (GET, no ARN) is not emulated
+            operation = "StartAsyncInvoke" if start else "GetAsyncInvoke" if get else "Unknown"
             model_id = str(body.get("modelId", "")) if start and isinstance(body, dict) else unquote(job["arn"] or "")
         record = RecordedRequest(
             operation=operation,
