@@ -185,3 +185,18 @@ def test_a_video_ingested_on_bedrock_embeds_its_shots_with_nova_and_they_are_sea
     assert result.exit_code == 0, result.output
     (hit,) = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     assert (hit["start"], hit["end"]) == (6.0, 12.0) and hit["source"].endswith("talk.mp4")
+
+
+def test_speech_as_audio_is_one_synchronous_audio_request(emu: BedrockEmulator, tmp_path: Path) -> None:
+    from mmrag.testing.media import speak
+
+    wav = speak("The quarterly revenue grew by twelve percent", tmp_path / "speech.wav")
+    if wav is None:
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    embedder = NovaMediaEmbedder(client=emu.client(), dimensions=256)
+    (segment,) = embedder.embed_media(wav.read_bytes(), media="audio", fmt="wav", duration=3.0)
+    assert segment.embedding_type == "AUDIO" and len(segment.vector) == 256
+    (request,) = emu.requests
+    assert set(request.body["singleEmbeddingParams"]["audio"]) == {"format", "source"}  # no embeddingMode for audio
+    with pytest.raises(ClientError, match="does not match"):  # WAV bytes declared as MP3
+        _invoke(emu, {"audio": {"format": "mp3", "source": request.body["singleEmbeddingParams"]["audio"]["source"]}})
