@@ -3,7 +3,12 @@
 - :func:`names_stage` adds one BM25 list, ``names:q1``, searched with only the identifiers the question uses
   (``hn1``, ``SIGXCPU``, ``v140``, ``--with-async``; see :func:`mmrag.providers._support.identifiers`). A rare
   name is the sharpest key to the one table row or passage that holds it, and a long question's other words can
-  bury it in the full-question lists.
+  bury it in the full-question lists. When the question uses several names, each name that most of that list
+  does not hold gets a list of its own, ``names:n<i>``: the BM25 matches of the name alone (from the
+  :data:`NAME_POOL` best) that hold it written as asked. Such a list is a hop of its own for coverage
+  (:mod:`mmrag.retrievers.coverage`), so its best hit reaches the context: in "espeak-ng can use MBROLA voices when
+  built with --with-mbrola: which Debian package provides the Swedish female MBROLA voice?" the word "MBROLA"
+  pulls every list to the voices page, and only the ``--with-mbrola`` list finds the build page.
 - :func:`bridge_stage` runs a second retrieval round for a bridge question, driven by what the first round found:
   when a table among the first hits answers part of the question by lookup and leaves asked words it has no
   column for ("Which language family does the language of the MBROLA voice ic1 belong to?": the voice table gives
@@ -16,6 +21,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +33,13 @@ if TYPE_CHECKING:
 
     from mmrag.stores.collection import Collection
 
-__all__ = ["BRIDGE_HITS", "NAMES_LIST", "bridge_stage", "names_stage"]
+__all__ = ["BRIDGE_HITS", "NAMES_LIST", "NAME_POOL", "bridge_stage", "holds_name", "names_stage"]
 
 NAMES_LIST = "names"
+NAME_POOL = 50
+"""BM25 matches of one name searched for the ones that hold it as written (keyword search splits ``--with-x``)."""
+NAME_HITS = 2
+"""Hits of a one-name list (``names:n<i>``)."""
 BRIDGE_HITS = 3
 """Hits of the second (bridge) round added to the context."""
 
@@ -44,13 +54,29 @@ def names_stage(collection: Collection, *, k: int, filter: Mapping[str, Any] | N
     def run(state: Mapping[str, Any]) -> dict[str, list[Any]]:
         lists = dict(state["lists"])
         wanted = identifiers(str(state["question"]))
-        if wanted:
-            found = collection.text.keyword_search(" ".join(wanted), k=k, filter=dict(filter) if filter else None)
-            if found:
-                lists[f"{NAMES_LIST}:q1"] = list(found)
+        if not wanted:
+            return lists
+        where = dict(filter) if filter else None
+        found = collection.text.keyword_search(" ".join(wanted), k=k, filter=where)
+        if found:
+            lists[f"{NAMES_LIST}:q1"] = list(found)
+        if len(wanted) < 2:
+            return lists
+        for number, name in enumerate(wanted, 1):
+            if sum(holds_name(r.element.text, name) for r in found) * 2 > len(found):
+                continue  # the names list already holds it: no hop of its own
+            pool = collection.text.keyword_search(name, k=NAME_POOL, filter=where)
+            held = [r for r in pool if holds_name(r.element.text, name)][:NAME_HITS]
+            if held:
+                lists[f"{NAMES_LIST}:n{number}"] = held
         return lists
 
     return RunnableLambda(run, name="names")
+
+
+def holds_name(text: str, name: str) -> bool:
+    """Whether ``text`` holds ``name`` as written (case aside), not inside a longer word or option."""
+    return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text, re.IGNORECASE) is not None
 
 
 def bridge_stage(retriever: Any, *, filter: Mapping[str, Any] | None = None, k: int = RRF_K,
@@ -67,11 +93,22 @@ def bridge_stage(retriever: Any, *, filter: Mapping[str, Any] | None = None, k: 
         out = dict(state)
         hits: list[Hit] = list(state.get("hits") or [])
         tables = [h.element for h in hits[:TABLE_HITS] if h.element.kind == "table"]
+        base = dict(filter) if filter else {}
         hop = bridge_query(str(state["question"]), tables)
+        if hop is None and "kind" not in base:
+            # The first hop may be a table the first round ranked low: search tables alone with each part of
+            # the question after the whole ("Which language's espeak-ng identifier is hu?").
+            for part in list(state.get("sub_questions") or [])[1:]:
+                found = retriever.rank(str(part), filter={**base, "kind": ["table"]})
+                first = reciprocal_rank_fusion(found, k, limit=1)
+                if first and first[0].element.id not in {t.id for t in tables}:
+                    hop = bridge_query(str(state["question"]), [first[0].element])
+                    if hop is not None:
+                        hits = [*hits[:1], first[0], *hits[1:]]
+                        break
         if hop is None:
             return out
         query = hop[0]
-        base = dict(filter) if filter else {}
         named = {f"{name}:b1": found for name, found in retriever.rank(query, filter=base or None).items()}
         if "kind" not in base:  # the first hop was a table cell: the second is most likely a table row too
             tables_only = retriever.rank(query, filter={**base, "kind": ["table"]})

@@ -129,10 +129,12 @@ def lookup(question: str, header: Sequence[str], rows: Sequence[Sequence[str]]) 
     keys = {j for j, c in enumerate(cells[index]) if c and c <= asked}  # cells the question names whole
     if not keys:
         return None
-    named = sorted(((len(_words(h) & asked), -j) for j, h in enumerate(header) if j not in keys and row[j].strip()),
-                   reverse=True)
+    # Most header words asked first; on a tie the header the question names whole ("Language" over "Language
+    # Family" when only "language" is asked).
+    named = sorted(((len(_words(h) & asked), len(_words(h) & asked) - len(_words(h)), -j)
+                    for j, h in enumerate(header) if j not in keys and row[j].strip()), reverse=True)
     if named and named[0][0] > 0:
-        column = -named[0][1]
+        column = -named[0][2]
     elif len(header) == 2 and len(keys) == 1 and _names_a_key(question, row[next(iter(keys))]):
         column = 1 - next(iter(keys))
     else:
