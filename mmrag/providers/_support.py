@@ -15,7 +15,9 @@ scanned Huckleberry Finn page, what ...?" asks what, not about the page), over t
    not one.
 2. **What is asked**: the question's head word, its first content word after the question word ("Who is the
    *maintainer* of ...", "What is the *maximum* number of ..."; quantity words such as "many" or "distinct" are
-   skipped), must occur in some element: evidence that never mentions what is asked about cannot answer it.
+   skipped), must occur in some element: evidence that never mentions what is asked about cannot answer it. A
+   common word must occur as such (its stem: "maintainers" is "maintainer", "maintained" is not); a name (a
+   capital, a digit) by its first letters, as names are matched.
 3. **A value asked for**: a table among the elements that the question asks by column and value ("the family
    code xyz") but that has no such row cannot answer; a "how many / how much" question needs a sentence (or table
    or table) that holds a number and two of its content words.
@@ -158,6 +160,16 @@ def identifiers(question: str) -> list[str]:
     return found + [pair for pair in pairs if pair not in found]
 
 
+def _holds_head(words: set[str], stems: set[str], head: str) -> bool:
+    """Whether an element mentions the head word: a name (a capital, a digit) by its first letters, as names are
+    matched; a common word by its stem ("maintainer" is not "maintained": a passage on who maintains what does
+    not say who the maintainer is)."""
+    if head[:1].isupper() or any(c.isdigit() for c in head):
+        return _holds(words, head)
+    wanted = _terms(head)
+    return bool(wanted) and wanted <= stems
+
+
 def unsupported(question: str, elements: Sequence[Element]) -> str | None:
     """Why ``elements`` do not support answering ``question`` (a short reason), or None when they may. The checks
     read the question's :func:`focus`."""
@@ -179,9 +191,11 @@ def unsupported(question: str, elements: Sequence[Element]) -> str | None:
     if missing_row is not None:
         return missing_row
     head = head_word(question)
-    if head is not None and not any(_holds(words, head) for words in keyed):
-        return f'no passage mentions "{head}"'
     terms = _terms(question)
+    element_terms = [_terms(text) for text in texts]
+    if head is not None and not any(_holds_head(words, stems, head) for words, stems in zip(keyed, element_terms,
+                                                                                             strict=True)):
+        return f'no passage mentions "{head}"'
     if _QUANTITY.search(question) and head is not None and not any(
             _NUMBER.search(text) and len(terms & _terms(text)) >= min(2, len(terms))
             for text in _sentences(elements, texts)):
@@ -189,7 +203,6 @@ def unsupported(question: str, elements: Sequence[Element]) -> str | None:
 
     if not terms or _LINKS.search(question):  # a linked question's words are spread over its passages
         return None
-    element_terms = [_terms(text) for text in texts]
     df = {t: sum(1 for words in element_terms if t in words) for t in terms}
     n = len(elements)
     weight = {t: 1.0 + math.log(n / df[t]) if df[t] else 1.0 + math.log(n) + 1.0 for t in terms}
