@@ -103,11 +103,12 @@ _SKIP_HEAD_WORDS = (
     "many much distinct different unique separate total exactly kind kinds type types sort main first "
     "last heading headings title name names label labels caption value values word words term terms text "
     "line lines figure table page section part example step axis axes legend row rows column columns cell "
-    "cells entry entries chart plot graph diagram"
+    "cells entry entries chart plot graph diagram unit units"
 )
 _SKIP_HEAD = frozenset(_SKIP_HEAD_WORDS.split())
 """Skipped when looking for the head word: quantity words, and the words for parts of a document ("the heading
-of the page", "the label on the axis"), which say where the answer is written rather than what it is about."""
+of the page", "the label on the axis"), which say where the answer is written rather than what it is about; "unit":
+the answer names one ("Kilobytes") without saying the word."""
 
 
 def head_word(question: str) -> str | None:
