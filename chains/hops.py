@@ -79,6 +79,37 @@ def holds_name(text: str, name: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text, re.IGNORECASE) is not None
 
 
+def text_hop(question: str, state: Mapping[str, Any]) -> str | None:
+    """The second hop of a "the <noun> whose <clause>" question that no table answers, from the first hop's best
+    evidence: the top heading of the best hit of that part (the part's own lists, fused) joined with the words of
+    the question outside the clause. "What is the stability of the Node.js module whose signal constants include
+    SIGPWR?": the part "Which Node.js module's signal constants include SIGPWR?" finds the signal constants of the
+    ``OS`` page, and the second hop asks "OS stability Node.js module". None when the question has no such part.
+    """
+    from mmrag.providers.offline import whose_hops
+
+    subs = [str(s) for s in state.get("sub_questions") or []]
+    lists = state.get("lists") or {}
+    for clause, part in whose_hops(question):
+        if part not in subs:
+            continue
+        own = {name: ranked for name, ranked in lists.items() if name.endswith(f":q{subs.index(part) + 1}")}
+        best = reciprocal_rank_fusion(own, RRF_K, limit=1)
+        if not best:
+            continue
+        element = best[0].element
+        heading = str(element.metadata.get("section") or element.metadata.get("title") or "").split(" > ")[0]
+        rest = [w for w in re.findall(r"[\w.-]+", question.replace(clause, " "))
+                if w.lower() not in _HOP_STOP and len(w) > 1]
+        if heading.strip() and rest:
+            return " ".join([heading.strip(), *rest])
+    return None
+
+
+_HOP_STOP = frozenset("what which who whom whose when where why how is are was were does do did the a an of in on "
+                      "for to by with from and or its their this that".split())
+
+
 def bridge_stage(retriever: Any, *, filter: Mapping[str, Any] | None = None, k: int = RRF_K,
                  limit: int = 10) -> Runnable[Mapping[str, Any], dict[str, Any]]:
     """``state -> state`` with the bridge hop's query in ``sub_questions`` and its hits in ``hits`` (see the
@@ -87,36 +118,40 @@ def bridge_stage(retriever: Any, *, filter: Mapping[str, Any] | None = None, k: 
 
     from mmrag.chains.decomposition import SubQuestionList, decomposition_of
     from mmrag.providers._extractive import TABLE_HITS
-    from mmrag.providers._tables import bridge_query
+    from mmrag.providers._tables import asks_a_bridge, bridge_query
 
     def run(state: Mapping[str, Any]) -> dict[str, Any]:
         out = dict(state)
         hits: list[Hit] = list(state.get("hits") or [])
         tables = [h.element for h in hits[:TABLE_HITS] if h.element.kind == "table"]
         base = dict(filter) if filter else {}
-        hop = bridge_query(str(state["question"]), tables)
-        if hop is None and "kind" not in base:
+        question = str(state["question"])
+        hop = bridge_query(question, tables)
+        first_hop: list[Hit] = []  # the first hop's table when only the tables-only search of a part found it
+        if hop is None and "kind" not in base and asks_a_bridge(question):
             # The first hop may be a table the first round ranked low: search tables alone with each part of
             # the question after the whole ("Which language's espeak-ng identifier is hu?").
             for part in list(state.get("sub_questions") or [])[1:]:
                 found = retriever.rank(str(part), filter={**base, "kind": ["table"]})
-                first = reciprocal_rank_fusion(found, k, limit=1)
+                first = reciprocal_rank_fusion({f"{name}:h1-table": ranked for name, ranked in found.items()}, k,
+                                               limit=1)
                 if first and first[0].element.id not in {t.id for t in tables}:
-                    hop = bridge_query(str(state["question"]), [first[0].element])
+                    hop = bridge_query(question, [first[0].element])
                     if hop is not None:
-                        hits = [*hits[:1], first[0], *hits[1:]]
+                        first_hop = first[:1]
+                        hits = [h for h in hits if h.element.id != first[0].element.id]
                         break
-        if hop is None:
+        query = hop[0] if hop is not None else text_hop(question, state)
+        if query is None:
             return out
-        query = hop[0]
         named = {f"{name}:b1": found for name, found in retriever.rank(query, filter=base or None).items()}
         if "kind" not in base:  # the first hop was a table cell: the second is most likely a table row too
             tables_only = retriever.rank(query, filter={**base, "kind": ["table"]})
             named.update({f"{name}:b1-table": found for name, found in tables_only.items()})
         second = reciprocal_rank_fusion(named, k, limit=BRIDGE_HITS)
-        have = {h.element.id for h in hits}
+        have = {h.element.id for h in [*hits, *first_hop]}
         new = [h for h in second if h.element.id not in have]
-        out["hits"] = [*hits[:1], *new, *hits[1:]][:limit]
+        out["hits"] = [*hits[:1], *first_hop, *new, *hits[1:]][:limit]
         out["lists"] = {**state.get("lists", {}), **named}
         subs = state.get("sub_questions") or [str(state["question"])]
         out["sub_questions"] = SubQuestionList([*subs, query], decomposition_of(subs) or "rules")

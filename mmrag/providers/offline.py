@@ -47,7 +47,7 @@ import re
 from mmrag.providers._evidence import _ABBREVIATIONS
 from mmrag.providers._extractive import EXTRACTIVE_HEADER, NO_EVIDENCE_TEXT, extractive_answer
 
-__all__ = ["EXTRACTIVE_HEADER", "NO_EVIDENCE_TEXT", "decompose_rule_based", "extractive_answer"]
+__all__ = ["EXTRACTIVE_HEADER", "NO_EVIDENCE_TEXT", "decompose_rule_based", "extractive_answer", "whose_hops"]
 
 
 def _wordset(words: str) -> frozenset[str]:
@@ -110,13 +110,18 @@ _WHOSE = re.compile(r"\bthe\s+((?:[\w.-]+\s+){0,2}?[\w.-]+)\s+whose\s+([^,;?!]+?
 
 
 def _hops(question: str) -> list[str]:
-    """The first hops named inside ``question``: "the <noun> whose <clause>" → "Which <noun>'s <clause>?"."""
+    return [part for _, part in whose_hops(question)]
+
+
+def whose_hops(question: str) -> list[tuple[str, str]]:
+    """The first hops named inside ``question``, as ``(the phrase, its question)``: "the <noun> whose <clause>"
+    → "Which <noun>'s <clause>?"."""
     masked = _mask(question)
-    out: list[str] = []
+    out: list[tuple[str, str]] = []
     for m in _WHOSE.finditer(masked):
         noun, clause = question[m.start(1):m.end(1)], question[m.start(2):m.end(2)].strip()
         if len(clause.split()) >= 2:
-            out.append(f"Which {noun}'s {clause}?")
+            out.append((question[m.start():m.end(2)], f"Which {noun}'s {clause}?"))
     return out
 
 

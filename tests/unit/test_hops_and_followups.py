@@ -193,3 +193,36 @@ def test_every_hop_of_a_multi_hop_question_reaches_the_top_five(components: tupl
     assert "Which language's identifier is hr?" in whose.sub_questions
     assert {"languages.html", "voices.html"} <= {Path(h.element.source).name for h in whose.hits[:5]}
     assert "widget-qc1" in whose.text
+
+
+def test_lookup_on_a_tie_takes_the_column_the_question_names_first() -> None:
+    voices = table_rows("| Voice | Language | Package |\n|---|---|---|\n| qb1 | Estonian | widget-qb1 |\n"
+                        "| qc1 | Croatian | widget-qc1 |")
+    assert voices is not None
+    found = lookup("Which package has the voice for Estonian?", *voices)
+    assert found is not None and found.value == "widget-qb1"
+
+
+def test_a_row_that_answered_the_first_hop_does_not_answer_the_second() -> None:
+    from mmrag.providers._tables import table_leads
+
+    languages = Element(kind="table", source="languages.html", text=LANGUAGES)
+    voices = Element(kind="table", source="voices.html", text=(
+        "| Voice | Language | Package |\n|---|---|---|\n| qb1 | Estonian | widget-qb1 |\n| qc1 | Croatian | x |"))
+    leads = table_leads([languages, voices], ["Which language's identifier is et?",
+                                              "Estonian Language package voice"])
+    assert [(number, rank) for number, rank, _ in leads] == [(0, 0), (1, 1)]
+    assert leads[1][2].startswith("Package: widget-qb1")
+
+
+def test_a_text_hop_asks_the_first_hops_heading_with_the_rest_of_the_question() -> None:
+    from mmrag.answers import Hit
+    from mmrag.chains.hops import text_hop
+
+    question = "What is the stability of the Node.js module whose signal constants include SIGPWR?"
+    signals = Element(kind="table", source="os.html", metadata={"section": "OS > OS constants > Signal constants"},
+                      text="| Constant | Description |\n|---|---|\n| SIGPWR | power failure |")
+    subs = decompose_rule_based(question)
+    state = {"sub_questions": subs, "lists": {"bm25:q2": [Hit(signals, 1.0, ("bm25:q2",))]}}
+    assert text_hop(question, state) == "OS stability"
+    assert text_hop("What is the stability of the OS module?", state) is None
