@@ -106,8 +106,9 @@ def text_hop(question: str, state: Mapping[str, Any]) -> str | None:
     return None
 
 
-_HOP_STOP = frozenset("what which who whom whose when where why how is are was were does do did the a an of in on "
-                      "for to by with from and or its their this that".split())
+_HOP_STOP_WORDS = ("what which who whom whose when where why how is are was were does do did the a an of in on "
+                   "for to by with from and or its their this that")
+_HOP_STOP = frozenset(_HOP_STOP_WORDS.split())
 
 
 def bridge_stage(retriever: Any, *, filter: Mapping[str, Any] | None = None, k: int = RRF_K,
