@@ -20,7 +20,8 @@ scanned Huckleberry Finn page, what ...?" asks what, not about the page), over t
    capital, a digit) by its first letters, as names are matched.
 3. **A value asked for**: a table among the elements that the question asks by column and value ("the family
    code xyz") but that has no such row cannot answer; a "how many / how much" question needs a sentence (or table
-   or table) that holds a number and two of its content words.
+   or table) that holds a number and two of its content words (a section number such as "3 Memory Usage" is no
+   number here).
 4. **Coverage**: the best element must hold at least :data:`MIN_COVERAGE` of the question's content words,
    each weighted by its rarity among the elements (``1 + ln(N / df)``; a word in none weighs ``2 + ln(N)``);
    not asked of a question that links facts, whose words are spread over several passages.
@@ -90,13 +91,18 @@ def names(question: str) -> list[str]:
 
 _QUANTITY = re.compile(r"\bhow\s+(?:much|many|long|old|large|big|far|often)\b", re.IGNORECASE)
 _NUMBER = re.compile(r"\d")
+_HEADING_NUMBER = re.compile(r"(?m)^\s*\d+(?:\.\d+)*\.?\s+(?=[A-Z])")
+"""A section number at the start of a text passage's line ("3 Memory Usage", "1.2.2 Memory Resources"): no
+quantity. Not read off OCR text or captions, where "32 Track Recorder" on a line of its own is one."""
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
 
 
-def _sentences(elements: Sequence[Element], texts: Sequence[str]) -> list[str]:
-    """Sentences and paragraphs of the texts; a table stays whole (its header names what its numbers count)."""
+def _sentences(elements: Sequence[Element], texts: Sequence[str], *, numbered: bool = False) -> list[str]:
+    """Sentences and paragraphs of the texts; a table stays whole (its header names what its numbers count).
+    ``numbered``: a text passage's section numbers are left out (for the number check)."""
     return [part for el, text in zip(elements, texts, strict=True)
-            for part in ([text] if el.kind == "table" else _SENTENCE.split(text)) if part.strip()]
+            for part in ([text] if el.kind == "table" else _SENTENCE.split(
+                _HEADING_NUMBER.sub(" ", text) if numbered and el.kind == "text" else text)) if part.strip()]
 
 
 _SKIP_HEAD_WORDS = (
@@ -199,7 +205,7 @@ def unsupported(question: str, elements: Sequence[Element]) -> str | None:
         return f'no passage mentions "{head}"'
     if _QUANTITY.search(question) and head is not None and not any(
             _NUMBER.search(text) and len(terms & _terms(text)) >= min(2, len(terms))
-            for text in _sentences(elements, texts)):
+            for text in _sentences(elements, texts, numbered=True)):
         return f'no passage gives a number for "{head}"'
 
     if not terms or _LINKS.search(question):  # a linked question's words are spread over its passages

@@ -226,3 +226,16 @@ def test_a_text_hop_asks_the_first_hops_heading_with_the_rest_of_the_question() 
     state = {"sub_questions": subs, "lists": {"bm25:q2": [Hit(signals, 1.0, ("bm25:q2",))]}}
     assert text_hop(question, state) == "OS stability"
     assert text_hop("What is the stability of the OS module?", state) is None
+
+
+def test_a_section_number_is_no_quantity() -> None:
+    heading = Element(kind="text", source="libffi.html",
+                      text="3 Memory Usage\nNote that memory allocated by ffi_closure_alloc for a closure does not "
+                           "come from the general pool.")
+    why = unsupported("How much memory does libffi need per closure?", [heading])
+    assert why is not None and "number" in why
+    stated = Element(kind="text", source="libffi.html",
+                     text="3 Memory Usage\nEach closure needs 48 bytes of memory on x86-64.")
+    assert unsupported("How much memory does libffi need per closure?", [stated]) is None
+    scanned = Element(kind="image", source="sheet.pdf", text="The Sequencer\n32 Track Recorder\nfor live use")
+    assert unsupported("How many tracks does the Sequencer record?", [scanned]) is None
