@@ -246,6 +246,7 @@ def ingest(
             flush(pool)
 
     deferred: list[str] = []
+    interrupted = False
     with collection_lock(collection, exclusive=False), Heartbeat(manifest, owner), \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmrag-ingest-group") as pool:
         try:
@@ -271,9 +272,18 @@ def ingest(
             flush(pool)
             release_orphans(collection)  # objects a crash after a commit left for deletion
             flush(pool)
+        except KeyboardInterrupt:
+            stop.set()  # the group in flight abandons its model slices and commits nothing
+            interrupted = True
         except BaseException:
-            stop.set()  # the group in flight stops before its next model slice and commits nothing
+            stop.set()
             raise
+    if interrupted:
+        # A fresh exception raised here: a notebook shows two frames and this line, not the pools' stacks (which
+        # IPython took seconds to format), and the kernel is idle at once.
+        done = sum(1 for s in expanded if s in reports and reports[s].status != "failed")
+        raise KeyboardInterrupt(f"ingest stopped: {done} of {len(expanded)} sources are in the collection; "
+                                "the next run of the same ingest adds the rest") from None
     ordered = tuple(reports[s] for s in expanded)
     from mmrag.providers.bedrock.prices import ingest_cost  # per model and scope, from the one price table
 
