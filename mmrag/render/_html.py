@@ -80,7 +80,11 @@ def _link(uri: str | None, label: str) -> str:
 def _img(picture: Picture | None, alt: str, missing: str) -> str:
     if picture is None:
         return f'<div class="none">{esc(missing)}</div>'
-    return f'<img src="{picture.uri}" width="{picture.width}" height="{picture.height}" alt="{esc(alt)}">'
+    region = ""
+    if picture.region is not None:  # which part of the PDF page the picture shows, in points
+        region = ' data-pdf-region="' + " ".join(f"{v:.2f}" for v in picture.region) + '"'
+    return (f'<img src="{picture.uri}" width="{picture.width}" height="{picture.height}"{region} '
+            f'alt="{esc(alt)}">')
 
 
 def _short(text: str, limit: int) -> str:
