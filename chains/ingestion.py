@@ -294,8 +294,24 @@ def ingest(
 
 
 async def aingest(sources: Iterable[str | Path], settings: Settings | None = None, **kwargs: Any) -> IngestReport:
-    """:func:`ingest` in a worker thread, for notebooks and async apps (same arguments)."""
-    return await asyncio.to_thread(ingest, list(sources), settings, **kwargs)
+    """:func:`ingest` in a worker thread, for notebooks and async apps (same arguments).
+
+    Cancelling the awaiting task stops the ingest in its thread too, within a second or two, as Ctrl-C stops
+    :func:`ingest` (the thread would otherwise run to the end and commit). In a Jupyter cell call :func:`ingest`:
+    ipykernel passes an interrupt to a cell that awaits only once the awaited work ends (ipython/ipykernel#881),
+    while a plain call stops at once.
+    """
+    stop = threading.Event()
+    given: Callable[[], bool] | None = kwargs.pop("cancel", None)
+
+    def cancel() -> bool:
+        return stop.is_set() or (given is not None and given())
+
+    try:
+        return await asyncio.to_thread(ingest, list(sources), settings, cancel=cancel, **kwargs)
+    except BaseException:  # CancelledError, KeyboardInterrupt
+        stop.set()
+        raise
 
 
 def _normalise(source: str) -> str:

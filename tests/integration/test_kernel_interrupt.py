@@ -135,3 +135,52 @@ def test_interrupting_the_kernel_stops_an_ingest(kernel: Any, data_dir: Path,
     out = _until(client, check, _stream("committed"), 120.0)
     state = json.loads(out["content"]["text"].strip().splitlines()[-1])
     assert state["uncommitted_visible"] == 0, state
+
+
+def test_cancelling_aingest_stops_its_thread(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``aingest`` runs ``ingest`` in a worker thread: cancelling the awaiting task stops that thread too (it used to
+    run to the end, committing, after the caller had moved on). ipykernel delivers a notebook's interrupt of an
+    awaiting cell only once the awaited work ends (ipython/ipykernel#881), so this is what makes it prompt there."""
+    import asyncio
+    import threading
+
+    from mmrag.chains import aingest, open_components
+    from mmrag.config import Settings
+
+    monkeypatch.setenv("MMRAG_PROFILE", "local")
+    working = threading.Event()
+
+    def progress(stage: str, n: int, total: int | None) -> None:
+        if stage == "planned":
+            working.set()
+
+    async def run() -> None:
+        task = asyncio.ensure_future(aingest([str(data_dir)], progress=progress))
+        while not working.is_set():
+            assert not task.done(), "the ingest ended before it could be cancelled"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    def ingesting() -> bool:
+        return any(t.name.startswith("mmrag-ingest-group") for t in threading.enumerate())
+
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(run())
+        cancelled = time.monotonic()
+        while ingesting() and time.monotonic() - cancelled < BOUND_S:
+            time.sleep(0.05)
+        took = time.monotonic() - cancelled
+        print(f"aingest's thread ended {took:.2f} s after the cancel (goal 2 s)")
+        assert not ingesting(), f"the ingest thread still runs {BOUND_S:.0f} s after its task was cancelled"
+    finally:
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
+    _, col = open_components(Settings(), create=False)
+    committed = {i for s in col.manifest.sources() for i in col.manifest.element_ids(s.source)}
+    visible = {h.id for h in col.text.search([1.0] * col.text.dimensions, k=100_000)}
+    assert visible <= committed
+    assert len(list(col.manifest.sources())) < len(list(data_dir.rglob("*.*"))), "the ingest was not stopped"
