@@ -38,17 +38,28 @@ def shared(postgres: EmbeddedPostgres, s3: MotoS3Server) -> dict[str, str]:
             "MMRAG_S3_BUCKET": BUCKET, "MMRAG_AWS_REGION": "us-east-1", "MMRAG_OCR": "off"}
 
 
-@pytest.fixture
-def docs(tmp_path: Path, data_dir: Path) -> list[str]:
+@pytest.fixture(scope="module")
+def docs(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> list[str]:
+    """One copy of the documents for the module: no test changes them, each ingests into a collection of its own."""
+    root = tmp_path_factory.mktemp("docs")
     out = []
     for rel in DOCS:
-        target = tmp_path / "docs" / rel
+        target = root / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(data_dir / rel, target)
         out.append(str(target))
     for png in (data_dir / "html/octave").glob("*.png"):
-        shutil.copy(png, tmp_path / "docs/html/octave" / png.name)
+        shutil.copy(png, root / "html/octave" / png.name)
     return out
+
+
+@pytest.fixture(scope="module")
+def solo(shared: dict[str, str], docs: list[str], tmp_path_factory: pytest.TempPathFactory,
+         postgres: EmbeddedPostgres, s3: MotoS3Server) -> dict[str, Any]:
+    """What one ingest of ``docs`` on one machine makes (ids by source, object keys): the reference of the
+    concurrent and kill -9 tests, ingested once for both."""
+    machine(tmp_path_factory.mktemp("solo"), shared, "ingest", *docs, "-c", "solo")
+    return {"ids": ids_of(postgres.dsn, "solo"), "keys": bucket_keys(s3, "solo")}
 
 
 def machine(home: Path, shared: dict[str, str], *args: str, check: bool = True,
@@ -139,9 +150,9 @@ def test_read_only_commands_create_nothing_in_the_shared_store(shared: dict[str,
 
 
 def test_two_machines_ingesting_overlapping_sources_at_once(shared: dict[str, str], docs: list[str], tmp_path: Path,
-                                                            postgres: EmbeddedPostgres, s3: MotoS3Server) -> None:
-    machine(tmp_path / "solo", shared, "ingest", *docs, "-c", "solo")
-    expected = ids_of(postgres.dsn, "solo")
+                                                            postgres: EmbeddedPostgres, s3: MotoS3Server,
+                                                            solo: dict[str, Any]) -> None:
+    expected = solo["ids"]
     first = machine(tmp_path / "a", shared, "ingest", *docs, "-c", "both", "--json", background=True)
     second = machine(tmp_path / "b", shared, "ingest", *reversed(docs), "-c", "both", "--json", background=True)
     for proc in (first, second):
@@ -149,13 +160,13 @@ def test_two_machines_ingesting_overlapping_sources_at_once(shared: dict[str, st
         assert proc.returncode == 0, err
     got = ids_of(postgres.dsn, "both")
     assert got == expected  # exactly the ids one ingest makes: no duplicate, no lost source
-    assert bucket_keys(s3, "both") == referenced(postgres.dsn, "both") == bucket_keys(s3, "solo")  # no orphan
+    assert bucket_keys(s3, "both") == referenced(postgres.dsn, "both") == solo["keys"]  # no orphan
 
 
 def test_kill_9_of_one_machine_then_the_other_takes_over(shared: dict[str, str], docs: list[str], tmp_path: Path,
-                                                         postgres: EmbeddedPostgres, s3: MotoS3Server) -> None:
-    machine(tmp_path / "solo", shared, "ingest", *docs, "-c", "solo2")
-    expected = ids_of(postgres.dsn, "solo2")
+                                                         postgres: EmbeddedPostgres, s3: MotoS3Server,
+                                                         solo: dict[str, Any]) -> None:
+    expected = solo["ids"]
     short = {**shared, "MMRAG_LEASE_SECONDS": str(LEASE)}
     victim = machine(tmp_path / "a", short, "ingest", *docs, "-c", "crash", background=True)
     deadline, left = time.monotonic() + 300, None
@@ -180,7 +191,7 @@ def test_kill_9_of_one_machine_then_the_other_takes_over(shared: dict[str, str],
     assert time.monotonic() - began < 240
     got = ids_of(postgres.dsn, "crash")
     assert got == expected
-    assert bucket_keys(s3, "crash") == referenced(postgres.dsn, "crash") == bucket_keys(s3, "solo2")
+    assert bucket_keys(s3, "crash") == referenced(postgres.dsn, "crash") == solo["keys"]
 
 
 def test_a_local_manifest_is_migrated_once(shared: dict[str, str], docs: list[str], tmp_path: Path,
