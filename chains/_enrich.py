@@ -208,5 +208,9 @@ def _embed_images(elements: list[Element], providers: Providers, calls: ModelCal
                                      [e.kind for e in part], [described_text(e) or None for e in part])
 
     with _Meter(calls, "image embeddings", providers.image_embedder, len(elements)):
-        vectors = _sliced(elements, embed, stop)
-    return {e.id: list(v) for e, v in zip(elements, vectors, strict=True)}
+        from mmrag.chains._media import clip_vectors
+
+        shots = clip_vectors(elements, providers.image_embedder)  # video keyframes, where the model embeds video
+        rest = [e for e in elements if e.id not in shots]
+        vectors = _sliced(rest, embed, stop) if rest else []
+    return {**{e.id: list(v) for e, v in zip(rest, vectors, strict=True)}, **shots}
