@@ -234,6 +234,7 @@ def ingest(
     from mmrag.chains.upkeep import collection_lock
 
     manifest, owner = collection.manifest, owner or lease_owner()
+    lease = settings.lease_seconds
 
     def take(source: str, prepared: PreparedSource | None, pool: ThreadPoolExecutor) -> None:
         tick("sources", 1, None)
@@ -247,13 +248,13 @@ def ingest(
 
     deferred: list[str] = []
     interrupted = False
-    with collection_lock(collection, exclusive=False), Heartbeat(manifest, owner), \
+    with collection_lock(collection, exclusive=False), Heartbeat(manifest, owner, seconds=lease), \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmrag-ingest-group") as pool:
         try:
             for source in expanded:
                 if stopped():
                     raise KeyboardInterrupt("ingest cancelled")
-                if not manifest.acquire(source, owner):
+                if not manifest.acquire(source, owner, lease):
                     deferred.append(source)  # another ingest is on it: judge it when that one is done
                     continue
                 take(source, _prepare(given[source], options, providers, collection, force, reports), pool)
@@ -262,7 +263,7 @@ def ingest(
                 if stopped():
                     raise KeyboardInterrupt("ingest cancelled")
                 try:
-                    wait_for_lease(manifest, source, owner)
+                    wait_for_lease(manifest, source, owner, seconds=lease)
                 except MmragError as e:
                     logger.error("%s: %s", source, e)
                     reports[source] = SourceReport(source, "failed", error=str(e))
