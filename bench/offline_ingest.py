@@ -315,14 +315,19 @@ def child_langchain_ocr(data: str, out: str) -> dict[str, Any]:
                 docs.append(doc)
         elif path.suffix.lower() in HTML_SUFFIXES:
             docs.extend(BSHTMLLoader(str(path), open_encoding="utf-8").load())
-    images = GenericLoader.from_filesystem(data, glob="**/*", suffixes=list(IMAGE_SUFFIXES), parser=parser)
-    wanted = {str(p) for p in files}
+    # Hidden files and folders left out, as mmrag does (GenericLoader's default glob skips hidden files only).
+    images = GenericLoader.from_filesystem(data, glob="**/[!.]*", exclude=[".*/*"], suffixes=list(IMAGE_SUFFIXES),
+                                           parser=parser)
+    seen = set()
     for doc in images.lazy_load():
-        source = str(doc.metadata.get("source"))
-        if source in wanted:  # the same file set as mmrag's (GenericLoader also walks hidden folders)
-            docs.append(doc)
-            ocr_text.append({"places": [(os.path.relpath(source, data), "image file")], "text": read[-1]})
+        docs.append(doc)
+        seen.add(os.path.relpath(str(doc.metadata.get("source")), data))
+        ocr_text.append({"places": [(os.path.relpath(str(doc.metadata.get("source")), data), "image file")],
+                         "text": read[-1]})
         read.clear()
+    wanted = {os.path.relpath(p, data) for p in files if p.suffix.lower() in IMAGE_SUFFIXES}
+    if seen != wanted:
+        raise SystemExit(f"GenericLoader read other image files than mmrag: {sorted(seen ^ wanted)}")
     chunks = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200).split_documents(docs)
     load_split = time.perf_counter() - t
     t = time.perf_counter()
