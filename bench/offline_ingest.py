@@ -223,7 +223,7 @@ def child_mmrag(data: str) -> dict[str, Any]:
     clock = _StageClock()
     captioner = providers.captioner
     ocr = getattr(captioner, "ocr", None)
-    texts: dict[str, str] = {}  # sha256 of the bytes read -> the text OCR found
+    texts: dict[str, tuple[str, float]] = {}  # sha256 of the bytes read -> (the text OCR found, thread CPU seconds)
     places: dict[str, set[tuple[str, str]]] = {}  # sha256 -> where those bytes came from
 
     class Recording:  # the engine, with what it read kept for the comparison with stock RapidOCR
@@ -231,8 +231,9 @@ def child_mmrag(data: str) -> dict[str, Any]:
             return getattr(ocr, name)
 
         def read(self, image: bytes) -> Any:
+            t = time.thread_time()  # one onnxruntime thread per read: it runs in the calling thread
             result = ocr.read(image)
-            texts[hashlib.sha256(image).hexdigest()] = result.text
+            texts[hashlib.sha256(image).hexdigest()] = (result.text, time.thread_time() - t)
             return result
 
     if ocr is not None:  # the local captioner (cache off): time the OCR engine itself, not table summaries
@@ -271,7 +272,8 @@ def child_mmrag(data: str) -> dict[str, Any]:
 
     imported = sorted({str(Path(m.__file__ or "").resolve().parent.parent) for m in (mmrag, mmrag.chains)}
                       | {str(Path(mmrag.providers.local.ocr.__file__ or "").resolve().parents[3])})
-    ocr_text = [{"places": sorted(places.get(sha, {("?", "?")})), "text": text} for sha, text in texts.items()]
+    ocr_text = [{"places": sorted(places.get(sha, {("?", "?")})), "text": text, "cpu_s": round(cpu, 3)}
+                for sha, (text, cpu) in texts.items()]
     return {"ok": report.ok, "imported_from": imported, "elements": report.elements, "ingest_wall": round(wall, 2),
             "startup_cpu": round(startup_cpu, 2),
             "cpu_by_stage": {k: round(v, 2) for k, v in sorted(clock.cpu.items())},
@@ -292,12 +294,13 @@ def child_langchain_ocr(data: str, out: str) -> dict[str, Any]:
 
     from mmrag.providers.local.local_text import MiniLMEmbeddings
 
-    read: list[str] = []
+    read: list[tuple[str, float]] = []
 
     class Recording(RapidOCRBlobParser):  # stock parser; only keeps what it read for the comparison
         def _analyze_image(self, img: Any) -> str:
+            t = time.process_time()  # rapidocr's threads included; nothing else runs meanwhile
             text: str = super()._analyze_image(img)
-            read.append(text)
+            read.append((text, time.process_time() - t))
             return text
 
     parser = Recording()
@@ -310,7 +313,8 @@ def child_langchain_ocr(data: str, out: str) -> dict[str, Any]:
         if path.suffix.lower() == ".pdf":
             for doc in PyMuPDFLoader(str(path), mode="page", extract_images=True, images_parser=parser).lazy_load():
                 where = f"{rel}#page{int(doc.metadata.get('page', 0)) + 1}"
-                ocr_text.extend({"places": [(where, "pdf image")], "text": text} for text in read)
+                ocr_text.extend({"places": [(where, "pdf image")], "text": text, "cpu_s": round(cpu, 3)}
+                                for text, cpu in read)
                 read.clear()
                 docs.append(doc)
         elif path.suffix.lower() in HTML_SUFFIXES:
@@ -323,7 +327,7 @@ def child_langchain_ocr(data: str, out: str) -> dict[str, Any]:
         docs.append(doc)
         seen.add(os.path.relpath(str(doc.metadata.get("source")), data))
         ocr_text.append({"places": [(os.path.relpath(str(doc.metadata.get("source")), data), "image file")],
-                         "text": read[-1]})
+                         "text": read[-1][0], "cpu_s": round(read[-1][1], 3)})
         read.clear()
     wanted = {os.path.relpath(p, data) for p in files if p.suffix.lower() in IMAGE_SUFFIXES}
     if seen != wanted:
@@ -430,6 +434,11 @@ def compare_ocr(mmrag: list[dict[str, Any]], stock: list[dict[str, Any]]) -> dic
     least 90% of the words stock read wherever both read (words of 2+ letters or digits, counted with repeats).
     """
     ours, theirs = _by_place(mmrag), _by_place(stock)
+    cpu: dict[str, dict[str, float]] = {}
+    for side, reads in (("mmrag", mmrag), ("stock", stock)):
+        for read in reads:  # a read counts once, under the kind of its first place (a scanned page first)
+            what = min((what for _, what in read["places"]), key=lambda w: (w != "scanned page", w))
+            cpu.setdefault(side, {})[what] = round(cpu.get(side, {}).get(what, 0.0) + read.get("cpu_s", 0.0), 2)
     kinds = sorted({what for what, _ in ours.values()} | {what for what, _ in theirs.values()})
     read_by = {side: {k: sum(1 for what, _ in places.values() if what == k) for k in kinds}
                for side, places in (("mmrag", ours), ("stock", theirs))}
@@ -444,7 +453,7 @@ def compare_ocr(mmrag: list[dict[str, Any]], stock: list[dict[str, Any]]) -> dic
     overall = _overlap(all_ours, all_stock)
     good = (scanned_chars["mmrag"] >= 0.95 * scanned_chars["stock"]
             and overall["stock_words_also_read_by_mmrag"] >= 0.9)
-    return {"read_with_ocr": read_by, "only_mmrag": sorted(set(ours) - set(theirs)),
+    return {"read_with_ocr": read_by, "ocr_cpu_s_by_kind": cpu, "only_mmrag": sorted(set(ours) - set(theirs)),
             "only_stock": sorted(set(theirs) - set(ours)), "read_by_both": len(both),
             "scanned_page_chars": chars, "scanned_chars_total": scanned_chars,
             "word_overlap_scanned": _overlap(scan_ours, scan_stock), "word_overlap_all_common": overall,
@@ -531,7 +540,8 @@ def main(argv: list[str] | None = None) -> int:
                       "mmrag_seconds": best["mmrag"]["wall"], "mmrag_cpu_seconds": best["mmrag"]["cpu"],
                       "cpu_ratio": round(cpu_ratio, 3), "ocr": args.ocr,
                       "mmrag_ocr_at_least_as_good": ocr["mmrag_ocr_at_least_as_good"],
-                      "ocr_reads": ocr["read_with_ocr"], "scanned_chars": ocr["scanned_chars_total"],
+                      "ocr_reads": ocr["read_with_ocr"], "ocr_cpu_s_by_kind": ocr["ocr_cpu_s_by_kind"],
+                      "scanned_chars": ocr["scanned_chars_total"],
                       "word_overlap": ocr["word_overlap_all_common"],
                       "load_average_1min": round(os.getloadavg()[0], 2),
                       "stages": {k: v for k, v in best["mmrag"].items() if k not in ("wall", "cpu")},
