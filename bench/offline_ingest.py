@@ -490,6 +490,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.quick:
         args.repeat = 1
+    import importlib.util
+
+    if importlib.util.find_spec("rapidocr") is None or importlib.util.find_spec("langchain_community") is None:
+        print("error: the LangChain OCR baseline needs rapidocr 3.x and langchain-community: "
+              "pip install -e '.[bench]'", file=sys.stderr)
+        return 2
     print(f"load average {os.getloadavg()}; {len(bench_files(args.data))} files in {args.data}", flush=True)
     sides = list(SIDES) + (["before"] if args.before else [])
     runs: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
