@@ -117,6 +117,18 @@ def test_transparent_png_is_read_on_white(engine: RapidOcrEngine) -> None:
     assert text == "TRANSPARENT"
 
 
+def test_white_lettering_on_a_transparent_background_is_read_on_black(engine: RapidOcrEngine) -> None:
+    # A logo made for dark pages: white text on transparent vanishes when put on white (the sample's Apache feather).
+    img = Image.new("RGBA", (900, 320), (0, 0, 0, 0))
+    ImageDraw.Draw(img).text((40, 120), "NIGHT MODE", fill=(255, 255, 255, 255), font=ImageFont.load_default(size=40))
+    assert engine.read(_png(img)).text == "NIGHT MODE"
+
+
+def test_the_sample_logo_for_dark_pages_is_read(engine: RapidOcrEngine, data_dir: Path) -> None:
+    text = engine.read((data_dir / "html/apache2/images/feather.png").read_bytes()).text
+    assert "HTTP SERVER PROJECT" in text
+
+
 def test_large_image_is_downscaled_and_boxes_map_back(engine: RapidOcrEngine, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine, "max_side", 450)
     result = engine.read(_text_image([(500, 120, "SCALED")], size=(900, 300)))

@@ -131,8 +131,29 @@ def _clean_line(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).split())
 
 
+def _background(rgba: Image.Image) -> tuple[int, int, int, int]:
+    """What to put behind a transparent picture for OCR: white, unless its visible pixels are mostly light.
+
+    A logo made for dark pages (white lettering on a transparent background) vanishes on white; dark lettering
+    vanishes on black. Among the pixels that are mostly opaque, the light ones (luminance >= 200) are counted
+    against the dark ones (<= 60) on a thumbnail; more light than dark puts the picture on black.
+    """
+    small = rgba.copy()
+    small.thumbnail((128, 128))
+    light = dark = 0
+    for r, g, b, a in small.getdata():
+        if a >= 128:
+            luminance = 0.299 * r + 0.587 * g + 0.114 * b
+            light += luminance >= 200
+            dark += luminance <= 60
+    return (0, 0, 0, 255) if light > dark else (255, 255, 255, 255)
+
+
 def _decode(image: bytes, max_side: int) -> tuple[Image.Image, float]:
-    """Decode ``image`` upright in RGB (transparency on white), long edge ≤ ``max_side``; returns (image, scale)."""
+    """Decode ``image`` upright in RGB, long edge ≤ ``max_side``; returns (image, scale).
+
+    Transparency goes on white, or on black for light lettering (see :func:`_background`).
+    """
     from PIL import Image, ImageOps
 
     try:
@@ -144,7 +165,7 @@ def _decode(image: bytes, max_side: int) -> tuple[Image.Image, float]:
         img = ImageOps.exif_transpose(img)
         if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
             rgba = img.convert("RGBA")
-            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            background = Image.new("RGBA", rgba.size, _background(rgba))
             img = Image.alpha_composite(background, rgba)
         img = img.convert("RGB")
     except Exception as e:  # UnidentifiedImageError, OSError (truncated), DecompressionBombError...
