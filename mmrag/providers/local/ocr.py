@@ -138,14 +138,14 @@ def _background(rgba: Image.Image) -> tuple[int, int, int, int]:
     vanishes on black. Among the pixels that are mostly opaque, the light ones (luminance >= 200) are counted
     against the dark ones (<= 60) on a thumbnail; more light than dark puts the picture on black.
     """
+    import numpy as np
+
     small = rgba.copy()
     small.thumbnail((128, 128))
-    light = dark = 0
-    for r, g, b, a in small.getdata():
-        if a >= 128:
-            luminance = 0.299 * r + 0.587 * g + 0.114 * b
-            light += luminance >= 200
-            dark += luminance <= 60
+    pixels = np.asarray(small, dtype=np.float32).reshape(-1, 4)
+    visible = pixels[pixels[:, 3] >= 128]
+    luminance = visible[:, :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    light, dark = int((luminance >= 200).sum()), int((luminance <= 60).sum())
     return (0, 0, 0, 255) if light > dark else (255, 255, 255, 255)
 
 
