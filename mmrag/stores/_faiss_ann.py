@@ -3,30 +3,22 @@
 FAISS positions map to SQLite row ids through one sorted array (new rows always get larger ids, so appending
 keeps it sorted). A flat index (exact inner product) removes deleted rows; an HNSW graph cannot, so deleted
 rows stay in it as tombstones, masked out of every search, until they pass :data:`MAX_DEAD_SHARE` and the
-graph is rebuilt. The index is cached in one file (header, row ids, ``faiss.serialize_index`` bytes, CRC),
-written to a temporary file and swapped in with ``os.replace``; a cache that fails any check is rebuilt.
+graph is rebuilt. The index is cached in one file (see :mod:`mmrag.stores._faiss_cache`), which a reader maps
+into memory: its vectors and graph are used where they lie in the file, and copied only before a change.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 import struct
-import threading
-import zlib
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = [
-    "HNSW_EF_SEARCH", "HNSW_M", "MAX_DEAD_SHARE", "Ann", "QueryRow", "as_query", "normalise", "read_cache",
-    "write_cache",
-]
+__all__ = ["HNSW_EF_SEARCH", "HNSW_M", "MAX_DEAD_SHARE", "Ann", "QueryRow", "as_query", "normalise"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +26,6 @@ HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 40
 HNSW_EF_SEARCH = 64
 MAX_DEAD_SHARE = 0.2
-_MAGIC = b"MMRAGFAISS\x01\n"
 
 Kind = Literal["flat", "hnsw"]
 Vectors = npt.NDArray[np.float32]
@@ -47,9 +38,12 @@ class Ann:
     Attributes:
         kind: ``flat`` (IndexFlatIP, exact) or ``hnsw`` (IndexHNSWFlat, inner product).
         version: the database version this index reflects.
+        mapping: the memory map of the cache file when ``index`` reads its vectors and graph from there (FAISS
+            cannot grow or shrink such an index: :meth:`add` and :meth:`remove` copy it into memory first).
     """
 
-    def __init__(self, kind: Kind, index: Any, rowids: RowIds, version: int) -> None:
+    def __init__(self, kind: Kind, index: Any, rowids: RowIds, version: int, mapping: Any = None) -> None:
+        self.mapping = mapping
         self.kind = kind
         self.index = index
         self.rowids = rowids
@@ -92,6 +86,7 @@ class Ann:
         """Append rows whose ids are all larger than any held (the database never reuses an id)."""
         if not len(rowids):
             return
+        self._own()
         self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
         self.rowids = np.concatenate([self.rowids, rowids])
         self.alive = np.concatenate([self.alive, np.ones(len(rowids), dtype=bool)])
@@ -104,6 +99,7 @@ class Ann:
             return
         positions = np.searchsorted(self.rowids, rowids)
         if self.kind == "flat":
+            self._own()
             self.index.remove_ids(positions.astype(np.int64))
             self.rowids = np.delete(self.rowids, positions)
             self.alive = np.ones(len(self.rowids), dtype=bool)
@@ -113,6 +109,19 @@ class Ann:
             self.n_dead += int(newly.sum())
         self._alive_sel = None
         self._rows = None
+
+    def _own(self) -> None:
+        """Copy a memory-mapped index into memory, where FAISS can change it (it aborts the process, not raises,
+        when asked to resize a mapped vector)."""
+        if self.mapping is None:
+            return
+        faiss = _faiss()
+
+        ef = self.index.hnsw.efSearch if self.kind == "hnsw" else None
+        self.index = faiss.deserialize_index(faiss.serialize_index(self.index))
+        if ef is not None:
+            self.index.hnsw.efSearch = ef
+        self.mapping = None  # the old index, and with it the last use of the map, is gone
 
     def positions(self, rowids: RowIds) -> npt.NDArray[np.int64]:
         """Positions of those of ``rowids`` (sorted) that are held and alive."""
@@ -201,96 +210,6 @@ def _faiss() -> Any:
     import faiss
 
     return faiss
-
-
-def _header(uid: str, ann: Ann) -> dict[str, Any]:
-    return {"uid": uid, "version": ann.version, "kind": ann.kind, "dims": int(ann.index.d), "n": len(ann.rowids)}
-
-
-def write_cache(path: Path, uid: str, ann: Ann) -> None:
-    """Write ``ann`` to ``path`` atomically (temporary file + ``os.replace``). Failures are logged, not raised."""
-    faiss = _faiss()
-
-    _remove_orphans(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        # Written straight from the arrays (buffer protocol): no second in-memory copy of a large index.
-        body: list[memoryview] = [ann.rowids.astype("<i8").data, faiss.serialize_index(ann.index).data]
-        crc = 0
-        for part in body:
-            crc = zlib.crc32(part, crc)
-        header = json.dumps({**_header(uid, ann), "crc": crc}).encode()
-        with open(tmp, "wb") as f:
-            f.write(_MAGIC + len(header).to_bytes(4, "little") + header)
-            for part in body:
-                f.write(part)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except (OSError, RuntimeError) as e:  # the cache only saves time: a failed write costs a rebuild later
-        logger.warning("could not write the FAISS cache %s: %s", path, e)
-        tmp.unlink(missing_ok=True)
-
-
-def read_cache(path: Path, uid: str, dims: int) -> Ann | None:
-    """The cached index if ``path`` passes every check (database, dimensions, CRC, sizes), else None."""
-    faiss = _faiss()
-
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as e:
-        logger.warning("cannot read the FAISS cache %s (%s): rebuilding it from the database", path, e)
-        return None
-    try:
-        return _parse(memoryview(data), uid, dims, faiss)
-    except (ValueError, RuntimeError, KeyError, TypeError, OverflowError) as e:
-        logger.warning("ignoring the FAISS cache %s (%s): rebuilding it from the database", path, e)
-        return None
-
-
-def _parse(view: memoryview, uid: str, dims: int, faiss: Any) -> Ann | None:
-    if bytes(view[: len(_MAGIC)]) != _MAGIC:
-        raise ValueError("not an mmrag FAISS cache")
-    start = len(_MAGIC) + 4
-    end = start + int.from_bytes(view[len(_MAGIC) : start], "little")
-    header = json.loads(bytes(view[start:end]))
-    body = view[end:]
-    if header["uid"] != uid or header["dims"] != dims or header["kind"] not in ("flat", "hnsw"):
-        return None  # another database's cache (the folder was reset): simply not ours
-    n = int(header["n"])
-    if zlib.crc32(body) != header["crc"] or len(body) < 8 * n:
-        raise ValueError("checksum mismatch")
-    rowids = np.frombuffer(body[: 8 * n], dtype="<i8").astype(np.int64)
-    if n and (rowids[0] <= 0 or np.any(np.diff(rowids) <= 0)):
-        raise ValueError("row ids out of order")
-    index = faiss.deserialize_index(np.frombuffer(body[8 * n :], dtype=np.uint8))
-    expected = faiss.IndexHNSWFlat if header["kind"] == "hnsw" else faiss.IndexFlatIP
-    if not isinstance(index, expected) or index.ntotal != n or index.d != dims:
-        raise ValueError("index does not match its header")
-    return Ann(header["kind"], index, rowids, int(header["version"]))
-
-
-def _remove_orphans(path: Path) -> None:
-    """Delete temporary cache files left by processes that died mid-write."""
-    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
-        try:
-            pid = int(tmp.name.split(".")[-3])
-        except ValueError:
-            continue
-        if pid != os.getpid() and not _alive(pid):
-            tmp.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class _Buffer:
