@@ -74,7 +74,7 @@ def write_cache(path: Path, uid: str, ann: Ann) -> None:
         with open(tmp, "wb") as f:
             f.write(b"\0" * (len(_MAGIC) + 4 + reserved))
             rowids = ann.rowids.astype("<i8").data
-            state = {"crc": zlib.crc32(rowids), "bytes": len(rowids)}
+            state = {"crc": zlib.crc32(rowids), "bytes": rowids.nbytes}
             f.write(rowids)
 
             def sink(chunk: bytes) -> int:

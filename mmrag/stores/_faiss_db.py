@@ -11,8 +11,6 @@ of row ids.
 from __future__ import annotations
 
 import json
-import mmap
-import os
 import re
 import sqlite3
 import uuid
@@ -28,9 +26,14 @@ import numpy.typing as npt
 from mmrag._sqlite import connect_wal
 from mmrag.elements import Element
 from mmrag.errors import StoreError
+from mmrag.stores._faiss_wal import WAL_HEADER as _WAL_HEADER
+from mmrag.stores._faiss_wal import WalIndexHeader
 from mmrag.stores.base import Filter, IndexRecord, check_filter, element_from_payload, element_payload
 
-__all__ = ["DB_ERRORS", "RecordDB", "SqlErrors", "WalIndexHeader", "filter_sql", "fts_query", "restore_element"]
+__all__ = [
+    "COMMON_WINDOW", "DB_ERRORS", "SELECTIVE_ROWS", "RecordDB", "SqlErrors", "WalIndexHeader", "filter_sql",
+    "fts_query", "fts_terms", "restore_element",
+]
 
 SCHEMA_VERSION = 1
 _CHUNK = 900  # ids per IN (...) list: well under SQLite's host-parameter limit
@@ -38,7 +41,6 @@ _CHUNK = 900  # ids per IN (...) list: well under SQLite's host-parameter limit
 # after a large remove or gc, not after the small churn of a re-ingest.
 VACUUM_MIN_FREE_SHARE = 0.25
 VACUUM_MIN_FREE_BYTES = 1 << 20
-_WAL_HEADER = 48  # bytes of the WAL-index header in the -shm file (https://www.sqlite.org/walformat.html)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (
@@ -84,10 +86,25 @@ _TOKEN = re.compile(r"\w+")
 _MAX_TOKENS = 64
 
 
+SELECTIVE_ROWS = 4096
+"""A query word found in at most this many records is *selective*. When a query has selective words, BM25 ranks
+the records holding any of them, by those words: the very common words (each in more than this many records) are
+left out of the match, as stop words are, which bounds the work to a few thousand records per word at any size
+(with every word, a common word of a 1M-record index makes FTS5 score most of the index: seconds per query)."""
+COMMON_WINDOW = 10_000
+"""A query of common words only is ranked among at most this many of its matches, those holding every word first
+(the earliest rows in the index), then those holding any."""
+
+
+def fts_terms(query: str) -> list[str]:
+    """Every word of ``query`` lower-cased and quoted (at most 64), so no user text is FTS5 syntax."""
+    tokens = list(dict.fromkeys(t.lower() for t in _TOKEN.findall(query)))[:_MAX_TOKENS]
+    return [f'"{t}"' for t in tokens]
+
+
 def fts_query(query: str) -> str:
     """A safe FTS5 query: every word of ``query`` quoted and OR-ed, so no user text is FTS5 syntax."""
-    tokens = list(dict.fromkeys(t.lower() for t in _TOKEN.findall(query)))[:_MAX_TOKENS]
-    return " OR ".join(f'"{t}"' for t in tokens)
+    return " OR ".join(fts_terms(query))
 
 
 def filter_sql(filter: Filter | None, prefix: str = "") -> tuple[str, list[Any]]:
@@ -296,51 +313,39 @@ class RecordDB:
         return out
 
     def keyword(self, query: str, k: int, filter: Filter | None) -> list[tuple[str, str, float]]:
-        """(payload, text, BM25 score > 0) of the best ``k`` matches of ``query``, best first."""
-        match = fts_query(query)
-        if not match or k <= 0:
+        """(payload, text, BM25 score > 0) of the best ``k`` matches of ``query``, best first.
+
+        Bounded at any index size: see :data:`SELECTIVE_ROWS` and :data:`COMMON_WINDOW`.
+        """
+        terms = fts_terms(query)
+        if not terms or k <= 0:
             return []
         condition, params = filter_sql(filter, prefix="r.")
-        sql = (
-            "SELECT r.payload, r.text, -bm25(records_fts) FROM records_fts JOIN records r ON r.id = records_fts.rowid "
-            f"WHERE records_fts MATCH ? AND {condition} ORDER BY bm25(records_fts) LIMIT ?"
+        selective = [t for t in terms if self._found_at_most(t, SELECTIVE_ROWS)]
+        if selective:
+            sql = (
+                "SELECT r.payload, r.text, -bm25(records_fts) FROM records_fts JOIN records r "
+                f"ON r.id = records_fts.rowid WHERE records_fts MATCH ? AND {condition} ORDER BY bm25(records_fts) "
+                "LIMIT ?"
+            )
+            # FTS5's bm25() is negative, lower is better, and never 0 for a match (it floors the IDF at 1e-6).
+            return [(p, t, float(s)) for p, t, s in self.conn.execute(sql, [" OR ".join(selective), *params, k])]
+        window = (
+            "SELECT r.payload, r.text, s.score FROM (SELECT rowid AS id, -bm25(records_fts) AS score FROM records_fts "
+            f"WHERE records_fts MATCH ? LIMIT {COMMON_WINDOW}) s JOIN records r ON r.id = s.id WHERE {condition} "
+            "ORDER BY s.score DESC LIMIT ?"
         )
-        # FTS5's bm25() is negative, lower is better, and never 0 for a match (it floors the IDF at 1e-6).
-        return [(p, t, float(s)) for p, t, s in self.conn.execute(sql, [match, *params, k])]
+        found = [(p, t, float(s)) for p, t, s in self.conn.execute(window, [" AND ".join(terms), *params, k])]
+        if len(found) < k and len(terms) > 1:
+            seen = {p for p, _, _ in found}
+            more = self.conn.execute(window, [" OR ".join(terms), *params, k])
+            found += [(p, t, float(s)) for p, t, s in more if p not in seen][: k - len(found)]
+        return found
 
-
-class WalIndexHeader:
-    """The WAL-index header of a database in WAL mode, read from its ``-shm`` file mapped into memory.
-
-    SQLite rewrites this header on every commit by any connection of any process (its ``iChange`` counter goes
-    up, ``mxFrame`` moves, a restarted WAL gets new salts): the same bytes mean no commit since they were read.
-    The file is only truncated by the first connection to open a database that no connection has open, so while
-    the :class:`RecordDB` connection lives (it holds SQLite's shared lock on the file) the mapping stays valid.
-    Without the file (another journal mode, a VFS that keeps the index in heap memory) :meth:`header` is None and
-    callers ask SQLite.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.map: mmap.mmap | None = None  # the first two headers' bytes; None when the file cannot be mapped
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:
-            return
-        try:
-            if os.fstat(fd).st_size >= 2 * _WAL_HEADER:
-                self.map = mmap.mmap(fd, 2 * _WAL_HEADER, access=mmap.ACCESS_READ)
-        except (OSError, ValueError):
-            self.map = None
-        finally:
-            os.close(fd)  # the mapping keeps its own reference
-
-    def header(self) -> bytes | None:
-        return self.map[:_WAL_HEADER] if self.map is not None else None
-
-    def close(self) -> None:
-        if self.map is not None:
-            self.map.close()
-            self.map = None
+    def _found_at_most(self, term: str, rows: int) -> bool:
+        """Whether at most ``rows`` records hold ``term`` (reads at most ``rows`` + 1 entries of its posting list)."""
+        sql = "SELECT count(*) FROM (SELECT rowid FROM records_fts WHERE records_fts MATCH ? LIMIT ?)"
+        return int(self.conn.execute(sql, (term, rows + 1)).fetchone()[0]) <= rows
 
 
 class SqlErrors:
