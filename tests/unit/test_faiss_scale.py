@@ -134,3 +134,13 @@ def test_the_graph_an_index_switches_to_keeps_recall(tmp_path: Path) -> None:
         exact = {f"chunk {i}" for i in np.argsort(-(vectors @ q))[:10]}
         found += len(exact & {h.text for h in index.search(q.tolist(), k=10)})
     assert found / (10 * len(queries)) >= 0.95
+
+
+@pytest.mark.parametrize("hnsw_threshold", [50_000, 10], ids=["flat", "hnsw"])
+def test_a_cold_open_of_an_up_to_date_cache_reads_no_rows(tmp_path: Path, hnsw_threshold: int) -> None:
+    _, vectors = _filled(tmp_path / "idx", 40, 8, hnsw_threshold)
+    again = FaissIndex(tmp_path / "idx", 8, hnsw_threshold=hnsw_threshold)
+    statements: list[str] = []
+    again._db.conn.set_trace_callback(statements.append)
+    assert again.search(vectors[7].tolist(), k=1)[0].text == "chunk 7"
+    assert not [s for s in statements if s.startswith("SELECT id FROM records") or "FROM vectors" in s], statements
