@@ -68,10 +68,12 @@ def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def _rss() -> int:
+def _rss(field: str = "VmRSS") -> int:
+    """Resident bytes of this process (``RssAnon``: its own memory; ``RssFile``: mapped file pages, such as the
+    FAISS cache's, shared with the page cache)."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) * 1024
     return 0
 
@@ -205,7 +207,7 @@ def measure(home: Path, n: int, seed: int, queries: int) -> dict[str, Any]:
 
     meta = json.loads((home / "built.json").read_text())
     info = json.loads((home / "spaces.json").read_text())
-    rss0 = _rss()
+    rss0, anon0, file0 = _rss(), _rss("RssAnon"), _rss("RssFile")
     t0 = time.perf_counter()
     collection = open_collection(Settings(), text=SpaceInfo(**info["text"]), image=SpaceInfo(**info["image"]),
                                  create=False)
@@ -228,7 +230,7 @@ def measure(home: Path, n: int, seed: int, queries: int) -> dict[str, Any]:
         collection.text.keyword_search(q, k=QueryOptions().k)
         dense.append(t1 - t0)
         bm25.append(time.perf_counter() - t1)
-    rss1 = _rss()
+    rss1, anon1, file1 = _rss(), _rss("RssAnon"), _rss("RssFile")
     inner = collection.text.inner
     kind = inner._ann.kind if inner._ann is not None else "?"
     # recall@10 of what the store returns against exact search over the regenerated vectors
@@ -254,17 +256,19 @@ def measure(home: Path, n: int, seed: int, queries: int) -> dict[str, Any]:
             "dense_p50_ms": round(1000 * statistics.median(dense), 2),
             "bm25_p50_ms": round(1000 * statistics.median(bm25), 2),
             "bm25_p95_ms": round(1000 * float(np.percentile(bm25, 95)), 2),
-            "rss_growth_bytes": rss1 - rss0, "rss_bytes": rss1, "floor_bytes": floor,
+            "rss_growth_bytes": rss1 - rss0, "rss_anon_growth_bytes": anon1 - anon0,
+            "rss_file_growth_bytes": file1 - file0, "rss_bytes": rss1, "floor_bytes": floor,
             "rss_ratio": round((rss1 - rss0) / floor, 3), "recall_at_10": round(recall, 4),
             "build": meta, "load": _load()}
 
 
-def cold_ask(home: Path, runs: int) -> list[float]:
+def cold_ask(home: Path, runs: int, seed: int) -> list[float]:
     env = {**os.environ, **_settings_env(home)}
+    _, questions = Data(seed).queries(1000 + runs)  # words of the collection's vocabulary, unlike the warm queries
     out = []
-    for i in range(runs):
+    for question in questions[-runs:]:
         t0 = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "mmrag", "ask", f"what does the synthetic text {i} say"],
+        done = subprocess.run([sys.executable, "-m", "mmrag", "ask", question],
                               env=env, capture_output=True, text=True, cwd=ROOT)
         out.append(time.perf_counter() - t0)
         if done.returncode:
@@ -328,10 +332,12 @@ def main() -> None:
               f"{b['disk_bytes'] / 2**20:.0f} MB; open {r['open_s']} s, first query {r['first_query_s']} s; "
               f"hybrid p50 {r['p50_ms']} ms p95 {r['p95_ms']} ms (dense p50 {r['dense_p50_ms']} ms, BM25 p50 "
               f"{r['bm25_p50_ms']} ms p95 {r['bm25_p95_ms']} ms); RSS +{r['rss_growth_bytes'] / 2**20:.0f} MB = "
-              f"{r['rss_ratio']}x the float32 floor ({r['floor_bytes'] / 2**20:.0f} MB; process "
+              f"{r['rss_ratio']}x the float32 floor ({r['floor_bytes'] / 2**20:.0f} MB; anon "
+              f"+{r['rss_anon_growth_bytes'] / 2**20:.0f} MB, mapped files "
+              f"+{r['rss_file_growth_bytes'] / 2**20:.0f} MB; process "
               f"{r['rss_bytes'] / 2**20:.0f} MB); recall@10 {r['recall_at_10']}; load {r['load']}", flush=True)
     largest = max(sizes)
-    asks = cold_ask(work / f"n{largest}", args.cold_asks) if args.cold_asks else []
+    asks = cold_ask(work / f"n{largest}", args.cold_asks, args.seed) if args.cold_asks else []
     if asks:
         print(f"cold mmrag ask on {largest}: median {statistics.median(asks):.2f} s, runs "
               f"{', '.join(f'{a:.2f}' for a in asks)} (load {_load()})")

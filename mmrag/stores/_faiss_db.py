@@ -31,7 +31,7 @@ from mmrag.stores._faiss_wal import WalIndexHeader
 from mmrag.stores.base import Filter, IndexRecord, check_filter, element_from_payload, element_payload
 
 __all__ = [
-    "COMMON_WINDOW", "DB_ERRORS", "SELECTIVE_ROWS", "RecordDB", "SqlErrors", "WalIndexHeader", "filter_sql",
+    "DB_ERRORS", "MATCH_BUDGET", "RecordDB", "SqlErrors", "WalIndexHeader", "filter_sql",
     "fts_query", "fts_terms", "restore_element",
 ]
 
@@ -86,14 +86,13 @@ _TOKEN = re.compile(r"\w+")
 _MAX_TOKENS = 64
 
 
-SELECTIVE_ROWS = 4096
-"""A query word found in at most this many records is *selective*. When a query has selective words, BM25 ranks
-the records holding any of them, by those words: the very common words (each in more than this many records) are
-left out of the match, as stop words are, which bounds the work to a few thousand records per word at any size
-(with every word, a common word of a 1M-record index makes FTS5 score most of the index: seconds per query)."""
-COMMON_WINDOW = 10_000
-"""A query of common words only is ranked among at most this many of its matches, those holding every word first
-(the earliest rows in the index), then those holding any."""
+MATCH_BUDGET = 5000
+"""Most records one BM25 search scores, at any index size. FTS5 scores every record that matches (about 5-10 us
+each), and with every word of a query OR-ed, one common word makes that most of a large index: seconds per query at
+1M records. So the query's words are taken rarest first while their records add up to at most this many (each
+word's count is read from its posting list, stopping past the budget); the more common words are left out of the
+match, as stop words are. A query whose rarest word alone is in more records than this is ranked among the first
+this many records holding all its words, then (if fewer than asked) holding any."""
 
 
 def fts_terms(query: str) -> list[str]:
@@ -315,24 +314,33 @@ class RecordDB:
     def keyword(self, query: str, k: int, filter: Filter | None) -> list[tuple[str, str, float]]:
         """(payload, text, BM25 score > 0) of the best ``k`` matches of ``query``, best first.
 
-        Bounded at any index size: see :data:`SELECTIVE_ROWS` and :data:`COMMON_WINDOW`.
+        Bounded at any index size: see :data:`MATCH_BUDGET`.
         """
         terms = fts_terms(query)
         if not terms or k <= 0:
             return []
         condition, params = filter_sql(filter, prefix="r.")
-        selective = [t for t in terms if self._found_at_most(t, SELECTIVE_ROWS)]
+        selective: list[str] = []
+        total = 0
+        for found, term in sorted((self._matches(t, MATCH_BUDGET), t) for t in terms):  # rarest first
+            if total + found > MATCH_BUDGET:
+                break
+            selective.append(term)
+            total += found
         if selective:
+            # Ranked on row ids alone, then joined: a sort that carries every match's payload and text costs
+            # 2-3x more. FTS5's bm25() is negative, lower is better, and never 0 for a match (IDF floored at 1e-6).
+            joined = f"JOIN records r ON r.id = f.rowid WHERE records_fts MATCH ? AND {condition}" if filter else \
+                "WHERE records_fts MATCH ?"
             sql = (
-                "SELECT r.payload, r.text, -bm25(records_fts) FROM records_fts JOIN records r "
-                f"ON r.id = records_fts.rowid WHERE records_fts MATCH ? AND {condition} ORDER BY bm25(records_fts) "
-                "LIMIT ?"
+                "SELECT r.payload, r.text, -s.score FROM (SELECT f.rowid AS id, bm25(records_fts) AS score FROM "
+                f"records_fts f {joined} ORDER BY score LIMIT ?) s JOIN records r ON r.id = s.id ORDER BY s.score"
             )
-            # FTS5's bm25() is negative, lower is better, and never 0 for a match (it floors the IDF at 1e-6).
-            return [(p, t, float(s)) for p, t, s in self.conn.execute(sql, [" OR ".join(selective), *params, k])]
+            args = [" OR ".join(selective), *params, k] if filter else [" OR ".join(selective), k]
+            return [(p, t, float(s)) for p, t, s in self.conn.execute(sql, args)]
         window = (
             "SELECT r.payload, r.text, s.score FROM (SELECT rowid AS id, -bm25(records_fts) AS score FROM records_fts "
-            f"WHERE records_fts MATCH ? LIMIT {COMMON_WINDOW}) s JOIN records r ON r.id = s.id WHERE {condition} "
+            f"WHERE records_fts MATCH ? LIMIT {MATCH_BUDGET}) s JOIN records r ON r.id = s.id WHERE {condition} "
             "ORDER BY s.score DESC LIMIT ?"
         )
         found = [(p, t, float(s)) for p, t, s in self.conn.execute(window, [" AND ".join(terms), *params, k])]
@@ -342,10 +350,10 @@ class RecordDB:
             found += [(p, t, float(s)) for p, t, s in more if p not in seen][: k - len(found)]
         return found
 
-    def _found_at_most(self, term: str, rows: int) -> bool:
-        """Whether at most ``rows`` records hold ``term`` (reads at most ``rows`` + 1 entries of its posting list)."""
+    def _matches(self, term: str, most: int) -> int:
+        """How many records hold ``term``, counted up to ``most`` + 1 (reads at most that much of its posting list)."""
         sql = "SELECT count(*) FROM (SELECT rowid FROM records_fts WHERE records_fts MATCH ? LIMIT ?)"
-        return int(self.conn.execute(sql, (term, rows + 1)).fetchone()[0]) <= rows
+        return int(self.conn.execute(sql, (term, most + 1)).fetchone()[0])
 
 
 class SqlErrors:

@@ -97,18 +97,17 @@ def _bm25_index(folder: Path) -> FaissIndex:
     return index
 
 
-def test_bm25_leaves_out_words_found_in_too_many_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bm25_takes_the_rarest_words_within_its_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     index = _bm25_index(tmp_path / "idx")
     assert len(index.keyword_search("common rare", k=10)) == 10  # every word counts in a small index
-    monkeypatch.setattr(_faiss_db, "SELECTIVE_ROWS", 5)
+    monkeypatch.setattr(_faiss_db, "MATCH_BUDGET", 5)
     hits = index.keyword_search("common rare", k=10)
     assert sorted(h.text for h in hits) == ["the common words of a rare chunk 0", "the common words of a rare chunk 1"]
 
 
 def test_bm25_of_common_words_only_ranks_a_bounded_window(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     index = _bm25_index(tmp_path / "idx")
-    monkeypatch.setattr(_faiss_db, "SELECTIVE_ROWS", 5)
-    monkeypatch.setattr(_faiss_db, "COMMON_WINDOW", 4)
+    monkeypatch.setattr(_faiss_db, "MATCH_BUDGET", 4)
     hits = index.keyword_search("common words", k=10)  # both in every record: the first 4 holding both
     assert [h.text for h in hits] == [f"the common words of chunk number {i}" for i in range(4)]
     hits = index.keyword_search("number the", k=3)
