@@ -3,8 +3,8 @@
     python bench/scale.py [--sizes 10000,100000,1000000] [--workdir DIR] [--queries 200] [--cold-asks 3] [--clean]
 
 For each size, a collection of synthetic text elements is built once under ``--workdir`` (default
-``.bench-scale``; reused by later runs: delete it or pass ``--clean`` to rebuild) in an ``MMRAG_HOME`` the real
-CLI can open (profile local, the MiniLM text model's id and 384 dimensions).
+``$TMPDIR/mmrag-bench-scale``; reused by later runs: delete it or pass ``--clean`` to rebuild) in an
+``MMRAG_HOME`` the real CLI can open (profile local, the MiniLM text model's id and 384 dimensions).
 
 Synthetic data, seeded (``--seed``), shaped like real embeddings and chunks rather than uniform noise:
 
@@ -47,6 +47,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -298,7 +299,7 @@ def _fresh(home: Path, n: int, seed: int) -> bool:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="10000,100000,1000000")
-    ap.add_argument("--workdir", default=str(ROOT / ".bench-scale"))
+    ap.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "mmrag-bench-scale"))
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--cold-asks", type=int, default=3)
     ap.add_argument("--seed", type=int, default=29)
