@@ -36,7 +36,7 @@ from mmrag.config import Settings
 from mmrag.elements import Element
 from mmrag.providers._concurrency import AdaptiveLimiter, RetryPolicy, bounded_map
 from mmrag.providers.base import CAPTION_KEY, embedding_text
-from mmrag.providers.bedrock.claude import BedrockCaptioner
+from mmrag.providers.bedrock.captioner import BedrockCaptioner
 from mmrag.providers.bedrock.client import make_bedrock_client
 from mmrag.providers.bedrock.titan import TitanMultimodalEmbedder, TitanTextEmbeddings
 from mmrag.testing import BedrockEmulator

@@ -82,6 +82,9 @@ class RayIngestWorker:
     """One Ray actor: models and stores opened once, then units of sources ingested with the local pipeline."""
 
     def __init__(self, settings: Settings, max_concurrency: int) -> None:
+        # Local models size their thread pools from this (mmrag.providers.local._cpu), read when they first load:
+        # the CPUs Ray gave this actor, not the whole machine that the other workers share.
+        os.environ.setdefault("MMRAG_LOCAL_THREADS", str(max(1, int(os.environ.get("OMP_NUM_THREADS") or 1))))
         self.settings = settings.model_copy(update={"max_concurrency": max_concurrency, "executor": "local"})
         self._opened: tuple[Any, Any] | None = None
 

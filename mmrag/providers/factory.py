@@ -261,7 +261,8 @@ DRAIN_FACTOR = 10.0
 
 def _build_bedrock(settings: Settings) -> tuple[Embeddings, ImageEmbedder, Captioner, BaseChatModel, BaseChatModel]:
     from mmrag.providers._concurrency import AdaptiveLimiter, RetryPolicy
-    from mmrag.providers.bedrock.claude import BedrockCaptioner, make_chat_model
+    from mmrag.providers.bedrock.captioner import BedrockCaptioner
+    from mmrag.providers.bedrock.claude import make_chat_model
     from mmrag.providers.bedrock.client import make_bedrock_client, resolve_roles
     from mmrag.providers.bedrock.titan import TitanMultimodalEmbedder, TitanTextEmbeddings
 

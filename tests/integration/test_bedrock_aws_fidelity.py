@@ -21,8 +21,9 @@ from mmrag.config import Settings
 from mmrag.elements import Element
 from mmrag.errors import ConfigError, ProviderError
 from mmrag.providers._concurrency import RetryPolicy
+from mmrag.providers.bedrock.captioner import BedrockCaptioner
 from mmrag.providers.bedrock.catalog import approx_tokens, resolve
-from mmrag.providers.bedrock.claude import BedrockCaptioner, make_chat_model
+from mmrag.providers.bedrock.claude import make_chat_model
 from mmrag.providers.bedrock.client import make_bedrock_client
 from mmrag.providers.bedrock.nova import NovaMultimodalEmbedder
 from mmrag.providers.bedrock.titan import TitanTextEmbeddings

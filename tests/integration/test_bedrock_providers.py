@@ -15,7 +15,8 @@ from mmrag.config import Settings
 from mmrag.elements import Element
 from mmrag.errors import ConfigError, ProviderError
 from mmrag.providers._concurrency import AdaptiveLimiter, RetryPolicy
-from mmrag.providers.bedrock.claude import BedrockCaptioner, make_chat_model, stream_with_retry
+from mmrag.providers.bedrock.captioner import BedrockCaptioner
+from mmrag.providers.bedrock.claude import make_chat_model, stream_with_retry
 from mmrag.providers.bedrock.client import make_bedrock_client
 from mmrag.providers.bedrock.titan import TitanMultimodalEmbedder, TitanTextEmbeddings
 from mmrag.providers.cache import CachedCaptioner, CachedEmbeddings, CachedImageEmbedder, ModelCache

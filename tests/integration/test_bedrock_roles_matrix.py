@@ -15,8 +15,9 @@ from mmrag.elements import Element
 from mmrag.eval.generation import _model_question
 from mmrag.eval.judge import Judge
 from mmrag.providers._concurrency import RetryPolicy
+from mmrag.providers.bedrock.captioner import BedrockCaptioner
 from mmrag.providers.bedrock.catalog import MODELS
-from mmrag.providers.bedrock.claude import BedrockCaptioner, make_chat_model, stream_with_retry
+from mmrag.providers.bedrock.claude import make_chat_model, stream_with_retry
 from mmrag.providers.bedrock.client import make_bedrock_client
 from mmrag.testing import BedrockEmulator
 

@@ -14,7 +14,8 @@ from mmrag.chains.stages import CONTINUE_PROMPT, synthesize_stage
 from mmrag.config import Settings
 from mmrag.elements import Element
 from mmrag.providers._concurrency import RetryPolicy
-from mmrag.providers.bedrock.claude import BLOCKED_KEY, BedrockCaptioner, make_chat_model
+from mmrag.providers.bedrock.captioner import BedrockCaptioner
+from mmrag.providers.bedrock.claude import BLOCKED_KEY, make_chat_model
 from mmrag.providers.bedrock.client import make_bedrock_client
 from mmrag.providers.cache import CachedCaptioner, ModelCache
 from mmrag.testing import BedrockEmulator, Fault

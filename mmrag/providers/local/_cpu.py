@@ -15,7 +15,14 @@ from typing import Any
 
 __all__ = ["CORES", "PASSES", "single_blas_thread"]
 
-CORES = os.cpu_count() or 1
+def _cores() -> int:
+    """Cores this process may use: ``MMRAG_LOCAL_THREADS`` when set (a Ray worker sets it to the CPUs Ray gave it,
+    so that N workers on N cores do not each size their thread pools for the whole machine), else all of them."""
+    given = os.environ.get("MMRAG_LOCAL_THREADS", "")
+    return int(given) if given.isdigit() and int(given) > 0 else os.cpu_count() or 1
+
+
+CORES = _cores()
 PASSES = threading.BoundedSemaphore(CORES)
 """Forward passes running at once in this process, over all callers: ingest embeds several slices at a time, and
 more single-threaded passes than cores only thrash the caches."""

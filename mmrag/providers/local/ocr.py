@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import shutil
 import statistics
 import subprocess
@@ -185,7 +184,9 @@ class RapidOcrEngine:
         self.name = "rapidocr-ppocrv5" if self._v5 else "rapidocr-ppocrv4"
         self._engine: Any = None
         self._lock = threading.Lock()
-        self.concurrent_reads = max(1, concurrent_reads or os.cpu_count() or 1)
+        from mmrag.providers.local._cpu import CORES
+
+        self.concurrent_reads = max(1, concurrent_reads or CORES)
         self._reads = threading.BoundedSemaphore(self.concurrent_reads)
 
     @property
