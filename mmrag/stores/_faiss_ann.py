@@ -38,12 +38,15 @@ class Ann:
     Attributes:
         kind: ``flat`` (IndexFlatIP, exact) or ``hnsw`` (IndexHNSWFlat, inner product).
         version: the database version this index reflects.
+        alive_known: whether ``alive`` is known to match the database at ``version`` (False for a cache file that
+            held tombstones: they are not saved, so the row ids must be compared with the database's).
         mapping: the memory map of the cache file when ``index`` reads its vectors and graph from there (FAISS
             cannot grow or shrink such an index: :meth:`add` and :meth:`remove` copy it into memory first).
     """
 
     def __init__(self, kind: Kind, index: Any, rowids: RowIds, version: int, mapping: Any = None) -> None:
         self.mapping = mapping
+        self.alive_known = True
         self.kind = kind
         self.index = index
         self.rowids = rowids

@@ -67,9 +67,10 @@ def write_cache(path: Path, uid: str, ann: Ann) -> None:
     _remove_orphans(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     n = len(ann.rowids)
-    base = {"uid": uid, "version": ann.version, "kind": ann.kind, "dims": int(ann.index.d), "n": n}
+    base = {"uid": uid, "version": ann.version, "kind": ann.kind, "dims": int(ann.index.d), "n": n,
+            "dead": 0 if ann.alive_known and not ann.n_dead else -1}  # tombstones are not saved
     # Room for the final header: the same keys with the widest values they can take.
-    reserved = len(_header_bytes({**base, "bytes": 2**63, "crc": 2**32})) + _ALIGN
+    reserved = len(_header_bytes({**base, "dead": -1, "bytes": 2**63, "crc": 2**32})) + _ALIGN
     try:
         with open(tmp, "wb") as f:
             f.write(b"\0" * (len(_MAGIC) + 4 + reserved))
@@ -161,8 +162,9 @@ def _open(fd: int, uid: str, dims: int) -> tuple[Ann | None, int, int, int]:
     expected = faiss.IndexHNSWFlat if header["kind"] == "hnsw" else faiss.IndexFlatIP
     if not isinstance(index, expected) or index.ntotal != n or index.d != dims:
         raise ValueError("index does not match its header")
-    return Ann(header["kind"], index, rowids, int(header["version"]), mapping=(mapped, body)), int(header["crc"]), \
-        start, size
+    ann = Ann(header["kind"], index, rowids, int(header["version"]), mapping=(mapped, body))
+    ann.alive_known = header.get("dead") == 0
+    return ann, int(header["crc"]), start, size
 
 
 def _crc(fd: int, start: int, size: int) -> int:

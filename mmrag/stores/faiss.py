@@ -332,10 +332,11 @@ class FaissIndex:
         Returns the index to search (None if there is none yet), whether it was rebuilt here, and the kind of
         HNSW graph still to build (None if nothing is left to build).
         """
-        if ann is not None and ann.version == version and self._kind(ann.n_alive, ann.kind) == ann.kind and \
-                ann.n_dead <= MAX_DEAD_SHARE * len(ann.rowids):
+        if ann is not None and ann.version == version and ann.alive_known and \
+                self._kind(ann.n_alive, ann.kind) == ann.kind and ann.n_dead <= MAX_DEAD_SHARE * len(ann.rowids):
             return ann, False, None  # every write moves the version: nothing to apply, no row ids to read
         if ann is not None:
+            ann.alive_known = True  # once the diff below is applied
             rows = self._db.rowids()
             held = ann.rowids[ann.alive]
             gone = held[~np.isin(held, rows, assume_unique=True)]

@@ -143,3 +143,15 @@ def test_a_cold_open_of_an_up_to_date_cache_reads_no_rows(tmp_path: Path, hnsw_t
     again._db.conn.set_trace_callback(statements.append)
     assert again.search(vectors[7].tolist(), k=1)[0].text == "chunk 7"
     assert not [s for s in statements if s.startswith("SELECT id FROM records") or "FROM vectors" in s], statements
+
+
+def test_a_cache_saved_with_tombstones_is_compared_with_the_database(tmp_path: Path) -> None:
+    _, vectors = _filled(tmp_path / "idx", 60, 8, hnsw_threshold=10)
+    index = FaissIndex(tmp_path / "idx", 8, hnsw_threshold=10)
+    gone = index.search(vectors[3].tolist(), k=1)[0]
+    assert index.delete([gone.id]) == 1
+    index.search(vectors[3].tolist(), k=1)
+    index.persist()  # an HNSW graph keeps the deleted row as a tombstone, which the cache does not hold
+    again = FaissIndex(tmp_path / "idx", 8, hnsw_threshold=10)
+    hits = again.search(vectors[3].tolist(), k=3)
+    assert len(hits) == 3 and gone.id not in {h.id for h in hits}
