@@ -155,3 +155,24 @@ def test_a_cache_saved_with_tombstones_is_compared_with_the_database(tmp_path: P
     again = FaissIndex(tmp_path / "idx", 8, hnsw_threshold=10)
     hits = again.search(vectors[3].tolist(), k=3)
     assert len(hits) == 3 and gone.id not in {h.id for h in hits}
+
+
+@pytest.mark.parametrize("hnsw_threshold", [50_000, 10], ids=["flat", "hnsw"])
+def test_a_query_runs_faiss_on_one_thread_and_restores_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   hnsw_threshold: int) -> None:
+    import faiss
+
+    from mmrag.stores import _faiss_ann
+
+    index, vectors = _filled(tmp_path / "idx", 40, 8, hnsw_threshold)
+    before = faiss.omp_get_max_threads()
+    seen: list[int] = []
+
+    def record(threads: int) -> None:
+        seen.append(threads)
+        faiss.omp_set_num_threads(threads)
+
+    monkeypatch.setattr(_faiss_ann, "_omp_set", record)
+    assert index.search(vectors[1].tolist(), k=1)[0].text == "chunk 1"  # the fast path
+    assert index.search(vectors[2].tolist(), k=100)[0].text == "chunk 2"  # the general path
+    assert seen == [1, before, 1, before] and faiss.omp_get_max_threads() == before
