@@ -322,11 +322,11 @@ class RecordDB:
         condition, params = filter_sql(filter, prefix="r.")
         selective: list[str] = []
         total = 0
-        for found, term in sorted((self._matches(t, MATCH_BUDGET), t) for t in terms):  # rarest first
-            if total + found > MATCH_BUDGET:
+        for count, term in sorted((self._matches(t, MATCH_BUDGET), t) for t in terms):  # rarest first
+            if total + count > MATCH_BUDGET:
                 break
             selective.append(term)
-            total += found
+            total += count
         if selective:
             # Ranked on row ids alone, then joined: a sort that carries every match's payload and text costs
             # 2-3x more. FTS5's bm25() is negative, lower is better, and never 0 for a match (IDF floored at 1e-6).
