@@ -176,3 +176,16 @@ def test_a_query_runs_faiss_on_one_thread_and_restores_the_setting(tmp_path: Pat
     assert index.search(vectors[1].tolist(), k=1)[0].text == "chunk 1"  # the fast path
     assert index.search(vectors[2].tolist(), k=100)[0].text == "chunk 2"  # the general path
     assert seen == [1, before, 1, before] and faiss.omp_get_max_threads() == before
+
+
+def test_a_large_graph_searches_wider(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mmrag.stores import _faiss_ann
+
+    assert _faiss_ann.ef_search(100_000) == 64 and _faiss_ann.ef_search(1_000_000) == 250
+    assert _faiss_ann.ef_search(10_000_000) == 256
+    monkeypatch.setattr(_faiss_ann, "HNSW_ROWS_PER_EF", 4)  # a 600-vector graph counts as a large one
+    index, vectors = _filled(tmp_path / "idx", 600, 8, hnsw_threshold=10)
+    assert index._ann is not None and index._ann.index.hnsw.efSearch == 150
+    again = FaissIndex(tmp_path / "idx", 8, hnsw_threshold=10)  # and so does the graph loaded from the cache
+    assert again.search(vectors[9].tolist(), k=1)[0].text == "chunk 9"
+    assert again._ann is not None and again._ann.index.hnsw.efSearch == 150
