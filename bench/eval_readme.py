@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 START, END = "<!-- eval-table:start -->", "<!-- eval-table:end -->"
 TABLE_PAGE = ROOT / "docs" / "evaluation.md"
-ROWS = ("all", "text", "table", "multi-hop", "image", "chart", "scanned", "image-to-image")
+ROWS = ("all", "text", "table", "multi-hop", "image", "chart", "scanned", "image-to-image", "video")
 
 
 def main() -> None:

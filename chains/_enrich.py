@@ -13,7 +13,7 @@ slices in flight, and the re-run takes everything else from the cache. ``progres
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ VISUAL = ("image", "page")
 DESCRIBED = ("image", "page", "table")
 SLICE = 16  # elements per model call: the unit that is cached as it completes
 SLICES_IN_FLIGHT = 4  # slices sent at once (providers still bound their own requests in flight)
+STOP_POLL_S = 0.1  # how often a wait for slices in flight looks at ``stop``
 
 Tick = Callable[[int], None]
 
@@ -37,19 +38,40 @@ def _never() -> bool:
 
 def _sliced(items: Sequence[Element], call: Callable[[list[Element]], list[Any]],
             stop: Callable[[], bool] = _never) -> list[Any]:
-    """``call`` over ``items`` in slices, a few at once, results in order; once ``stop()`` is true, slices not
-    started yet raise KeyboardInterrupt instead of running (those in flight finish)."""
+    """``call`` over ``items`` in slices, a few at once, results in order.
+
+    Once ``stop()`` is true, slices not started yet raise KeyboardInterrupt instead of running, and the slices in
+    flight are abandoned: KeyboardInterrupt is raised within :data:`STOP_POLL_S` instead of waiting for them (a
+    slice of OCR or local embeddings takes many seconds). Their threads end when the model call they are in
+    returns, and their results are dropped: a model call writes nothing but its cache entry, so nothing of the
+    collection is half-written (a Ctrl-C or a notebook's interrupt, issue 25).
+    """
 
     def guarded(part: list[Element]) -> list[Any]:
         if stop():
             raise KeyboardInterrupt("cancelled")
         return call(part)
 
-    if len(items) <= SLICE:
-        return guarded(list(items))
+    if stop is _never and len(items) <= SLICE:  # nothing can cancel it: no thread needed
+        return call(list(items))
     slices = [list(items[i : i + SLICE]) for i in range(0, len(items), SLICE)]
-    with ThreadPoolExecutor(max_workers=SLICES_IN_FLIGHT, thread_name_prefix="mmrag-slice") as pool:
-        return [r for part in pool.map(guarded, slices) for r in part]
+    pool = ThreadPoolExecutor(max_workers=SLICES_IN_FLIGHT, thread_name_prefix="mmrag-slice")
+    abandoned = False
+    try:
+        futures = [pool.submit(guarded, part) for part in slices]
+        results: list[Any] = []
+        for future in futures:
+            while not wait([future], timeout=STOP_POLL_S).done:
+                if stop():
+                    abandoned = True
+                    raise KeyboardInterrupt("cancelled")
+            results.extend(future.result())
+        return results
+    except KeyboardInterrupt:  # a slice saw ``stop``, or this thread was interrupted: do not wait for the others
+        abandoned = True
+        raise
+    finally:
+        pool.shutdown(wait=not abandoned, cancel_futures=abandoned)
 
 
 @dataclass
@@ -208,5 +230,9 @@ def _embed_images(elements: list[Element], providers: Providers, calls: ModelCal
                                      [e.kind for e in part], [described_text(e) or None for e in part])
 
     with _Meter(calls, "image embeddings", providers.image_embedder, len(elements)):
-        vectors = _sliced(elements, embed, stop)
-    return {e.id: list(v) for e, v in zip(elements, vectors, strict=True)}
+        from mmrag.chains._media import clip_vectors
+
+        shots = clip_vectors(elements, providers.image_embedder)  # video keyframes, where the model embeds video
+        rest = [e for e in elements if e.id not in shots]
+        vectors = _sliced(rest, embed, stop) if rest else []
+    return {**{e.id: list(v) for e, v in zip(rest, vectors, strict=True)}, **shots}

@@ -20,12 +20,13 @@ fenced like retrieved text: a tag with a random suffix, new for every request, a
 
 1. no history, or a follow-up that does not refer back: the question is unchanged;
 2. a follow-up refers back when it holds a pronoun or a demonstrative (it, its, they, them, their, this, that,
-   these, those, he, she, his, her, one, ones, same) or starts with "and", "also", "what about" or "how about";
+   these, those, he, she, his, her, one, ones, same), starts with "and", "also", "what about" or "how about", or
+   names nothing and has at most :data:`SHORT_TERMS` content words ("What should the report include?");
 3. then the running topic's key terms are appended, as ``"<follow-up> (about: <terms>)"``: its names (runs of
-   capitalised words and of words holding a digit, after a question's first word: "Mazda RX4"), then its other
-   content words, newest first ("weight", "horsepower"), six at most; terms the follow-up already holds are left
-   out, and so are the topic's names when the follow-up names something itself without a pronoun ("what about the
-   Datsun 710?").
+   capitalised words and of words holding a digit, after a question's first word: "Mazda RX4"; options such as
+   ``-p``), then its other content words, newest first ("weight", "horsepower"), eight at most; terms the
+   follow-up already holds are left out, and so are the topic's names when the follow-up names something itself
+   without a pronoun ("what about the Datsun 710?").
 
 The running topic is replayed from the user's earlier questions: a question that does not refer back starts a new
 topic (its own key terms); one that does keeps the topic's names unless it names something itself, and puts its
@@ -81,25 +82,35 @@ CONDENSE_PROMPT = (
     "the second one...) by what they refer to in the conversation, and keep its wording otherwise. If it is "
     "already standalone, return it unchanged. Reply with the question only."
 )
-MAX_TERMS = 6
+MAX_TERMS = 8
 HISTORY_TURNS = 6
 """Most recent messages sent to the model for a rewrite (3 exchanges)."""
 
-_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'.-]*[A-Za-z0-9]|[A-Za-z0-9]")
+_WORD = re.compile(r"(?<![\w-])-{1,2}[A-Za-z][\w-]*|[A-Za-z0-9][A-Za-z0-9'.-]*[A-Za-z0-9]|[A-Za-z0-9]")
+"""A word; an option (``-p``, ``--verbose``) keeps its dashes: it is a name."""
 _ANAPHORA_WORDS = "it its they them their theirs this that these those he she him his her one ones same"
 _ANAPHORA = frozenset(_ANAPHORA_WORDS.split())
 _LEADS = re.compile(r"^\s*(?:and|also|what\s+about|how\s+about)\b", re.IGNORECASE)
 _STOPWORDS = (
     "a an the of in on at to for from by with about and or is are was were be been do does did have has had how "
     "what which who whom whose when where why can could should would will i you we it its me my your our their "
-    "much many there this that these those get give tell show please also use used using")
+    "much many there this that these those get give tell show please also use used using make makes made print "
+    "prints need needs want say says mean means")
 _STOP = frozenset(_STOPWORDS.split())
 
 
 # -- rewriting -------------------------------------------------------------------------------------------------
+SHORT_TERMS = 3
+"""A follow-up that names nothing and has at most this many content words ("What should the report include?")
+refers back: on its own it is too vague to be the whole question."""
+
+
 def _refers_back(question: str) -> bool:
     words = {w.lower() for w in _WORD.findall(question)}
-    return bool(words & _ANAPHORA) or bool(_LEADS.match(question))
+    if words & _ANAPHORA or _LEADS.match(question):
+        return True
+    own = _terms(question)
+    return not own.names and len(own.words) <= SHORT_TERMS
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +134,8 @@ def _terms(question: str) -> Topic:
     names: list[str] = []
     run: list[str] = []
     for i, token in enumerate([*tokens, ""]):
-        is_name = i > 0 and bool(token) and (token[0].isupper() or any(c.isdigit() for c in token))
+        is_name = i > 0 and bool(token) and token.lower() not in _STOP and (
+            token[0].isupper() or token[0] == "-" or any(c.isdigit() for c in token))
         if is_name:
             run.append(token)
         elif run:

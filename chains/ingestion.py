@@ -234,6 +234,7 @@ def ingest(
     from mmrag.chains.upkeep import collection_lock
 
     manifest, owner = collection.manifest, owner or lease_owner()
+    lease = settings.lease_seconds
 
     def take(source: str, prepared: PreparedSource | None, pool: ThreadPoolExecutor) -> None:
         tick("sources", 1, None)
@@ -246,13 +247,14 @@ def ingest(
             flush(pool)
 
     deferred: list[str] = []
-    with collection_lock(collection, exclusive=False), Heartbeat(manifest, owner), \
+    interrupted = False
+    with collection_lock(collection, exclusive=False), Heartbeat(manifest, owner, seconds=lease), \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmrag-ingest-group") as pool:
         try:
             for source in expanded:
                 if stopped():
                     raise KeyboardInterrupt("ingest cancelled")
-                if not manifest.acquire(source, owner):
+                if not manifest.acquire(source, owner, lease):
                     deferred.append(source)  # another ingest is on it: judge it when that one is done
                     continue
                 take(source, _prepare(given[source], options, providers, collection, force, reports), pool)
@@ -261,7 +263,7 @@ def ingest(
                 if stopped():
                     raise KeyboardInterrupt("ingest cancelled")
                 try:
-                    wait_for_lease(manifest, source, owner)
+                    wait_for_lease(manifest, source, owner, seconds=lease)
                 except MmragError as e:
                     logger.error("%s: %s", source, e)
                     reports[source] = SourceReport(source, "failed", error=str(e))
@@ -271,9 +273,18 @@ def ingest(
             flush(pool)
             release_orphans(collection)  # objects a crash after a commit left for deletion
             flush(pool)
+        except KeyboardInterrupt:
+            stop.set()  # the group in flight abandons its model slices and commits nothing
+            interrupted = True
         except BaseException:
-            stop.set()  # the group in flight stops before its next model slice and commits nothing
+            stop.set()
             raise
+    if interrupted:
+        # A fresh exception raised here: a notebook shows two frames and this line, not the pools' stacks (which
+        # IPython took seconds to format), and the kernel is idle at once.
+        done = sum(1 for s in expanded if s in reports and reports[s].status != "failed")
+        raise KeyboardInterrupt(f"ingest stopped: {done} of {len(expanded)} sources are in the collection; "
+                                "the next run of the same ingest adds the rest") from None
     ordered = tuple(reports[s] for s in expanded)
     from mmrag.providers.bedrock.prices import ingest_cost  # per model and scope, from the one price table
 
@@ -284,8 +295,24 @@ def ingest(
 
 
 async def aingest(sources: Iterable[str | Path], settings: Settings | None = None, **kwargs: Any) -> IngestReport:
-    """:func:`ingest` in a worker thread, for notebooks and async apps (same arguments)."""
-    return await asyncio.to_thread(ingest, list(sources), settings, **kwargs)
+    """:func:`ingest` in a worker thread, for notebooks and async apps (same arguments).
+
+    Cancelling the awaiting task stops the ingest in its thread too, within a second or two, as Ctrl-C stops
+    :func:`ingest` (the thread would otherwise run to the end and commit). In a Jupyter cell call :func:`ingest`:
+    ipykernel passes an interrupt to a cell that awaits only once the awaited work ends (ipython/ipykernel#881),
+    while a plain call stops at once.
+    """
+    stop = threading.Event()
+    given: Callable[[], bool] | None = kwargs.pop("cancel", None)
+
+    def cancel() -> bool:
+        return stop.is_set() or (given is not None and given())
+
+    try:
+        return await asyncio.to_thread(ingest, list(sources), settings, cancel=cancel, **kwargs)
+    except BaseException:  # CancelledError, KeyboardInterrupt
+        stop.set()
+        raise
 
 
 def _normalise(source: str) -> str:

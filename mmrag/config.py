@@ -152,6 +152,9 @@ class Settings(BaseSettings):
         "auto", description="where a collection's manifest lives: auto (PostgreSQL with pgvector, or with OpenSearch "
         "when MMRAG_PG_DSN is set: shared by every machine; else sqlite under MMRAG_HOME), sqlite (this machine "
         "only) or postgres")
+    lease_seconds: float = Field(
+        60.0, ge=1.0, le=3600.0, description="how long an ingest's lease on a source lasts unless renewed (renewed "
+        "every third of it): the sources of an ingest killed with kill -9 are taken over after this")
 
     @model_validator(mode="after")
     def _check_image_dims(self) -> Settings:

@@ -31,6 +31,7 @@ __all__ = [
     "parse_source",
     "parse_sources",
     "parser_for",
+    "skipped_media",
 ]
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,28 @@ _FOLDER_SKIPS = frozenset({".md", ".markdown"})
 """Parsed when named or globbed, not when a folder is expanded: folders of documents hold READMEs and licence
 notes (``SOURCES.md``) beside them, which are not the documents. ``mmrag ingest 'docs/**/*.md'`` takes them."""
 _GLOB_CHARS = frozenset("*?[")
+_SKIPPED_MEDIA: set[str] = set()  # media files a folder held while mmrag[video] is missing: said once each
+
+
+def _media_without_extra(path: Path) -> bool:
+    """A video or audio file in a folder when mmrag[video] is not installed: skipped with one warning line, so a
+    folder of documents with a sample video in it (``mmrag ingest tests/data`` after ``pip install '.[local]'``)
+    ingests the rest without a failure. A media file named on its own still fails and says what to install."""
+    if path.suffix.lower() not in MEDIA_SUFFIXES:
+        return False
+    try:
+        import av  # noqa: F401  (PyAV: what the video parser needs)
+    except ImportError:
+        if str(path) not in _SKIPPED_MEDIA:
+            _SKIPPED_MEDIA.add(str(path))
+            logger.warning("%s: skipped: video and audio files need pip install 'mmrag[video]'", path)
+        return True
+    return False
+
+
+def skipped_media() -> list[str]:
+    """Video and audio files that folder expansion skipped in this process because mmrag[video] is missing."""
+    return sorted(_SKIPPED_MEDIA)
 
 
 def is_url(source: str) -> bool:
@@ -122,6 +145,7 @@ def expand_sources(sources: Iterable[str | os.PathLike[str]], *, include: Sequen
                     part.startswith(".") for part in p.relative_to(path).parts
                 )
             )
+            files = [p for p in files if not _media_without_extra(p)]
             if include or exclude:
                 from mmrag.parsers.s3_sources import _matches
 

@@ -36,7 +36,7 @@ from mmrag.parsers._report import warn
 from mmrag.parsers.options import ParseOptions
 from mmrag.parsers.transcribe import SAMPLE_RATE, Transcriber, Word, chunk_words, transcriber_for
 
-__all__ = ["VideoParser", "timespan"]
+__all__ = ["VideoParser", "cut_clip", "timespan"]
 
 logger = logging.getLogger(__name__)
 
@@ -317,3 +317,55 @@ def _jpeg(rgb: Any) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="JPEG", quality=90)
     return buf.getvalue()
+
+
+def cut_clip(data: bytes, start: float, end: float, *, max_side: int = 480, fps: int = 2) -> bytes:
+    """The stretch ``start``-``end`` (seconds) of a video as a small MP4 (H.264 at ``fps`` frames a second, long side at
+    most ``max_side`` px, AAC sound when it has sound): what a video embedding model is sent for one shot.
+
+    Raises:
+        ValueError: the bytes are not a readable video, or nothing was decoded in the stretch.
+    """
+    import av
+    import numpy as np
+
+    out = io.BytesIO()
+    try:
+        source = av.open(io.BytesIO(data), mode="r")
+    except (av.FFmpegError, ValueError, OSError) as e:
+        raise ValueError(f"not a readable video ({_reason(e)})") from e
+    with source, av.open(out, mode="w", format="mp4") as sink:
+        video = source.streams.video[0] if source.streams.video else None
+        if video is None:
+            raise ValueError("the file has no video stream")
+        audio = source.streams.audio[0] if source.streams.audio else None
+        scale = min(1.0, max_side / max(video.width, video.height, 1))
+        size = (max(2, int(video.width * scale)) // 2 * 2, max(2, int(video.height * scale)) // 2 * 2)
+        v_out: Any = sink.add_stream("libx264", rate=fps)
+        v_out.width, v_out.height = size
+        v_out.pix_fmt = "yuv420p"
+        a_out: Any = sink.add_stream("aac", rate=16000) if audio is not None else None
+        resampler = av.AudioResampler(format="fltp", layout="mono", rate=16000) if audio is not None else None
+        shown, next_at = 0, start
+        for frame in source.decode(*[s for s in (video, audio) if s is not None]):
+            if not isinstance(frame, av.VideoFrame | av.AudioFrame):
+                continue
+            t = float(frame.time) if frame.time is not None else 0.0
+            if t >= end:
+                continue  # keep draining the other stream up to the end of the stretch
+            if isinstance(frame, av.VideoFrame) and t + 1e-6 >= next_at:
+                rgb = np.ascontiguousarray(frame.to_ndarray(format="rgb24", width=size[0], height=size[1]),
+                                           dtype=np.uint8)
+                picture = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+                picture.pts, shown, next_at = shown, shown + 1, start + (shown + 1) / fps
+                sink.mux(v_out.encode(picture))
+            elif isinstance(frame, av.AudioFrame) and t >= start and a_out is not None and resampler is not None:
+                for piece in resampler.resample(frame):
+                    piece.pts = None
+                    sink.mux(a_out.encode(piece))
+        if not shown:
+            raise ValueError(f"no frame between {timespan(start)} and {timespan(end)}")
+        sink.mux(v_out.encode(None))
+        if a_out is not None:
+            sink.mux(a_out.encode(None))
+    return out.getvalue()

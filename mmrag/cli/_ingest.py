@@ -76,6 +76,10 @@ def ingest(ctx: click.Context, /, sources: tuple[str, ...], as_json: bool, force
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
         print_ingest_report(report, settings)
+    from mmrag.parsers.sources import skipped_media
+
+    for path in skipped_media():  # a folder's video with mmrag[video] missing: skipped, not failed
+        click.echo(f"skipped {path}: video and audio files need pip install 'mmrag[video]'", err=True)
     if not report.complete:
         sys.exit(1)
 

@@ -16,8 +16,9 @@ Fields:
 - ``expected``: a non-empty list of evidence objects. Each has ``source`` (a path or URL, matched against an
   element's source by file name or by path suffix, so ``"pdf/tabula-data.pdf"`` matches
   ``/home/me/tests/data/pdf/tabula-data.pdf``) and optionally ``page`` (1-based), ``kind`` (text, table,
-  image, page) and ``contains`` (a string the element's text, caption or OCR text must contain, compared
-  case-insensitively with whitespace collapsed).
+  image, page), ``contains`` (a string the element's text, caption or OCR text must contain, compared
+  case-insensitively with whitespace collapsed) and ``at`` (seconds into a video or audio file: the element's
+  ``start``-``end`` span, or one of the other times its picture is shown, ``also_at``, must contain it).
 - ``match``: ``"any"`` (default: a retrieved element matching any one expected object is a success) or
   ``"all"`` (every expected object is a separate piece of evidence; recall is the share of them found, for
   multi-hop questions whose evidence sits in several places).
@@ -68,7 +69,7 @@ _KINDS = ("text", "table", "image", "page")
 _QUESTION_KEYS = {"id", "question", "modality", "expected", "match", "answer", "answer_aliases", "query_image",
                   "generated", "notes", "split", "history", "answerable"}
 SPLITS = ("dev", "test")
-_EXPECTED_KEYS = {"source", "page", "kind", "contains"}
+_EXPECTED_KEYS = {"source", "page", "kind", "contains", "at"}
 
 
 def _flat(text: str) -> str:
@@ -83,6 +84,7 @@ class Expected:
     page: int | None = None
     kind: str | None = None
     contains: str | None = None
+    at: float | None = None
 
     def matches(self, element: Element) -> bool:
         """Whether ``element`` is this evidence (source by file name or path suffix; page, kind, text if given)."""
@@ -92,13 +94,21 @@ class Expected:
             return False
         if self.kind is not None and element.kind != self.kind:
             return False
+        if self.at is not None and not _plays_at(element, self.at):
+            return False
         if self.contains:
             return _flat(self.contains) in _flat(element_text(element))
         return True
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in (("source", self.source), ("page", self.page), ("kind", self.kind),
-                                  ("contains", self.contains)) if v is not None}
+                                  ("contains", self.contains), ("at", self.at)) if v is not None}
+
+
+def _plays_at(element: Element, at: float) -> bool:
+    """Whether a video/audio element covers second ``at``: its ``start``-``end`` span or an ``also_at`` one."""
+    spans = [(element.metadata.get("start"), element.metadata.get("end")), *element.metadata.get("also_at", ())]
+    return any(isinstance(a, int | float) and isinstance(b, int | float) and a <= at <= b for a, b in spans)
 
 
 def source_matches(expected: str, actual: str) -> bool:
@@ -216,8 +226,12 @@ def _expected(item: Any, n: int) -> Expected:
     kind = item.get("kind")
     if kind is not None and kind not in _KINDS:
         raise ValueError(f"expected[{n}].kind must be one of {', '.join(_KINDS)}, not {kind!r}")
+    at = item.get("at")
+    if at is not None and (isinstance(at, bool) or not isinstance(at, int | float) or at < 0):
+        raise ValueError(f"expected[{n}].at must be a number of seconds (>= 0), not {at!r}")
     return Expected(str(_text(item.get("source"), f"expected[{n}].source")), page, kind,
-                    _text(item.get("contains"), f"expected[{n}].contains", required=False) or None)
+                    _text(item.get("contains"), f"expected[{n}].contains", required=False) or None,
+                    None if at is None else float(at))
 
 
 def _question(data: Any, line: int, base: Path | None) -> GoldenQuestion:
@@ -231,7 +245,7 @@ def _question(data: Any, line: int, base: Path | None) -> GoldenQuestion:
         raise ValueError("'answerable' must be true or false")
     expected = data.get("expected", [] if not answerable else None)
     if not isinstance(expected, list) or (answerable and not expected):
-        raise ValueError("'expected' must be a non-empty list of {source, page?, kind?, contains?} objects "
+        raise ValueError("'expected' must be a non-empty list of {source, page?, kind?, contains?, at?} objects "
                          "(it may be empty only with \"answerable\": false)")
     if not answerable and data.get("answer") is not None:
         raise ValueError("an unanswerable question ('answerable': false) has no 'answer'")

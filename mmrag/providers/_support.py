@@ -15,10 +15,13 @@ scanned Huckleberry Finn page, what ...?" asks what, not about the page), over t
    not one.
 2. **What is asked**: the question's head word, its first content word after the question word ("Who is the
    *maintainer* of ...", "What is the *maximum* number of ..."; quantity words such as "many" or "distinct" are
-   skipped), must occur in some element: evidence that never mentions what is asked about cannot answer it.
+   skipped), must occur in some element: evidence that never mentions what is asked about cannot answer it. A
+   common word must occur as such (its stem: "maintainers" is "maintainer", "maintained" is not); a name (a
+   capital, a digit) by its first letters, as names are matched.
 3. **A value asked for**: a table among the elements that the question asks by column and value ("the family
    code xyz") but that has no such row cannot answer; a "how many / how much" question needs a sentence (or table
-   or table) that holds a number and two of its content words.
+   or table) that holds a number and two of its content words (a section number such as "3 Memory Usage" is no
+   number here).
 4. **Coverage**: the best element must hold at least :data:`MIN_COVERAGE` of the question's content words,
    each weighted by its rarity among the elements (``1 + ln(N / df)``; a word in none weighs ``2 + ln(N)``);
    not asked of a question that links facts, whose words are spread over several passages.
@@ -88,24 +91,30 @@ def names(question: str) -> list[str]:
 
 _QUANTITY = re.compile(r"\bhow\s+(?:much|many|long|old|large|big|far|often)\b", re.IGNORECASE)
 _NUMBER = re.compile(r"\d")
+_HEADING_NUMBER = re.compile(r"(?m)^\s*\d+(?:\.\d+)*\.?\s+(?=[A-Z])")
+"""A section number at the start of a text passage's line ("3 Memory Usage", "1.2.2 Memory Resources"): no
+quantity. Not read off OCR text or captions, where "32 Track Recorder" on a line of its own is one."""
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
 
 
-def _sentences(elements: Sequence[Element], texts: Sequence[str]) -> list[str]:
-    """Sentences and paragraphs of the texts; a table stays whole (its header names what its numbers count)."""
+def _sentences(elements: Sequence[Element], texts: Sequence[str], *, numbered: bool = False) -> list[str]:
+    """Sentences and paragraphs of the texts; a table stays whole (its header names what its numbers count).
+    ``numbered``: a text passage's section numbers are left out (for the number check)."""
     return [part for el, text in zip(elements, texts, strict=True)
-            for part in ([text] if el.kind == "table" else _SENTENCE.split(text)) if part.strip()]
+            for part in ([text] if el.kind == "table" else _SENTENCE.split(
+                _HEADING_NUMBER.sub(" ", text) if numbered and el.kind == "text" else text)) if part.strip()]
 
 
 _SKIP_HEAD_WORDS = (
     "many much distinct different unique separate total exactly kind kinds type types sort main first "
     "last heading headings title name names label labels caption value values word words term terms text "
     "line lines figure table page section part example step axis axes legend row rows column columns cell "
-    "cells entry entries chart plot graph diagram"
+    "cells entry entries chart plot graph diagram unit units"
 )
 _SKIP_HEAD = frozenset(_SKIP_HEAD_WORDS.split())
 """Skipped when looking for the head word: quantity words, and the words for parts of a document ("the heading
-of the page", "the label on the axis"), which say where the answer is written rather than what it is about."""
+of the page", "the label on the axis"), which say where the answer is written rather than what it is about; "unit":
+the answer names one ("Kilobytes") without saying the word."""
 
 
 def head_word(question: str) -> str | None:
@@ -158,6 +167,16 @@ def identifiers(question: str) -> list[str]:
     return found + [pair for pair in pairs if pair not in found]
 
 
+def _holds_head(words: set[str], stems: set[str], head: str) -> bool:
+    """Whether an element mentions the head word: a name (a capital, a digit) by its first letters, as names are
+    matched; a common word by its stem ("maintainer" is not "maintained": a passage on who maintains what does
+    not say who the maintainer is)."""
+    if head[:1].isupper() or any(c.isdigit() for c in head):
+        return _holds(words, head)
+    wanted = _terms(head)
+    return bool(wanted) and wanted <= stems
+
+
 def unsupported(question: str, elements: Sequence[Element]) -> str | None:
     """Why ``elements`` do not support answering ``question`` (a short reason), or None when they may. The checks
     read the question's :func:`focus`."""
@@ -179,17 +198,18 @@ def unsupported(question: str, elements: Sequence[Element]) -> str | None:
     if missing_row is not None:
         return missing_row
     head = head_word(question)
-    if head is not None and not any(_holds(words, head) for words in keyed):
-        return f'no passage mentions "{head}"'
     terms = _terms(question)
+    element_terms = [_terms(text) for text in texts]
+    if head is not None and not any(_holds_head(words, stems, head) for words, stems in zip(keyed, element_terms,
+                                                                                             strict=True)):
+        return f'no passage mentions "{head}"'
     if _QUANTITY.search(question) and head is not None and not any(
             _NUMBER.search(text) and len(terms & _terms(text)) >= min(2, len(terms))
-            for text in _sentences(elements, texts)):
+            for text in _sentences(elements, texts, numbered=True)):
         return f'no passage gives a number for "{head}"'
 
     if not terms or _LINKS.search(question):  # a linked question's words are spread over its passages
         return None
-    element_terms = [_terms(text) for text in texts]
     df = {t: sum(1 for words in element_terms if t in words) for t in terms}
     n = len(elements)
     weight = {t: 1.0 + math.log(n / df[t]) if df[t] else 1.0 + math.log(n) + 1.0 for t in terms}

@@ -129,10 +129,15 @@ def lookup(question: str, header: Sequence[str], rows: Sequence[Sequence[str]]) 
     keys = {j for j, c in enumerate(cells[index]) if c and c <= asked}  # cells the question names whole
     if not keys:
         return None
-    named = sorted(((len(_words(h) & asked), -j) for j, h in enumerate(header) if j not in keys and row[j].strip()),
-                   reverse=True)
+    # Most header words asked first; on a tie the header the question names whole ("Language" over "Language
+    # Family" when only "language" is asked), then the one it names first (what a question asks for comes before
+    # what it asks about: "Which Debian package has the MBROLA voice ...").
+    order = [_norm(t) if "-" not in t else t for t in _WORD.findall(question.lower())]  # "espeak-ng" is no "eSpeak"
+    named = sorted(((len(_words(h) & asked), len(_words(h) & asked) - len(_words(h)),
+                     -min((order.index(w) for w in _words(h) if w in order), default=len(order)), -j)
+                    for j, h in enumerate(header) if j not in keys and row[j].strip()), reverse=True)
     if named and named[0][0] > 0:
-        column = -named[0][1]
+        column = -named[0][3]
     elif len(header) == 2 and len(keys) == 1 and _names_a_key(question, row[next(iter(keys))]):
         column = 1 - next(iter(keys))
     else:
@@ -202,21 +207,36 @@ _LINK_VERBS_WORDS = (
 _LINK_VERBS = frozenset(_LINK_VERBS_WORDS.split())
 
 
+def asks_a_bridge(question: str) -> bool:
+    """Whether a question is built as a bridge: it names a thing by another fact ("the language *of* the voice
+    ic1", "the language *whose* identifier is hu")."""
+    return _BRIDGE.search(question) is not None
+
+
 def table_leads(elements: Sequence[Element], queries: Sequence[str]) -> list[tuple[int, int, str]]:
     """``(query index, element index, text)`` for each query that a table among ``elements`` answers by lookup
     or count: the value, the table's caption, then the rows behind it; each value of a table once."""
     tables = [(rank, el) for rank, el in enumerate(elements) if el.kind == "table"]
     out: list[tuple[int, int, str]] = []
     seen: set[tuple[int, str]] = set()
+    used_rows: set[tuple[int, tuple[str, ...]]] = set()
     for number, query in enumerate(queries):
-        found = table_answer(query, [el for _, el in tables])
+        found = None
+        for rank, el in tables:
+            one = table_answer(query, [el])
+            # A row that answered an earlier part (the first hop) does not answer a later one (the second hop,
+            # which names that row's value): the next table that answers it does.
+            if one is not None and not (len(one[1].rows) == 1 and (rank, one[1].rows[0]) in used_rows):
+                found = (rank, el, one[1])
+                break
         if found is None:
             continue
-        index, answer = found
-        rank = tables[index][0]
+        rank, el, answer = found
+        if len(answer.rows) == 1:
+            used_rows.add((rank, answer.rows[0]))
         if (rank, answer.value) not in seen:
             seen.add((rank, answer.value))
-            out.append((number, rank, answer.render(table_caption(tables[index][1]))))
+            out.append((number, rank, answer.render(table_caption(el))))
     return out
 
 

@@ -23,6 +23,11 @@ none (every part costs a retrieval and can pull in noise), so each rule needs a 
    * a request verb after a request ("Explain X and list Y." → "Explain X.", "List Y.").
 3. ``Compare`` + "<noun> of/for/in <A>, <B> and <C> [in ...]" → one "What is/are <noun> of <A>
    [in ...]?" per entity (at most 4 words each). Without such a head noun the request stays whole.
+4. A hop inside a question: "the <noun> whose <clause>" names a thing by a fact that is itself a question, the
+   first hop of a bridge ("How many MBROLA voices exist for the language whose espeak-ng identifier is hu?"
+   asks first "Which language's espeak-ng identifier is hu?"), so that clause becomes a part of its own, even
+   when the question has no other part: its evidence (the languages table) is then retrieved and covered, and the
+   bridge stage (:mod:`mmrag.chains.hops`) can read the first hop's answer from it.
 
 Never split: inside quotes, parentheses or brackets; at a plain ``and`` after "between", "both", "either",
 "neither" or "among" ("What is the difference between Haiku and Sonnet?"); noun phrases ("Who wrote Pride and
@@ -42,7 +47,7 @@ import re
 from mmrag.providers._evidence import _ABBREVIATIONS
 from mmrag.providers._extractive import EXTRACTIVE_HEADER, NO_EVIDENCE_TEXT, extractive_answer
 
-__all__ = ["EXTRACTIVE_HEADER", "NO_EVIDENCE_TEXT", "decompose_rule_based", "extractive_answer"]
+__all__ = ["EXTRACTIVE_HEADER", "NO_EVIDENCE_TEXT", "decompose_rule_based", "extractive_answer", "whose_hops"]
 
 
 def _wordset(words: str) -> frozenset[str]:
@@ -96,7 +101,28 @@ def decompose_rule_based(question: str, *, max_sub_questions: int = 4) -> list[s
         key = " ".join(item.lower().split()).rstrip(".?!; ")
         if key:
             out.setdefault(key, item)
-    return list(out.values())[:max_sub_questions] if len(out) > 2 else [original]
+    items = list(out.values()) if len(out) > 2 else [original]
+    hops = [hop for hop in _hops(original) if hop.lower() not in {i.lower() for i in items}]
+    return [*items, *hops][:max_sub_questions]
+
+
+_WHOSE = re.compile(r"\bthe\s+((?:[\w.-]+\s+){0,2}?[\w.-]+)\s+whose\s+([^,;?!]+?)\s*(?=[,;?!]|\band\b|$)", re.I)
+
+
+def _hops(question: str) -> list[str]:
+    return [part for _, part in whose_hops(question)]
+
+
+def whose_hops(question: str) -> list[tuple[str, str]]:
+    """The first hops named inside ``question``, as ``(the phrase, its question)``: "the <noun> whose <clause>"
+    → "Which <noun>'s <clause>?"."""
+    masked = _mask(question)
+    out: list[tuple[str, str]] = []
+    for m in _WHOSE.finditer(masked):
+        noun, clause = question[m.start(1):m.end(1)], question[m.start(2):m.end(2)].strip()
+        if len(clause.split()) >= 2:
+            out.append((question[m.start():m.end(2)], f"Which {noun}'s {clause}?"))
+    return out
 
 
 def _mask(text: str) -> str:

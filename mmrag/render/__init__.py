@@ -8,6 +8,10 @@
   them for ``_repr_html_``, so a notebook shows results with their pictures just by evaluating them.
 - :func:`write_html`: write a page to a file and return its ``file://`` URI.
 
+The functions take any object shaped like :class:`mmrag.answers.Hit` or :class:`~mmrag.answers.Answer`
+(:class:`HitShape`, :class:`AnswerShape`): this module never imports :mod:`mmrag.answers`, whose types draw
+themselves through it.
+
 Document-derived strings are always escaped; pages run no JavaScript (their CSP forbids it).
 """
 
@@ -17,21 +21,21 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mmrag.answers import Answer, Hit
 from mmrag.render._html import STYLE, answer_body, answer_page, gallery_page, hit_cards
 from mmrag.render._media import Loader
+from mmrag.render._shapes import AnswerShape, HitShape
 
 if TYPE_CHECKING:
     from mmrag.stores.collection import ObjectStore
 
-__all__ = ["HitList", "Loader", "answer_html", "gallery_html", "hits_html", "write_html"]
+__all__ = ["AnswerShape", "HitList", "HitShape", "Loader", "answer_html", "gallery_html", "hits_html", "write_html"]
 
 
 def _loader(objects: ObjectStore | None, fetch_links: bool) -> Loader:
     return Loader(objects, fetch_links=fetch_links)
 
 
-def gallery_html(hits: Sequence[Hit], *, objects: ObjectStore | None = None, query: str = "",
+def gallery_html(hits: Sequence[HitShape], *, objects: ObjectStore | None = None, query: str = "",
                  collection: str = "", fetch_links: bool = False, query_image: bytes | None = None) -> str:
     """A self-contained HTML page of search hits.
 
@@ -48,7 +52,7 @@ def gallery_html(hits: Sequence[Hit], *, objects: ObjectStore | None = None, que
                         query_image=query_image)
 
 
-def answer_html(answer: Answer, *, objects: ObjectStore | None = None, standalone: bool = True,
+def answer_html(answer: AnswerShape, *, objects: ObjectStore | None = None, standalone: bool = True,
                 fetch_links: bool = False) -> str:
     """The visual answer: a whole page, or (``standalone=False``) a fragment for a notebook."""
     loader = _loader(objects, fetch_links)
@@ -57,13 +61,13 @@ def answer_html(answer: Answer, *, objects: ObjectStore | None = None, standalon
     return f'<div class="mmrag"><style>{STYLE}</style>{answer_body(answer, loader)}</div>'
 
 
-def hits_html(hits: Iterable[Hit], *, objects: ObjectStore | None = None, fetch_links: bool = False) -> str:
+def hits_html(hits: Iterable[HitShape], *, objects: ObjectStore | None = None, fetch_links: bool = False) -> str:
     """The hits as a gallery fragment (no ``<html>`` around it), for notebooks and embedding."""
     cards = hit_cards(list(hits), _loader(objects, fetch_links))
     return f'<div class="mmrag"><style>{STYLE}</style>{cards}</div>'
 
 
-class HitList(list[Hit]):
+class HitList(list[HitShape]):
     """A list of hits that Jupyter shows as a gallery: ``HitList(search_images(settings, text="chart"))``."""
 
     def _repr_html_(self) -> str:

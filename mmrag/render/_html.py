@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from mmrag._tables import segments
-from mmrag.answers import Answer, Citation, Hit, breadcrumb, caption_of, source_link
 from mmrag.elements import Element
+from mmrag.locations import breadcrumb, caption_of, source_link
 from mmrag.render._media import (
     EVIDENCE_PX,
     THUMB_PX,
@@ -26,6 +26,7 @@ from mmrag.render._media import (
     table_rows,
     thumbnail,
 )
+from mmrag.render._shapes import AnswerShape, CitationShape, HitShape
 
 __all__ = ["answer_page", "gallery_page", "href", "esc", "hit_cards"]
 
@@ -79,7 +80,11 @@ def _link(uri: str | None, label: str) -> str:
 def _img(picture: Picture | None, alt: str, missing: str) -> str:
     if picture is None:
         return f'<div class="none">{esc(missing)}</div>'
-    return f'<img src="{picture.uri}" width="{picture.width}" height="{picture.height}" alt="{esc(alt)}">'
+    region = ""
+    if picture.region is not None:  # which part of the PDF page the picture shows, in points
+        region = ' data-pdf-region="' + " ".join(f"{v:.2f}" for v in picture.region) + '"'
+    return (f'<img src="{picture.uri}" width="{picture.width}" height="{picture.height}"{region} '
+            f'alt="{esc(alt)}">')
 
 
 def _short(text: str, limit: int) -> str:
@@ -96,7 +101,7 @@ def _passage(element: Element) -> str:
     return text
 
 
-def _also(hit: Hit) -> str:
+def _also(hit: HitShape) -> str:
     if not hit.duplicates:
         return ""
     places = ", ".join(_link(source_link(d), breadcrumb(d)) for d in hit.duplicates)
@@ -108,7 +113,7 @@ def _validity(uri: str | None) -> str:
     return f' <span class="valid">({esc(note)})</span>' if note else ""
 
 
-def _found_by(hit: Hit) -> str:
+def _found_by(hit: HitShape) -> str:
     """Which ranked lists found the hit ("found by dense + keywords, 3 lists"), in words a person can use; the raw
     score (an RRF score such as 0.03 means nothing on its own) is left to the tooltip."""
     words = {"dense": "meaning", "bm25": "keywords", "image": "image"}
@@ -118,7 +123,7 @@ def _found_by(hit: Hit) -> str:
     return f'<span class="score" title="score {hit.score:.4f}">found by {esc(said)}{count}</span>'
 
 
-def _card(rank: int, hit: Hit, loader: Loader) -> str:
+def _card(rank: int, hit: HitShape, loader: Loader) -> str:
     e = hit.element
     picture = None
     if e.kind in ("image", "page"):
@@ -139,7 +144,7 @@ def _card(rank: int, hit: Hit, loader: Loader) -> str:
     )
 
 
-def hit_cards(hits: Sequence[Hit], loader: Loader) -> str:
+def hit_cards(hits: Sequence[HitShape], loader: Loader) -> str:
     """The gallery grid of ``hits`` (a fragment, for notebooks and pages)."""
     cards = "".join(_card(n, h, loader) for n, h in enumerate(hits, 1))
     return f'<div class="grid">{cards}</div>' if hits else '<p class="meta">no results</p>'
@@ -159,7 +164,7 @@ def _stamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def gallery_page(hits: Sequence[Hit], loader: Loader, *, query: str = "", collection: str = "",
+def gallery_page(hits: Sequence[HitShape], loader: Loader, *, query: str = "", collection: str = "",
                  query_image: bytes | None = None) -> str:
     """A self-contained search results page: the query (its picture for an image search), then thumbnails as data
     URIs, captions, places, which lists found each hit, and links."""
@@ -197,7 +202,7 @@ def _marked(text: str, known: set[int]) -> str:
     return _MARKERS.sub(link, esc(text))
 
 
-def _evidence(citation: Citation, element: Element | None, loader: Loader,
+def _evidence(citation: CitationShape, element: Element | None, loader: Loader,
               renders: Mapping[tuple[str, int], tuple[bytes, Element]]) -> str:
     if element is None:
         return f"<blockquote>{esc(citation.snippet)}</blockquote>" if citation.snippet else ""
@@ -230,7 +235,7 @@ def _evidence(citation: Citation, element: Element | None, loader: Loader,
     return "".join(parts)
 
 
-def answer_body(answer: Answer, loader: Loader) -> str:
+def answer_body(answer: AnswerShape, loader: Loader) -> str:
     """The answer with linked markers, then each citation with its evidence (a fragment)."""
     by_id = {h.element.id: h.element for h in answer.hits}
     renders = {(h.element.source, h.element.page): h.element for h in answer.hits
@@ -264,7 +269,7 @@ def answer_body(answer: Answer, loader: Loader) -> str:
             f'<div class="answer">{_answer_text(answer.text, known)}</div>{evidence}')
 
 
-def answer_page(answer: Answer, loader: Loader) -> str:
+def answer_page(answer: AnswerShape, loader: Loader) -> str:
     """A self-contained page: the answer, its numbered citations, and each cited element's evidence."""
     return _page(f"mmrag: {answer.question}", answer_body(answer, loader)
                  + f'<p class="meta">{_stamp()}</p>')

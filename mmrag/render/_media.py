@@ -39,11 +39,13 @@ _MAX_FETCH_BYTES = 50 * 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class Picture:
-    """An embeddable picture: a ``data:`` URI and its pixel size."""
+    """An embeddable picture: a ``data:`` URI and its pixel size; for a part of a PDF page, which part (``region``:
+    x0, y0, x1, y1 in the page's PDF points, y down), so a reader or a test can place page words on it."""
 
     uri: str
     width: int
     height: int
+    region: tuple[float, float, float, float] | None = None
 
 
 class Loader:
@@ -133,13 +135,14 @@ def thumbnail(data: bytes, max_px: int = THUMB_PX) -> Picture | None:
     return _encode(img)
 
 
-def _encode(img: object) -> Picture:
+def _encode(img: object, region: tuple[float, float, float, float] | None = None) -> Picture:
     from PIL import Image
 
     assert isinstance(img, Image.Image)
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=80, optimize=True)
-    return Picture("data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii"), *img.size)
+    uri = "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return Picture(uri, img.width, img.height, region)
 
 
 def _local_pdf(source: str) -> Path | None:
@@ -298,8 +301,9 @@ def _highlight(img: object, bbox: Sequence[float], scale: float, max_px: int) ->
     line = max(2, round(min(img.size) / 150))
     draw.rectangle(box, fill=(255, 214, 0, 60), outline=(230, 81, 0, 255), width=line)
     out = Image.alpha_composite(img.convert("RGBA"), overlay).convert("RGB")
+    region = (float(ox), float(oy), ox + img.width / scale, oy + img.height / scale)
     out.thumbnail((max_px, max_px), Image.Resampling.LANCZOS)
-    return _encode(out)
+    return _encode(out, region)
 
 
 def table_rows(element: Element, csv_text: str | None = None, max_rows: int = 50) -> list[list[str]] | None:

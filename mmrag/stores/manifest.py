@@ -40,9 +40,10 @@ from mmrag.stores._manifest_types import Place, SourceEntry
 __all__ = ["LEASE_SECONDS", "SCHEMA_VERSION", "Manifest", "ManifestStore", "Place", "SourceEntry", "SqliteManifest"]
 
 LEASE_SECONDS = 60.0
-"""How long a source's lease lasts unless renewed. An ingest renews its leases every ``LEASE_SECONDS / 3`` (a
-heartbeat thread), so a live ingest keeps its sources even through a slow OCR page or a pause of a few seconds,
-while the sources of a process killed with ``kill -9`` are taken over by another machine within a minute."""
+"""How long a source's lease lasts unless renewed (the default of the setting ``MMRAG_LEASE_SECONDS``). An ingest
+renews its leases every third of that (a heartbeat thread), so a live ingest keeps its sources even through a slow
+OCR page or a pause of a few seconds, while the sources of a process killed with ``kill -9`` are taken over by
+another machine within a minute."""
 
 SCHEMA_VERSION = 1
 """The manifest layout this mmrag writes; a manifest recording a newer version is refused (upgrade mmrag)."""

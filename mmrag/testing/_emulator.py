@@ -20,12 +20,14 @@ from mmrag.testing._records import FAULT_ERRORS, STOP_FAULTS, Fault, RecordedReq
 if TYPE_CHECKING:  # the server, fake models and Pillow load on start() and first use: importing stays cheap
     from mmrag.testing._chat import Reply
     from mmrag.testing._http import Handler, Server
+    from mmrag.testing._nova_media import AsyncJobs
 
 __all__ = ["BedrockEmulator"]
 
 logger = logging.getLogger(__name__)
 
 _ROUTE = re.compile(r"/model/(?P<model>[^/]+)/(?P<op>invoke|converse|converse-stream|invoke-with-response-stream)")
+_ASYNC = re.compile(r"/async-invoke(?:/(?P<arn>[^/]+))?")  # StartAsyncInvoke (POST), GetAsyncInvoke (GET .../arn)
 _OPERATIONS = {
     "invoke": "InvokeModel",
     "converse": "Converse",
@@ -40,11 +42,12 @@ class BedrockEmulator:
 
     Emulates InvokeModel (Titan Text Embeddings V2 and G1, Titan Multimodal Embeddings G1, Nova Multimodal
     Embeddings, Cohere Embed v4, Anthropic Claude Messages), Converse and ConverseStream (any Claude, Nova, Llama or
-    Mistral id; inference-profile ids and ARNs too). It is as strict as the documented service: model ids, profiles
-    and Regions, ``maxTokens``, ``temperature``/``topP``, forced tool choice and structured output are checked
-    against the facts of :mod:`mmrag.providers.bedrock.catalog`, inputs against documented limits
-    (:class:`Limits`). Faults (throttling, 5xx, access denied, quota exceeded...) and latency can be injected; every
-    request is recorded.
+    Mistral id; inference-profile ids and ARNs too), and for Nova's video and audio segments StartAsyncInvoke and
+    GetAsyncInvoke, writing job output to the S3 given to :meth:`use_s3` (:mod:`mmrag.testing._nova_media`). It is as
+    strict as the documented service: model ids, profiles and Regions, ``maxTokens``, ``temperature``/``topP``,
+    forced tool choice and structured output are checked against the facts of
+    :mod:`mmrag.providers.bedrock.catalog`, inputs against documented limits (:class:`Limits`). Faults
+    (throttling, 5xx, access denied, quota exceeded...) and latency can be injected; every request is recorded.
 
     Example::
 
@@ -93,6 +96,7 @@ class BedrockEmulator:
         self._in_flight = 0
         self._controls = Controls()
         self._app_profiles: dict[str, str] = {}
+        self._async: AsyncJobs | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self) -> Self:
@@ -225,6 +229,19 @@ class BedrockEmulator:
         self._app_profiles[arn] = model_id
         return arn
 
+    def use_s3(self, client: Any, *, async_delay: float = 0.0) -> None:
+        """Give the emulator an S3 client (moto's, in tests): Nova ``s3Location`` sources are read and
+        StartAsyncInvoke output is written with it; an asynchronous job stays ``InProgress`` ``async_delay`` s."""
+        jobs = self._jobs()
+        jobs.s3, jobs.delay = client, async_delay
+
+    def _jobs(self) -> AsyncJobs:
+        if self._async is None:
+            from mmrag.testing._nova_media import AsyncJobs
+
+            self._async = AsyncJobs()
+        return self._async
+
     def reset(self) -> None:
         """Forget scripts, latency rules, faults and recorded requests."""
         self._controls.clear()
@@ -273,6 +290,11 @@ class BedrockEmulator:
             body: Any = json.loads(raw) if raw else None
         except ValueError:
             body = None
+        if (job := _ASYNC.fullmatch(urlsplit(handler.path).path)) is not None:
+            start = handler.command == "POST" and not job["arn"]
+            get = handler.command == "GET" and bool(job["arn"])  # ListAsyncInvokes (GET, no ARN) is not emulated
+            operation = "StartAsyncInvoke" if start else "GetAsyncInvoke" if get else "Unknown"
+            model_id = str(body.get("modelId", "")) if start and isinstance(body, dict) else unquote(job["arn"] or "")
         record = RecordedRequest(
             operation=operation,
             model_id=model_id,
@@ -309,6 +331,9 @@ class BedrockEmulator:
                 raise ApiError(404, "UnknownOperationException", f"No operation at {handler.command} {handler.path}")
             if self.region is not None and record.region != self.region:
                 raise ApiError(403, "InvalidSignatureException", "Credential should be scoped to a valid region.")
+            if record.operation == "GetAsyncInvoke":  # model_id holds the invocation ARN
+                self._send_json(handler, record, 200, self._jobs().get(record.model_id))
+                return
             try:
                 info = self._resolve(record)
                 record.base_model_id = info.base_id
@@ -383,7 +408,7 @@ class BedrockEmulator:
                 payload, tokens = _models.invoke_titan_mm(body, self.limits)
                 return payload, tokens, 0
             if info.family == "nova-mme":
-                payload, tokens = _models.invoke_nova_mme(body, self.limits)
+                payload, tokens = _models.invoke_nova_mme(body, self.limits, self._jobs().s3)
                 return payload, tokens, 0
             if info.family == "cohere-embed-v4":
                 from mmrag.testing._cohere import invoke_cohere_embed_v4
@@ -399,6 +424,10 @@ class BedrockEmulator:
                     f"mmrag emulator: the InvokeModel body of {info.base_id} is not emulated; call it through Converse."
                 )
             raise ApiError.validation("The provided model identifier is invalid.")
+        if record.operation == "StartAsyncInvoke":
+            if info.family != "nova-mme":
+                raise ApiError.validation("mmrag emulator: StartAsyncInvoke is emulated for Nova Multimodal Embeddings")
+            return self._jobs().start(body, info.base_id, record.region or "us-east-1"), 0, 0
         if info.family not in ("claude", "chat"):
             raise ApiError.validation(
                 _NOT_CHAT if info.family != "other" else "The provided model identifier is invalid."

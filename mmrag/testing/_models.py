@@ -17,7 +17,7 @@ from typing import Any
 from mmrag.testing._base import ApiError, Limits, approx_tokens
 from mmrag.testing._images import decode_base64, image_size, image_vector, sniff_format
 
-__all__ = ["invoke_nova_mme", "invoke_titan_mm", "invoke_titan_text", "text_vector"]
+__all__ = ["check_nova_common", "invoke_nova_mme", "invoke_titan_mm", "invoke_titan_text", "text_vector"]
 
 _WORD = re.compile(r"\w+")
 _TRIGRAM_WEIGHT = 0.25
@@ -186,13 +186,28 @@ def _nova_enum(value: Any, allowed: tuple[str, ...], where: str) -> str:
     return str(value)
 
 
-def invoke_nova_mme(body: Any, limits: Limits) -> tuple[dict[str, Any], int]:
+def check_nova_common(params: Any, where: str) -> int:
+    """Check what single and segmented Nova parameters share (keys, ``embeddingPurpose``, ``embeddingDimension``,
+    exactly one input); the dimension."""
+    _check_keys(params, {"embeddingPurpose", "embeddingDimension", "text", "image", "audio", "video"})
+    if "embeddingPurpose" not in params:
+        raise ApiError.malformed(f"{where}: required key [embeddingPurpose] not found")
+    _nova_enum(params["embeddingPurpose"], _NOVA_PURPOSES, f"{where}/embeddingPurpose")
+    dims = _check_enum(params.get("embeddingDimension", 3072), _NOVA_DIMS, f"{where}/embeddingDimension")
+    if len([k for k in ("text", "image", "audio", "video") if k in params]) != 1:
+        raise ApiError.malformed(f"{where}: exactly one of [text, image, audio, video] is required")
+    return dims
+
+
+def invoke_nova_mme(body: Any, limits: Limits, s3: Any = None) -> tuple[dict[str, Any], int]:
     """Nova Multimodal Embeddings (``amazon.nova-2-multimodal-embeddings-v1:0``), ``SINGLE_EMBEDDING``.
 
     Body: ``{schemaVersion?: "nova-multimodal-embed-v1", taskType: "SINGLE_EMBEDDING", singleEmbeddingParams:
     {embeddingPurpose, embeddingDimension?: 3072|1024|384|256 = 3072, text?: {truncationMode: START|END|NONE,
-    value}, image?: {detailLevel?: STANDARD_IMAGE|DOCUMENT_IMAGE, format: png|jpeg|gif|webp, source: {bytes}}}}``
-    with exactly one of text/image. Response: ``{embeddings: [{embeddingType, embedding, truncatedCharLength?}]}``.
+    value}, image?: {detailLevel?: STANDARD_IMAGE|DOCUMENT_IMAGE, format: png|jpeg|gif|webp, source: {bytes}},
+    audio?: {format, source}, video?: {format, source, embeddingMode}}}`` with exactly one input (audio and video:
+    :mod:`mmrag.testing._nova_media`; ``s3`` reads their ``s3Location`` sources). Response: ``{embeddings:
+    [{embeddingType, embedding, truncatedCharLength?}]}``.
 
     Returns:
         The response body and the input token count.
@@ -208,16 +223,12 @@ def invoke_nova_mme(body: Any, limits: Limits) -> tuple[dict[str, Any], int]:
     params = body.get("singleEmbeddingParams")
     if not isinstance(params, dict):
         raise ApiError.malformed("#: required key [singleEmbeddingParams] not found")
-    _check_keys(params, {"embeddingPurpose", "embeddingDimension", "text", "image", "audio", "video"})
-    if "embeddingPurpose" not in params:
-        raise ApiError.malformed("#/singleEmbeddingParams: required key [embeddingPurpose] not found")
-    _nova_enum(params["embeddingPurpose"], _NOVA_PURPOSES, "#/singleEmbeddingParams/embeddingPurpose")
-    dims = _check_enum(params.get("embeddingDimension", 3072), _NOVA_DIMS, "#/singleEmbeddingParams/embeddingDimension")
+    dims = check_nova_common(params, "#/singleEmbeddingParams")
     inputs = [k for k in ("text", "image", "audio", "video") if k in params]
-    if len(inputs) != 1:
-        raise ApiError.malformed("#/singleEmbeddingParams: exactly one of [text, image, audio, video] is required")
     if inputs[0] in ("audio", "video"):
-        raise ApiError.validation("mmrag emulator: audio and video inputs are not emulated.")
+        from mmrag.testing._nova_media import sync_media_embeddings
+
+        return {"embeddings": sync_media_embeddings(params, inputs[0], dims, s3)}, 0
     item: dict[str, Any] = {}
     tokens = 0
     if inputs[0] == "text":

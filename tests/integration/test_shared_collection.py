@@ -28,6 +28,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.skipif(sys.platform == "win32
 
 BUCKET = "team-bucket"
 DOCS = ["pdf/tabula-data.pdf", "pdf/octave-refcard-a4.pdf", "html/octave/Two_002dDimensional-Plots.html"]
+LEASE = 5.0  # MMRAG_LEASE_SECONDS of the kill -9 test: the dead run's sources are taken over after 5 s, not 60
 
 
 @pytest.fixture(scope="module")
@@ -37,17 +38,28 @@ def shared(postgres: EmbeddedPostgres, s3: MotoS3Server) -> dict[str, str]:
             "MMRAG_S3_BUCKET": BUCKET, "MMRAG_AWS_REGION": "us-east-1", "MMRAG_OCR": "off"}
 
 
-@pytest.fixture
-def docs(tmp_path: Path, data_dir: Path) -> list[str]:
+@pytest.fixture(scope="module")
+def docs(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> list[str]:
+    """One copy of the documents for the module: no test changes them, each ingests into a collection of its own."""
+    root = tmp_path_factory.mktemp("docs")
     out = []
     for rel in DOCS:
-        target = tmp_path / "docs" / rel
+        target = root / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(data_dir / rel, target)
         out.append(str(target))
     for png in (data_dir / "html/octave").glob("*.png"):
-        shutil.copy(png, tmp_path / "docs/html/octave" / png.name)
+        shutil.copy(png, root / "html/octave" / png.name)
     return out
+
+
+@pytest.fixture(scope="module")
+def solo(shared: dict[str, str], docs: list[str], tmp_path_factory: pytest.TempPathFactory,
+         postgres: EmbeddedPostgres, s3: MotoS3Server) -> dict[str, Any]:
+    """What one ingest of ``docs`` on one machine makes (ids by source, object keys): the reference of the
+    concurrent and kill -9 tests, ingested once for both."""
+    machine(tmp_path_factory.mktemp("solo"), shared, "ingest", *docs, "-c", "solo")
+    return {"ids": ids_of(postgres.dsn, "solo"), "keys": bucket_keys(s3, "solo")}
 
 
 def machine(home: Path, shared: dict[str, str], *args: str, check: bool = True,
@@ -138,9 +150,9 @@ def test_read_only_commands_create_nothing_in_the_shared_store(shared: dict[str,
 
 
 def test_two_machines_ingesting_overlapping_sources_at_once(shared: dict[str, str], docs: list[str], tmp_path: Path,
-                                                            postgres: EmbeddedPostgres, s3: MotoS3Server) -> None:
-    machine(tmp_path / "solo", shared, "ingest", *docs, "-c", "solo")
-    expected = ids_of(postgres.dsn, "solo")
+                                                            postgres: EmbeddedPostgres, s3: MotoS3Server,
+                                                            solo: dict[str, Any]) -> None:
+    expected = solo["ids"]
     first = machine(tmp_path / "a", shared, "ingest", *docs, "-c", "both", "--json", background=True)
     second = machine(tmp_path / "b", shared, "ingest", *reversed(docs), "-c", "both", "--json", background=True)
     for proc in (first, second):
@@ -148,23 +160,25 @@ def test_two_machines_ingesting_overlapping_sources_at_once(shared: dict[str, st
         assert proc.returncode == 0, err
     got = ids_of(postgres.dsn, "both")
     assert got == expected  # exactly the ids one ingest makes: no duplicate, no lost source
-    assert bucket_keys(s3, "both") == referenced(postgres.dsn, "both") == bucket_keys(s3, "solo")  # no orphan
+    assert bucket_keys(s3, "both") == referenced(postgres.dsn, "both") == solo["keys"]  # no orphan
 
 
 def test_kill_9_of_one_machine_then_the_other_takes_over(shared: dict[str, str], docs: list[str], tmp_path: Path,
-                                                         postgres: EmbeddedPostgres, s3: MotoS3Server) -> None:
-    machine(tmp_path / "solo", shared, "ingest", *docs, "-c", "solo2")
-    expected = ids_of(postgres.dsn, "solo2")
-    victim = machine(tmp_path / "a", shared, "ingest", *docs, "-c", "crash", background=True)
-    deadline = time.monotonic() + 300
+                                                         postgres: EmbeddedPostgres, s3: MotoS3Server,
+                                                         solo: dict[str, Any]) -> None:
+    expected = solo["ids"]
+    short = {**shared, "MMRAG_LEASE_SECONDS": str(LEASE)}
+    victim = machine(tmp_path / "a", short, "ingest", *docs, "-c", "crash", background=True)
+    deadline, left = time.monotonic() + 300, None
     with psycopg.connect(postgres.dsn, autocommit=True) as conn:  # kill it once it holds a lease mid-ingest
-        while time.monotonic() < deadline:
-            if conn.execute("SELECT to_regclass(%s)", [manifest_table("crash", "leases")]).fetchone() != (None,) and \
-                    conn.execute(f"SELECT count(*) FROM {manifest_table('crash', 'leases')}").fetchone()[0]:
-                break
+        while time.monotonic() < deadline and left is None:
+            if conn.execute("SELECT to_regclass(%s)", [manifest_table("crash", "leases")]).fetchone() != (None,):
+                left = conn.execute("SELECT extract(epoch FROM max(expires) - clock_timestamp()) FROM "
+                                    f"{manifest_table('crash', 'leases')}").fetchone()[0]
             time.sleep(0.05)
     os.kill(victim.pid, signal.SIGKILL)
     victim.communicate()
+    assert left is not None and float(left) <= LEASE  # held for MMRAG_LEASE_SECONDS, not the default minute
     # The other machine's view is consistent at once: what it sees is committed, nothing else.
     seen = ids_of(postgres.dsn, "crash")
     committed = set().union(*(v for k, v in seen.items() if not k.startswith("<")))
@@ -173,11 +187,11 @@ def test_kill_9_of_one_machine_then_the_other_takes_over(shared: dict[str, str],
     assert listed.returncode in (0, 3)
     # B re-runs: it waits out the dead run's leases, takes the sources over and ends exactly where one ingest ends.
     began = time.monotonic()
-    machine(tmp_path / "b", shared, "ingest", *docs, "-c", "crash")
+    machine(tmp_path / "b", short, "ingest", *docs, "-c", "crash")
     assert time.monotonic() - began < 240
     got = ids_of(postgres.dsn, "crash")
     assert got == expected
-    assert bucket_keys(s3, "crash") == referenced(postgres.dsn, "crash") == bucket_keys(s3, "solo2")
+    assert bucket_keys(s3, "crash") == referenced(postgres.dsn, "crash") == solo["keys"]
 
 
 def test_a_local_manifest_is_migrated_once(shared: dict[str, str], docs: list[str], tmp_path: Path,

@@ -32,7 +32,7 @@ def test_golden_image_queries_exist_and_live_outside_the_sample(data_dir: Path) 
     mmrag.eval.golden), outside what folder expansion ingests."""
     golden = load_golden(data_dir / "golden.jsonl")
     images = [q.query_image for q in golden.questions if q.query_image is not None]
-    assert len(images) == 3
+    assert len(images) == 4  # three pictures, one video frame (v03)
     ingested = {Path(s).resolve() for s in expand_sources([data_dir])}
     for image in images:
         assert image.is_file(), image

@@ -1,8 +1,8 @@
 """Video and audio files: shots, deduplicated keyframes, timed transcript, limits and bad input.
 
 The videos are made here (mmrag.testing.media): a slideshow of the sample images with PyAV and, where Debian's
-espeak-ng is installed, a spoken sentence as the audio track. Nothing under tests/data is a video, so
-``mmrag ingest tests/data`` never picks one up.
+espeak-ng is installed, a spoken sentence as the audio track. The one video under tests/data, the golden set's
+``video/talk.mp4``, is tested in tests/unit/test_sample_video.py.
 """
 
 from __future__ import annotations
@@ -183,6 +183,7 @@ def test_cli_prints_the_time_of_a_cited_stretch() -> None:
     assert json.loads(json.dumps(answer.to_dict()))["citations"][0]["end"] == 767.0
 
 
+@pytest.mark.integration  # the Nova block starts the loopback Bedrock emulator on 127.0.0.1
 def test_the_python_blocks_of_docs_video_md_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """As tests/e2e/test_readme.py runs them (it needs the quickstart collection): in a folder with tests/data."""
     import re
@@ -195,7 +196,7 @@ def test_the_python_blocks_of_docs_video_md_run(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.chdir(tmp_path)
     for block in blocks:
         exec(compile(block, "docs/video.md", "exec"), {})
-    assert (tmp_path / "talk.mp4").is_file()
+    assert (tmp_path / "talk.mp4").is_file() and (tmp_path / "clip.mp4").is_file()
 
 
 def test_a_whisper_model_folder_is_loaded_locally_and_its_word_times_kept(monkeypatch: pytest.MonkeyPatch,

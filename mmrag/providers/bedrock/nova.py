@@ -134,6 +134,28 @@ class NovaMultimodalEmbedder(InvokeModelEmbedder):
         return bounded_map(lambda pair: self._vector(self.image_body(pair[0], detail=pair[1])), pairs,
                            limiter=self.limiter)
 
+    def embed_clips(self, clips: Sequence[bytes], durations: Sequence[float]) -> list[list[float]]:
+        """Index vectors of short MP4 clips (at most 30 s each, e.g. one shot of a video: picture and sound together,
+        ``AUDIO_VIDEO_COMBINED``), one synchronous ``video`` request each
+        (:class:`~mmrag.providers.bedrock.nova_media.NovaMediaEmbedder`); ingest gives video keyframes these.
+
+        Raises:
+            ValueError: ``durations`` has a different length, or a clip is too long for one request.
+            ProviderError: a request failed (after retries for retryable errors).
+        """
+        from mmrag.providers.bedrock.nova_media import SYNC_MAX_SECONDS, NovaMediaEmbedder
+
+        if len(durations) != len(clips) or any(d > SYNC_MAX_SECONDS for d in durations):
+            raise ValueError(f"got {len(clips)} clips and durations {list(durations)} (at most 30 s each)")
+        media = NovaMediaEmbedder(client=self.client, model_id=self.model_id, dimensions=self.dimensions,
+                                  limiter=self.limiter, policy=self.policy)
+        media.stats = self.stats  # one count of this model's calls
+
+        def one(pair: tuple[bytes, float]) -> list[float]:
+            return media.embed_media(pair[0], media="video", fmt="mp4", duration=pair[1])[0].vector
+
+        return bounded_map(one, list(zip(clips, durations, strict=True)), limiter=self.limiter)
+
     def embed_image_queries(self, images: Sequence[bytes]) -> list[list[float]]:
         """Query vectors for images used as queries (image→image search, ``GENERIC_RETRIEVAL``)."""
         return bounded_map(lambda image: self._vector(self.image_body(image, "GENERIC_RETRIEVAL")), list(images),
