@@ -1,5 +1,6 @@
 """The example gallery's rules: notebooks stored without outputs, an introduction and a "where next", no
-`!pip` cells, and every notebook in the index. (CI executes them: nbmake, examples/ in pytest's testpaths.)"""
+`!pip` cells, and every notebook in the index. (CI executes them: nbmake, `python -m pytest examples/` in the
+gallery environment, the last step of .ci/run.)"""
 
 from __future__ import annotations
 
