@@ -11,8 +11,6 @@ of row ids.
 from __future__ import annotations
 
 import json
-import mmap
-import os
 import re
 import sqlite3
 import uuid
@@ -28,9 +26,14 @@ import numpy.typing as npt
 from mmrag._sqlite import connect_wal
 from mmrag.elements import Element
 from mmrag.errors import StoreError
+from mmrag.stores._faiss_wal import WAL_HEADER as _WAL_HEADER
+from mmrag.stores._faiss_wal import WalIndexHeader
 from mmrag.stores.base import Filter, IndexRecord, check_filter, element_from_payload, element_payload
 
-__all__ = ["DB_ERRORS", "RecordDB", "SqlErrors", "WalIndexHeader", "filter_sql", "fts_query", "restore_element"]
+__all__ = [
+    "DB_ERRORS", "MATCH_BUDGET", "RecordDB", "SqlErrors", "WalIndexHeader", "filter_sql",
+    "fts_query", "fts_terms", "restore_element",
+]
 
 SCHEMA_VERSION = 1
 _CHUNK = 900  # ids per IN (...) list: well under SQLite's host-parameter limit
@@ -38,7 +41,6 @@ _CHUNK = 900  # ids per IN (...) list: well under SQLite's host-parameter limit
 # after a large remove or gc, not after the small churn of a re-ingest.
 VACUUM_MIN_FREE_SHARE = 0.25
 VACUUM_MIN_FREE_BYTES = 1 << 20
-_WAL_HEADER = 48  # bytes of the WAL-index header in the -shm file (https://www.sqlite.org/walformat.html)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS state (
@@ -84,10 +86,24 @@ _TOKEN = re.compile(r"\w+")
 _MAX_TOKENS = 64
 
 
+MATCH_BUDGET = 5000
+"""Most records one BM25 search scores, at any index size. FTS5 scores every record that matches (about 5-10 us
+each), and with every word of a query OR-ed, one common word makes that most of a large index: seconds per query at
+1M records. So the query's words are taken rarest first while their records add up to at most this many (each
+word's count is read from its posting list, stopping past the budget); the more common words are left out of the
+match, as stop words are. A query whose rarest word alone is in more records than this is ranked among the first
+this many records holding all its words, then (if fewer than asked) holding any."""
+
+
+def fts_terms(query: str) -> list[str]:
+    """Every word of ``query`` lower-cased and quoted (at most 64), so no user text is FTS5 syntax."""
+    tokens = list(dict.fromkeys(t.lower() for t in _TOKEN.findall(query)))[:_MAX_TOKENS]
+    return [f'"{t}"' for t in tokens]
+
+
 def fts_query(query: str) -> str:
     """A safe FTS5 query: every word of ``query`` quoted and OR-ed, so no user text is FTS5 syntax."""
-    tokens = list(dict.fromkeys(t.lower() for t in _TOKEN.findall(query)))[:_MAX_TOKENS]
-    return " OR ".join(f'"{t}"' for t in tokens)
+    return " OR ".join(fts_terms(query))
 
 
 def filter_sql(filter: Filter | None, prefix: str = "") -> tuple[str, list[Any]]:
@@ -296,51 +312,48 @@ class RecordDB:
         return out
 
     def keyword(self, query: str, k: int, filter: Filter | None) -> list[tuple[str, str, float]]:
-        """(payload, text, BM25 score > 0) of the best ``k`` matches of ``query``, best first."""
-        match = fts_query(query)
-        if not match or k <= 0:
+        """(payload, text, BM25 score > 0) of the best ``k`` matches of ``query``, best first.
+
+        Bounded at any index size: see :data:`MATCH_BUDGET`.
+        """
+        terms = fts_terms(query)
+        if not terms or k <= 0:
             return []
         condition, params = filter_sql(filter, prefix="r.")
-        sql = (
-            "SELECT r.payload, r.text, -bm25(records_fts) FROM records_fts JOIN records r ON r.id = records_fts.rowid "
-            f"WHERE records_fts MATCH ? AND {condition} ORDER BY bm25(records_fts) LIMIT ?"
+        selective: list[str] = []
+        total = 0
+        for count, term in sorted((self._matches(t, MATCH_BUDGET), t) for t in terms):  # rarest first
+            if total + count > MATCH_BUDGET:
+                break
+            selective.append(term)
+            total += count
+        if selective:
+            # Ranked on row ids alone, then joined: a sort that carries every match's payload and text costs
+            # 2-3x more. FTS5's bm25() is negative, lower is better, and never 0 for a match (IDF floored at 1e-6).
+            joined = f"JOIN records r ON r.id = f.rowid WHERE records_fts MATCH ? AND {condition}" if filter else \
+                "WHERE records_fts MATCH ?"
+            sql = (
+                "SELECT r.payload, r.text, -s.score FROM (SELECT f.rowid AS id, bm25(records_fts) AS score FROM "
+                f"records_fts f {joined} ORDER BY score LIMIT ?) s JOIN records r ON r.id = s.id ORDER BY s.score"
+            )
+            args = [" OR ".join(selective), *params, k] if filter else [" OR ".join(selective), k]
+            return [(p, t, float(s)) for p, t, s in self.conn.execute(sql, args)]
+        window = (
+            "SELECT r.payload, r.text, s.score FROM (SELECT rowid AS id, -bm25(records_fts) AS score FROM records_fts "
+            f"WHERE records_fts MATCH ? LIMIT {MATCH_BUDGET}) s JOIN records r ON r.id = s.id WHERE {condition} "
+            "ORDER BY s.score DESC LIMIT ?"
         )
-        # FTS5's bm25() is negative, lower is better, and never 0 for a match (it floors the IDF at 1e-6).
-        return [(p, t, float(s)) for p, t, s in self.conn.execute(sql, [match, *params, k])]
+        found = [(p, t, float(s)) for p, t, s in self.conn.execute(window, [" AND ".join(terms), *params, k])]
+        if len(found) < k and len(terms) > 1:
+            seen = {p for p, _, _ in found}
+            more = self.conn.execute(window, [" OR ".join(terms), *params, k])
+            found += [(p, t, float(s)) for p, t, s in more if p not in seen][: k - len(found)]
+        return found
 
-
-class WalIndexHeader:
-    """The WAL-index header of a database in WAL mode, read from its ``-shm`` file mapped into memory.
-
-    SQLite rewrites this header on every commit by any connection of any process (its ``iChange`` counter goes
-    up, ``mxFrame`` moves, a restarted WAL gets new salts): the same bytes mean no commit since they were read.
-    The file is only truncated by the first connection to open a database that no connection has open, so while
-    the :class:`RecordDB` connection lives (it holds SQLite's shared lock on the file) the mapping stays valid.
-    Without the file (another journal mode, a VFS that keeps the index in heap memory) :meth:`header` is None and
-    callers ask SQLite.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.map: mmap.mmap | None = None  # the first two headers' bytes; None when the file cannot be mapped
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:
-            return
-        try:
-            if os.fstat(fd).st_size >= 2 * _WAL_HEADER:
-                self.map = mmap.mmap(fd, 2 * _WAL_HEADER, access=mmap.ACCESS_READ)
-        except (OSError, ValueError):
-            self.map = None
-        finally:
-            os.close(fd)  # the mapping keeps its own reference
-
-    def header(self) -> bytes | None:
-        return self.map[:_WAL_HEADER] if self.map is not None else None
-
-    def close(self) -> None:
-        if self.map is not None:
-            self.map.close()
-            self.map = None
+    def _matches(self, term: str, most: int) -> int:
+        """How many records hold ``term``, counted up to ``most`` + 1 (reads at most that much of its posting list)."""
+        sql = "SELECT count(*) FROM (SELECT rowid FROM records_fts WHERE records_fts MATCH ? LIMIT ?)"
+        return int(self.conn.execute(sql, (term, most + 1)).fetchone()[0])
 
 
 class SqlErrors:

@@ -28,16 +28,8 @@ import numpy.typing as npt
 
 from mmrag.elements import Element
 from mmrag.errors import StoreError
-from mmrag.stores._faiss_ann import (
-    MAX_DEAD_SHARE,
-    Ann,
-    Kind,
-    QueryRow,
-    as_query,
-    normalise,
-    read_cache,
-    write_cache,
-)
+from mmrag.stores._faiss_ann import MAX_DEAD_SHARE, Ann, Kind, QueryRow, as_query, normalise
+from mmrag.stores._faiss_cache import read_cache, write_cache
 from mmrag.stores._faiss_db import DB_ERRORS, RecordDB, SqlErrors, filter_sql, restore_element
 from mmrag.stores._faiss_hits import HotRows
 from mmrag.stores._memory import release_free_memory
@@ -87,6 +79,7 @@ class FaissIndex:
         self._building = False  # a thread is building an HNSW graph with the lock released
         self._built = threading.Condition(self._lock)
         self._cached_version: int | None = None  # the version vectors.faiss holds, when this instance knows it
+        self._cache_damaged = False  # vectors.faiss failed its checksum after it was loaded: not to be read again
         # Row id → (element, indexed text) of recent hits: a repeated hit skips SQLite, JSON and the rebuild.
         self._hot = HotRows(self._db.payloads)
         self._query: QueryRow | None = None  # the fast path's query and result buffers (used under the lock)
@@ -151,8 +144,7 @@ class FaissIndex:
         with self._lock, self._sql("persist"):
             ann = self._sync_or_build()
             if self._cached_version != ann.version:
-                write_cache(self.path / CACHE_NAME, self._db.uid, ann)
-                self._cached_version = ann.version
+                self._write_cache(ann)
             if not self._db.vacuum_if_worthwhile():  # after a large remove or gc
                 self._db.conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         release_free_memory()  # a bulk write leaves freed arenas behind; see mmrag.stores._memory
@@ -281,8 +273,7 @@ class FaissIndex:
             with self._lock, self._sql(action):
                 if self._ann is None or self._ann.version <= fresh.version or self._ann.kind != want:
                     self._ann = fresh  # atomic swap: the next catch-up applies the writes made meanwhile
-                    write_cache(self.path / CACHE_NAME, self._db.uid, fresh)
-                    self._cached_version = fresh.version
+                    self._write_cache(fresh)
 
     def _build(self, kind: Kind, rowids: npt.NDArray[np.int64], vectors: npt.NDArray[np.float32], version: int) -> Ann:
         """Build an index from a snapshot; runs without the lock (a seam for tests to pause a build)."""
@@ -307,8 +298,7 @@ class FaissIndex:
         assert want is not None
         rowids, vectors, version = self._snapshot(None)
         self._ann = ann = self._build(want, rowids, vectors, version)
-        write_cache(self.path / CACHE_NAME, self._db.uid, ann)
-        self._cached_version = ann.version
+        self._write_cache(ann)
         return ann
 
     def _sync(self) -> tuple[Ann | None, Kind | None]:
@@ -324,7 +314,8 @@ class FaissIndex:
             version = self._db.version()
             ann = self._ann
             if ann is None:
-                ann = read_cache(self.path / CACHE_NAME, self._db.uid, self.dimensions)
+                if not self._cache_damaged:
+                    ann = read_cache(self.path / CACHE_NAME, self._db.uid, self.dimensions, self._drop_damaged)
                 loaded = ann is not None
                 self._cached_version = ann.version if ann is not None else None
             if ann is not None and ann.version > version:
@@ -332,8 +323,7 @@ class FaissIndex:
             caught, rebuilt, want = self._catch_up(ann, version)
         self._ann = caught
         if caught is not None and (rebuilt or (loaded and caught.version != self._cached_version)):
-            write_cache(self.path / CACHE_NAME, self._db.uid, caught)
-            self._cached_version = caught.version
+            self._write_cache(caught)
         return caught, want
 
     def _catch_up(self, ann: Ann | None, version: int) -> tuple[Ann | None, bool, Kind | None]:
@@ -342,7 +332,11 @@ class FaissIndex:
         Returns the index to search (None if there is none yet), whether it was rebuilt here, and the kind of
         HNSW graph still to build (None if nothing is left to build).
         """
+        if ann is not None and ann.version == version and ann.alive_known and \
+                self._kind(ann.n_alive, ann.kind) == ann.kind and ann.n_dead <= MAX_DEAD_SHARE * len(ann.rowids):
+            return ann, False, None  # every write moves the version: nothing to apply, no row ids to read
         if ann is not None:
+            ann.alive_known = True  # once the diff below is applied
             rows = self._db.rowids()
             held = ann.rowids[ann.alive]
             gone = held[~np.isin(held, rows, assume_unique=True)]
@@ -377,6 +371,21 @@ class FaissIndex:
         if n > self.hnsw_threshold:
             return "hnsw"
         return "hnsw" if current == "hnsw" and n > self.hnsw_threshold // 2 else "flat"
+
+    def _write_cache(self, ann: Ann) -> None:
+        write_cache(self.path / CACHE_NAME, self._db.uid, ann)
+        self._cached_version = ann.version
+        self._cache_damaged = False
+
+    def _drop_damaged(self, ann: Ann) -> None:
+        """Called by the background check of a loaded cache (``ann``) whose checksum does not match: stop using
+        it, and anything made from it since; the next call rebuilds the index from the database and rewrites the
+        cache."""
+        with self._lock:
+            logger.debug("dropping %s of %s", ann.kind, self.path)
+            self._cache_damaged = True
+            self._cached_version = None
+            self._ann = None
 
     def _sql(self, action: str) -> SqlErrors:
         return SqlErrors(self.path, action)
