@@ -24,9 +24,9 @@ fenced like retrieved text: a tag with a random suffix, new for every request, a
    names nothing and has at most :data:`SHORT_TERMS` content words ("What should the report include?");
 3. then the running topic's key terms are appended, as ``"<follow-up> (about: <terms>)"``: its names (runs of
    capitalised words and of words holding a digit, after a question's first word: "Mazda RX4"; options such as
-   ``-p``), then its other content words, newest first ("weight", "horsepower"), eight at most; terms the
-   follow-up already holds are left out, and so are the topic's names when the follow-up names something itself
-   without a pronoun ("what about the Datsun 710?").
+   ``-p``; identifiers such as ``mod_rewrite``), then its other content words, newest first ("weight",
+   "horsepower"), eight at most; terms the follow-up already holds are left out, and so are the topic's names
+   when the follow-up names something itself without a pronoun ("what about the Datsun 710?").
 
 The running topic is replayed from the user's earlier questions: a question that does not refer back starts a new
 topic (its own key terms); one that does keeps the topic's names unless it names something itself, and puts its
@@ -86,8 +86,9 @@ MAX_TERMS = 8
 HISTORY_TURNS = 6
 """Most recent messages sent to the model for a rewrite (3 exchanges)."""
 
-_WORD = re.compile(r"(?<![\w-])-{1,2}[A-Za-z][\w-]*|[A-Za-z0-9][A-Za-z0-9'.-]*[A-Za-z0-9]|[A-Za-z0-9]")
-"""A word; an option (``-p``, ``--verbose``) keeps its dashes: it is a name."""
+_WORD = re.compile(r"(?<![\w-])-{1,2}[A-Za-z][\w-]*|[A-Za-z0-9][\w'.-]*[A-Za-z0-9]|[A-Za-z0-9]")
+"""A word; an option (``-p``, ``--verbose``) keeps its dashes and an identifier (``mod_rewrite``) its underscores:
+each is a name."""
 _ANAPHORA_WORDS = "it its they them their theirs this that these those he she him his her one ones same"
 _ANAPHORA = frozenset(_ANAPHORA_WORDS.split())
 _LEADS = re.compile(r"^\s*(?:and|also|what\s+about|how\s+about)\b", re.IGNORECASE)
@@ -135,7 +136,7 @@ def _terms(question: str) -> Topic:
     run: list[str] = []
     for i, token in enumerate([*tokens, ""]):
         is_name = i > 0 and bool(token) and token.lower() not in _STOP and (
-            token[0].isupper() or token[0] == "-" or any(c.isdigit() for c in token))
+            token[0].isupper() or token[0] == "-" or "_" in token or any(c.isdigit() for c in token))
         if is_name:
             run.append(token)
         elif run:

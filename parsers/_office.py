@@ -17,6 +17,7 @@ import importlib
 import io
 import zipfile
 from types import ModuleType
+from typing import BinaryIO
 
 from mmrag.elements import Blob
 from mmrag.errors import MissingDependencyError, ParseError
@@ -39,11 +40,11 @@ _MACROS = ("word/vbaProject.bin", "ppt/vbaProject.bin", "xl/vbaProject.bin")
 _NAMES = {DOCX: "Word document", PPTX: "PowerPoint deck", XLSX: "Excel workbook"}
 
 
-def ooxml_mime(data: bytes) -> str | None:
+def ooxml_mime(data: bytes | BinaryIO) -> str | None:
     """The Office MIME type of a zip archive from its entry names, ``application/zip`` for any other archive, or
-    None when ``data`` is no readable zip."""
+    None when ``data`` (bytes, or a binary file open for reading) is no readable zip."""
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        with zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data) as archive:
             names = set(archive.namelist())
     except (zipfile.BadZipFile, OSError, ValueError, EOFError):
         return None

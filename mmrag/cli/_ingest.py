@@ -123,10 +123,16 @@ def _unsupported(source: str) -> ParseError | None:
     try:
         with path.open("rb") as f:
             head = f.read(2048)
+            mime = sniff_mime(head, name=path.name)
+            if mime == "application/zip":  # Word/PowerPoint/Excel are told by the zip's directory, at its end
+                from mmrag.parsers._office import ooxml_mime
+
+                f.seek(0)
+                mime = ooxml_mime(f) or mime
     except OSError:
         return None  # parsing says why, in the report
     try:
-        parser_for(Blob(data=head, source=source, mime_type=sniff_mime(head, name=path.name)))
+        parser_for(Blob(data=head, source=source, mime_type=mime))
     except ParseError as e:  # an unsupported type, or an empty file of one
         return e
     return None

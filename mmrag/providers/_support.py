@@ -117,12 +117,22 @@ of the page", "the label on the axis"), which say where the answer is written ra
 the answer names one ("Kilobytes") without saying the word."""
 
 
+_HOW_TO = re.compile(r"^\s*how\s+(?:do|does|did|can|could|should|would|to)\s+(?:(?:you|i|we|one|they|it)\s+)?"
+                     r"[a-z]+\b", re.IGNORECASE)
+""""How do you VERB ...": the verb is how the user asks for a procedure, not a word the answer must repeat."""
+
+
 def head_word(question: str) -> str | None:
-    """The first content word after the question word ("Who is the maintainer of X?": ``maintainer``), or None
-    when the question does not start with a question word."""
+    """The first content word after the question word ("Who is the maintainer of X?": ``maintainer``; after the
+    verb of a how-to question: "How do you draw a polar plot?": ``polar``), or None when the question does not
+    start with a question word."""
     words: list[str] = [w.strip(".()") for w in re.findall(r"[\w.()-]+", question) if w.strip(".()")]
     if not words or words[0].lower() not in _QUESTION_WORDS:
         return None
+    how_to = _HOW_TO.match(question)
+    if how_to:  # "How do you draw a polar plot?": what is asked about is the object, not the verb
+        words = words[:1] + [w.strip(".()") for w in re.findall(r"[\w.()-]+", question[how_to.end():])
+                             if w.strip(".()")]
     for word in words[1:]:
         lower = word.lower()
         if lower in _STOPWORDS or lower in _QUESTION_WORDS or lower in _SKIP_HEAD or not _WORD.search(lower):
@@ -177,6 +187,17 @@ def _holds_head(words: set[str], stems: set[str], head: str) -> bool:
     return bool(wanted) and wanted <= stems
 
 
+def _abbreviated(head: str, elements: Sequence[Element]) -> bool:
+    """Whether a table among ``elements`` has a column abbreviating the head word ("horsepower": ``hp``)."""
+    from mmrag.providers._tables import abbreviates, table_rows
+
+    for el in elements:
+        parsed = table_rows(el.text) if el.kind == "table" else None
+        if parsed is not None and any(abbreviates(h, head) for h in parsed[0]):
+            return True
+    return False
+
+
 def unsupported(question: str, elements: Sequence[Element]) -> str | None:
     """Why ``elements`` do not support answering ``question`` (a short reason), or None when they may. The checks
     read the question's :func:`focus`."""
@@ -201,7 +222,8 @@ def unsupported(question: str, elements: Sequence[Element]) -> str | None:
     terms = _terms(question)
     element_terms = [_terms(text) for text in texts]
     if head is not None and not any(_holds_head(words, stems, head) for words, stems in zip(keyed, element_terms,
-                                                                                             strict=True)):
+                                                                                             strict=True)) \
+            and not _abbreviated(head, elements):
         return f'no passage mentions "{head}"'
     if _QUANTITY.search(question) and head is not None and not any(
             _NUMBER.search(text) and len(terms & _terms(text)) >= min(2, len(terms))

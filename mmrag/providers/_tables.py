@@ -7,11 +7,13 @@ which :func:`table_rows` reads back as a header and rows of cells, as a CSV read
 
 - Every row is scored by the question's words its cells hold, each word weighted by its rarity among the rows
   (``ln(1 + rows / rows holding it)``), so "de5" (one row) outweighs "German" (eight rows); words of a header are
-  not row words. The best row must score above every other row (a tie names no row).
+  not row words. The best row must score above every other row; of tied rows, the one row with a cell the
+  question names whole wins ("Mazda RX4" over "Mazda RX4 Wag"); otherwise a tie names no row.
 - The column is the header that shares the most words with the question, the row's matching cells left out (in
   "What language does the MBROLA voice hn1 speak?" the "MBROLA Voice" column holds the key ``hn1``, so "Language"
-  is the answer). A two-column table whose key is in one column answers with the other ("What does SIGXCPU
-  indicate?"). No header named and more than two columns: no lookup.
+  is the answer); a header of 2-4 letters abbreviating a question word answers it when no header is named
+  ("horsepower": ``hp``, see :func:`abbreviates`). A two-column table whose key is in one column answers with the
+  other ("What does SIGXCPU indicate?"). No header named and more than two columns: no lookup.
 
 **Count** (:func:`count`): "How many ...?" with one or more filters: a question word that is a whole word of some
 cells (not of a header) keeps the rows whose cell in those columns holds it ("How many German MBROLA
@@ -109,6 +111,17 @@ def _header_words(header: Sequence[str]) -> set[str]:
     return set().union(*(_words(h) for h in header))
 
 
+def abbreviates(short: str, word: str) -> bool:
+    """Whether a column header ``short`` (2-4 letters) is an abbreviation of the question's ``word``: same first
+    letter, its letters in order in the word, which is at least 3 letters longer ("hp" horsepower, "wt" weight,
+    "cyl" cylinders, "disp" displacement)."""
+    short, word = short.strip().lower(), word.lower()
+    if not (2 <= len(short) <= 4 and short.isalpha() and len(word) >= len(short) + 3 and short[0] == word[0]):
+        return False
+    rest = iter(word[1:])
+    return all(letter in rest for letter in short[1:])
+
+
 def lookup(question: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> TableAnswer | None:
     """The cell a question names by row and column (see the module docstring), or None."""
     asked = _words(question)
@@ -123,8 +136,15 @@ def lookup(question: str, header: Sequence[str], rows: Sequence[Sequence[str]]) 
     scores = sorted(((sum(weight[w] for w in weight if any(w in c for c in row)), i) for i, row in enumerate(cells)),
                     reverse=True)
     best, index = scores[0]
-    if best <= 0 or (len(scores) > 1 and scores[1][0] >= best):
+    if best <= 0:
         return None
+    tied = [i for score, i in scores if score >= best]
+    if len(tied) > 1:
+        # "Mazda RX4" also starts "Mazda RX4 Wag": the one row with a cell the question names whole wins the tie.
+        whole = [i for i in tied if any(c and c <= asked and c & row_words for c in cells[i])]
+        if len(whole) != 1:
+            return None
+        index = whole[0]
     row = rows[index]
     keys = {j for j, c in enumerate(cells[index]) if c and c <= asked}  # cells the question names whole
     if not keys:
@@ -136,8 +156,12 @@ def lookup(question: str, header: Sequence[str], rows: Sequence[Sequence[str]]) 
     named = sorted(((len(_words(h) & asked), len(_words(h) & asked) - len(_words(h)),
                      -min((order.index(w) for w in _words(h) if w in order), default=len(order)), -j)
                     for j, h in enumerate(header) if j not in keys and row[j].strip()), reverse=True)
+    short = [j for j, h in enumerate(header) if j not in keys and row[j].strip()
+             and any(abbreviates(h, w) for w in _WORD.findall(question.lower()))]
     if named and named[0][0] > 0:
         column = -named[0][3]
+    elif len(short) == 1:  # "horsepower" asks for the "hp" column
+        column = short[0]
     elif len(header) == 2 and len(keys) == 1 and _names_a_key(question, row[next(iter(keys))]):
         column = 1 - next(iter(keys))
     else:

@@ -68,3 +68,13 @@ def test_the_html_answer_shows_the_slide(home: Path) -> None:
 
     page = answer_html(_ask(home, "Which quarter had the highest sales in the pie chart?"))
     assert "ph-populated-placeholders.pptx › slide 4" in page
+
+
+@pytest.mark.parametrize("name", ["ph-populated-placeholders.pptx", "datasets.xlsx"])
+def test_one_office_file_alone_is_ingested_by_the_cli(name: str, tmp_path: Path) -> None:
+    # The pre-check read the first 2 KB only, where a zip's directory (which says Word, PowerPoint or Excel) is not:
+    # a lone .pptx or .xlsx was "nothing to ingest (unsupported content type 'application/zip')".
+    env = {"MMRAG_HOME": str(tmp_path / ".mmrag"), "MMRAG_OCR": "off"}
+    result = CliRunner().invoke(cli, ["ingest", str(OFFICE / name), "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    assert '"status": "new"' in result.output

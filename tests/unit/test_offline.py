@@ -431,8 +431,11 @@ def test_a_how_to_question_leads_with_the_piece_about_its_subject_not_its_verb()
     lead = _lead(extractive_answer(q, _hits(POLAR_FIGURE, SCATTER, POLAR), sub_questions=[q]))
     assert "polar" in lead.lower() and "scatter" not in lead
     assert lead.startswith("polar (0:0.1:10*pi")  # an example call shows how; the figure's OCR words do not
-    # The verb still counts: with no piece about the subject, the one that shares it is quoted.
-    assert _lead(extractive_answer(q, _hits(SCATTER), sub_questions=[q])).startswith("Draw a 2-D scatter plot.")
+    # With no piece about the subject, the sources do not say how: the one that shares the verb is quoted as the
+    # closest passage, labelled as not answering (a how-to question is about its object, not its verb).
+    scatter_only = extractive_answer(q, _hits(SCATTER), sub_questions=[q])
+    assert _lead(scatter_only).startswith('The sources do not say what the question asks (no passage mentions "polar")')
+    assert "Draw a 2-D scatter plot." in scatter_only.text and scatter_only.answered is False
 
 
 def test_the_piece_that_repeats_a_stretch_of_the_question_leads() -> None:
