@@ -8,6 +8,7 @@ and far below what it took before; nothing here times the command.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -61,6 +62,8 @@ def test_ctrl_c_stops_ingest_promptly_and_commits_nothing_half_written(tmp_path:
         pytest.fail(f"ingest was still running {HANG_GUARD:.0f} s after Ctrl-C")
     assert proc.returncode == 130, stderr
     assert "stopping…" in stderr and "Traceback" not in stderr
+    # It says what it kept, and how to finish.
+    assert re.search(r"interrupted: ingest stopped: \d+ of \d+ sources are in the collection; the next run", stderr)
     visible, committed = _visible_and_committed(home)
     assert visible <= committed, "a search finds records of a source that was never committed"
     # The collection is usable (its lock released): the next run picks up where this one stopped.
