@@ -72,10 +72,12 @@ def run(ctx: click.Context, /, golden: Path, collection: str | None, variants: s
                                "offline): run with MMRAG_PROFILE=bedrock, or drop --judge", ctx)
     check_output_file(html_path)  # the report is written after every question ran: find a bad path first
     golden_set = load_golden(golden)
+    if not golden_set.questions:  # one line: a file that is not a golden set at all
+        first = f" ({golden_set.problems[0]})" if golden_set.problems else ""
+        raise click.UsageError(f"{golden} has no usable question{first}: a golden set is JSON Lines, one question "
+                               "per line (see `mmrag eval --help`)", ctx)
     for problem in golden_set.problems:
         click.secho(plain(f"{golden}: {problem}"), fg="yellow", err=True)
-    if not golden_set.questions:
-        raise click.UsageError(f"{golden} has no usable question", ctx)
     from mmrag.cli._interrupt import interruptible
 
     with interruptible():  # Ctrl-C stops at once, not after the questions in flight

@@ -344,7 +344,8 @@ def load_golden(path: str | Path) -> GoldenSet:
 
     Raises:
         NotFoundError: the file does not exist.
-        ValueError: the file is larger than :data:`MAX_GOLDEN_BYTES` (a usage error: exit 2 on the command line).
+        ValueError: the file is larger than :data:`MAX_GOLDEN_BYTES`, or not UTF-8 text (a usage error: exit 2 on
+            the command line).
     """
     path = Path(path)
     if not path.is_file():
@@ -354,8 +355,12 @@ def load_golden(path: str | Path) -> GoldenSet:
     if size > MAX_GOLDEN_BYTES:
         raise ValueError(f"golden file {str(path)!r} is {size / (1 << 20):.1f} MiB; the limit is "
                           f"{MAX_GOLDEN_BYTES >> 20} MiB: split it into several files")
-    with path.open(encoding="utf-8") as f:
-        parsed = parse_golden(_bounded_lines(f), base=path.parent)
+    try:
+        with path.open(encoding="utf-8") as f:
+            parsed = parse_golden(_bounded_lines(f), base=path.parent)
+    except UnicodeDecodeError as e:
+        raise ValueError(f"golden file {str(path)!r} is not UTF-8 text (byte {e.start}): a golden set is JSON Lines, "
+                         "one question per line") from None
     return GoldenSet(parsed.questions, parsed.problems, path)
 
 

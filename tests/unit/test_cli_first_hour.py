@@ -176,3 +176,18 @@ def test_ingesting_nothing_ingestable_creates_nothing(runner: CliRunner, monkeyp
     assert "fresh" not in runner.invoke(cli, ["collections"]).output
     mixed = runner.invoke(cli, ["ingest", "-c", "fresh", "--json", str(IMAGE), "blob.bin"])
     assert mixed.exit_code == 1 and "unsupported content type" in mixed.stdout  # the good one is ingested
+
+
+@pytest.mark.parametrize(("golden", "words"), [
+    ("README.md", "README.md has no usable question (line 1: not valid JSON"),
+    ("tests/data/pdf/tabula-data.pdf", "tabula-data.pdf' is not UTF-8 text"),
+])
+def test_a_file_that_is_no_golden_set_is_one_line(runner: CliRunner, monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path, golden: str, words: str) -> None:
+    # Was: one warning per line of README.md (113 lines), and a PDF's UnicodeDecodeError without its name.
+    _home(monkeypatch, tmp_path)
+    _ingest_one_image(runner)
+    monkeypatch.chdir(Path(__file__).parents[2])
+    result = runner.invoke(cli, ["eval", golden])
+    assert result.exit_code == 2, result.output
+    assert words in result.output and "line 2:" not in result.output
