@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mmrag.eval.golden import GoldenProblem, GoldenQuestion, GoldenSet, element_text, load_golden
+from mmrag.eval.golden import GoldenProblem, GoldenQuestion, GoldenSet, element_text, load_golden, source_matches
 from mmrag.eval.metrics import (
     abstention,
     answer_contains,
@@ -297,6 +297,20 @@ def _answer_body(text: str) -> str:
     return re.sub(r"\[\d+(?:\s*,\s*\d+)*\]", " ", text.replace(EXTRACTIVE_HEADER, ""))
 
 
+def _absent_sources(golden_set: GoldenSet, collection: Collection) -> tuple[int, list[str]] | None:
+    """How many answerable questions expect only sources the collection does not hold, and which (None: none)."""
+    indexed = [entry.source for entry in collection.manifest.sources()]
+    missing: list[str] = []
+    count = 0
+    for question in golden_set.questions:
+        wanted = {e.source for e in question.expected}
+        absent = {w for w in wanted if not any(source_matches(w, s) for s in indexed)}
+        if question.answerable and wanted and absent == wanted:
+            count += 1
+            missing += [w for w in sorted(absent) if w not in missing]
+    return (count, missing) if count else None
+
+
 def evaluate(
     golden: GoldenSet | Sequence[GoldenQuestion] | str | Path,
     settings: Settings | None = None,
@@ -358,6 +372,13 @@ def evaluate(
     notes = []
     if providers.strong_chat is None and any(v.mode == "qa-pairs" for v in chosen):
         notes.append("qa-pairs without a chat model answers extractively: it is the same as decompose+rrf")
+    if (absent := _absent_sources(golden_set, collection)):
+        count, missing = absent
+        named = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        media = any(m.lower().endswith((".mp4", ".mov", ".webm", ".mkv", ".wav", ".mp3", ".m4a")) for m in missing)
+        notes.append(f"{count} question(s) expect sources that are not in the collection ({named}): they score 0 "
+                     "until those are ingested"
+                     + (" (video and audio need pip install 'mmrag[video]')" if media else ""))
 
     def one(job: tuple[GoldenQuestion, Variant]) -> QuestionResult:
         question, variant = job

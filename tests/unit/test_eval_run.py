@@ -69,6 +69,8 @@ def test_evaluate_scores_every_question_and_variant(home: Path) -> None:
     rows = report.to_rows()
     assert len(rows) == 9 and {"id", "variant", "recall", "mrr", "ndcg", "latency_s", "model_calls"} <= set(rows[0])
     assert "| decompose+rrf |" in report.to_markdown()
+    # ... and the report says why that question cannot be found, instead of a silent 0.
+    assert any(n.startswith("1 question(s) expect sources that are not in the collection (") for n in report.notes)
 
 
 def test_unknown_variant_names_the_known_ones() -> None:
