@@ -231,6 +231,11 @@ _LINK_VERBS_WORDS = (
 _LINK_VERBS = frozenset(_LINK_VERBS_WORDS.split())
 
 
+_CLAUSES = re.compile(r"[;?]\s*|,\s*(?:and|but)\s+|\s+and\s+(?=(?:what|which|who|whom|how|where|when|why)\b)",
+                      re.IGNORECASE)
+"""Where a question asking several things splits into its clauses."""
+
+
 def asks_a_bridge(question: str) -> bool:
     """Whether a question is built as a bridge: it names a thing by another fact ("the language *of* the voice
     ic1", "the language *whose* identifier is hu")."""
@@ -294,9 +299,13 @@ def bridge_query(question: str, tables: Sequence[Element]) -> tuple[str, TableAn
         found = lookup(question, header, rows)
         if found is None or found.column is None:
             continue
+        # Only the clause the lookup answers: "How do you draw a polar plot, and what is the horsepower of the
+        # Mazda RX4?" asks two things; the first is no second hop of the second.
+        clause = next((part for part in _CLAUSES.split(question) if _BRIDGE.search(part)
+                       and (hit := lookup(part, header, rows)) is not None and hit.rows == found.rows), question)
         explained = _header_words(header) | set().union(*(_words(cell) for cell in found.rows[0]))
-        leftover = [w for w in re.findall(r"[\w.-]+", question)
-                    if _words(w) - _LINK_VERBS and not _words(w) <= explained]
+        leftover = [w for w in re.findall(r"[\w.-]+", clause)
+                    if _words(w) - _LINK_VERBS and not _words(w) <= explained and not abbreviates(found.column, w)]
         if not leftover:
             return None
         return f"{found.value} {found.column} {' '.join(leftover)}", found

@@ -63,3 +63,12 @@ def test_a_new_subject_named_by_an_identifier_is_not_a_follow_up() -> None:
                HumanMessage("And how do you add a title to it?"), AIMessage("title (...)")]
     assert condense_rule_based("What does mod_rewrite do?", history) == "What does mod_rewrite do?"
     assert "(about: " in condense_rule_based("And what does it return?", history)  # a real follow-up still is
+
+
+def test_a_question_asking_two_things_is_no_bridge_of_one_to_the_other() -> None:
+    from mmrag.providers._tables import bridge_query
+
+    # Once the lookup answered the hp part, the polar-plot clause became a nonsense second hop
+    # ("110 hp draw polar plot Octave horsepower").
+    q = "How do you draw a polar plot in Octave, and what is the horsepower of the Mazda RX4?"
+    assert bridge_query(q, [_table()]) is None
