@@ -375,7 +375,9 @@ def evaluate(
     if (absent := _absent_sources(golden_set, collection)):
         count, missing = absent
         named = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-        media = any(m.lower().endswith((".mp4", ".mov", ".webm", ".mkv", ".wav", ".mp3", ".m4a")) for m in missing)
+        from mmrag.parsers.mime import MEDIA_SUFFIXES
+
+        media = any(m.lower().endswith(tuple(MEDIA_SUFFIXES)) for m in missing)
         notes.append(f"{count} question(s) expect sources that are not in the collection ({named}): they score 0 "
                      "until those are ingested"
                      + (" (video and audio need pip install 'mmrag[video]')" if media else ""))
